@@ -1,0 +1,36 @@
+#include "core/error.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+const char *fr_status_str(fr_status status) {
+    switch (status) {
+    case FR_OK: return "ok";
+    case FR_E_IO: return "i/o error";
+    case FR_E_FORMAT: return "format error";
+    case FR_E_ARG: return "invalid argument";
+    case FR_E_NOMEM: return "out of memory";
+    case FR_E_UNSUPPORTED: return "unsupported";
+    case FR_E_RANGE: return "out of range";
+    case FR_E_INTERNAL: return "internal error";
+    }
+    return "unknown status";
+}
+
+fr_status fr_fail(fr_error *err, fr_status status, const char *fmt, ...) {
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        err->status = status;
+        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        va_end(ap);
+    }
+    return status;
+}
+
+void fr_error_clear(fr_error *err) {
+    if (err) {
+        err->status = FR_OK;
+        err->msg[0] = '\0';
+    }
+}
