@@ -8,6 +8,7 @@
  *
  * The API is split by subsystem:
  *   frugal_llm.h  — Llama-family GGUF models: load, tokenize, batched decode, sample.
+ *   frugal_spec.h — speculative decoding with online choice of draft length and draft.
  *   frugal_cnn.h  — int8/float TFLite CNNs in a caller-provided arena (no malloc after load).
  */
 #ifndef FRUGAL_H
@@ -48,6 +49,7 @@ const char *fr_status_str(fr_status status);
 #endif
 
 #include "frugal_llm.h"
+#include "frugal_spec.h"
 #include "frugal_cnn.h"
 
 #endif /* FRUGAL_H */

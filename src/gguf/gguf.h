@@ -106,6 +106,9 @@ const fr_gguf_tensor *fr_gguf_find_tensor(const fr_gguf *g, const char *name); /
 /* Compare a fr_gguf_str with a C string. */
 bool fr_gguf_str_eq(fr_gguf_str s, const char *c);
 
+/* Name of a value type ("u8" ... "f64"), "invalid" for anything else. */
+const char *fr_gguf_vtype_name(uint32_t type);
+
 /* ---- Writer: collect metadata and tensors in memory order, then write one file. ---- */
 typedef struct fr_gguf_writer fr_gguf_writer;
 
@@ -127,7 +130,21 @@ fr_status fr_gguf_writer_set_arr_str(fr_gguf_writer *w, const char *key,
 fr_status fr_gguf_writer_add_tensor(fr_gguf_writer *w, const char *name, uint32_t type,
                                     uint32_t n_dims, const uint64_t *ne, const void *data,
                                     bool borrow, fr_error *err);
-/* Writes version 3 with the given alignment (32 if 0). */
+/* One scalar of any fixed-size type (not STRING/ARRAY); v points at one value of that type. */
+fr_status fr_gguf_writer_set_scalar(fr_gguf_writer *w, const char *key, fr_gguf_vtype type,
+                                    const void *v, fr_error *err);
+/* One element of an array of arrays: n scalars packed in data, or (type STRING) n strings
+ * given as `const char *const *` in data. */
+typedef struct fr_gguf_writer_sub {
+    fr_gguf_vtype type;
+    const void *data;
+    uint64_t n;
+} fr_gguf_writer_sub;
+fr_status fr_gguf_writer_set_arr_arr(fr_gguf_writer *w, const char *key,
+                                     const fr_gguf_writer_sub *subs, uint64_t n, fr_error *err);
+/* Writes version 3 with the given alignment (32 if 0). Keys are written in the order set,
+ * tensors in the order added, each tensor's data aligned and padded to the alignment.
+ * A non-default alignment is recorded as general.alignment (u32). */
 fr_status fr_gguf_writer_write(fr_gguf_writer *w, const char *path, uint32_t alignment, fr_error *err);
 
 #endif

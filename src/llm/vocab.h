@@ -38,4 +38,32 @@ const char *fr_vocab_token_text(const fr_vocab *v, int32_t id);
  * number of bytes (may exceed cap: then only cap were written). */
 size_t fr_vocab_piece(const fr_vocab *v, int32_t id, char *buf, size_t cap);
 
+/* ---- Additions (beyond the first interface) ---- */
+
+/* tokenizer.ggml.token_type values. */
+typedef enum fr_vocab_token_type {
+    FR_TOKEN_UNDEFINED = 0,
+    FR_TOKEN_NORMAL = 1,
+    FR_TOKEN_UNKNOWN = 2,
+    FR_TOKEN_CONTROL = 3,
+    FR_TOKEN_USER_DEFINED = 4,
+    FR_TOKEN_UNUSED = 5,
+    FR_TOKEN_BYTE = 6
+} fr_vocab_token_type;
+
+int32_t fr_vocab_unk(const fr_vocab *v); /* -1 if none */
+int32_t fr_vocab_pad(const fr_vocab *v); /* -1 if none */
+bool fr_vocab_add_space_prefix(const fr_vocab *v);
+/* FR_TOKEN_UNDEFINED for an invalid id. */
+fr_vocab_token_type fr_vocab_token_type_of(const fr_vocab *v, int32_t id);
+/* The id whose text is exactly these len bytes, or -1. */
+int32_t fr_vocab_find(const fr_vocab *v, const char *text, size_t len);
+
+/* Like fr_vocab_encode; with parse_special, the texts of control and unknown tokens
+ * (e.g. "<s>") in the input become those tokens (llama.cpp's parse_special). User-defined
+ * tokens are always matched first, as llama.cpp does. */
+fr_status fr_vocab_encode_special(const fr_vocab *v, const char *text, size_t len, bool add_bos,
+                                  bool parse_special, int32_t *out, size_t cap, size_t *n_out,
+                                  fr_error *err);
+
 #endif

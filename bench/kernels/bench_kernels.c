@@ -1,0 +1,113 @@
+/* Matmul micro-benchmark: GB/s of weights for N = 1 (matrix-vector, memory-bound) and GFLOP/s
+ * for a batch (matrix-matrix), per type, ISA and thread count.
+ *
+ *   bench_kernels                      the default table (stories110M-like shapes)
+ *   bench_kernels TYPE M K N THREADS [ISA]   one measurement, e.g. q8_0 32000 768 1 2 avx512
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/kernels.h"
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int parse_type(const char *s, fr_type *t) {
+    const fr_type all[] = {FR_TYPE_F32, FR_TYPE_F16, FR_TYPE_Q8_0, FR_TYPE_Q4_0};
+    for (int i = 0; i < 4; i++)
+        if (strcmp(s, fr_type_name(all[i])) == 0) {
+            *t = all[i];
+            return 1;
+        }
+    return 0;
+}
+
+static int parse_isa(const char *s, fr_isa *isa) {
+    for (int i = 0; i < FR_ISA_COUNT; i++)
+        if (strcmp(s, fr_isa_name((fr_isa)i)) == 0) {
+            *isa = (fr_isa)i;
+            return 1;
+        }
+    return 0;
+}
+
+/* Runs one shape for about 0.4 s and prints a line. */
+static int bench_one(fr_type t, int M, int K, int N, int threads, fr_isa isa) {
+    size_t rb = fr_type_row_bytes(t, (size_t)K);
+    size_t wbytes = rb * (size_t)M;
+    unsigned char *w = malloc(wbytes);
+    float *x = malloc(sizeof(float) * (size_t)N * K), *y = malloc(sizeof(float) * (size_t)N * M);
+    size_t sb = fr_matmul_scratch_bytes(t, K, N);
+    void *scratch = malloc(sb ? sb : 1);
+    float *row = malloc(sizeof(float) * (size_t)K);
+    fr_pool *pool = NULL;
+    if (!w || !x || !y || !scratch || !row || fr_pool_create(threads, &pool, NULL) != FR_OK) {
+        fprintf(stderr, "bench_kernels: out of memory\n");
+        free(w), free(x), free(y), free(scratch), free(row);
+        return 1;
+    }
+    unsigned s = 12345;
+    for (int m = 0; m < M; m++) {
+        for (int k = 0; k < K; k++) row[k] = (float)((s = s * 1103515245u + 12345u) >> 9 & 0xffff) / 65536.0f - 0.5f;
+        fr_quantize_row(t, row, w + rb * (size_t)m, (size_t)K);
+    }
+    for (size_t i = 0; i < (size_t)N * K; i++) x[i] = (float)((s = s * 1103515245u + 12345u) >> 9 & 0xffff) / 65536.0f - 0.5f;
+    fr_matmul(isa, t, w, M, K, x, N, y, scratch, pool); /* warm up */
+    /* The machine may be shared: time each call and report the fastest (and the median). */
+    enum { max_iters = 4096 };
+    static double times[max_iters];
+    int iters = 0;
+    double start = now_s();
+    do {
+        double t0 = now_s();
+        fr_matmul(isa, t, w, M, K, x, N, y, scratch, pool);
+        times[iters++] = now_s() - t0;
+    } while (iters < max_iters && (now_s() - start < 0.4 || iters < 5));
+    for (int i = 1; i < iters; i++) /* insertion sort: small n */
+        for (int j = i; j > 0 && times[j] < times[j - 1]; j--) {
+            double tmp = times[j];
+            times[j] = times[j - 1];
+            times[j - 1] = tmp;
+        }
+    double per = times[0], med = times[iters / 2];
+    printf("%-6s %-5s M=%-6d K=%-5d N=%-4d threads=%d  best %9.1f us (median %9.1f)  %7.2f GB/s  %8.2f GFLOP/s\n",
+           fr_isa_name(isa), fr_type_name(t), M, K, N, threads, per * 1e6, med * 1e6, (double)wbytes / per * 1e-9,
+           2.0 * M * K * N / per * 1e-9);
+    fflush(stdout);
+    fr_pool_free(pool);
+    free(w), free(x), free(y), free(scratch), free(row);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc >= 6) {
+        fr_type t;
+        fr_isa isa = fr_isa_best();
+        if (!parse_type(argv[1], &t) || (argc >= 7 && !parse_isa(argv[6], &isa))) {
+            fprintf(stderr, "bench_kernels: usage: bench_kernels [TYPE M K N THREADS [ISA]]\n");
+            return 2;
+        }
+        int M = atoi(argv[2]), K = atoi(argv[3]), N = atoi(argv[4]), th = atoi(argv[5]);
+        if (M < 1 || K < 32 || K % 32 || N < 1 || th < 1 || !fr_isa_supported(isa)) {
+            fprintf(stderr, "bench_kernels: bad shape, thread count or unsupported ISA\n");
+            return 2;
+        }
+        return bench_one(t, M, K, N, th, isa);
+    }
+    const fr_type types[] = {FR_TYPE_Q8_0, FR_TYPE_Q4_0, FR_TYPE_F16, FR_TYPE_F32};
+    for (int isa = FR_ISA_COUNT - 1; isa >= 0; isa--) {
+        if (!fr_isa_supported((fr_isa)isa)) continue;
+        for (int ti = 0; ti < 4; ti++)
+            for (int th = 1; th <= 2; th++) {
+                if (bench_one(types[ti], 32000, 768, 1, th, (fr_isa)isa)) return 1;
+                if (bench_one(types[ti], 768, 768, 1, th, (fr_isa)isa)) return 1;
+                if (bench_one(types[ti], 2048, 768, 64, th, (fr_isa)isa)) return 1;
+            }
+    }
+    return 0;
+}

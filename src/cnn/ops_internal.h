@@ -1,0 +1,99 @@
+/* Internal to the CNN operator files: the x86 fast paths (compiled only on x86 from
+ * *_avx2.c files) and small shared helpers. On other targets the AVX2 entry points are
+ * inline stubs that are never reached, because dispatchers only take them when the
+ * caller passes isa >= FR_ISA_AVX2, which fr_isa_supported() never allows there. */
+#ifndef FR_CNN_OPS_INTERNAL_H
+#define FR_CNN_OPS_INTERNAL_H
+
+#include "cnn/ops.h"
+#include "cnn/quant.h"
+
+#ifndef FR_X86
+#define FR_X86 0
+#endif
+
+/* Round a byte count up to a multiple of 64 (scratch sub-buffers stay 64-byte aligned). */
+static inline size_t fr_cnn_align64(size_t n) {
+    return (n + 63) & ~(size_t)63;
+}
+
+/* Requantise one accumulator of channel c. */
+static inline int8_t fr_cnn_requant1(const fr_cnn_requant *q, int32_t acc, int c) {
+    const int i = q->per_channel ? c : 0;
+    int32_t v = fr_q_mbqm(acc, q->mult[i], q->shift[i]);
+    v = fr_q_add(v, q->output_zp);
+    return (int8_t)fr_q_clamp(v, q->act_min, q->act_max);
+}
+
+static inline float fr_cnn_clampf(float v, fr_cnn_range_f32 r) {
+    return v < r.min ? r.min : (v > r.max ? r.max : v);
+}
+
+#if FR_X86
+size_t fr_cnn_conv_s8_avx2_scratch_bytes(const fr_cnn_geom *g);
+void fr_cnn_conv_s8_avx2(const fr_cnn_geom *g, const fr_cnn_requant *q, const int8_t *input,
+                         const int8_t *filter, const int32_t *bias, int8_t *output,
+                         void *scratch);
+size_t fr_cnn_conv_f32_avx2_scratch_bytes(const fr_cnn_geom *g);
+void fr_cnn_conv_f32_avx2(const fr_cnn_geom *g, fr_cnn_range_f32 act, const float *input,
+                          const float *filter, const float *bias, float *output,
+                          void *scratch);
+size_t fr_cnn_dwconv_s8_avx2_scratch_bytes(const fr_cnn_geom *g);
+void fr_cnn_dwconv_s8_avx2(const fr_cnn_geom *g, const fr_cnn_requant *q, const int8_t *input,
+                           const int8_t *filter, const int32_t *bias, int8_t *output,
+                           void *scratch);
+void fr_cnn_dwconv_f32_avx2(const fr_cnn_geom *g, fr_cnn_range_f32 act, const float *input,
+                            const float *filter, const float *bias, float *output);
+void fr_cnn_fc_s8_avx2(const fr_cnn_fc_dims *d, const fr_cnn_requant *q, const int8_t *input,
+                       const int8_t *weights, const int32_t *bias, int8_t *output);
+void fr_cnn_fc_f32_avx2(const fr_cnn_fc_dims *d, fr_cnn_range_f32 act, const float *input,
+                        const float *weights, const float *bias, float *output);
+#else
+static inline size_t fr_cnn_conv_s8_avx2_scratch_bytes(const fr_cnn_geom *g) {
+    (void)g;
+    return 0;
+}
+static inline void fr_cnn_conv_s8_avx2(const fr_cnn_geom *g, const fr_cnn_requant *q,
+                                       const int8_t *input, const int8_t *filter,
+                                       const int32_t *bias, int8_t *output, void *scratch) {
+    (void)scratch;
+    fr_cnn_conv_s8_ref(g, q, input, filter, bias, output);
+}
+static inline size_t fr_cnn_conv_f32_avx2_scratch_bytes(const fr_cnn_geom *g) {
+    (void)g;
+    return 0;
+}
+static inline void fr_cnn_conv_f32_avx2(const fr_cnn_geom *g, fr_cnn_range_f32 act,
+                                        const float *input, const float *filter,
+                                        const float *bias, float *output, void *scratch) {
+    (void)scratch;
+    fr_cnn_conv_f32_ref(g, act, input, filter, bias, output);
+}
+static inline size_t fr_cnn_dwconv_s8_avx2_scratch_bytes(const fr_cnn_geom *g) {
+    (void)g;
+    return 0;
+}
+static inline void fr_cnn_dwconv_s8_avx2(const fr_cnn_geom *g, const fr_cnn_requant *q,
+                                         const int8_t *input, const int8_t *filter,
+                                         const int32_t *bias, int8_t *output, void *scratch) {
+    (void)scratch;
+    fr_cnn_dwconv_s8_ref(g, q, input, filter, bias, output);
+}
+static inline void fr_cnn_dwconv_f32_avx2(const fr_cnn_geom *g, fr_cnn_range_f32 act,
+                                          const float *input, const float *filter,
+                                          const float *bias, float *output) {
+    fr_cnn_dwconv_f32_ref(g, act, input, filter, bias, output);
+}
+static inline void fr_cnn_fc_s8_avx2(const fr_cnn_fc_dims *d, const fr_cnn_requant *q,
+                                     const int8_t *input, const int8_t *weights,
+                                     const int32_t *bias, int8_t *output) {
+    fr_cnn_fc_s8_ref(d, q, input, weights, bias, output);
+}
+static inline void fr_cnn_fc_f32_avx2(const fr_cnn_fc_dims *d, fr_cnn_range_f32 act,
+                                      const float *input, const float *weights,
+                                      const float *bias, float *output) {
+    fr_cnn_fc_f32_ref(d, act, input, weights, bias, output);
+}
+#endif
+
+#endif

@@ -1,0 +1,121 @@
+/* AVERAGE_POOL_2D and MAX_POOL_2D (TFLite reference semantics: the window is clipped to
+ * the image, padded pixels are not counted). */
+#include <float.h>
+
+#include "cnn/ops_internal.h"
+
+/* Clipped window [*y0, *y1) x [*x0, *x1) of output pixel (oy, ox). */
+static void window(const fr_cnn_geom *g, int oy, int ox, int *y0, int *y1, int *x0, int *x1) {
+    const int iy0 = oy * g->stride_h - g->pad_top;
+    const int ix0 = ox * g->stride_w - g->pad_left;
+    *y0 = iy0 < 0 ? -iy0 : 0;
+    *y1 = g->in_h - iy0 < g->k_h ? g->in_h - iy0 : g->k_h;
+    *x0 = ix0 < 0 ? -ix0 : 0;
+    *x1 = g->in_w - ix0 < g->k_w ? g->in_w - ix0 : g->k_w;
+    *y0 += iy0;
+    *y1 += iy0;
+    *x0 += ix0;
+    *x1 += ix0;
+}
+
+void fr_cnn_avgpool_s8_ref(const fr_cnn_geom *g, int32_t act_min, int32_t act_max,
+                           const int8_t *input, int8_t *output) {
+    const int C = g->in_c;
+    for (int b = 0; b < g->batch; b++)
+        for (int oy = 0; oy < g->out_h; oy++)
+            for (int ox = 0; ox < g->out_w; ox++) {
+                int y0, y1, x0, x1;
+                window(g, oy, ox, &y0, &y1, &x0, &x1);
+                int8_t *out = output + (((size_t)b * g->out_h + oy) * g->out_w + ox) * C;
+                for (int c = 0; c < C; c++) {
+                    int32_t acc = 0, count = 0;
+                    for (int y = y0; y < y1; y++)
+                        for (int x = x0; x < x1; x++) {
+                            acc += input[(((size_t)b * g->in_h + y) * g->in_w + x) * C + c];
+                            count++;
+                        }
+                    if (count == 0) { /* window entirely in padding: TFLite fails; give 0 */
+                        out[c] = (int8_t)fr_q_clamp(0, act_min, act_max);
+                        continue;
+                    }
+                    acc = acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count;
+                    out[c] = (int8_t)fr_q_clamp(acc, act_min, act_max);
+                }
+            }
+}
+
+void fr_cnn_avgpool_s8(fr_isa isa, const fr_cnn_geom *g, int32_t act_min, int32_t act_max,
+                       const int8_t *input, int8_t *output) {
+    (void)isa;
+    fr_cnn_avgpool_s8_ref(g, act_min, act_max, input, output);
+}
+
+void fr_cnn_avgpool_f32(const fr_cnn_geom *g, fr_cnn_range_f32 act, const float *input,
+                        float *output) {
+    const int C = g->in_c;
+    for (int b = 0; b < g->batch; b++)
+        for (int oy = 0; oy < g->out_h; oy++)
+            for (int ox = 0; ox < g->out_w; ox++) {
+                int y0, y1, x0, x1;
+                window(g, oy, ox, &y0, &y1, &x0, &x1);
+                float *out = output + (((size_t)b * g->out_h + oy) * g->out_w + ox) * C;
+                for (int c = 0; c < C; c++) {
+                    float acc = 0.0f;
+                    int count = 0;
+                    for (int y = y0; y < y1; y++)
+                        for (int x = x0; x < x1; x++) {
+                            acc += input[(((size_t)b * g->in_h + y) * g->in_w + x) * C + c];
+                            count++;
+                        }
+                    out[c] = fr_cnn_clampf(count ? acc / (float)count : 0.0f, act);
+                }
+            }
+}
+
+void fr_cnn_maxpool_s8_ref(const fr_cnn_geom *g, int32_t act_min, int32_t act_max,
+                           const int8_t *input, int8_t *output) {
+    const int C = g->in_c;
+    for (int b = 0; b < g->batch; b++)
+        for (int oy = 0; oy < g->out_h; oy++)
+            for (int ox = 0; ox < g->out_w; ox++) {
+                int y0, y1, x0, x1;
+                window(g, oy, ox, &y0, &y1, &x0, &x1);
+                int8_t *out = output + (((size_t)b * g->out_h + oy) * g->out_w + ox) * C;
+                for (int c = 0; c < C; c++) {
+                    int32_t m = -128;
+                    for (int y = y0; y < y1; y++)
+                        for (int x = x0; x < x1; x++) {
+                            int32_t v = input[(((size_t)b * g->in_h + y) * g->in_w + x) * C + c];
+                            if (v > m) m = v;
+                        }
+                    out[c] = (int8_t)fr_q_clamp(m, act_min, act_max);
+                }
+            }
+}
+
+void fr_cnn_maxpool_s8(fr_isa isa, const fr_cnn_geom *g, int32_t act_min, int32_t act_max,
+                       const int8_t *input, int8_t *output) {
+    (void)isa;
+    fr_cnn_maxpool_s8_ref(g, act_min, act_max, input, output);
+}
+
+void fr_cnn_maxpool_f32(const fr_cnn_geom *g, fr_cnn_range_f32 act, const float *input,
+                        float *output) {
+    const int C = g->in_c;
+    for (int b = 0; b < g->batch; b++)
+        for (int oy = 0; oy < g->out_h; oy++)
+            for (int ox = 0; ox < g->out_w; ox++) {
+                int y0, y1, x0, x1;
+                window(g, oy, ox, &y0, &y1, &x0, &x1);
+                float *out = output + (((size_t)b * g->out_h + oy) * g->out_w + ox) * C;
+                for (int c = 0; c < C; c++) {
+                    float m = -FLT_MAX;
+                    for (int y = y0; y < y1; y++)
+                        for (int x = x0; x < x1; x++) {
+                            float v = input[(((size_t)b * g->in_h + y) * g->in_w + x) * C + c];
+                            if (v > m) m = v;
+                        }
+                    out[c] = fr_cnn_clampf(m, act);
+                }
+            }
+}

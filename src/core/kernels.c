@@ -1,0 +1,95 @@
+/* Matmul driver: picks the ISA's kernels and splits the work over the pool in two phases
+ * (prepare the activations by rows of X, then compute by rows of W). */
+#include <stdint.h>
+
+#include "core/kernels.h"
+#include "core/kernels_internal.h"
+
+#if FR_X86
+#define FR_PREP_AVX2 fr_mm_prep_avx2
+#define FR_ROWS_AVX2 fr_mm_rows_avx2
+#define FR_PREP_AVX512 fr_mm_prep_avx512
+#define FR_ROWS_AVX512 fr_mm_rows_avx512
+#else
+#define FR_PREP_AVX2 fr_mm_prep_scalar
+#define FR_ROWS_AVX2 fr_mm_rows_scalar
+#define FR_PREP_AVX512 fr_mm_prep_scalar
+#define FR_ROWS_AVX512 fr_mm_rows_scalar
+#endif
+
+/* Output rows are split over threads in multiples of this (a multiple of every row tile). */
+#define FR_MM_ROW_UNIT 16
+
+static int is_quantised(fr_type t) { return t == FR_TYPE_Q8_0 || t == FR_TYPE_Q4_0; }
+
+size_t fr_matmul_scratch_bytes(fr_type wtype, int K, int N) {
+    if (!is_quantised(wtype) || K <= 0 || N <= 0) return 0;
+    size_t groups = ((size_t)N + FR_MM_NGROUP - 1) / FR_MM_NGROUP;
+    size_t rows = groups * FR_MM_NGROUP;
+    return 64 + rows * ((size_t)K / 32 * FR_MM_XQ_BLOCK_BYTES + FR_MM_XQ_ROW_PAD);
+}
+
+typedef struct mm_task {
+    fr_mm_args a;
+    fr_mm_prep_fn prep;
+    fr_mm_rows_fn rows;
+} mm_task;
+
+static void prep_task(void *arg, int ith, int nth) {
+    const mm_task *t = arg;
+    int groups = (t->a.N + FR_MM_NGROUP - 1) / FR_MM_NGROUP;
+    int per = (groups + nth - 1) / nth;
+    int g0 = ith * per, g1 = g0 + per;
+    if (g1 > groups) g1 = groups;
+    if (g0 < g1) t->prep(&t->a, g0 * FR_MM_NGROUP, g1 * FR_MM_NGROUP);
+}
+
+static void rows_task(void *arg, int ith, int nth) {
+    const mm_task *t = arg;
+    int units = (t->a.M + FR_MM_ROW_UNIT - 1) / FR_MM_ROW_UNIT;
+    int per = (units + nth - 1) / nth;
+    int m0 = ith * per * FR_MM_ROW_UNIT, m1 = m0 + per * FR_MM_ROW_UNIT;
+    if (m1 > t->a.M) m1 = t->a.M;
+    if (m0 < m1) t->rows(&t->a, m0, m1);
+}
+
+void fr_matmul(fr_isa isa, fr_type wtype, const void *W, int M, int K, const float *X, int N,
+               float *Y, void *scratch, fr_pool *pool) {
+    if (M <= 0 || N <= 0) return;
+    mm_task t = {
+        .a = {
+            .wtype = wtype,
+            .W = W,
+            .w_row_bytes = fr_type_row_bytes(wtype, (size_t)K),
+            .M = M,
+            .K = K,
+            .N = N,
+            .X = X,
+            .Y = Y,
+            .xq = (uint8_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63),
+        },
+    };
+    if (!fr_isa_supported(isa)) isa = FR_ISA_SCALAR;
+    switch (isa) {
+    case FR_ISA_AVX512:
+        t.prep = FR_PREP_AVX512;
+        t.rows = FR_ROWS_AVX512;
+        break;
+    case FR_ISA_AVX2:
+        t.prep = FR_PREP_AVX2;
+        t.rows = FR_ROWS_AVX2;
+        break;
+    default:
+        t.prep = fr_mm_prep_scalar;
+        t.rows = fr_mm_rows_scalar;
+        break;
+    }
+    if (is_quantised(wtype)) {
+        /* Few activation rows: quantising them costs less than waking the pool. */
+        if ((size_t)N * (size_t)K <= 8192 || fr_pool_size(pool) == 1)
+            t.prep(&t.a, 0, N);
+        else
+            fr_pool_run(pool, prep_task, &t);
+    }
+    fr_pool_run(pool, rows_task, &t);
+}

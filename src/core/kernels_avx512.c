@@ -1,0 +1,415 @@
+/* AVX-512 (F/BW/VL + VNNI) matmul kernels. Only called after fr_isa_supported(FR_ISA_AVX512).
+ *
+ * Tiles of R weight rows x NX activation rows: every weight vector loaded from memory is used
+ * for NX activation rows and every activation vector for R weight rows. Output rows are
+ * walked in tiles of 4 (then single rows); for each row tile the activations are walked in
+ * chunks of up to 4 rows, so the row tile stays in L1 while the activations stream.
+ *
+ * Quantised weights use the activations prepared by fr_mm_prep_avx512 (row by row):
+ *   qs[nb][32] int8 | d[nb] float (the fp16 scale, widened) | bias[nb] int32
+ * Q8_0 x Q8_0 flips the weight bytes to unsigned (w ^ 0x80 = w + 128) for vpdpbusd, so each
+ * 32-block sum is off by 128 * sum(x): the bias lane value (-16 * sum(x), over 8 lanes) starts
+ * the accumulator and takes it off again. Q4_0 nibbles are unsigned already; their -8 offset
+ * gives a bias of -sum(x) per lane. The integer part of every block is exact. */
+#include <immintrin.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "core/kernels_internal.h"
+
+#define FR_AI static inline __attribute__((always_inline))
+
+/* ---- activation preparation ----
+ * Layout of xq: first `groups` groups of 16 rows for the GEMM tiles, then `rowwise` single
+ * rows for the matrix-vector tiles (a batch of fewer than FR_GEMM_MIN rows, or the few rows
+ * left after the full groups).
+ *   group, per 32-block (640 bytes): qs[8 chunks][16 rows][4 bytes] | d[16] | bias[16]
+ *   row: qs[nb][32] | d[nb] | bias[nb], 64-byte aligned rows */
+
+#define FR_GEMM_MIN 5
+#define FR_GBLOCK 640
+
+typedef struct xplan {
+    int nb;
+    int groups, rowwise;
+    size_t gbytes; /* bytes of the grouped part */
+    size_t rs;     /* stride of a single row */
+} xplan;
+
+static xplan make_plan(const fr_mm_args *a) {
+    xplan p;
+    p.nb = a->K / 32;
+    p.groups = a->N / 16;
+    p.rowwise = a->N % 16;
+    if (p.rowwise >= FR_GEMM_MIN) {
+        p.groups++;
+        p.rowwise = 0;
+    }
+    p.gbytes = (size_t)p.groups * (size_t)p.nb * FR_GBLOCK;
+    p.rs = ((size_t)p.nb * 40 + 63) & ~(size_t)63;
+    return p;
+}
+
+/* roundf (half away from zero) of integral-range floats, exactly. */
+FR_AI __m512 round_away(__m512 v) {
+    __m512 t = _mm512_roundscale_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    __m512 frac = _mm512_abs_ps(_mm512_sub_ps(v, t));
+    __mmask16 up = _mm512_cmp_ps_mask(frac, _mm512_set1_ps(0.5f), _CMP_GE_OQ);
+    __m512i sign = _mm512_and_si512(_mm512_castps_si512(v), _mm512_set1_epi32((int)0x80000000u));
+    __m512 one = _mm512_castsi512_ps(_mm512_or_si512(sign, _mm512_set1_epi32(0x3f800000)));
+    return _mm512_mask_add_ps(t, up, t, one);
+}
+
+/* Quantises 32 floats like fr_quantize_row(Q8_0); returns sum(q). */
+FR_AI int32_t quant_block(const float *x, int8_t *qs, float *d_out) {
+    __m512 a = _mm512_loadu_ps(x), b = _mm512_loadu_ps(x + 16);
+    float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(a), _mm512_abs_ps(b)));
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    *d_out = fr_fp16_to_fp32(fr_fp32_to_fp16(d));
+    __m512 vid = _mm512_set1_ps(id);
+    __m512i ia = _mm512_cvtps_epi32(round_away(_mm512_mul_ps(a, vid)));
+    __m512i ib = _mm512_cvtps_epi32(round_away(_mm512_mul_ps(b, vid)));
+    _mm_storeu_si128((__m128i *)qs, _mm512_cvtsepi32_epi8(ia));
+    _mm_storeu_si128((__m128i *)(qs + 16), _mm512_cvtsepi32_epi8(ib));
+    return _mm512_reduce_add_epi32(_mm512_add_epi32(ia, ib));
+}
+
+void fr_mm_prep_avx512(const fr_mm_args *a, int n0, int n1) {
+    const xplan p = make_plan(a);
+    const int K = a->K, nb = p.nb;
+    /* vpdpbusd bias: q8_0 weights are flipped to w + 128 (8 lanes share -128 sum(x) in the
+     * row layout, one lane holds it all in the group layout); q4_0 nibbles carry +8. */
+    const int q8 = a->wtype == FR_TYPE_Q8_0;
+    const int gpad = p.groups * 16;
+    if (n1 >= a->N) n1 = gpad > a->N ? gpad : a->N;
+    for (int n = n0; n < n1; n++) {
+        if (n < gpad) {
+            uint8_t *g = a->xq + (size_t)(n / 16) * (size_t)nb * FR_GBLOCK;
+            const int j = n % 16;
+            for (int b = 0; b < nb; b++) {
+                uint8_t *blk = g + (size_t)b * FR_GBLOCK;
+                float *dx = (float *)(blk + 512);
+                int32_t *bias = (int32_t *)(blk + 576);
+                if (n >= a->N) {
+                    for (int c = 0; c < 8; c++) memset(blk + c * 64 + j * 4, 0, 4);
+                    dx[j] = 0.0f;
+                    bias[j] = 0;
+                    continue;
+                }
+                int8_t qs[32];
+                int32_t s = quant_block(a->X + (size_t)n * K + b * 32, qs, &dx[j]);
+                for (int c = 0; c < 8; c++) memcpy(blk + c * 64 + j * 4, qs + 4 * c, 4);
+                bias[j] = (q8 ? -128 : -8) * s;
+            }
+        } else {
+            const float *x = a->X + (size_t)n * K;
+            uint8_t *row = a->xq + p.gbytes + (size_t)(n - gpad) * p.rs;
+            float *dx = (float *)(row + (size_t)nb * 32);
+            int32_t *bias = (int32_t *)(row + (size_t)nb * 36);
+            for (int b = 0; b < nb; b++) {
+                int32_t s = quant_block(x + b * 32, (int8_t *)row + b * 32, &dx[b]);
+                bias[b] = (q8 ? -16 : -1) * s;
+            }
+        }
+    }
+}
+
+/* ---- helpers ---- */
+
+FR_AI float hsum256(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+FR_AI __m256 fp16_bcast(const uint8_t *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return _mm256_cvtph_ps(_mm_set1_epi16((short)h));
+}
+
+/* ---- quantised tiles (256-bit VNNI) ---- */
+
+FR_AI void tile_q8(const fr_mm_args *a, const xplan *p, int m, int n, const int R, const int NX) {
+    const int nb = p->nb;
+    const size_t rs = p->rs;
+    const uint8_t *w[4];
+    const uint8_t *xr[4];
+    __m256 acc[4][4];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) w[r] = a->W + (size_t)(m + r) * a->w_row_bytes;
+#pragma GCC unroll 4
+    for (int j = 0; j < NX; j++) xr[j] = a->xq + p->gbytes + (size_t)(n + j) * rs;
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+        for (int j = 0; j < NX; j++) acc[r][j] = _mm256_setzero_ps();
+    const __m256i flip = _mm256_set1_epi8((char)0x80);
+    for (int b = 0; b < nb; b++) {
+        __m256i xv[4], bias[4];
+        __m256 dx[4];
+#pragma GCC unroll 4
+        for (int j = 0; j < NX; j++) {
+            xv[j] = _mm256_load_si256((const __m256i *)(xr[j] + b * 32));
+            dx[j] = _mm256_set1_ps(((const float *)(xr[j] + (size_t)nb * 32))[b]);
+            bias[j] = _mm256_set1_epi32(((const int32_t *)(xr[j] + (size_t)nb * 36))[b]);
+        }
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
+            const uint8_t *blk = w[r] + (size_t)b * 34;
+            __m256i wv = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(blk + 2)), flip);
+            __m256 dw = fp16_bcast(blk);
+#pragma GCC unroll 4
+            for (int j = 0; j < NX; j++) {
+                __m256i s = _mm256_dpbusd_epi32(bias[j], wv, xv[j]);
+                acc[r][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dw, dx[j]), acc[r][j]);
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+        for (int j = 0; j < NX; j++) a->Y[(size_t)(p->groups * 16 + n + j) * a->M + m + r] = hsum256(acc[r][j]);
+}
+
+FR_AI void tile_q4(const fr_mm_args *a, const xplan *p, int m, int n, const int R, const int NX) {
+    const int nb = p->nb;
+    const size_t rs = p->rs;
+    const uint8_t *w[4];
+    const uint8_t *xr[4];
+    __m256 acc[4][4];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) w[r] = a->W + (size_t)(m + r) * a->w_row_bytes;
+#pragma GCC unroll 4
+    for (int j = 0; j < NX; j++) xr[j] = a->xq + p->gbytes + (size_t)(n + j) * rs;
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+        for (int j = 0; j < NX; j++) acc[r][j] = _mm256_setzero_ps();
+    const __m256i low = _mm256_set1_epi8(0x0f);
+    const __m256i shift = _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4);
+    for (int b = 0; b < nb; b++) {
+        __m256i xv[4], bias[4];
+        __m256 dx[4];
+#pragma GCC unroll 4
+        for (int j = 0; j < NX; j++) {
+            xv[j] = _mm256_load_si256((const __m256i *)(xr[j] + b * 32));
+            dx[j] = _mm256_set1_ps(((const float *)(xr[j] + (size_t)nb * 32))[b]);
+            bias[j] = _mm256_set1_epi32(((const int32_t *)(xr[j] + (size_t)nb * 36))[b]);
+        }
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
+            const uint8_t *blk = w[r] + (size_t)b * 18;
+            /* both halves hold the 16 bytes; the upper one shifted right by 4 */
+            __m256i raw = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(blk + 2)));
+            __m256i wv = _mm256_and_si256(_mm256_srlv_epi32(raw, shift), low);
+            __m256 dw = fp16_bcast(blk);
+#pragma GCC unroll 4
+            for (int j = 0; j < NX; j++) {
+                __m256i s = _mm256_dpbusd_epi32(bias[j], wv, xv[j]);
+                acc[r][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dw, dx[j]), acc[r][j]);
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+        for (int j = 0; j < NX; j++) a->Y[(size_t)(p->groups * 16 + n + j) * a->M + m + r] = hsum256(acc[r][j]);
+}
+
+/* ---- quantised GEMM tiles: R weight rows x one group of 16 activation rows ----
+ * Each 512-bit vpdpbusd takes 4 bytes of one weight row (broadcast) against the same 4
+ * bytes of 16 activation rows, so lane j accumulates the block dot of activation row j;
+ * one int->float conversion and one FMA then serve 16 outputs. */
+
+FR_AI uint32_t load_u32(const uint8_t *p) {
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+FR_AI void gemm_tile(const fr_mm_args *a, const xplan *p, int m, int g, const int R, const int q4) {
+    const int nb = p->nb;
+    const size_t bb = q4 ? 18 : 34;
+    const uint8_t *xg = a->xq + (size_t)g * (size_t)nb * FR_GBLOCK;
+    const uint8_t *w[8];
+    __m512 acc[8];
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++) {
+        w[r] = a->W + (size_t)(m + r) * a->w_row_bytes;
+        acc[r] = _mm512_setzero_ps();
+    }
+    const __m512i flip = _mm512_set1_epi8((char)0x80);
+    const __m512i low = _mm512_set1_epi8(0x0f);
+    for (int b = 0; b < nb; b++) {
+        const uint8_t *xb = xg + (size_t)b * FR_GBLOCK;
+        const __m512i bias = _mm512_load_si512((const void *)(xb + 576));
+        __m512i s[8];
+#pragma GCC unroll 8
+        for (int r = 0; r < R; r++) s[r] = bias;
+        if (q4) {
+#pragma GCC unroll 4
+            for (int c = 0; c < 4; c++) {
+                const __m512i xlo = _mm512_load_si512((const void *)(xb + c * 64));
+                const __m512i xhi = _mm512_load_si512((const void *)(xb + (c + 4) * 64));
+#pragma GCC unroll 8
+                for (int r = 0; r < R; r++) {
+                    __m512i v = _mm512_set1_epi32((int)load_u32(w[r] + (size_t)b * bb + 2 + 4 * c));
+                    s[r] = _mm512_dpbusd_epi32(s[r], _mm512_and_si512(v, low), xlo);
+                    s[r] = _mm512_dpbusd_epi32(s[r], _mm512_and_si512(_mm512_srli_epi32(v, 4), low), xhi);
+                }
+            }
+        } else {
+#pragma GCC unroll 8
+            for (int c = 0; c < 8; c++) {
+                const __m512i xv = _mm512_load_si512((const void *)(xb + c * 64));
+#pragma GCC unroll 8
+                for (int r = 0; r < R; r++) {
+                    __m512i v = _mm512_set1_epi32((int)load_u32(w[r] + (size_t)b * bb + 2 + 4 * c));
+                    s[r] = _mm512_dpbusd_epi32(s[r], _mm512_xor_si512(v, flip), xv);
+                }
+            }
+        }
+        const __m512 dx = _mm512_load_ps((const void *)(xb + 512));
+#pragma GCC unroll 8
+        for (int r = 0; r < R; r++) {
+            uint16_t h;
+            memcpy(&h, w[r] + (size_t)b * bb, 2);
+            __m512 dw = _mm512_cvtph_ps(_mm256_set1_epi16((short)h));
+            acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[r]), _mm512_mul_ps(dw, dx), acc[r]);
+        }
+    }
+    const int n0 = g * 16;
+    const int valid = a->N - n0 < 16 ? a->N - n0 : 16;
+    const __mmask16 mk = (__mmask16)((1u << valid) - 1u);
+    const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                           _mm512_set1_epi32(a->M));
+    float *y = a->Y + (size_t)n0 * a->M + m;
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++) _mm512_mask_i32scatter_ps(y + r, mk, idx, acc[r], 4);
+}
+
+/* ---- float tiles (512-bit) ---- */
+
+FR_AI __m512 load_w_f32(const uint8_t *row, int k) { return _mm512_loadu_ps((const float *)row + k); }
+FR_AI __m512 load_w_f32_tail(const uint8_t *row, int k, __mmask16 mk) {
+    return _mm512_maskz_loadu_ps(mk, (const float *)row + k);
+}
+FR_AI __m512 load_w_f16(const uint8_t *row, int k) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)row + k)));
+}
+FR_AI __m512 load_w_f16_tail(const uint8_t *row, int k, __mmask16 mk) {
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mk, (const uint16_t *)row + k));
+}
+
+FR_AI void tile_float(const fr_mm_args *a, int m, int n, const int R, const int NX, const int f16) {
+    const int K = a->K;
+    const uint8_t *w[4];
+    const float *x[4];
+    __m512 acc[4][4];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) w[r] = a->W + (size_t)(m + r) * a->w_row_bytes;
+#pragma GCC unroll 4
+    for (int j = 0; j < NX; j++) x[j] = a->X + (size_t)(n + j) * K;
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+        for (int j = 0; j < NX; j++) acc[r][j] = _mm512_setzero_ps();
+    int k = 0;
+    for (; k + 16 <= K; k += 16) {
+        __m512 xv[4];
+#pragma GCC unroll 4
+        for (int j = 0; j < NX; j++) xv[j] = _mm512_loadu_ps(x[j] + k);
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
+            __m512 wv = f16 ? load_w_f16(w[r], k) : load_w_f32(w[r], k);
+#pragma GCC unroll 4
+            for (int j = 0; j < NX; j++) acc[r][j] = _mm512_fmadd_ps(wv, xv[j], acc[r][j]);
+        }
+    }
+    if (k < K) {
+        __mmask16 mk = (__mmask16)((1u << (K - k)) - 1u);
+        __m512 xv[4];
+#pragma GCC unroll 4
+        for (int j = 0; j < NX; j++) xv[j] = _mm512_maskz_loadu_ps(mk, x[j] + k);
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
+            __m512 wv = f16 ? load_w_f16_tail(w[r], k, mk) : load_w_f32_tail(w[r], k, mk);
+#pragma GCC unroll 4
+            for (int j = 0; j < NX; j++) acc[r][j] = _mm512_fmadd_ps(wv, xv[j], acc[r][j]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+        for (int j = 0; j < NX; j++) a->Y[(size_t)(n + j) * a->M + m + r] = _mm512_reduce_add_ps(acc[r][j]);
+}
+
+static void tile_f32(const fr_mm_args *a, int m, int n, const int R, const int NX) { tile_float(a, m, n, R, NX, 0); }
+static void tile_f16(const fr_mm_args *a, int m, int n, const int R, const int NX) { tile_float(a, m, n, R, NX, 1); }
+
+/* ---- row loops ---- */
+
+#define FR_TILE_NX(tile, a, m, n, R, nx)                                                         \
+    do {                                                                                           \
+        switch (nx) {                                                                              \
+        case 1: tile(a, m, n, R, 1); break;                                                        \
+        case 2: tile(a, m, n, R, 2); break;                                                        \
+        case 3: tile(a, m, n, R, 3); break;                                                        \
+        default: tile(a, m, n, R, 4); break;                                                       \
+        }                                                                                          \
+    } while (0)
+
+#define FR_ROWS_FN(name, tile)                                                                     \
+    static void name(const fr_mm_args *a, int m0, int m1) {                                       \
+        int m = m0;                                                                                \
+        for (; m + 4 <= m1; m += 4)                                                                \
+            for (int n = 0; n < a->N; n += 4) FR_TILE_NX(tile, a, m, n, 4, a->N - n);              \
+        for (; m < m1; m++)                                                                        \
+            for (int n = 0; n < a->N; n += 4) FR_TILE_NX(tile, a, m, n, 1, a->N - n);              \
+    }
+
+FR_ROWS_FN(rows_f32, tile_f32)
+FR_ROWS_FN(rows_f16, tile_f16)
+
+#define FR_MV_NX(tile, a, p, m, n, R, nx)                                                        \
+    do {                                                                                           \
+        switch (nx) {                                                                              \
+        case 1: tile(a, p, m, n, R, 1); break;                                                     \
+        case 2: tile(a, p, m, n, R, 2); break;                                                     \
+        case 3: tile(a, p, m, n, R, 3); break;                                                     \
+        default: tile(a, p, m, n, R, 4); break;                                                    \
+        }                                                                                          \
+    } while (0)
+
+#define FR_QROWS_FN(name, tile, q4)                                                                \
+    static void name(const fr_mm_args *a, int m0, int m1) {                                       \
+        const xplan p = make_plan(a);                                                              \
+        int m = m0;                                                                                \
+        for (; m + 8 <= m1; m += 8)                                                                \
+            for (int g = 0; g < p.groups; g++) gemm_tile(a, &p, m, g, 8, q4);                      \
+        for (; m + 4 <= m1; m += 4)                                                                \
+            for (int g = 0; g < p.groups; g++) gemm_tile(a, &p, m, g, 4, q4);                      \
+        for (; m < m1; m++)                                                                        \
+            for (int g = 0; g < p.groups; g++) gemm_tile(a, &p, m, g, 1, q4);                      \
+        if (p.rowwise == 0) return;                                                                \
+        m = m0;                                                                                    \
+        for (; m + 4 <= m1; m += 4)                                                                \
+            for (int n = 0; n < p.rowwise; n += 4) FR_MV_NX(tile, a, &p, m, n, 4, p.rowwise - n);  \
+        for (; m < m1; m++)                                                                        \
+            for (int n = 0; n < p.rowwise; n += 4) FR_MV_NX(tile, a, &p, m, n, 1, p.rowwise - n);  \
+    }
+
+FR_QROWS_FN(rows_q8, tile_q8, 0)
+FR_QROWS_FN(rows_q4, tile_q4, 1)
+
+void fr_mm_rows_avx512(const fr_mm_args *a, int m0, int m1) {
+    switch (a->wtype) {
+    case FR_TYPE_Q8_0: rows_q8(a, m0, m1); break;
+    case FR_TYPE_Q4_0: rows_q4(a, m0, m1); break;
+    case FR_TYPE_F32: rows_f32(a, m0, m1); break;
+    case FR_TYPE_F16: rows_f16(a, m0, m1); break;
+    }
+}

@@ -1,0 +1,342 @@
+/* Contexts, the KV cache and the batched forward pass.
+ *
+ * A decode of n tokens runs in chunks of at most n_batch tokens; within a chunk every
+ * weight matrix is streamed once (fr_matmul with N = chunk). The KV cache is f32, laid out
+ * transposed, [layer][kv head][head_dim][position], so that the attention loops run over
+ * contiguous positions (vectorised for any head size). Attention is parallelised over (token, head) pairs, the matmuls
+ * by output rows inside fr_matmul; per-row ops run on the calling thread. No work is ever
+ * split along a reduction, so results do not depend on the thread count. */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/kernels.h"
+#include "core/pool.h"
+#include "llm/model.h"
+#include "llm/ops.h"
+
+#define FR_MAX_THREADS 256
+#define FR_MAX_CTX (1 << 24)
+#define FR_MAX_BATCH 65536
+/* Below this many multiply-adds a matmul or an attention step runs on the calling thread:
+ * waking the pool would cost more than it saves (tiny models, single-token decoding).
+ * Work is still split by output rows / heads only, so results are the same either way. */
+#define FR_PAR_MIN_WORK ((size_t)1 << 18)
+
+struct fr_context {
+    const fr_model *model;
+    int32_t n_ctx, n_threads, n_batch;
+    fr_isa isa;
+    fr_pool *pool;
+    int32_t n_pos;       /* positions held in the cache */
+    float *k_cache;      /* [n_layer][n_head_kv][head_dim][n_ctx] */
+    float *v_cache;
+    /* Activation scratch for n_batch tokens. */
+    float *x;            /* [n_batch][n_embd] residual stream */
+    float *xb;           /* [n_batch][n_embd] normed input / projection output */
+    float *q;            /* [n_batch][n_head * head_dim] */
+    float *k, *v;        /* [n_batch][n_head_kv * head_dim] */
+    float *att;          /* [n_batch][n_head * head_dim] attention output */
+    float *hb, *hb2;     /* [n_batch][n_ff] */
+    float *scores;       /* [n_threads][n_ctx] */
+    float *rope_cs;      /* [n_batch][n_rot] */
+    double *inv_freq;    /* [n_rot / 2] */
+    void *mm_scratch;
+    fr_op_attend_fn attend;
+};
+
+fr_context_params fr_context_default_params(void) {
+    fr_context_params p;
+    memset(&p, 0, sizeof p);
+    p.n_ctx = 0;
+    p.n_threads = 0;
+    p.n_batch = 512;
+    p.kernel_isa = -1;
+    return p;
+}
+
+static size_t max_sz(size_t a, size_t b) {
+    return a > b ? a : b;
+}
+
+static size_t weight_scratch(const fr_llm_weight *w, int n) {
+    return fr_matmul_scratch_bytes(w->type, w->cols, n);
+}
+
+void fr_context_free(fr_context *c) {
+    if (!c)
+        return;
+    if (c->pool)
+        fr_pool_free(c->pool);
+    free(c->k_cache);
+    free(c->v_cache);
+    free(c->x);
+    free(c->xb);
+    free(c->q);
+    free(c->k);
+    free(c->v);
+    free(c->att);
+    free(c->hb);
+    free(c->hb2);
+    free(c->scores);
+    free(c->rope_cs);
+    free(c->inv_freq);
+    free(c->mm_scratch);
+    free(c);
+}
+
+/* malloc of a*b*elem bytes with overflow checks; NULL on overflow or failure. */
+static void *alloc_array(size_t a, size_t b, size_t elem) {
+    if (a == 0 || b == 0)
+        a = b = 1;
+    if (b > SIZE_MAX / a || elem > SIZE_MAX / (a * b))
+        return NULL;
+    return malloc(a * b * elem);
+}
+
+fr_status fr_context_create(const fr_model *m, const fr_context_params *params,
+                            fr_context **out, fr_error *err) {
+    if (!m || !out)
+        return fr_fail(err, FR_E_ARG, "fr_context_create: NULL %s", m ? "out" : "model");
+    *out = NULL;
+    fr_context_params p = params ? *params : fr_context_default_params();
+    const fr_llm_hparams *hp = &m->hp;
+    if (p.n_ctx == 0)
+        p.n_ctx = hp->n_ctx_train;
+    if (p.n_ctx < 1 || p.n_ctx > FR_MAX_CTX)
+        return fr_fail(err, FR_E_ARG, "n_ctx %d is outside [1, %d]", p.n_ctx, FR_MAX_CTX);
+    if (p.n_threads == 0)
+        p.n_threads = fr_cpu_count();
+    if (p.n_threads < 1 || p.n_threads > FR_MAX_THREADS)
+        return fr_fail(err, FR_E_ARG, "n_threads %d is outside [1, %d]", p.n_threads,
+                       FR_MAX_THREADS);
+    if (p.n_batch == 0)
+        p.n_batch = 512;
+    if (p.n_batch < 1 || p.n_batch > FR_MAX_BATCH)
+        return fr_fail(err, FR_E_ARG, "n_batch %d is outside [1, %d]", p.n_batch, FR_MAX_BATCH);
+    if (p.n_batch > p.n_ctx)
+        p.n_batch = p.n_ctx;
+    fr_isa isa;
+    if (p.kernel_isa < 0) {
+        isa = fr_isa_best();
+    } else if (p.kernel_isa >= FR_ISA_COUNT) {
+        return fr_fail(err, FR_E_ARG, "kernel_isa %d is not a known ISA", p.kernel_isa);
+    } else {
+        isa = (fr_isa)p.kernel_isa;
+        if (!fr_isa_supported(isa))
+            return fr_fail(err, FR_E_UNSUPPORTED, "kernel ISA %s is not supported by this CPU "
+                           "or build", fr_isa_name(isa));
+    }
+
+    fr_context *c = calloc(1, sizeof *c);
+    if (!c)
+        return fr_fail(err, FR_E_NOMEM, "fr_context_create: out of memory");
+    c->model = m;
+    c->n_ctx = p.n_ctx;
+    c->n_threads = p.n_threads;
+    c->n_batch = p.n_batch;
+    c->isa = isa;
+    c->attend = fr_op_attend_for((int)isa);
+    size_t B = (size_t)p.n_batch;
+    size_t dq = (size_t)hp->n_head * (size_t)hp->head_dim;
+    size_t dkv = (size_t)hp->n_head_kv * (size_t)hp->head_dim;
+    size_t cache_rows = (size_t)hp->n_layer * (size_t)p.n_ctx;
+    c->k_cache = alloc_array(cache_rows, dkv, sizeof(float));
+    c->v_cache = alloc_array(cache_rows, dkv, sizeof(float));
+    c->x = alloc_array(B, (size_t)hp->n_embd, sizeof(float));
+    c->xb = alloc_array(B, (size_t)hp->n_embd, sizeof(float));
+    c->q = alloc_array(B, dq, sizeof(float));
+    c->k = alloc_array(B, dkv, sizeof(float));
+    c->v = alloc_array(B, dkv, sizeof(float));
+    c->att = alloc_array(B, dq, sizeof(float));
+    c->hb = alloc_array(B, (size_t)hp->n_ff, sizeof(float));
+    c->hb2 = alloc_array(B, (size_t)hp->n_ff, sizeof(float));
+    c->scores = alloc_array((size_t)p.n_threads, (size_t)p.n_ctx, sizeof(float));
+    c->rope_cs = alloc_array(B, (size_t)hp->n_rot + 1, sizeof(float));
+    c->inv_freq = alloc_array((size_t)hp->n_rot / 2 + 1, 1, sizeof(double));
+    size_t mm = weight_scratch(&m->output, p.n_batch);
+    mm = max_sz(mm, weight_scratch(&m->tok_embd, 1));
+    for (int32_t l = 0; l < hp->n_layer; l++) {
+        const fr_llm_layer *L = &m->layers[l];
+        mm = max_sz(mm, weight_scratch(&L->wq, p.n_batch));
+        mm = max_sz(mm, weight_scratch(&L->wk, p.n_batch));
+        mm = max_sz(mm, weight_scratch(&L->wv, p.n_batch));
+        mm = max_sz(mm, weight_scratch(&L->wo, p.n_batch));
+        mm = max_sz(mm, weight_scratch(&L->w_gate, p.n_batch));
+        mm = max_sz(mm, weight_scratch(&L->w_up, p.n_batch));
+        mm = max_sz(mm, weight_scratch(&L->w_down, p.n_batch));
+    }
+    c->mm_scratch = malloc(mm > 0 ? mm : 1);
+    if (!c->k_cache || !c->v_cache || !c->x || !c->xb || !c->q || !c->k || !c->v || !c->att ||
+        !c->hb || !c->hb2 || !c->scores || !c->rope_cs || !c->inv_freq || !c->mm_scratch) {
+        fr_context_free(c);
+        return fr_fail(err, FR_E_NOMEM, "%s: out of memory for a context of %d positions",
+                       m->path, p.n_ctx);
+    }
+    fr_op_rope_freqs(c->inv_freq, hp->n_rot, hp->rope_base);
+    fr_status st = fr_pool_create(p.n_threads, &c->pool, err);
+    if (st != FR_OK) {
+        c->pool = NULL;
+        fr_context_free(c);
+        return st;
+    }
+    *out = c;
+    return FR_OK;
+}
+
+int32_t fr_context_n_ctx(const fr_context *c) {
+    return c->n_ctx;
+}
+
+int32_t fr_context_n_threads(const fr_context *c) {
+    return c->n_threads;
+}
+
+int32_t fr_kv_n_pos(const fr_context *c) {
+    return c->n_pos;
+}
+
+void fr_kv_truncate(fr_context *c, int32_t n_pos) {
+    if (n_pos < 0)
+        n_pos = 0;
+    if (n_pos < c->n_pos)
+        c->n_pos = n_pos;
+}
+
+/* ---- attention task ---- */
+
+typedef struct attn_task {
+    fr_context *c;
+    int32_t layer;
+    int32_t n;    /* tokens in the chunk */
+    int32_t pos0; /* position of the first */
+} attn_task;
+
+static void attn_run(void *arg, int ith, int nth) {
+    const attn_task *t = arg;
+    fr_context *c = t->c;
+    const fr_llm_hparams *hp = &c->model->hp;
+    int hd = hp->head_dim, H = hp->n_head, group = hp->n_head / hp->n_head_kv;
+    size_t dq = (size_t)H * (size_t)hd;
+    float scale = 1.0f / sqrtf((float)hd);
+    float *scores = c->scores + (size_t)ith * (size_t)c->n_ctx;
+    size_t layer_off = (size_t)t->layer * (size_t)hp->n_head_kv * (size_t)c->n_ctx * (size_t)hd;
+    int total = t->n * H;
+    /* Interleaved so that every thread gets early (short) and late (long) queries. */
+    for (int idx = ith; idx < total; idx += nth) {
+        int i = idx / H, h = idx % H;
+        int kvh = h / group;
+        size_t head_off = layer_off + (size_t)kvh * (size_t)c->n_ctx * (size_t)hd;
+        c->attend(c->q + (size_t)i * dq + (size_t)h * (size_t)hd, c->k_cache + head_off,
+                  c->v_cache + head_off, t->pos0 + i + 1, c->n_ctx, hd, scale, scores,
+                  c->att + (size_t)i * dq + (size_t)h * (size_t)hd);
+    }
+}
+
+static void matmul(fr_context *c, const fr_llm_weight *w, const float *X, int n, float *Y) {
+    size_t work = (size_t)w->rows * (size_t)w->cols * (size_t)n;
+    fr_matmul(c->isa, w->type, w->data, w->rows, w->cols, X, n, Y, c->mm_scratch,
+              work < FR_PAR_MIN_WORK ? NULL : c->pool);
+}
+
+/* One chunk of n <= n_batch tokens at positions pos0.. (already validated). logits: NULL,
+ * n rows (all), or one row for the chunk's last token. */
+static void forward_chunk(fr_context *c, const int32_t *tokens, int n, int pos0, float *logits,
+                          bool all_logits) {
+    const fr_model *m = c->model;
+    const fr_llm_hparams *hp = &m->hp;
+    const int D = hp->n_embd, hd = hp->head_dim, F = hp->n_ff, R = hp->n_rot;
+    const size_t dq = (size_t)hp->n_head * (size_t)hd;
+    const size_t dkv = (size_t)hp->n_head_kv * (size_t)hd;
+    for (int i = 0; i < n; i++) {
+        fr_llm_embed(m, tokens[i], c->x + (size_t)i * (size_t)D);
+        fr_op_rope_table(c->rope_cs + (size_t)i * (size_t)R, pos0 + i, c->inv_freq, R);
+    }
+    for (int32_t l = 0; l < hp->n_layer; l++) {
+        const fr_llm_layer *L = &m->layers[l];
+        for (int i = 0; i < n; i++)
+            fr_op_rmsnorm(c->xb + (size_t)i * (size_t)D, c->x + (size_t)i * (size_t)D,
+                          L->attn_norm, D, hp->rms_eps);
+        matmul(c, &L->wq, c->xb, n, c->q);
+        matmul(c, &L->wk, c->xb, n, c->k);
+        matmul(c, &L->wv, c->xb, n, c->v);
+        size_t layer_off = (size_t)l * (size_t)hp->n_head_kv * (size_t)c->n_ctx * (size_t)hd;
+        for (int i = 0; i < n; i++) {
+            const float *cs = c->rope_cs + (size_t)i * (size_t)R;
+            float *qi = c->q + (size_t)i * dq, *ki = c->k + (size_t)i * dkv;
+            const float *vi = c->v + (size_t)i * dkv;
+            fr_op_rope(qi, hp->n_head, hd, R, cs);
+            fr_op_rope(ki, hp->n_head_kv, hd, R, cs);
+            /* column pos0 + i of the transposed cache: [kv head][d] rows of n_ctx */
+            float *kc = c->k_cache + layer_off + (size_t)(pos0 + i);
+            float *vc = c->v_cache + layer_off + (size_t)(pos0 + i);
+            for (size_t j = 0; j < dkv; j++) {
+                kc[j * (size_t)c->n_ctx] = ki[j];
+                vc[j * (size_t)c->n_ctx] = vi[j];
+            }
+        }
+        attn_task at = {c, l, n, pos0};
+        size_t attn_work = (size_t)n * (size_t)hp->n_head * (size_t)(pos0 + n) * (size_t)hd;
+        if (attn_work < FR_PAR_MIN_WORK)
+            attn_run(&at, 0, 1);
+        else
+            fr_pool_run(c->pool, attn_run, &at);
+        matmul(c, &L->wo, c->att, n, c->xb);
+        for (int i = 0; i < n; i++)
+            fr_op_add(c->x + (size_t)i * (size_t)D, c->xb + (size_t)i * (size_t)D, D);
+        for (int i = 0; i < n; i++)
+            fr_op_rmsnorm(c->xb + (size_t)i * (size_t)D, c->x + (size_t)i * (size_t)D,
+                          L->ffn_norm, D, hp->rms_eps);
+        matmul(c, &L->w_gate, c->xb, n, c->hb);
+        matmul(c, &L->w_up, c->xb, n, c->hb2);
+        for (int i = 0; i < n; i++)
+            fr_op_swiglu(c->hb + (size_t)i * (size_t)F, c->hb2 + (size_t)i * (size_t)F, F);
+        matmul(c, &L->w_down, c->hb, n, c->xb);
+        for (int i = 0; i < n; i++)
+            fr_op_add(c->x + (size_t)i * (size_t)D, c->xb + (size_t)i * (size_t)D, D);
+    }
+    if (!logits)
+        return;
+    int first = all_logits ? 0 : n - 1;
+    for (int i = first; i < n; i++)
+        fr_op_rmsnorm(c->xb + (size_t)i * (size_t)D, c->x + (size_t)i * (size_t)D,
+                      m->output_norm, D, hp->rms_eps);
+    matmul(c, &m->output, c->xb + (size_t)first * (size_t)D, n - first, logits);
+}
+
+fr_status fr_decode(fr_context *c, const int32_t *tokens, int32_t n, int32_t pos,
+                    float *logits, bool all_logits, fr_error *err) {
+    if (!c || !tokens)
+        return fr_fail(err, FR_E_ARG, "fr_decode: NULL %s", c ? "tokens" : "context");
+    if (n < 1)
+        return fr_fail(err, FR_E_ARG, "fr_decode: token count %d must be at least 1", n);
+    if (pos < 0)
+        return fr_fail(err, FR_E_ARG, "fr_decode: position %d is negative", pos);
+    if (pos > c->n_pos)
+        return fr_fail(err, FR_E_ARG, "fr_decode: position %d leaves a gap after the %d "
+                       "cached positions", pos, c->n_pos);
+    if (n > c->n_ctx || pos > c->n_ctx - n)
+        return fr_fail(err, FR_E_RANGE, "fr_decode: positions %d..%lld exceed the context "
+                       "size %d", pos, (long long)pos + n - 1, c->n_ctx);
+    int32_t n_vocab = c->model->hp.n_vocab;
+    for (int32_t i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= n_vocab)
+            return fr_fail(err, FR_E_ARG, "fr_decode: token %d (id %d) is outside the "
+                           "vocabulary [0, %d)", i, tokens[i], n_vocab);
+    c->n_pos = pos;
+    for (int32_t done = 0; done < n;) {
+        int32_t chunk = n - done < c->n_batch ? n - done : c->n_batch;
+        bool last = done + chunk == n;
+        float *lg = NULL;
+        if (logits && all_logits)
+            lg = logits + (size_t)done * (size_t)n_vocab;
+        else if (logits && last)
+            lg = logits;
+        forward_chunk(c, tokens + done, chunk, pos + done, lg, all_logits);
+        done += chunk;
+        c->n_pos = pos + done;
+    }
+    return FR_OK;
+}

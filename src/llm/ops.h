@@ -1,0 +1,50 @@
+/* Element-wise and per-row LLM operations (f32). Each is plain C written so the compiler can
+ * vectorise it; results do not depend on threads (every op runs on one row on one thread).
+ * tests/llm/test_ops.c checks each against a naive double-precision version. */
+#ifndef FR_LLM_OPS_H
+#define FR_LLM_OPS_H
+
+/* out[i] = x[i] / sqrt(mean(x²) + eps) * w[i]   (out may alias x). */
+void fr_op_rmsnorm(float *out, const float *x, const float *w, int n, float eps);
+
+/* inv_freq[i] = base^(-2i / n_rot) for i < n_rot/2 (computed in double). */
+void fr_op_rope_freqs(double *inv_freq, int n_rot, float base);
+/* cs[2i] = cos(pos * inv_freq[i]), cs[2i+1] = sin(...), i < n_rot/2. */
+void fr_op_rope_table(float *cs, int pos, const double *inv_freq, int n_rot);
+/* Rotates the adjacent pairs (x[2i], x[2i+1]), 2i < n_rot, of each of n_heads heads of
+ * head_dim values stored back to back, by the angles in cs (from fr_op_rope_table). */
+void fr_op_rope(float *x, int n_heads, int head_dim, int n_rot, const float *cs);
+
+/* In-place softmax of x[0..n) (max-subtracted; n >= 1). */
+void fr_op_softmax(float *x, int n);
+
+/* silu(x) = x / (1 + e^-x). */
+float fr_op_silu(float x);
+/* gate[i] = silu(gate[i]) * up[i]. */
+void fr_op_swiglu(float *gate, const float *up, int n);
+
+/* Dot product and y += a * x. */
+float fr_op_dot(const float *a, const float *b, int n);
+void fr_op_axpy(float *y, float a, const float *x, int n);
+/* y[i] += x[i]. */
+void fr_op_add(float *y, const float *x, int n);
+
+/* One attention head for one query over a transposed cache: Kt[d * stride + t] holds
+ * component d of key t (likewise Vt), t < n_kv <= stride.
+ *   scores[t] = scale * Σ_d q[d] Kt[d][t];  p = softmax(scores);  out[d] = Σ_t p[t] Vt[d][t].
+ * scores must hold n_kv floats (scratch). Summation runs over t in index order within each
+ * implementation, so a result never depends on threads. */
+typedef void (*fr_op_attend_fn)(const float *q, const float *Kt, const float *Vt, int n_kv,
+                                int stride, int hd, float scale, float *scores, float *out);
+/* The plain scalar reference (expf from libm). */
+void fr_op_attend_ref(const float *q, const float *Kt, const float *Vt, int n_kv, int stride,
+                      int hd, float scale, float *scores, float *out);
+/* AVX2+FMA version with a polynomial exp (relative error < 3e-7); x86 builds only, call it
+ * only through fr_op_attend_for. */
+void fr_op_attend_avx2(const float *q, const float *Kt, const float *Vt, int n_kv, int stride,
+                       int hd, float scale, float *scores, float *out);
+/* The implementation for a kernel ISA (an fr_isa value): AVX2 for AVX2 and AVX-512 when the
+ * build and CPU support it, else the reference. */
+fr_op_attend_fn fr_op_attend_for(int isa);
+
+#endif

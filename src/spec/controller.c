@@ -1,0 +1,291 @@
+#include "spec/controller.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EMA_ALPHA 0.25
+#define ACCEPT_PRIOR 0.6
+#define ACCEPT_PRIOR_WEIGHT 2.0
+#define VERIFY_SLOPE_PRIOR 0.08 /* extra cost per extra batch token, relative to t_verify(1) */
+#define DRAFT_PRIOR 0.1         /* draft token cost relative to t_verify(1), before measured */
+#define COST_PROBE_EVERY 16     /* steps at gamma 0 before the cost controller probes gamma 1 */
+#define FSM_MISS_LIMIT 3
+#define FSM_COOLDOWN 8
+#define RL_DISCOUNT 0.99
+#define RL_EXPLORE 0.3
+
+static int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+static double ema(double old, int n, double x) { return n == 0 ? x : old + EMA_ALPHA * (x - old); }
+
+const char *fr_spec_kind_name(fr_spec_kind k) {
+    static const char *const names[FR_SPEC_KIND_COUNT] = {"fixed", "heuristic", "fsm",
+                                                          "cache-fsm", "rl", "cost"};
+    return (unsigned)k < FR_SPEC_KIND_COUNT ? names[k] : "unknown";
+}
+
+void fr_spec_costs_init(fr_spec_costs *c) { memset(c, 0, sizeof *c); }
+
+void fr_spec_costs_observe(fr_spec_costs *c, const fr_spec_obs *s) {
+    if (s->gamma > 0 && s->t_draft > 0) {
+        c->t_draft = ema(c->t_draft, c->n_draft, s->t_draft / s->gamma);
+        c->n_draft++;
+    }
+    int n = s->gamma + 1;
+    if (n >= 1 && n <= FR_SPEC_GAMMA_MAX + 1 && s->t_verify > 0) {
+        c->t_verify[n] = ema(c->t_verify[n], c->n_verify[n], s->t_verify);
+        c->n_verify[n]++;
+    }
+}
+
+double fr_spec_costs_verify(const fr_spec_costs *c, int n) {
+    n = clampi(n, 1, FR_SPEC_GAMMA_MAX + 1);
+    if (c->n_verify[n]) return c->t_verify[n];
+    int lo = 0, hi = 0;
+    for (int i = n - 1; i >= 1; i--)
+        if (c->n_verify[i]) { lo = i; break; }
+    for (int i = n + 1; i <= FR_SPEC_GAMMA_MAX + 1; i++)
+        if (c->n_verify[i]) { hi = i; break; }
+    if (lo && hi) /* interpolate between measured sizes */
+        return c->t_verify[lo] + (c->t_verify[hi] - c->t_verify[lo]) * (n - lo) / (double)(hi - lo);
+    if (lo) { /* extrapolate upwards with the prior slope, anchored at the smallest measurement */
+        double base = c->n_verify[1] ? c->t_verify[1] : c->t_verify[lo] / (1 + VERIFY_SLOPE_PRIOR * (lo - 1));
+        double slope = base * VERIFY_SLOPE_PRIOR;
+        if (lo > 1 && c->n_verify[1]) slope = fmax(slope, (c->t_verify[lo] - base) / (lo - 1));
+        return c->t_verify[lo] + slope * (n - lo);
+    }
+    if (hi) /* only larger batches seen: assume the prior slope downwards */
+        return c->t_verify[hi] / (1 + VERIFY_SLOPE_PRIOR * (hi - 1)) * (1 + VERIFY_SLOPE_PRIOR * (n - 1));
+    return 1.0 + VERIFY_SLOPE_PRIOR * (n - 1); /* nothing measured: relative units */
+}
+
+static double draft_cost(const fr_spec_costs *c) {
+    return c->n_draft ? c->t_draft : DRAFT_PRIOR * fr_spec_costs_verify(c, 1);
+}
+
+void fr_spec_accept_init(fr_spec_accept *a) { memset(a, 0, sizeof *a); }
+
+static void accept_push(fr_spec_accept *a, uint8_t v) {
+    a->hist[a->head] = v;
+    a->head = (a->head + 1) % FR_SPEC_WINDOW;
+    if (a->count < FR_SPEC_WINDOW) a->count++;
+}
+
+void fr_spec_accept_observe(fr_spec_accept *a, const fr_spec_obs *s) {
+    for (int i = 0; i < s->accepted; i++) accept_push(a, 1);
+    if (s->accepted < s->gamma) accept_push(a, 0);
+}
+
+double fr_spec_accept_rate(const fr_spec_accept *a) {
+    int acc = 0;
+    for (int i = 0; i < a->count; i++) acc += a->hist[i];
+    double r = (acc + ACCEPT_PRIOR * ACCEPT_PRIOR_WEIGHT) / (a->count + ACCEPT_PRIOR_WEIGHT);
+    return r < 0.01 ? 0.01 : r > 0.99 ? 0.99 : r;
+}
+
+double fr_spec_expected_rate(double a, const fr_spec_costs *c, int gamma) {
+    double tokens = gamma == 0 ? 1.0 : (1.0 - pow(a, gamma + 1)) / (1.0 - a);
+    double cost = gamma * draft_cost(c) + fr_spec_costs_verify(c, gamma + 1);
+    return tokens / cost;
+}
+
+int fr_spec_best_gamma(double a, const fr_spec_costs *c, int gamma_max) {
+    int best = 0;
+    double best_rate = fr_spec_expected_rate(a, c, 0);
+    for (int g = 1; g <= gamma_max; g++) {
+        double r = fr_spec_expected_rate(a, c, g);
+        if (r > best_rate) {
+            best_rate = r;
+            best = g;
+        }
+    }
+    return best;
+}
+
+int fr_spec_parse(const char *text, fr_spec_ctl_params *out) {
+    memset(out, 0, sizeof *out);
+    out->fixed_gamma = 4;
+    out->gamma_max = 8;
+    out->seed = 1234;
+    if (!strcmp(text, "auto") || !strcmp(text, "cost")) out->kind = FR_SPEC_COST;
+    else if (!strcmp(text, "heuristic")) out->kind = FR_SPEC_HEURISTIC;
+    else if (!strcmp(text, "fsm")) out->kind = FR_SPEC_FSM;
+    else if (!strcmp(text, "cache-fsm")) out->kind = FR_SPEC_CACHE_FSM;
+    else if (!strcmp(text, "rl")) out->kind = FR_SPEC_RL;
+    else if (!strncmp(text, "fixed:", 6)) {
+        char *end = NULL;
+        long g = strtol(text + 6, &end, 10);
+        if (end == text + 6 || *end || g < 1 || g > FR_SPEC_GAMMA_MAX) return -1;
+        out->kind = FR_SPEC_FIXED;
+        out->fixed_gamma = (int)g;
+        if (out->gamma_max < g) out->gamma_max = (int)g;
+    } else
+        return -1;
+    return 0;
+}
+
+void fr_spec_ctl_init(fr_spec_ctl *c, const fr_spec_ctl_params *p) {
+    memset(c, 0, sizeof *c);
+    c->p = *p;
+    c->p.gamma_max = clampi(p->gamma_max ? p->gamma_max : 8, 1, FR_SPEC_GAMMA_MAX);
+    c->gamma = clampi(p->fixed_gamma ? p->fixed_gamma : 4, 1, c->p.gamma_max);
+    c->rng = p->seed ? p->seed : 0x9E3779B97F4A7C15ull;
+}
+
+/* ---- FSM over the recent accept/reject history ---- */
+
+static void fsm_observe(fr_spec_ctl *c, const fr_spec_obs *s) {
+    int gmax = c->p.gamma_max;
+    if (s->gamma == 0) { /* a cool-down step: count it down, then probe with gamma 1 */
+        if (c->cooldown > 0) c->cooldown--;
+        if (c->cooldown == 0) c->gamma = 1;
+        return;
+    }
+    if (s->accepted == s->gamma) { /* whole draft survived: grow, faster on a streak */
+        c->full_streak++;
+        c->miss_streak = 0;
+        c->gamma = clampi(c->gamma + (c->full_streak >= 2 ? c->gamma : 1), 1, gmax);
+    } else if (s->accepted == 0) { /* nothing survived: halve, and stop after repeated misses */
+        c->full_streak = 0;
+        c->miss_streak++;
+        if (c->miss_streak >= FSM_MISS_LIMIT) {
+            c->gamma = 0;
+            c->cooldown = FSM_COOLDOWN;
+            c->miss_streak = 0;
+        } else {
+            c->gamma = clampi(c->gamma / 2, 1, gmax);
+        }
+    } else { /* partial: aim just past what survived */
+        c->full_streak = 0;
+        c->miss_streak = 0;
+        c->gamma = clampi(s->accepted + 1, 1, gmax);
+    }
+}
+
+/* ---- cache: how long drafts survived after this context ---- */
+
+static fr_spec_cache_slot *cache_slot(fr_spec_ctl *c, uint64_t key) {
+    return &c->cache[key % FR_SPEC_CACHE_SLOTS];
+}
+
+static int cache_choose(fr_spec_ctl *c, uint64_t key) {
+    c->last_key = key;
+    fr_spec_cache_slot *slot = cache_slot(c, key);
+    if (slot->key == key && slot->n >= 2) {
+        if (slot->mean_accepted < 0.25f) return c->gamma ? 1 : 0; /* here drafts die at once */
+        return clampi((int)lrintf(slot->mean_accepted) + 1, 1, c->p.gamma_max);
+    }
+    return c->gamma;
+}
+
+static void cache_observe(fr_spec_ctl *c, const fr_spec_obs *s) {
+    if (s->gamma > 0) {
+        fr_spec_cache_slot *slot = cache_slot(c, c->last_key);
+        /* a fully accepted draft is censored: it might have survived longer */
+        float x = (float)s->accepted + (s->accepted == s->gamma ? 1.0f : 0.0f);
+        if (slot->key != c->last_key || slot->n == 0) {
+            slot->key = c->last_key;
+            slot->mean_accepted = x;
+            slot->n = 1;
+        } else {
+            slot->mean_accepted += 0.5f * (x - slot->mean_accepted);
+            if (slot->n < UINT16_MAX) slot->n++;
+        }
+    }
+    fsm_observe(c, s);
+}
+
+/* ---- RL: discounted UCB over gamma, rewarded by tokens per second ---- */
+
+static int rl_choose(fr_spec_ctl *c) {
+    int gmax = c->p.gamma_max;
+    double total = 0, best_mean = 0;
+    for (int g = 0; g <= gmax; g++) {
+        if (c->arm_count[g] <= 0) return g; /* try every arm once */
+        total += c->arm_count[g];
+        double m = c->arm_reward[g] / c->arm_count[g];
+        if (m > best_mean) best_mean = m;
+    }
+    int best = 0;
+    double best_score = -1;
+    for (int g = 0; g <= gmax; g++) {
+        double n = c->arm_count[g] > 1e-3 ? c->arm_count[g] : 1e-3;
+        double mean = c->arm_reward[g] / n;
+        double bonus = RL_EXPLORE * best_mean * sqrt(2.0 * log(total + 1.0) / n);
+        if (mean + bonus > best_score) {
+            best_score = mean + bonus;
+            best = g;
+        }
+    }
+    return best;
+}
+
+static void rl_observe(fr_spec_ctl *c, const fr_spec_obs *s) {
+    double t = s->t_draft + s->t_verify;
+    if (t <= 0) return;
+    int g = clampi(s->gamma, 0, c->p.gamma_max);
+    for (int i = 0; i <= c->p.gamma_max; i++) {
+        c->arm_reward[i] *= RL_DISCOUNT;
+        c->arm_count[i] *= RL_DISCOUNT;
+    }
+    c->arm_reward[g] += (s->accepted + 1) / t;
+    c->arm_count[g] += 1.0;
+}
+
+/* ---- cost model ---- */
+
+static int cost_choose(fr_spec_ctl *c, const fr_spec_accept *a, const fr_spec_costs *costs) {
+    int g = fr_spec_best_gamma(fr_spec_accept_rate(a), costs, c->p.gamma_max);
+    if (g > 0) {
+        c->steps_at_zero = 0;
+        return g;
+    }
+    /* Acceptance is only learned while drafting: probe now and then. */
+    if (++c->steps_at_zero >= COST_PROBE_EVERY) {
+        c->steps_at_zero = 0;
+        return 1;
+    }
+    return 0;
+}
+
+int fr_spec_ctl_choose(fr_spec_ctl *c, uint64_t context_key, const fr_spec_accept *a,
+                       const fr_spec_costs *costs) {
+    int g;
+    switch (c->p.kind) {
+    case FR_SPEC_FIXED: g = c->p.fixed_gamma; break;
+    case FR_SPEC_HEURISTIC:
+    case FR_SPEC_FSM: g = c->gamma; break;
+    case FR_SPEC_CACHE_FSM: g = cache_choose(c, context_key); break;
+    case FR_SPEC_RL: g = rl_choose(c); break;
+    case FR_SPEC_COST: g = cost_choose(c, a, costs); break;
+    default: g = 0; break;
+    }
+    return clampi(g, 0, c->p.gamma_max);
+}
+
+void fr_spec_ctl_observe(fr_spec_ctl *c, const fr_spec_obs *s) {
+    switch (c->p.kind) {
+    case FR_SPEC_HEURISTIC:
+        if (s->gamma > 0)
+            c->gamma = clampi(s->accepted == s->gamma ? c->gamma + 2 : c->gamma - 1, 1, c->p.gamma_max);
+        break;
+    case FR_SPEC_FSM: fsm_observe(c, s); break;
+    case FR_SPEC_CACHE_FSM: cache_observe(c, s); break;
+    case FR_SPEC_RL: rl_observe(c, s); break;
+    default: break;
+    }
+}
+
+uint64_t fr_spec_context_key(const int32_t *tokens, int n_tokens, int n) {
+    uint64_t h = 1469598103934665603ull;
+    int start = n_tokens > n ? n_tokens - n : 0;
+    for (int i = start; i < n_tokens; i++) {
+        uint32_t t = (uint32_t)tokens[i];
+        for (int b = 0; b < 4; b++) {
+            h ^= (t >> (8 * b)) & 0xff;
+            h *= 1099511628211ull;
+        }
+    }
+    return h;
+}

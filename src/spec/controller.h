@@ -1,0 +1,126 @@
+/* Draft-length controllers for speculative decoding.
+ *
+ * A controller decides, before each speculative step, how many tokens (gamma) a draft
+ * source should propose; after the target has verified them it is told how many were
+ * accepted and how long drafting and verification took. gamma = 0 means "decode one token
+ * with the target alone this step".
+ *
+ * Timing model shared by every controller (fr_spec_costs): an exponential moving average of
+ * the draft's time per drafted token and of the target's verification time for each batch
+ * size 1..FR_SPEC_GAMMA_MAX+1 (a batch of gamma drafted tokens plus the last accepted one).
+ * Acceptance model (fr_spec_accept): per-token acceptance a estimated over a recent window
+ * as accepted / (accepted + rejections), with a weak prior.
+ *
+ * Expected tokens produced by a step with gamma drafted tokens (independent acceptance a):
+ *     E(gamma) = (1 - a^(gamma+1)) / (1 - a)
+ * and its cost is gamma * t_draft + t_verify(gamma + 1); the cost controller maximises
+ * E(gamma) / cost(gamma), including gamma = 0 (cost t_verify(1), E = 1).
+ *
+ * All state is in the structs (no globals, no allocation); everything is deterministic
+ * given the same observations (the RL controller uses its own seeded generator).
+ */
+#ifndef FR_SPEC_CONTROLLER_H
+#define FR_SPEC_CONTROLLER_H
+
+#include <stdint.h>
+
+#define FR_SPEC_GAMMA_MAX 16
+#define FR_SPEC_WINDOW 64      /* acceptance window (verified positions) */
+#define FR_SPEC_CACHE_SLOTS 1024
+
+typedef enum fr_spec_kind {
+    FR_SPEC_FIXED = 0,     /* always gamma = fixed_gamma */
+    FR_SPEC_HEURISTIC = 1, /* +2 after a fully accepted draft, -1 otherwise (Hugging Face) */
+    FR_SPEC_FSM = 2,       /* state machine over recent accept/reject history */
+    FR_SPEC_CACHE_FSM = 3, /* FSM + cache of draft survival keyed on the recent context */
+    FR_SPEC_RL = 4,        /* discounted UCB bandit over gamma, rewarded by tokens/second */
+    FR_SPEC_COST = 5,      /* maximise expected tokens per unit time (the default, "auto") */
+    FR_SPEC_KIND_COUNT
+} fr_spec_kind;
+
+/* Online timing estimates for one draft source and the target. Times in seconds. */
+typedef struct fr_spec_costs {
+    double t_draft;                            /* per drafted token (EMA) */
+    int n_draft;                               /* observations of t_draft */
+    double t_verify[FR_SPEC_GAMMA_MAX + 2];    /* index = batch size (1..GAMMA_MAX+1) */
+    int n_verify[FR_SPEC_GAMMA_MAX + 2];
+} fr_spec_costs;
+
+/* Online acceptance estimate for one draft source over a window of verified positions. */
+typedef struct fr_spec_accept {
+    uint8_t hist[FR_SPEC_WINDOW]; /* 1 = accepted, 0 = rejected (ring) */
+    int head, count;
+} fr_spec_accept;
+
+typedef struct fr_spec_ctl_params {
+    fr_spec_kind kind;
+    int fixed_gamma; /* FIXED: the gamma; others: the initial gamma (default 4) */
+    int gamma_max;   /* upper bound, 1..FR_SPEC_GAMMA_MAX (default 8) */
+    uint64_t seed;   /* RL exploration */
+} fr_spec_ctl_params;
+
+typedef struct fr_spec_cache_slot {
+    uint64_t key;
+    float mean_accepted; /* EMA of accepted tokens when drafting here */
+    uint16_t n;
+} fr_spec_cache_slot;
+
+typedef struct fr_spec_ctl {
+    fr_spec_ctl_params p;
+    int gamma;          /* last chosen gamma */
+    /* FSM state */
+    int full_streak;    /* consecutive fully accepted drafts */
+    int miss_streak;    /* consecutive drafts with nothing accepted */
+    int cooldown;       /* steps left at gamma 0 before probing again */
+    /* cache-FSM */
+    uint64_t last_key;
+    fr_spec_cache_slot cache[FR_SPEC_CACHE_SLOTS];
+    /* RL: discounted UCB over gamma in 0..gamma_max */
+    double arm_reward[FR_SPEC_GAMMA_MAX + 1];
+    double arm_count[FR_SPEC_GAMMA_MAX + 1];
+    uint64_t rng;
+    /* cost: probing of gamma > 0 while gamma 0 is chosen */
+    int steps_at_zero;
+} fr_spec_ctl;
+
+/* Observation of one finished step. */
+typedef struct fr_spec_obs {
+    int gamma;        /* drafted tokens */
+    int accepted;     /* of them, accepted (0..gamma) */
+    double t_draft;   /* seconds spent drafting (all gamma tokens) */
+    double t_verify;  /* seconds of the target pass over gamma + 1 tokens */
+} fr_spec_obs;
+
+const char *fr_spec_kind_name(fr_spec_kind k);
+
+void fr_spec_costs_init(fr_spec_costs *c);
+void fr_spec_costs_observe(fr_spec_costs *c, const fr_spec_obs *s);
+/* Estimated verification time of a batch of n tokens (interpolates unseen sizes). */
+double fr_spec_costs_verify(const fr_spec_costs *c, int n);
+
+void fr_spec_accept_init(fr_spec_accept *a);
+void fr_spec_accept_observe(fr_spec_accept *a, const fr_spec_obs *s);
+/* Per-token acceptance estimate in (0, 1), with a weak prior of 0.6. */
+double fr_spec_accept_rate(const fr_spec_accept *a);
+
+/* Expected tokens per second for gamma under acceptance a and costs c. */
+double fr_spec_expected_rate(double a, const fr_spec_costs *c, int gamma);
+/* The gamma in [0, gamma_max] maximising fr_spec_expected_rate. */
+int fr_spec_best_gamma(double a, const fr_spec_costs *c, int gamma_max);
+
+/* Parses "auto", "fixed:N", "heuristic", "fsm", "cache-fsm", "rl", "cost" into params.
+ * Returns 0 on success, -1 if the text is not a controller name. */
+int fr_spec_parse(const char *text, fr_spec_ctl_params *out);
+
+void fr_spec_ctl_init(fr_spec_ctl *c, const fr_spec_ctl_params *p);
+/* Chooses gamma for the next step. context_key hashes the last few tokens (cache-FSM);
+ * a and costs describe the draft source that will be used. */
+int fr_spec_ctl_choose(fr_spec_ctl *c, uint64_t context_key, const fr_spec_accept *a,
+                       const fr_spec_costs *costs);
+/* Reports the outcome of the step just chosen. */
+void fr_spec_ctl_observe(fr_spec_ctl *c, const fr_spec_obs *s);
+
+/* FNV-1a hash of the last n tokens (cache key). */
+uint64_t fr_spec_context_key(const int32_t *tokens, int n_tokens, int n);
+
+#endif

@@ -1,0 +1,447 @@
+/* Speculative decoding: draft sources, online choice of source and draft length, exact
+ * verification (greedy identity; speculative sampling), KV-cache rollback. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/error.h"
+#include "frugal.h"
+#include "spec/controller.h"
+#include "spec/lookup.h"
+
+#define CONTEXT_KEY_TOKENS 3
+#define PROBE_AFTER_STEPS 64 /* a source unused this long is tried once, to refresh its estimate */
+
+typedef enum source_kind { SOURCE_MODEL, SOURCE_LOOKUP } source_kind;
+
+typedef struct source {
+    source_kind kind;
+    const fr_model *model; /* SOURCE_MODEL */
+    fr_context *ctx;
+    fr_sampler *sampler;   /* draws drafted tokens (sampling mode) */
+    char name[64];
+    fr_spec_costs costs;
+    fr_spec_accept acc;
+    int64_t last_step;     /* step index it last drafted */
+} source;
+
+typedef struct trace_entry {
+    int32_t gamma, accepted, source;
+} trace_entry;
+
+struct fr_spec {
+    const fr_model *model;
+    fr_context *target;
+    fr_spec_params p;
+    fr_spec_ctl ctl;
+    fr_sampler *sampler; /* target draws and acceptance tests */
+    int32_t n_vocab, n_ctx, gamma_max;
+    bool greedy;
+    source src[FR_SPEC_MAX_DRAFTS];
+    int n_src;
+    int32_t *hist; /* prompt + generated; the last one is pending (not yet in the target cache) */
+    int32_t n_hist;
+    float *logits_t;  /* (gamma_max + 1) x n_vocab target rows */
+    float *logits_d;  /* n_vocab: draft's current row */
+    float *q;         /* gamma_max x n_vocab: draft distributions (sampling) */
+    float *p_row;     /* n_vocab: target distribution (sampling) */
+    int32_t *draft;   /* gamma_max proposed tokens */
+    fr_spec_stats stats;
+    trace_entry *trace;
+    int32_t trace_cap, trace_len;
+};
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+fr_spec_params fr_spec_default_params(void) {
+    fr_spec_params p;
+    memset(&p, 0, sizeof p);
+    p.controller = "auto";
+    p.gamma_max = 8;
+    p.sampling = fr_sampler_default_params();
+    p.lookup_ngram_min = 1;
+    p.lookup_ngram_max = 3;
+    return p;
+}
+
+void fr_spec_free(fr_spec *s) {
+    if (!s) return;
+    for (int i = 0; i < s->n_src; i++) fr_sampler_free(s->src[i].sampler);
+    fr_sampler_free(s->sampler);
+    free(s->hist);
+    free(s->logits_t);
+    free(s->logits_d);
+    free(s->q);
+    free(s->p_row);
+    free(s->draft);
+    free(s->trace);
+    free(s);
+}
+
+fr_status fr_spec_create(const fr_model *target_model, fr_context *target,
+                         const fr_spec_params *params, fr_spec **out, fr_error *err) {
+    if (!target_model || !target || !out) return fr_fail(err, FR_E_ARG, "speculative decoding: NULL argument");
+    *out = NULL;
+    fr_spec_params p = params ? *params : fr_spec_default_params();
+    fr_spec_ctl_params cp;
+    if (!p.controller || fr_spec_parse(p.controller, &cp) != 0)
+        return fr_fail(err, FR_E_ARG,
+                       "--spec: unknown controller '%s' (use auto, fixed:N with 1 <= N <= %d, heuristic, fsm, cache-fsm, rl, cost)",
+                       p.controller ? p.controller : "(null)", FR_SPEC_GAMMA_MAX);
+    if (p.gamma_max < 1 || p.gamma_max > FR_SPEC_GAMMA_MAX)
+        return fr_fail(err, FR_E_ARG, "--gamma-max: %d is outside 1..%d", p.gamma_max, FR_SPEC_GAMMA_MAX);
+    if (cp.kind == FR_SPEC_FIXED && cp.fixed_gamma > p.gamma_max) p.gamma_max = cp.fixed_gamma;
+    cp.gamma_max = p.gamma_max;
+    cp.seed = p.sampling.seed ^ 0x5bd1e995u;
+    if (p.lookup_ngram_min < 1 || p.lookup_ngram_max < p.lookup_ngram_min || p.lookup_ngram_max > 64)
+        return fr_fail(err, FR_E_ARG, "lookup n-gram range %d..%d is invalid (need 1 <= min <= max <= 64)",
+                       p.lookup_ngram_min, p.lookup_ngram_max);
+
+    fr_spec *s = calloc(1, sizeof *s);
+    if (!s) return fr_fail(err, FR_E_NOMEM, "speculative decoding: out of memory");
+    s->model = target_model;
+    s->target = target;
+    s->p = p;
+    s->n_vocab = fr_model_n_vocab(target_model);
+    s->n_ctx = fr_context_n_ctx(target);
+    s->gamma_max = p.gamma_max;
+    s->greedy = p.sampling.temperature == 0.0f;
+    fr_spec_ctl_init(&s->ctl, &cp);
+    fr_status st = fr_sampler_create(&p.sampling, s->n_vocab, &s->sampler, err);
+    if (st != FR_OK) {
+        fr_spec_free(s);
+        return st;
+    }
+    size_t V = (size_t)s->n_vocab, G = (size_t)s->gamma_max;
+    s->hist = malloc(sizeof *s->hist * (size_t)(s->n_ctx + 1));
+    s->logits_t = malloc(sizeof *s->logits_t * (G + 1) * V);
+    s->logits_d = malloc(sizeof *s->logits_d * V);
+    s->q = malloc(sizeof *s->q * G * V);
+    s->p_row = malloc(sizeof *s->p_row * V);
+    s->draft = malloc(sizeof *s->draft * G);
+    if (!s->hist || !s->logits_t || !s->logits_d || !s->q || !s->p_row || !s->draft) {
+        fr_spec_free(s);
+        return fr_fail(err, FR_E_NOMEM, "speculative decoding: out of memory for %d x %d logits",
+                       s->gamma_max + 1, s->n_vocab);
+    }
+    *out = s;
+    return FR_OK;
+}
+
+static source *new_source(fr_spec *s, const char *name, fr_error *err) {
+    if (s->n_src >= FR_SPEC_MAX_DRAFTS) {
+        fr_fail(err, FR_E_ARG, "%s: at most %d draft sources", name, FR_SPEC_MAX_DRAFTS);
+        return NULL;
+    }
+    source *d = &s->src[s->n_src];
+    memset(d, 0, sizeof *d);
+    snprintf(d->name, sizeof d->name, "%s", name);
+    fr_spec_costs_init(&d->costs);
+    fr_spec_accept_init(&d->acc);
+    return d;
+}
+
+/* Reports the first token ids whose printed bytes differ between the two vocabularies. */
+static fr_status check_vocab(const fr_model *t, const fr_model *d, const char *name, fr_error *err) {
+    int32_t nt = fr_model_n_vocab(t), nd = fr_model_n_vocab(d);
+    if (nt != nd)
+        return fr_fail(err, FR_E_ARG, "%s: the draft's vocabulary has %d tokens, the target's %d: they must share one",
+                       name, nd, nt);
+    int32_t diff[3];
+    int n_diff = 0;
+    for (int32_t id = 0; id < nt; id++) {
+        char a[256], b[256];
+        size_t la = fr_token_to_piece(t, id, a, sizeof a), lb = fr_token_to_piece(d, id, b, sizeof b);
+        if (la != lb || memcmp(a, b, la < sizeof a ? la : sizeof a) != 0) {
+            if (n_diff < 3) diff[n_diff] = id;
+            n_diff++;
+        }
+    }
+    if (n_diff == 0) return FR_OK;
+    char list[96] = "";
+    for (int i = 0; i < n_diff && i < 3; i++) {
+        size_t len = strlen(list);
+        snprintf(list + len, sizeof list - len, "%s%d", i ? ", " : "", diff[i]);
+    }
+    return fr_fail(err, FR_E_ARG, "%s: the draft's vocabulary differs from the target's in %d token%s (ids %s%s)",
+                   name, n_diff, n_diff == 1 ? "" : "s", list, n_diff > 3 ? ", ..." : "");
+}
+
+fr_status fr_spec_add_draft(fr_spec *s, const fr_model *draft_model, fr_context *draft,
+                            const char *name, fr_error *err) {
+    if (!s || !draft_model || !draft) return fr_fail(err, FR_E_ARG, "speculative decoding: NULL draft");
+    if (!name) name = "draft";
+    fr_status st = check_vocab(s->model, draft_model, name, err);
+    if (st != FR_OK) return st;
+    source *d = new_source(s, name, err);
+    if (!d) return err ? err->status : FR_E_ARG;
+    fr_sampler_params sp = s->p.sampling;
+    sp.seed = s->p.sampling.seed + 0x9E3779B9u * (uint64_t)(s->n_src + 1);
+    st = fr_sampler_create(&sp, s->n_vocab, &d->sampler, err);
+    if (st != FR_OK) return st;
+    d->kind = SOURCE_MODEL;
+    d->model = draft_model;
+    d->ctx = draft;
+    s->n_src++;
+    return FR_OK;
+}
+
+fr_status fr_spec_add_lookup(fr_spec *s, fr_error *err) {
+    if (!s) return fr_fail(err, FR_E_ARG, "speculative decoding: NULL decoder");
+    source *d = new_source(s, "lookup", err);
+    if (!d) return err ? err->status : FR_E_ARG;
+    d->kind = SOURCE_LOOKUP;
+    s->n_src++;
+    return FR_OK;
+}
+
+fr_status fr_spec_trace(fr_spec *s, int32_t cap, fr_error *err) {
+    if (!s || cap < 0) return fr_fail(err, FR_E_ARG, "speculative trace: invalid capacity");
+    trace_entry *t = realloc(s->trace, sizeof *t * (size_t)(cap ? cap : 1));
+    if (!t) return fr_fail(err, FR_E_NOMEM, "speculative trace: out of memory");
+    s->trace = t;
+    s->trace_cap = cap;
+    s->trace_len = 0;
+    return FR_OK;
+}
+
+int32_t fr_spec_get_trace(const fr_spec *s, int32_t *gamma, int32_t *accepted, int32_t *source_idx,
+                          int32_t cap) {
+    int32_t n = s->trace_len < cap ? s->trace_len : cap;
+    for (int32_t i = 0; i < n; i++) {
+        if (gamma) gamma[i] = s->trace[i].gamma;
+        if (accepted) accepted[i] = s->trace[i].accepted;
+        if (source_idx) source_idx[i] = s->trace[i].source;
+    }
+    return n;
+}
+
+void fr_spec_get_stats(const fr_spec *s, fr_spec_stats *out) {
+    *out = s->stats;
+    out->n_sources = s->n_src;
+    for (int i = 0; i < s->n_src; i++) snprintf(out->source_name[i], sizeof out->source_name[i], "%s", s->src[i].name);
+}
+
+fr_status fr_spec_start(fr_spec *s, const int32_t *prompt, int32_t n, fr_error *err) {
+    if (!s || !prompt || n < 1) return fr_fail(err, FR_E_ARG, "speculative decoding: empty prompt");
+    if (n > s->n_ctx)
+        return fr_fail(err, FR_E_RANGE, "the prompt has %d tokens but the context holds %d", n, s->n_ctx);
+    fr_kv_truncate(s->target, 0);
+    for (int i = 0; i < s->n_src; i++)
+        if (s->src[i].ctx) fr_kv_truncate(s->src[i].ctx, 0);
+    memcpy(s->hist, prompt, sizeof *prompt * (size_t)n);
+    s->n_hist = n;
+    s->trace_len = 0;
+    memset(&s->stats, 0, sizeof s->stats);
+    if (n > 1) { /* the prompt but its last token; the last one is decoded by the first step */
+        fr_status st = fr_decode(s->target, prompt, n - 1, 0, NULL, false, err);
+        if (st != FR_OK) return st;
+    }
+    return FR_OK;
+}
+
+/* ---- choosing the source and gamma ---- */
+
+/* Proposal length available from a lookup source right now (0: no match). */
+static int lookup_propose(fr_spec *s, int max_out) {
+    return fr_lookup_propose(s->hist, s->n_hist, s->p.lookup_ngram_min, s->p.lookup_ngram_max, s->draft, max_out);
+}
+
+static int pick_source(fr_spec *s, int room, int *lookup_len) {
+    int best = -1;
+    double best_rate = -1;
+    *lookup_len = 0;
+    for (int i = 0; i < s->n_src; i++) {
+        source *d = &s->src[i];
+        int limit = room;
+        if (d->kind == SOURCE_LOOKUP) {
+            int k = lookup_propose(s, room);
+            if (k == 0) continue;
+            *lookup_len = k;
+            limit = k;
+        } else {
+            int droom = fr_context_n_ctx(d->ctx) - s->n_hist; /* draft decodes up to position n_hist-2+gamma */
+            if (droom < limit) limit = droom;
+            if (limit < 1) continue;
+        }
+        if (s->stats.steps - d->last_step >= PROBE_AFTER_STEPS) return i; /* refresh a stale estimate */
+        double a = fr_spec_accept_rate(&d->acc);
+        int g = fr_spec_best_gamma(a, &d->costs, limit);
+        double rate = fr_spec_expected_rate(a, &d->costs, g);
+        if (rate > best_rate) {
+            best_rate = rate;
+            best = i;
+        }
+    }
+    return best;
+}
+
+/* ---- drafting ---- */
+
+/* Brings the draft's cache up to the pending token and drafts gamma tokens into s->draft
+ * (and their distributions into s->q when sampling). Returns the number drafted. */
+static fr_status draft_model(fr_spec *s, source *d, int gamma, fr_error *err) {
+    int32_t L = s->n_hist;
+    int32_t dp = fr_kv_n_pos(d->ctx);
+    if (dp > L - 1) dp = L - 1;
+    fr_status st = fr_decode(d->ctx, s->hist + dp, L - dp, dp, s->logits_d, false, err);
+    if (st != FR_OK) return st;
+    size_t V = (size_t)s->n_vocab;
+    for (int i = 0; i < gamma; i++) {
+        int32_t x;
+        if (s->greedy) {
+            x = fr_sampler_argmax(s->logits_d, s->n_vocab);
+        } else {
+            float *q = s->q + (size_t)i * V;
+            st = fr_sampler_probs(d->sampler, s->logits_d, s->n_vocab, q, err);
+            if (st != FR_OK) return st;
+            x = fr_sampler_sample_weights(d->sampler, q, s->n_vocab);
+            if (x < 0) x = fr_sampler_argmax(s->logits_d, s->n_vocab);
+        }
+        s->draft[i] = x;
+        if (i + 1 < gamma) {
+            st = fr_decode(d->ctx, &x, 1, L + i, s->logits_d, false, err);
+            if (st != FR_OK) return st;
+        }
+    }
+    return FR_OK;
+}
+
+/* ---- verification ---- */
+
+/* Decides acceptance of the drafted tokens against target rows; returns the accepted count
+ * and writes the target's own next token to *next. */
+static fr_status verify(fr_spec *s, const source *d, int gamma, int *n_acc, int32_t *next, fr_error *err) {
+    size_t V = (size_t)s->n_vocab;
+    int acc = 0;
+    for (; acc < gamma; acc++) {
+        const float *row = s->logits_t + (size_t)acc * V;
+        int32_t x = s->draft[acc];
+        if (s->greedy) {
+            int32_t t = fr_sampler_argmax(row, s->n_vocab);
+            if (t != x) {
+                *next = t;
+                *n_acc = acc;
+                return FR_OK;
+            }
+            continue;
+        }
+        fr_status st = fr_sampler_probs(s->sampler, row, s->n_vocab, s->p_row, err);
+        if (st != FR_OK) return st;
+        double qx = d->kind == SOURCE_LOOKUP ? 1.0 : s->q[(size_t)acc * V + (size_t)x];
+        double px = s->p_row[x];
+        if (qx > 0 && fr_sampler_uniform(s->sampler) * qx < px) continue; /* accept with min(1, p/q) */
+        /* rejected: draw from normalise(max(0, p - q)) */
+        for (size_t j = 0; j < V; j++) {
+            double qj = d->kind == SOURCE_LOOKUP ? (j == (size_t)x ? 1.0 : 0.0) : s->q[(size_t)acc * V + j];
+            double r = s->p_row[j] - qj;
+            s->p_row[j] = r > 0 ? (float)r : 0.0f;
+        }
+        int32_t t = fr_sampler_sample_weights(s->sampler, s->p_row, s->n_vocab);
+        if (t < 0) t = fr_sampler_sample(s->sampler, row, s->n_vocab); /* p == q up to rounding */
+        *next = t;
+        *n_acc = acc;
+        return FR_OK;
+    }
+    const float *row = s->logits_t + (size_t)gamma * V; /* all accepted: the target's bonus token */
+    *next = s->greedy ? fr_sampler_argmax(row, s->n_vocab) : fr_sampler_sample(s->sampler, row, s->n_vocab);
+    *n_acc = gamma;
+    return FR_OK;
+}
+
+static void record(fr_spec *s, int src_idx, const fr_spec_obs *step) {
+    for (int i = 0; i < s->n_src; i++) { /* the target's verification time is shared by all */
+        fr_spec_obs v = *step;
+        if (i != src_idx) v.t_draft = 0; /* drafting time belongs to the source that drafted */
+        fr_spec_costs_observe(&s->src[i].costs, &v);
+    }
+    if (src_idx >= 0 && step->gamma > 0) {
+        source *d = &s->src[src_idx];
+        fr_spec_accept_observe(&d->acc, step);
+        d->last_step = s->stats.steps;
+        s->stats.source_steps[src_idx]++;
+        s->stats.source_drafted[src_idx] += step->gamma;
+        s->stats.source_accepted[src_idx] += step->accepted;
+    }
+    fr_spec_ctl_observe(&s->ctl, step);
+    s->stats.steps++;
+    s->stats.tokens += step->accepted + 1;
+    s->stats.drafted += step->gamma;
+    s->stats.accepted += step->accepted;
+    s->stats.gamma_hist[step->gamma < FR_SPEC_HIST_MAX ? step->gamma : FR_SPEC_HIST_MAX - 1]++;
+    s->stats.t_draft += step->t_draft;
+    s->stats.t_verify += step->t_verify;
+    if (s->trace_len < s->trace_cap) {
+        trace_entry e = {step->gamma, step->accepted, step->gamma > 0 ? src_idx : -1};
+        s->trace[s->trace_len++] = e;
+    }
+}
+
+fr_status fr_spec_step(fr_spec *s, int32_t *out, int32_t cap, int32_t *n_out, fr_error *err) {
+    if (!s || !out || !n_out) return fr_fail(err, FR_E_ARG, "speculative decoding: NULL argument");
+    if (s->n_hist < 1) return fr_fail(err, FR_E_ARG, "speculative decoding: call fr_spec_start first");
+    if (cap < s->gamma_max + 1)
+        return fr_fail(err, FR_E_ARG, "speculative decoding: output capacity %d < gamma_max + 1 = %d", cap, s->gamma_max + 1);
+    *n_out = 0;
+    int32_t L = s->n_hist;
+    int room = s->n_ctx - L; /* the target decodes positions L-1 .. L-1+gamma */
+    if (room < 0) return fr_fail(err, FR_E_RANGE, "the context of %d tokens is full", s->n_ctx);
+    if (room > s->gamma_max) room = s->gamma_max;
+
+    int lookup_len = 0;
+    int src_idx = room > 0 ? pick_source(s, room, &lookup_len) : -1;
+    int gamma = 0;
+    if (src_idx >= 0) {
+        source *d = &s->src[src_idx];
+        gamma = fr_spec_ctl_choose(&s->ctl, fr_spec_context_key(s->hist, L, CONTEXT_KEY_TOKENS), &d->acc, &d->costs);
+        if (gamma > room) gamma = room;
+        if (d->kind == SOURCE_LOOKUP && gamma > lookup_len) gamma = lookup_len;
+        if (d->kind == SOURCE_MODEL) {
+            int droom = fr_context_n_ctx(d->ctx) - L;
+            if (gamma > droom) gamma = droom > 0 ? droom : 0;
+        }
+    }
+
+    fr_status st;
+    double t0 = now_s();
+    if (gamma > 0 && s->src[src_idx].kind == SOURCE_MODEL) {
+        st = draft_model(s, &s->src[src_idx], gamma, err);
+        if (st != FR_OK) return st;
+    } else if (gamma > 0) {
+        lookup_propose(s, gamma); /* refill s->draft (pick_source may have used it for another length) */
+    }
+    double t1 = now_s();
+
+    /* one target pass over the pending token and the drafted ones */
+    int32_t batch[FR_SPEC_GAMMA_MAX + 1];
+    batch[0] = s->hist[L - 1];
+    memcpy(batch + 1, s->draft, sizeof *batch * (size_t)gamma);
+    st = fr_decode(s->target, batch, gamma + 1, L - 1, s->logits_t, true, err);
+    if (st != FR_OK) return st;
+    double t2 = now_s();
+
+    int acc = 0;
+    int32_t next = 0;
+    st = verify(s, src_idx >= 0 ? &s->src[src_idx] : NULL, gamma, &acc, &next, err);
+    if (st != FR_OK) return st;
+
+    /* roll the caches back to what was accepted: positions 0 .. L-1+acc stay valid */
+    fr_kv_truncate(s->target, L + acc);
+    if (src_idx >= 0 && s->src[src_idx].ctx) fr_kv_truncate(s->src[src_idx].ctx, L + acc);
+
+    for (int i = 0; i < acc; i++) out[i] = s->draft[i];
+    out[acc] = next;
+    *n_out = acc + 1;
+    memcpy(s->hist + L, out, sizeof *out * (size_t)(acc + 1));
+    s->n_hist = L + acc + 1; /* at most n_ctx + 1: the next step then reports a full context */
+
+    fr_spec_obs step = {gamma, acc, t1 - t0, t2 - t1};
+    record(s, src_idx, &step);
+    return FR_OK;
+}

@@ -1,0 +1,93 @@
+/* AVERAGE_POOL_2D and MAX_POOL_2D, int8 and float: reference vs NumPy. */
+#include "ops_testutil.h"
+
+static void run(const char *op, int seed) {
+    tc_file tf;
+    tc_case c;
+    fr_isa isas[FR_ISA_COUNT];
+    const int n_isa = tc_isas(isas);
+    const int is_max = op[0] == 'm';
+    const int is_s8 = strstr(op, "_s8") != NULL;
+    tc_generate(&tf, op, seed, 40);
+    while (tc_next(&tf, &c)) {
+        fr_cnn_geom g;
+        int padding;
+        tc_geom(&c, &g, &padding);
+        assert_int_equal(fr_cnn_geom_check(&g, op, NULL), FR_OK);
+        tc_array *want = tc_need(&c, "expected");
+        if (is_s8) {
+            tc_array *ar = tc_need(&c, "act_range");
+            const int32_t lo = (int32_t)ar->iv[0], hi = (int32_t)ar->iv[1];
+            int8_t *x = tc_i8(&c, "input"), *y = malloc(want->n);
+            if (is_max)
+                fr_cnn_maxpool_s8_ref(&g, lo, hi, x, y);
+            else
+                fr_cnn_avgpool_s8_ref(&g, lo, hi, x, y);
+            tc_expect_i8(&c, "reference", y, want->iv, want->n);
+            for (int i = 0; i < n_isa; i++) {
+                memset(y, 0x55, want->n);
+                if (is_max)
+                    fr_cnn_maxpool_s8(isas[i], &g, lo, hi, x, y);
+                else
+                    fr_cnn_avgpool_s8(isas[i], &g, lo, hi, x, y);
+                tc_expect_i8(&c, fr_isa_name(isas[i]), y, want->iv, want->n);
+            }
+            free(x);
+            free(y);
+        } else {
+            fr_cnn_range_f32 act;
+            assert_int_equal(fr_cnn_act_range_f32((fr_cnn_act)tc_need(&c, "act")->iv[0], &act, NULL),
+                             FR_OK);
+            float *y = malloc(want->n * sizeof *y);
+            if (is_max)
+                fr_cnn_maxpool_f32(&g, act, tc_f(&c, "input"), y);
+            else
+                fr_cnn_avgpool_f32(&g, act, tc_f(&c, "input"), y);
+            tc_expect_f32(&c, "reference", y, want->fv, want->n, 1e-5f, 1e-6f);
+            free(y);
+        }
+        tc_free(&c);
+    }
+}
+
+static void test_avgpool_s8(void **state) {
+    (void)state;
+    run("avgpool_s8", 51);
+}
+static void test_maxpool_s8(void **state) {
+    (void)state;
+    run("maxpool_s8", 52);
+}
+static void test_avgpool_f32(void **state) {
+    (void)state;
+    run("avgpool_f32", 53);
+}
+static void test_maxpool_f32(void **state) {
+    (void)state;
+    run("maxpool_f32", 54);
+}
+
+/* Rounding of the int8 average: ties away from zero. */
+static void test_avgpool_rounding(void **state) {
+    (void)state;
+    fr_cnn_geom g;
+    assert_int_equal(fr_cnn_geom_init(&g, "pool", FR_CNN_PAD_VALID, 1, 1, 2, 1, 1, 1, 2, 1, 2, 1,
+                                      1, 1, NULL),
+                     FR_OK);
+    const int8_t cases[][3] = {{1, 2, 2}, {-1, -2, -2}, {1, 0, 1}, {-1, 0, -1}, {127, 127, 127},
+                               {-128, -127, -128}, {3, 4, 4}, {-3, -4, -4}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int8_t y;
+        fr_cnn_avgpool_s8_ref(&g, -128, 127, cases[i], &y);
+        assert_int_equal(y, cases[i][2]);
+    }
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_avgpool_s8),  cmocka_unit_test(test_maxpool_s8),
+        cmocka_unit_test(test_avgpool_f32), cmocka_unit_test(test_maxpool_f32),
+        cmocka_unit_test(test_avgpool_rounding),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

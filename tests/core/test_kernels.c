@@ -1,0 +1,262 @@
+/* Matmul kernels: the scalar reference against an independent double-precision dot of the
+ * dequantised operands, and every supported ISA (through fr_matmul, 1-3 threads) against the
+ * reference on random data of awkward sizes. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/kernels.h"
+
+static const fr_type k_types[] = {FR_TYPE_F32, FR_TYPE_F16, FR_TYPE_Q8_0, FR_TYPE_Q4_0};
+static const int k_K[] = {32, 64, 96, 288, 768};
+static const int k_N[] = {1, 2, 3, 7, 16, 33};
+static const int k_M[] = {1, 16, 67, 131};
+
+static uint64_t rng_next(uint64_t *s) {
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+static float rng_float(uint64_t *s) { /* [-1, 1) */
+    return (float)(rng_next(s) >> 40) / 8388608.0f - 1.0f;
+}
+
+static int is_quant(fr_type t) { return t == FR_TYPE_Q8_0 || t == FR_TYPE_Q4_0; }
+
+/* Random weights straight from random bits: every quant value (q8 -128..127, all nibbles)
+ * and a spread of scales. */
+static void *make_weights(fr_type t, int M, int K, uint64_t *s) {
+    size_t rb = fr_type_row_bytes(t, (size_t)K);
+    uint8_t *w = malloc(rb * (size_t)M);
+    assert_non_null(w);
+    for (int m = 0; m < M; m++) {
+        uint8_t *row = w + rb * (size_t)m;
+        switch (t) {
+        case FR_TYPE_F32:
+            for (int k = 0; k < K; k++) ((float *)row)[k] = rng_float(s) * (1.0f + (float)(m % 3));
+            break;
+        case FR_TYPE_F16:
+            for (int k = 0; k < K; k++) ((uint16_t *)row)[k] = fr_fp32_to_fp16(rng_float(s) * 4.0f);
+            break;
+        case FR_TYPE_Q8_0:
+        case FR_TYPE_Q4_0: {
+            size_t bb = fr_type_block_bytes(t);
+            for (int b = 0; b < K / 32; b++) {
+                uint8_t *blk = row + bb * (size_t)b;
+                uint16_t d = fr_fp32_to_fp16(rng_float(s) * 0.02f);
+                memcpy(blk, &d, 2);
+                for (size_t j = 2; j < bb; j++) blk[j] = (uint8_t)rng_next(s);
+            }
+            break;
+        }
+        }
+    }
+    return w;
+}
+
+static float *make_x(int N, int K, uint64_t *s) {
+    float *x = malloc(sizeof(float) * (size_t)N * (size_t)K);
+    assert_non_null(x);
+    for (int n = 0; n < N; n++)
+        for (int k = 0; k < K; k++) {
+            float v = rng_float(s) * (float)(1 + n % 4);
+            if ((k / 32 + n) % 5 == 0) v *= 1e-3f; /* blocks of very different scale */
+            if ((k + n) % 97 == 0) v = 0.0f;
+            x[(size_t)n * K + k] = v;
+        }
+    return x;
+}
+
+/* Dequantised weights and the activations as the quantised kernels see them. */
+static float *dequant_w(fr_type t, const void *w, int M, int K) {
+    float *o = malloc(sizeof(float) * (size_t)M * (size_t)K);
+    assert_non_null(o);
+    size_t rb = fr_type_row_bytes(t, (size_t)K);
+    for (int m = 0; m < M; m++)
+        fr_dequantize_row(t, (const uint8_t *)w + rb * (size_t)m, o + (size_t)m * K, (size_t)K);
+    return o;
+}
+
+static float *x_as_seen(fr_type t, const float *x, int N, int K) {
+    float *o = malloc(sizeof(float) * (size_t)N * (size_t)K);
+    assert_non_null(o);
+    if (!is_quant(t)) {
+        memcpy(o, x, sizeof(float) * (size_t)N * (size_t)K);
+        return o;
+    }
+    void *q = malloc(fr_type_row_bytes(FR_TYPE_Q8_0, (size_t)K));
+    assert_non_null(q);
+    for (int n = 0; n < N; n++) {
+        fr_quantize_row(FR_TYPE_Q8_0, x + (size_t)n * K, q, (size_t)K);
+        fr_dequantize_row(FR_TYPE_Q8_0, q, o + (size_t)n * K, (size_t)K);
+    }
+    free(q);
+    return o;
+}
+
+typedef struct problem {
+    fr_type t;
+    int M, K, N;
+    void *w;
+    float *x, *wd, *xs;
+    float *yref;
+    double *mag; /* sum_k |wd * xs| per output, the scale of the rounding error */
+    void *scratch;
+} problem;
+
+static void problem_init(problem *p, fr_type t, int M, int K, int N, uint64_t seed) {
+    uint64_t s = seed * 0x9e3779b97f4a7c15ull + 1;
+    p->t = t;
+    p->M = M;
+    p->K = K;
+    p->N = N;
+    p->w = make_weights(t, M, K, &s);
+    p->x = make_x(N, K, &s);
+    p->wd = dequant_w(t, p->w, M, K);
+    p->xs = x_as_seen(t, p->x, N, K);
+    p->yref = malloc(sizeof(float) * (size_t)M * N);
+    p->mag = malloc(sizeof(double) * (size_t)M * N);
+    size_t sb = fr_matmul_scratch_bytes(t, K, N);
+    p->scratch = malloc(sb ? sb : 1);
+    assert_non_null(p->yref);
+    assert_non_null(p->mag);
+    assert_non_null(p->scratch);
+    fr_matmul_ref(t, p->w, M, K, p->x, N, p->yref, p->scratch);
+    for (int n = 0; n < N; n++)
+        for (int m = 0; m < M; m++) {
+            double a = 0.0;
+            for (int k = 0; k < K; k++) a += fabs((double)p->wd[(size_t)m * K + k] * p->xs[(size_t)n * K + k]);
+            p->mag[(size_t)n * M + m] = a;
+        }
+}
+
+static void problem_free(problem *p) {
+    free(p->w);
+    free(p->x);
+    free(p->wd);
+    free(p->xs);
+    free(p->yref);
+    free(p->mag);
+    free(p->scratch);
+}
+
+/* The reference against double-precision dots computed here from dequantised data. */
+static void test_ref_vs_double(void **state) {
+    (void)state;
+    for (int ti = 0; ti < 4; ti++)
+        for (int ki = 0; ki < 5; ki++) {
+            problem p;
+            problem_init(&p, k_types[ti], 37, k_K[ki], 3, (uint64_t)(ti * 10 + ki));
+            for (int n = 0; n < p.N; n++)
+                for (int m = 0; m < p.M; m++) {
+                    double exact = 0.0, truth = 0.0, xerr = 0.0;
+                    for (int k = 0; k < p.K; k++) {
+                        double w = p.wd[(size_t)m * p.K + k];
+                        exact += w * p.xs[(size_t)n * p.K + k];
+                        truth += w * p.x[(size_t)n * p.K + k];
+                        xerr += fabs(w) * fabs((double)p.x[(size_t)n * p.K + k] - p.xs[(size_t)n * p.K + k]);
+                    }
+                    double y = p.yref[(size_t)n * p.M + m], mag = p.mag[(size_t)n * p.M + m];
+                    /* exact arithmetic on what the kernel sees, up to float summation */
+                    if (fabs(y - exact) > 1e-5 * mag + 1e-30)
+                        fail_msg("%s K=%d n=%d m=%d: ref %.9g, double %.9g", fr_type_name(p.t), p.K, n, m, y,
+                                 exact);
+                    /* and near the unquantised activations, within the activation rounding */
+                    assert_true(fabs(y - truth) <= xerr * 1.0001 + 1e-5 * mag + 1e-30);
+                    if (!is_quant(p.t)) assert_true(xerr == 0.0);
+                }
+            problem_free(&p);
+        }
+}
+
+static void check_close(const problem *p, const float *y, const char *what) {
+    for (int n = 0; n < p->N; n++)
+        for (int m = 0; m < p->M; m++) {
+            size_t i = (size_t)n * p->M + m;
+            if (!(fabs((double)y[i] - p->yref[i]) <= 1e-5 * p->mag[i] + 1e-30))
+                fail_msg("%s %s M=%d K=%d N=%d: y[%d][%d] = %.9g, ref %.9g", what, fr_type_name(p->t), p->M,
+                         p->K, p->N, n, m, y[i], p->yref[i]);
+        }
+}
+
+/* Every supported ISA through fr_matmul against the reference, pools of 1, 2 and 3. */
+static void test_isa_vs_ref(void **state) {
+    (void)state;
+    fr_pool *pools[3] = {NULL, NULL, NULL};
+    for (int i = 0; i < 3; i++) assert_int_equal(fr_pool_create(i + 1, &pools[i], NULL), FR_OK);
+    int checked = 0;
+    for (int ti = 0; ti < 4; ti++)
+        for (int ki = 0; ki < 5; ki++)
+            for (int ni = 0; ni < 6; ni++)
+                for (int mi = 0; mi < 4; mi++) {
+                    problem p;
+                    problem_init(&p, k_types[ti], k_M[mi], k_K[ki], k_N[ni],
+                                 (uint64_t)(1000 + ti * 1000 + ki * 100 + ni * 10 + mi));
+                    float *y = malloc(sizeof(float) * (size_t)p.M * p.N);
+                    assert_non_null(y);
+                    for (int isa = 0; isa < FR_ISA_COUNT; isa++) {
+                        if (!fr_isa_supported((fr_isa)isa)) continue;
+                        for (int pi = 0; pi < 3; pi++) {
+                            for (size_t i = 0; i < (size_t)p.M * p.N; i++) y[i] = NAN;
+                            fr_matmul((fr_isa)isa, p.t, p.w, p.M, p.K, p.x, p.N, y, p.scratch, pools[pi]);
+                            char what[64];
+                            snprintf(what, sizeof what, "%s/%d threads", fr_isa_name((fr_isa)isa), pi + 1);
+                            check_close(&p, y, what);
+                            checked++;
+                        }
+                    }
+                    free(y);
+                    problem_free(&p);
+                }
+    for (int i = 0; i < 3; i++) fr_pool_free(pools[i]);
+    printf("checked %d matmuls; best ISA here: %s\n", checked, fr_isa_name(fr_isa_best()));
+}
+
+/* A larger, more realistic shape on the best ISA and a NULL pool. */
+static void test_best_isa_large(void **state) {
+    (void)state;
+    for (int ti = 0; ti < 4; ti++) {
+        problem p;
+        problem_init(&p, k_types[ti], 259, 2048, 5, (uint64_t)(77 + ti));
+        float *y = malloc(sizeof(float) * (size_t)p.M * p.N);
+        assert_non_null(y);
+        fr_matmul(fr_isa_best(), p.t, p.w, p.M, p.K, p.x, p.N, y, p.scratch, NULL);
+        check_close(&p, y, "best");
+        free(y);
+        problem_free(&p);
+    }
+}
+
+static void test_isa_info(void **state) {
+    (void)state;
+    assert_true(fr_isa_supported(FR_ISA_SCALAR));
+    assert_false(fr_isa_supported(FR_ISA_COUNT));
+    assert_false(fr_isa_supported((fr_isa)-1));
+    assert_true(fr_isa_supported(fr_isa_best()));
+    assert_string_equal(fr_isa_name(FR_ISA_SCALAR), "scalar");
+    assert_string_equal(fr_isa_name(FR_ISA_AVX2), "avx2");
+    assert_string_equal(fr_isa_name(FR_ISA_AVX512), "avx512");
+    assert_int_equal(fr_matmul_scratch_bytes(FR_TYPE_F32, 768, 4), 0);
+    assert_true(fr_matmul_scratch_bytes(FR_TYPE_Q8_0, 768, 4) >= 4 * fr_type_row_bytes(FR_TYPE_Q8_0, 768));
+    for (int isa = 0; isa < FR_ISA_COUNT; isa++)
+        printf("isa %-6s %s\n", fr_isa_name((fr_isa)isa), fr_isa_supported((fr_isa)isa) ? "yes" : "no");
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_isa_info),
+        cmocka_unit_test(test_ref_vs_double),
+        cmocka_unit_test(test_isa_vs_ref),
+        cmocka_unit_test(test_best_isa_large),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,207 @@
+/* The per-row LLM ops against naive double-precision versions on random data. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/kernels.h"
+#include "llm/ops.h"
+
+static uint64_t rng_state = 12345;
+static float frand(void) { /* uniform in [-1, 1) */
+    rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
+    return (float)((double)(rng_state >> 11) * 0x1.0p-53 * 2.0 - 1.0);
+}
+
+static void check_close(const float *got, const double *want, int n, double tol) {
+    for (int i = 0; i < n; i++) {
+        double d = fabs((double)got[i] - want[i]);
+        if (d > tol * (1.0 + fabs(want[i]))) {
+            print_error("index %d: got %.9g want %.9g\n", i, (double)got[i], want[i]);
+            fail();
+        }
+    }
+}
+
+static void test_rmsnorm(void **state) {
+    (void)state;
+    const int sizes[] = {1, 7, 64, 260, 4096};
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        int n = sizes[s];
+        float *x = malloc(sizeof(float) * n), *w = malloc(sizeof(float) * n);
+        float *out = malloc(sizeof(float) * n);
+        double *ref = malloc(sizeof(double) * n);
+        for (int i = 0; i < n; i++) {
+            x[i] = 3.0f * frand();
+            w[i] = frand();
+        }
+        double ss = 0;
+        for (int i = 0; i < n; i++)
+            ss += (double)x[i] * x[i];
+        double r = 1.0 / sqrt(ss / n + 1e-5);
+        for (int i = 0; i < n; i++)
+            ref[i] = x[i] * r * w[i];
+        fr_op_rmsnorm(out, x, w, n, 1e-5f);
+        check_close(out, ref, n, 1e-6);
+        fr_op_rmsnorm(x, x, w, n, 1e-5f); /* in place */
+        check_close(x, ref, n, 1e-6);
+        free(x), free(w), free(out), free(ref);
+    }
+}
+
+static void test_rope(void **state) {
+    (void)state;
+    const int hd = 16, heads = 3;
+    const int rots[] = {16, 8, 2};
+    const float bases[] = {10000.0f, 500000.0f};
+    for (size_t ri = 0; ri < 3; ri++)
+        for (size_t bi = 0; bi < 2; bi++)
+            for (int pos = 0; pos < 300; pos += 37) {
+                int nr = rots[ri];
+                float x[48], cs[16];
+                double ref[48], inv[8];
+                for (int i = 0; i < hd * heads; i++)
+                    x[i] = frand();
+                for (int h = 0; h < heads; h++)
+                    for (int i = 0; i < hd; i++) {
+                        const float *v = x + h * hd;
+                        double r;
+                        if (i < nr) {
+                            int p = i / 2;
+                            double ang = pos * pow(bases[bi], -2.0 * p / nr);
+                            double a = v[2 * p], b = v[2 * p + 1];
+                            r = (i % 2 == 0) ? a * cos(ang) - b * sin(ang)
+                                             : a * sin(ang) + b * cos(ang);
+                        } else {
+                            r = v[i];
+                        }
+                        ref[h * hd + i] = r;
+                    }
+                fr_op_rope_freqs(inv, nr, bases[bi]);
+                fr_op_rope_table(cs, pos, inv, nr);
+                fr_op_rope(x, heads, hd, nr, cs);
+                check_close(x, ref, hd * heads, 1e-5);
+            }
+}
+
+static void test_softmax(void **state) {
+    (void)state;
+    for (int n = 1; n < 600; n += 61) {
+        float *x = malloc(sizeof(float) * n);
+        double *ref = malloc(sizeof(double) * n);
+        for (int i = 0; i < n; i++)
+            x[i] = 20.0f * frand();
+        double mx = -INFINITY, z = 0;
+        for (int i = 0; i < n; i++)
+            mx = x[i] > mx ? x[i] : mx;
+        for (int i = 0; i < n; i++)
+            z += exp(x[i] - mx);
+        for (int i = 0; i < n; i++)
+            ref[i] = exp(x[i] - mx) / z;
+        fr_op_softmax(x, n);
+        check_close(x, ref, n, 1e-5);
+        free(x), free(ref);
+    }
+    float big[3] = {1000.0f, 1000.0f, -1000.0f}; /* no overflow */
+    fr_op_softmax(big, 3);
+    assert_true(fabsf(big[0] - 0.5f) < 1e-6f && fabsf(big[1] - 0.5f) < 1e-6f && big[2] == 0.0f);
+}
+
+static void test_silu_swiglu(void **state) {
+    (void)state;
+    float g[100], u[100];
+    double ref[100];
+    for (int i = 0; i < 100; i++) {
+        g[i] = 10.0f * frand();
+        u[i] = frand();
+        double s = g[i] / (1.0 + exp(-(double)g[i]));
+        assert_true(fabs((double)fr_op_silu(g[i]) - s) < 1e-6 * (1 + fabs(s)));
+        ref[i] = s * u[i];
+    }
+    fr_op_swiglu(g, u, 100);
+    check_close(g, ref, 100, 1e-6);
+    assert_true(fr_op_silu(-100.0f) > -1e-30f && fr_op_silu(-100.0f) <= 0.0f);
+    assert_true(fabsf(fr_op_silu(100.0f) - 100.0f) < 1e-4f);
+}
+
+static void test_dot_axpy_add(void **state) {
+    (void)state;
+    for (int n = 0; n < 70; n++) {
+        float a[70] = {0}, b[70] = {0}, y[70] = {0};
+        double d = 0, ry[70] = {0};
+        for (int i = 0; i < n; i++) {
+            a[i] = frand();
+            b[i] = frand();
+            y[i] = frand();
+            d += (double)a[i] * b[i];
+            ry[i] = y[i] + 0.5 * a[i];
+        }
+        assert_true(fabs((double)fr_op_dot(a, b, n) - d) < 1e-5);
+        fr_op_axpy(y, 0.5f, a, n);
+        check_close(y, ry, n, 1e-6);
+        for (int i = 0; i < n; i++)
+            ry[i] = (double)y[i] + b[i];
+        fr_op_add(y, b, n);
+        check_close(y, ry, n, 1e-6);
+    }
+}
+
+static void test_attend(void **state) {
+    (void)state;
+    const int hds[] = {1, 8, 13, 64};
+    fr_op_attend_fn impl[2] = {fr_op_attend_ref, fr_op_attend_for(FR_ISA_AVX512)};
+    for (size_t hi = 0; hi < 4; hi++)
+        for (int n_kv = 1; n_kv < 150; n_kv += 9) {
+            int hd = hds[hi], stride = n_kv + 5;
+            float q[64], out[64];
+            float *Kt = malloc(sizeof(float) * hd * stride), *Vt = malloc(sizeof(float) * hd * stride);
+            float *scores = malloc(sizeof(float) * n_kv);
+            double *s = malloc(sizeof(double) * n_kv), ref[64] = {0}, mx = -INFINITY, z = 0;
+            for (int i = 0; i < hd; i++)
+                q[i] = 2 * frand();
+            for (int i = 0; i < hd * stride; i++) {
+                Kt[i] = 2 * frand();
+                Vt[i] = frand();
+            }
+            double scale = 1.0 / sqrt(hd);
+            for (int t = 0; t < n_kv; t++) {
+                double d = 0;
+                for (int i = 0; i < hd; i++)
+                    d += (double)q[i] * Kt[i * stride + t];
+                s[t] = d * scale;
+                mx = s[t] > mx ? s[t] : mx;
+            }
+            for (int t = 0; t < n_kv; t++)
+                z += (s[t] = exp(s[t] - mx));
+            for (int t = 0; t < n_kv; t++)
+                for (int i = 0; i < hd; i++)
+                    ref[i] += s[t] / z * Vt[i * stride + t];
+            for (int k = 0; k < 2; k++) {
+                fr_op_attend_fn f = impl[k];
+                f(q, Kt, Vt, n_kv, stride, hd, (float)scale, scores, out);
+                check_close(out, ref, hd, 2e-6);
+            }
+            free(Kt), free(Vt), free(scores), free(s);
+        }
+    /* very negative scores underflow to 0 without NaN */
+    float q1[1] = {1}, K1[3] = {0, -200, -300}, V1[3] = {1, 2, 3}, sc[3], o1[1];
+    for (int k = 0; k < 2; k++) {
+        fr_op_attend_fn f = k ? fr_op_attend_for(FR_ISA_AVX512) : fr_op_attend_ref;
+        f(q1, K1, V1, 3, 3, 1, 1.0f, sc, o1);
+        assert_true(fabsf(o1[0] - 1.0f) < 1e-6f);
+    }
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_rmsnorm),   cmocka_unit_test(test_rope),
+        cmocka_unit_test(test_softmax),   cmocka_unit_test(test_silu_swiglu),
+        cmocka_unit_test(test_dot_axpy_add), cmocka_unit_test(test_attend),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,290 @@
+/* Draft-length controllers: parsing, the expected-throughput model against a brute-force
+ * geometric sum, timing interpolation, and each controller's behaviour in a simulated
+ * environment with known acceptance and costs (where the optimal gamma is known). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <math.h>
+#include <string.h>
+
+#include "spec/controller.h"
+
+static void test_parse(void **state) {
+    (void)state;
+    fr_spec_ctl_params p;
+    assert_int_equal(fr_spec_parse("auto", &p), 0);
+    assert_int_equal(p.kind, FR_SPEC_COST);
+    assert_int_equal(fr_spec_parse("cost", &p), 0);
+    assert_int_equal(p.kind, FR_SPEC_COST);
+    assert_int_equal(fr_spec_parse("heuristic", &p), 0);
+    assert_int_equal(p.kind, FR_SPEC_HEURISTIC);
+    assert_int_equal(fr_spec_parse("fsm", &p), 0);
+    assert_int_equal(p.kind, FR_SPEC_FSM);
+    assert_int_equal(fr_spec_parse("cache-fsm", &p), 0);
+    assert_int_equal(p.kind, FR_SPEC_CACHE_FSM);
+    assert_int_equal(fr_spec_parse("rl", &p), 0);
+    assert_int_equal(p.kind, FR_SPEC_RL);
+    assert_int_equal(fr_spec_parse("fixed:5", &p), 0);
+    assert_int_equal(p.kind, FR_SPEC_FIXED);
+    assert_int_equal(p.fixed_gamma, 5);
+    assert_int_equal(fr_spec_parse("fixed:0", &p), -1);
+    assert_int_equal(fr_spec_parse("fixed:17", &p), -1);
+    assert_int_equal(fr_spec_parse("fixed:", &p), -1);
+    assert_int_equal(fr_spec_parse("fixed:3x", &p), -1);
+    assert_int_equal(fr_spec_parse("bogus", &p), -1);
+}
+
+/* Costs fully measured: t_verify(n) = v0 + v1 * n, t_draft = d. */
+static void set_costs(fr_spec_costs *c, double d, double v0, double v1) {
+    fr_spec_costs_init(c);
+    for (int g = 0; g <= FR_SPEC_GAMMA_MAX; g++) {
+        fr_spec_obs s = {g, 0, d * g, v0 + v1 * (g + 1)};
+        fr_spec_costs_observe(c, &s);
+    }
+}
+
+static int brute_best(double a, double d, double v0, double v1, int gmax) {
+    int best = 0;
+    double best_rate = -1;
+    for (int g = 0; g <= gmax; g++) {
+        double e = 0, p = 1;
+        for (int i = 0; i <= g; i++) { e += p; p *= a; } /* 1 + a + ... + a^g */
+        double rate = e / (g * d + v0 + v1 * (g + 1));
+        if (rate > best_rate + 1e-12) { best_rate = rate; best = g; }
+    }
+    return best;
+}
+
+static void test_expected_rate_model(void **state) {
+    (void)state;
+    fr_spec_costs c;
+    const double as[] = {0.05, 0.3, 0.5, 0.7, 0.8, 0.9, 0.97};
+    const double ds[] = {0.001, 0.01, 0.05, 0.2, 0.6};
+    for (size_t i = 0; i < sizeof as / sizeof as[0]; i++)
+        for (size_t j = 0; j < sizeof ds / sizeof ds[0]; j++) {
+            set_costs(&c, ds[j], 1.0, 0.02);
+            assert_int_equal(fr_spec_best_gamma(as[i], &c, 12), brute_best(as[i], ds[j], 1.0, 0.02, 12));
+        }
+    /* cheap draft, high acceptance: draft long; useless draft: do not draft at all */
+    set_costs(&c, 0.001, 1.0, 0.0);
+    assert_int_equal(fr_spec_best_gamma(0.97, &c, 8), 8);
+    set_costs(&c, 0.5, 1.0, 0.1);
+    assert_int_equal(fr_spec_best_gamma(0.05, &c, 8), 0);
+}
+
+static void test_verify_interpolation(void **state) {
+    (void)state;
+    fr_spec_costs c;
+    fr_spec_costs_init(&c);
+    fr_spec_obs s1 = {0, 0, 0, 1.0}, s5 = {4, 2, 0.4, 2.0};
+    fr_spec_costs_observe(&c, &s1);
+    fr_spec_costs_observe(&c, &s5);
+    assert_true(fabs(fr_spec_costs_verify(&c, 1) - 1.0) < 1e-12);
+    assert_true(fabs(fr_spec_costs_verify(&c, 3) - 1.5) < 1e-12);
+    assert_true(fabs(fr_spec_costs_verify(&c, 5) - 2.0) < 1e-12);
+    assert_true(fr_spec_costs_verify(&c, 7) > 2.0); /* extrapolated upwards */
+    assert_true(fabs(c.t_draft - 0.1) < 1e-12);     /* per drafted token */
+}
+
+static void test_acceptance_window(void **state) {
+    (void)state;
+    fr_spec_accept a;
+    fr_spec_accept_init(&a);
+    double prior = fr_spec_accept_rate(&a);
+    assert_true(prior > 0.5 && prior < 0.7);
+    for (int i = 0; i < 100; i++) {
+        fr_spec_obs s = {4, 3, 0, 0}; /* 3 accepted, 1 rejected: a = 0.75 */
+        fr_spec_accept_observe(&a, &s);
+    }
+    assert_true(fabs(fr_spec_accept_rate(&a) - 0.75) < 0.03);
+    for (int i = 0; i < 100; i++) {
+        fr_spec_obs s = {2, 0, 0, 0};
+        fr_spec_accept_observe(&a, &s);
+    }
+    assert_true(fr_spec_accept_rate(&a) < 0.05); /* the window forgets old behaviour */
+}
+
+static void test_heuristic_schedule(void **state) {
+    (void)state;
+    fr_spec_ctl_params p;
+    fr_spec_parse("heuristic", &p);
+    fr_spec_ctl c;
+    fr_spec_ctl_init(&c, &p);
+    fr_spec_accept a;
+    fr_spec_costs k;
+    fr_spec_accept_init(&a);
+    fr_spec_costs_init(&k);
+    int g = fr_spec_ctl_choose(&c, 0, &a, &k);
+    assert_int_equal(g, 4);
+    fr_spec_obs full = {g, g, 0, 1};
+    fr_spec_ctl_observe(&c, &full);
+    assert_int_equal(fr_spec_ctl_choose(&c, 0, &a, &k), 6);
+    fr_spec_obs part = {6, 2, 0, 1};
+    fr_spec_ctl_observe(&c, &part);
+    assert_int_equal(fr_spec_ctl_choose(&c, 0, &a, &k), 5);
+    for (int i = 0; i < 20; i++) {
+        fr_spec_obs miss = {5, 0, 0, 1};
+        fr_spec_ctl_observe(&c, &miss);
+    }
+    assert_int_equal(fr_spec_ctl_choose(&c, 0, &a, &k), 1); /* never below 1 */
+}
+
+static void test_fsm_backs_off_and_probes(void **state) {
+    (void)state;
+    fr_spec_ctl_params p;
+    fr_spec_parse("fsm", &p);
+    fr_spec_ctl c;
+    fr_spec_ctl_init(&c, &p);
+    fr_spec_accept a;
+    fr_spec_costs k;
+    fr_spec_accept_init(&a);
+    fr_spec_costs_init(&k);
+    int g = 0;
+    for (int i = 0; i < 3; i++) { /* three drafts with nothing accepted */
+        g = fr_spec_ctl_choose(&c, 0, &a, &k);
+        assert_true(g > 0);
+        fr_spec_obs miss = {g, 0, 0, 1};
+        fr_spec_ctl_observe(&c, &miss);
+    }
+    int zeros = 0;
+    for (int i = 0; i < 50; i++) {
+        g = fr_spec_ctl_choose(&c, 0, &a, &k);
+        if (g > 0) break;
+        zeros++;
+        fr_spec_obs plain = {0, 0, 0, 1};
+        fr_spec_ctl_observe(&c, &plain);
+    }
+    assert_true(zeros >= 1);
+    assert_int_equal(g, 1); /* probes again after the cool-down */
+    /* full acceptance grows gamma, faster on a streak */
+    int prev = g;
+    for (int i = 0; i < 4; i++) {
+        fr_spec_obs full = {g, g, 0, 1};
+        fr_spec_ctl_observe(&c, &full);
+        g = fr_spec_ctl_choose(&c, 0, &a, &k);
+        assert_true(g > prev || g == p.gamma_max);
+        prev = g;
+    }
+    /* partial acceptance aims just past what survived */
+    fr_spec_obs part = {g, 2, 0, 1};
+    fr_spec_ctl_observe(&c, &part);
+    assert_int_equal(fr_spec_ctl_choose(&c, 0, &a, &k), 3);
+}
+
+static void test_cache_fsm_remembers_context(void **state) {
+    (void)state;
+    fr_spec_ctl_params p;
+    fr_spec_parse("cache-fsm", &p);
+    fr_spec_ctl c;
+    fr_spec_ctl_init(&c, &p);
+    fr_spec_accept a;
+    fr_spec_costs k;
+    fr_spec_accept_init(&a);
+    fr_spec_costs_init(&k);
+    const int32_t ctx_easy[] = {5, 6, 7}, ctx_hard[] = {9, 9, 1};
+    uint64_t easy = fr_spec_context_key(ctx_easy, 3, 3), hard = fr_spec_context_key(ctx_hard, 3, 3);
+    assert_true(easy != hard);
+    for (int i = 0; i < 6; i++) {
+        int g = fr_spec_ctl_choose(&c, easy, &a, &k);
+        fr_spec_obs s = {g, g >= 7 ? 7 : g, 0, 1}; /* drafts survive 7 tokens after "easy" */
+        fr_spec_ctl_observe(&c, &s);
+        g = fr_spec_ctl_choose(&c, hard, &a, &k);
+        fr_spec_obs h = {g, 0, 0, 1}; /* and die at once after "hard" */
+        fr_spec_ctl_observe(&c, &h);
+    }
+    assert_true(fr_spec_ctl_choose(&c, easy, &a, &k) >= 7);
+    assert_true(fr_spec_ctl_choose(&c, hard, &a, &k) <= 1);
+}
+
+/* Simulated environment: i.i.d. acceptance a, draft cost d per token, verify v0 + v1*n. */
+typedef struct sim {
+    double a, d, v0, v1;
+    uint64_t rng;
+} sim;
+
+static double sim_uniform(sim *s) {
+    s->rng = s->rng * 6364136223846793005ull + 1442695040888963407ull;
+    return (double)(s->rng >> 11) / 9007199254740992.0;
+}
+
+static fr_spec_obs sim_step(sim *s, int g) {
+    int acc = 0;
+    while (acc < g && sim_uniform(s) < s->a) acc++;
+    fr_spec_obs st = {g, acc, s->d * g, s->v0 + s->v1 * (g + 1)};
+    return st;
+}
+
+/* Runs a controller for n steps; returns tokens per unit time over the last half. */
+static double run_sim(const char *name, sim *env, int n, int *hist) {
+    fr_spec_ctl_params p;
+    assert_int_equal(fr_spec_parse(name, &p), 0);
+    fr_spec_ctl c;
+    fr_spec_ctl_init(&c, &p);
+    fr_spec_accept a;
+    fr_spec_costs k;
+    fr_spec_accept_init(&a);
+    fr_spec_costs_init(&k);
+    double tok = 0, time = 0;
+    for (int i = 0; i < n; i++) {
+        int g = fr_spec_ctl_choose(&c, 0, &a, &k);
+        fr_spec_obs s = sim_step(env, g);
+        fr_spec_costs_observe(&k, &s);
+        fr_spec_accept_observe(&a, &s);
+        fr_spec_ctl_observe(&c, &s);
+        if (i >= n / 2) {
+            tok += s.accepted + 1;
+            time += s.t_draft + s.t_verify;
+            if (hist) hist[g]++;
+        }
+    }
+    return tok / time;
+}
+
+static double optimal_rate(const sim *env, int gmax) {
+    fr_spec_costs c;
+    set_costs(&c, env->d, env->v0, env->v1);
+    int g = brute_best(env->a, env->d, env->v0, env->v1, gmax);
+    return fr_spec_expected_rate(env->a, &c, g);
+}
+
+static void test_cost_and_rl_near_optimal(void **state) {
+    (void)state;
+    const sim envs[] = {
+        {0.85, 0.05, 1.0, 0.03, 1}, /* good draft: long drafts pay */
+        {0.5, 0.1, 1.0, 0.05, 2},   /* mediocre draft: short drafts */
+        {0.05, 0.3, 1.0, 0.1, 3},   /* useless draft: plain decoding */
+    };
+    for (size_t i = 0; i < sizeof envs / sizeof envs[0]; i++) {
+        double opt = optimal_rate(&envs[i], 8);
+        sim e = envs[i];
+        double cost = run_sim("cost", &e, 4000, NULL);
+        e = envs[i];
+        double rl = run_sim("rl", &e, 4000, NULL);
+        e = envs[i];
+        double fixed4 = run_sim("fixed:4", &e, 4000, NULL);
+        print_message("env %zu: optimal %.3f cost %.3f rl %.3f fixed:4 %.3f\n", i, opt, cost, rl, fixed4);
+        assert_true(cost >= 0.9 * opt);
+        assert_true(rl >= 0.75 * opt);
+    }
+    /* the useless draft: the cost controller decodes plainly most of the time */
+    int hist[FR_SPEC_GAMMA_MAX + 1] = {0};
+    sim e = envs[2];
+    run_sim("cost", &e, 2000, hist);
+    assert_true(hist[0] > 800);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parse),
+        cmocka_unit_test(test_expected_rate_model),
+        cmocka_unit_test(test_verify_interpolation),
+        cmocka_unit_test(test_acceptance_window),
+        cmocka_unit_test(test_heuristic_schedule),
+        cmocka_unit_test(test_fsm_backs_off_and_probes),
+        cmocka_unit_test(test_cache_fsm_remembers_context),
+        cmocka_unit_test(test_cost_and_rl_near_optimal),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
