@@ -10,6 +10,8 @@
  *   FW_INPUTS       how many inputs to run (default 8)
  *   FW_CIFAR        1: inputs are CIFAR-10 records from fw_cifar[] (IC model);
  *                   0: deterministic pseudo-random int8 inputs (xorshift32)
+ *   FW_PROFILE      1: also prints the ticks of every operator for input 0
+ *                   ("# op <index> <name> <ticks>"), through fr_cnn_invoke_hooked
  * Embedded data (tools/py/embed_model.py): fw_model[] / fw_model_len, fw_cifar[];
  * the static arena fw_arena[fw_arena_bytes] (.bss) comes from a generated arena_<model>.c.
  *
@@ -31,6 +33,10 @@
 #ifndef FW_CIFAR
 #define FW_CIFAR 0
 #endif
+#ifndef FW_PROFILE
+#define FW_PROFILE 0
+#endif
+#define FW_PROFILE_MAX_OPS 256
 
 extern const unsigned char fw_model[];
 extern const unsigned int fw_model_len;
@@ -150,6 +156,39 @@ static int argmax_out(const fr_cnn_tensor_info *out) {
     return best;
 }
 
+#if FW_PROFILE
+typedef struct profile {
+    uint64_t start;
+    uint64_t ticks[FW_PROFILE_MAX_OPS];
+} profile;
+
+static void profile_hook(void *ctx, int op_index, int end) {
+    profile *p = ctx;
+    if (op_index < 0 || op_index >= FW_PROFILE_MAX_OPS) return;
+    if (!end) p->start = fw_ticks();
+    else p->ticks[op_index] += fw_ticks() - p->start;
+}
+
+static void profile_print(const fr_cnn_model *m, const profile *p) {
+    int n = fr_cnn_num_ops(m);
+    for (int i = 0; i < n && i < FW_PROFILE_MAX_OPS; i++) {
+        fr_cnn_op_info oi;
+        if (fr_cnn_op(m, i, &oi, NULL) != FR_OK) continue;
+        fw_puts("# op ");
+        put_u64((uint64_t)i);
+        fw_puts(" ");
+        fw_puts(oi.name);
+        fw_puts(" macs ");
+        put_u64(oi.macs);
+        fw_puts(" ticks ");
+        put_u64(p->ticks[i]);
+        fw_puts("\n");
+    }
+}
+
+static profile fw_profile;
+#endif
+
 static int fail(const char *what, const fr_error *err) {
     fw_puts("fw: ");
     fw_puts(what);
@@ -216,6 +255,11 @@ int main(int argc, char **argv) {
     for (int k = 0; k < n_inputs; k++) {
         int label = fill_input(m, &in, k);
         uint64_t t = fw_ticks();
+#if FW_PROFILE
+        if (k == 0) {
+            if (fr_cnn_invoke_hooked(m, profile_hook, &fw_profile, &err) != FR_OK) return fail("invoke", &err);
+        } else
+#endif
         if (fr_cnn_invoke(m, &err) != FR_OK) return fail("invoke", &err);
         t = fw_ticks() - t;
         total_ticks += t;
@@ -231,6 +275,9 @@ int main(int argc, char **argv) {
         put_u64((uint64_t)argmax_out(&out));
         fw_puts("\n");
         put_kv("# invoke_ticks ", t);
+#if FW_PROFILE
+        if (k == 0) profile_print(m, &fw_profile);
+#endif
     }
     if (n_inputs > 0) put_kv("# invoke_ticks_mean ", total_ticks / (uint64_t)n_inputs);
     uint32_t calib_insns;

@@ -6,7 +6,10 @@
 # BUILD/report.md.
 #
 # usage: scripts/mcu_test.sh [--build-dir DIR] [--inputs N] [--models "ic kws vww"]
-#                            [--cpus "m4 m7"] [--assets DIR]
+#                            [--cpus "m4 m7"] [--assets DIR] [--host-dir DIR]
+# --host-dir: use the host drivers DIR/fw_<model> built elsewhere (the CTest passes those
+#             it built with the main libfrugal, with --inputs equal to theirs); default:
+#             build them here from mcu/CMakeLists.txt.
 # exit: 0 all equal, 1 a mismatch or failure, 77 skipped (no toolchain, QEMU or assets).
 #
 # Instruction counts: QEMU runs with -icount shift=0 (every guest instruction
@@ -22,6 +25,7 @@ CPUS="m4 m7"
 ASSETS="${FR_ASSETS:-$ROOT/../shared/assets}"
 QEMU_TIMEOUT="${FR_QEMU_TIMEOUT:-150}"
 JOBS="${FR_JOBS:-2}"
+HOST_DIR=""
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -30,7 +34,8 @@ while [ $# -gt 0 ]; do
     --models) MODELS="$2"; shift 2 ;;
     --cpus) CPUS="$2"; shift 2 ;;
     --assets) ASSETS="$2"; shift 2 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    --host-dir) HOST_DIR="$2"; shift 2 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "mcu_test.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -55,16 +60,19 @@ for c in $CPUS; do machine_of "$c" >/dev/null || { echo "mcu_test.sh: --cpus: un
 
 model_list="$(echo $MODELS | tr ' ' ';')"
 
-echo "== host build"
-cmake -S "$ROOT/mcu" -B "$BUILD/host" -DCMAKE_BUILD_TYPE=Release -DFR_ASSETS="$ASSETS" \
-    -DFW_MODELS="$model_list" -DFW_INPUTS="$INPUTS" >"$BUILD/out/host-cmake.log" 2>&1 ||
-    { cat "$BUILD/out/host-cmake.log"; exit 1; }
-cmake --build "$BUILD/host" -j"$JOBS" >"$BUILD/out/host-build.log" 2>&1 ||
-    { tail -n 40 "$BUILD/out/host-build.log"; exit 1; }
+if [ -z "$HOST_DIR" ]; then
+    echo "== host build"
+    HOST_DIR="$BUILD/host"
+    cmake -S "$ROOT/mcu" -B "$HOST_DIR" -DCMAKE_BUILD_TYPE=Release -DFR_ASSETS="$ASSETS" \
+        -DFW_MODELS="$model_list" -DFW_INPUTS="$INPUTS" >"$BUILD/out/host-cmake.log" 2>&1 ||
+        { cat "$BUILD/out/host-cmake.log"; exit 1; }
+    cmake --build "$HOST_DIR" -j"$JOBS" >"$BUILD/out/host-build.log" 2>&1 ||
+        { tail -n 40 "$BUILD/out/host-build.log"; exit 1; }
+fi
 
 for m in $MODELS; do
-    [ -x "$BUILD/host/fw_$m" ] || { echo "mcu_test.sh: $BUILD/host/fw_$m was not built"; exit 1; }
-    "$BUILD/host/fw_$m" >"$BUILD/out/host_$m.txt" || { echo "mcu_test.sh: host fw_$m failed"; cat "$BUILD/out/host_$m.txt"; exit 1; }
+    [ -x "$HOST_DIR/fw_$m" ] || { echo "mcu_test.sh: $HOST_DIR/fw_$m was not built"; exit 1; }
+    "$HOST_DIR/fw_$m" >"$BUILD/out/host_$m.txt" || { echo "mcu_test.sh: host fw_$m failed"; cat "$BUILD/out/host_$m.txt"; exit 1; }
 done
 
 # run_fw CPU MODEL OUT: runs one firmware under QEMU; returns QEMU's exit status.
@@ -87,7 +95,7 @@ build_fw() {
 status=0
 report="$BUILD/report.md"
 {
-    echo "| model | cpu | flash bytes (text+rodata+data) | of which model | RAM bytes (data+bss+stack used) | of which arena | stack used | instructions / inference | outputs |"
+    echo "| model | cpu | flash bytes (text+rodata+data) | of which model | RAM bytes (data+bss+stack used) | of which arena (persistent + activations) | stack used | instructions / inference | outputs |"
     echo "|---|---|---:|---:|---:|---:|---:|---:|---|"
 } >"$report"
 
@@ -131,6 +139,7 @@ for c in $CPUS; do
         read -r text data bss <<<"$(arm-none-eabi-size -B "$elf" | awk 'NR==2{print $1, $2, $3}')"
         val() { awk -v k="# $1" 'index($0, k " ") == 1 {print $NF}' "$out" | tail -n 1; }
         stack="$(val stack_used)"; arena="$(val arena_total)"; mbytes="$(val model_bytes)"
+        apers="$(val arena_persistent)"; aact="$(val arena_activation)"
         ticks="$(val invoke_ticks_mean)"; cins="$(val calib_instructions)"; cticks="$(val calib_ticks)"
         insns="?"
         if [ -n "$ticks" ] && [ -n "$cticks" ] && [ "${cticks:-0}" -gt 0 ]; then
@@ -138,7 +147,7 @@ for c in $CPUS; do
         fi
         ram="?"
         [ -n "$stack" ] && ram=$((data + bss + stack))
-        echo "| $m | $(cpu_of "$c") | $((text + data)) | ${mbytes:-?} | $ram | ${arena:-?} | ${stack:-?} | $insns | $verdict |" >>"$report"
+        echo "| $m | $(cpu_of "$c") | $((text + data)) | ${mbytes:-?} | $ram | ${arena:-?} (${apers:-?} + ${aact:-?}) | ${stack:-?} | $insns | $verdict |" >>"$report"
         echo "-- $m on $c: $verdict"
     done
 done

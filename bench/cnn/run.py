@@ -134,10 +134,12 @@ def bench_model(key, exe, rounds, block_ms):
         engines.append(Engine("ONNX Runtime float", t, ["node", ort_js, onnx, str(t)], {"FR_INPUT_SHAPE": shape}))
     for t in (1, 2):
         engines.append(Engine("PyTorch float", t, [PY, torch_py, f32_path, str(t)]))
-    # Calibrate block sizes: reps so that one block takes about block_ms.
+    # Warm up (TorchScript's profiling executor optimises during its first runs), then
+    # calibrate block sizes: reps so that one block takes about block_ms.
     reps = {}
     for e in engines:
-        t = statistics.median(e.run(3))
+        e.run(20)
+        t = statistics.median(e.run(5))
         reps[e] = max(3, min(500, int(block_ms * 1000 / max(t, 1.0))))
     for r in range(rounds + 1):
         for e in engines:

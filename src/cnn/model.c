@@ -65,6 +65,8 @@ const char *fr_cnn_type_name(fr_cnn_type t) {
 
 /* Re-fails with "<file>: op <i> <NAME>: <previous message>". */
 static fr_status op_wrap(fr_error *err, fr_status st, const fr_cnn_model *m, int i) {
+    if (st == FR_E_ARG || st == FR_E_RANGE)
+        st = FR_E_FORMAT; /* bad kernel arguments come from the file */
     if (!err)
         return st;
     char tmp[FR_ERROR_MSG_MAX];
@@ -349,7 +351,7 @@ static fr_status dequant_weights(prep *p, const fr_cnn_tns *w, int channel_dim,
         inner *= (size_t)w->dims[d];
     for (size_t e = 0; e < w->elems; e++) {
         size_t c = w->n_quant > 1 ? (e / inner) % w->n_quant : 0;
-        int32_t zp = c == 0 ? w->zp : 0; /* per-channel weights are symmetric */
+        int32_t zp = w->n_quant == 1 ? w->zp : 0; /* per-channel weights are symmetric */
         f[e] = w->scales[c] * (float)((int32_t)q[e] - zp);
     }
     p->op->weights = f;
@@ -951,7 +953,7 @@ fr_status fr_cnn_model_init(const void *buf, size_t len, void *arena, size_t are
     size_t slack = (size_t)((FR_CNN_ALIGN - base % FR_CNN_ALIGN) % FR_CNN_ALIGN);
     if (arena && arena_bytes > slack) {
         a.base = (uint8_t *)arena + slack;
-        a.cap = (arena_bytes - slack) & ~(size_t)(FR_CNN_ALIGN - 1);
+        a.cap = arena_bytes - slack;
     }
     fr_fb fb;
     fr_status st = fr_fb_init(&fb, buf, len, name, err);

@@ -142,12 +142,32 @@ void fr_cnn_conv_s8(fr_isa isa, const fr_cnn_geom *g, const fr_cnn_requant *q,
                     const int8_t *input, const int8_t *filter, const int32_t *bias,
                     int8_t *output, void *scratch);
 
+/* Optional one-time packing (e.g. at model load) of the constant weights and per-channel
+ * constants that the fast paths otherwise rebuild in the scratch on every call.
+ * packed_bytes may be 0 (nothing to pack for this isa: pass packed = NULL). The packed
+ * buffer (64-byte aligned) is tied to isa, g, q, filter and bias, which must be passed
+ * unchanged to _ex. _ex with packed == NULL is the plain dispatcher; its scratch is
+ * fr_cnn_conv_s8_scratch_bytes either way. */
+size_t fr_cnn_conv_s8_packed_bytes(fr_isa isa, const fr_cnn_geom *g);
+void fr_cnn_conv_s8_pack(fr_isa isa, const fr_cnn_geom *g, const fr_cnn_requant *q,
+                         const int8_t *filter, const int32_t *bias, void *packed);
+void fr_cnn_conv_s8_ex(fr_isa isa, const fr_cnn_geom *g, const fr_cnn_requant *q,
+                       const int8_t *input, const int8_t *filter, const int32_t *bias,
+                       const void *packed, int8_t *output, void *scratch);
+
 size_t fr_cnn_conv_f32_scratch_bytes(fr_isa isa, const fr_cnn_geom *g);
 void fr_cnn_conv_f32_ref(const fr_cnn_geom *g, fr_cnn_range_f32 act, const float *input,
                          const float *filter, const float *bias, float *output);
 void fr_cnn_conv_f32(fr_isa isa, const fr_cnn_geom *g, fr_cnn_range_f32 act,
                      const float *input, const float *filter, const float *bias,
                      float *output, void *scratch);
+/* Same packing scheme for float (see fr_cnn_conv_s8_pack). */
+size_t fr_cnn_conv_f32_packed_bytes(fr_isa isa, const fr_cnn_geom *g);
+void fr_cnn_conv_f32_pack(fr_isa isa, const fr_cnn_geom *g, const float *filter,
+                          const float *bias, void *packed);
+void fr_cnn_conv_f32_ex(fr_isa isa, const fr_cnn_geom *g, fr_cnn_range_f32 act,
+                        const float *input, const float *filter, const float *bias,
+                        const void *packed, float *output, void *scratch);
 
 /* ------------------------------------------------------------------------------------ */
 /* DEPTHWISE_CONV_2D (g->depth_mult >= 1, g->out_c == g->in_c * g->depth_mult)            */

@@ -3,6 +3,7 @@
 #define FR_CNN_OPS_AVX2_INTERNAL_H
 
 #include <immintrin.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "cnn/ops_internal.h"
@@ -38,6 +39,20 @@ static inline void fr_cnn_rq_vec_init(fr_cnn_rq_vec *r, void *mem, int c_n, int 
         r->rsh[c] = s > 0 ? 0 : -s;
         if (m == INT32_MIN) r->exact_vec = 0;
     }
+}
+
+/* A view of constants prepared by fr_cnn_rq_vec_init at mem (read-only use). */
+static inline void fr_cnn_rq_vec_view(fr_cnn_rq_vec *r, const void *mem, int cp,
+                                      const fr_cnn_requant *q) {
+    int32_t *p = (int32_t *)(uintptr_t)mem;
+    r->bias = p;
+    r->mult = p + cp;
+    r->lsh = p + 2 * cp;
+    r->rsh = p + 3 * cp;
+    r->exact_vec = 1;
+    const int n = q->per_channel ? cp : 1;
+    for (int c = 0; c < n; c++)
+        if (r->mult[c] == INT32_MIN) r->exact_vec = 0;
 }
 
 /* SRDHM for 8 lanes (b != INT32_MIN): floor((a*b + 2^30) / 2^31), which equals TFLite's

@@ -69,17 +69,40 @@ void fr_cnn_conv_f32_ref(const fr_cnn_geom *g, fr_cnn_range_f32 act, const float
 }
 
 size_t fr_cnn_conv_s8_scratch_bytes(fr_isa isa, const fr_cnn_geom *g) {
+    if (FR_X86 && isa >= FR_ISA_AVX512) return fr_cnn_conv_s8_avx512_scratch_bytes(g);
     if (FR_X86 && isa >= FR_ISA_AVX2) return fr_cnn_conv_s8_avx2_scratch_bytes(g);
     return 0;
+}
+
+size_t fr_cnn_conv_s8_packed_bytes(fr_isa isa, const fr_cnn_geom *g) {
+    if (FR_X86 && isa >= FR_ISA_AVX512) return fr_cnn_conv_s8_avx512_packed_bytes(g);
+    if (FR_X86 && isa >= FR_ISA_AVX2) return fr_cnn_conv_s8_avx2_packed_bytes(g);
+    return 0;
+}
+
+void fr_cnn_conv_s8_pack(fr_isa isa, const fr_cnn_geom *g, const fr_cnn_requant *q,
+                         const int8_t *filter, const int32_t *bias, void *packed) {
+    if (FR_X86 && isa >= FR_ISA_AVX512)
+        fr_cnn_conv_s8_avx512_pack(g, q, filter, bias, packed);
+    else if (FR_X86 && isa >= FR_ISA_AVX2)
+        fr_cnn_conv_s8_avx2_pack(g, q, filter, bias, packed);
+}
+
+void fr_cnn_conv_s8_ex(fr_isa isa, const fr_cnn_geom *g, const fr_cnn_requant *q,
+                       const int8_t *input, const int8_t *filter, const int32_t *bias,
+                       const void *packed, int8_t *output, void *scratch) {
+    if (FR_X86 && isa >= FR_ISA_AVX512)
+        fr_cnn_conv_s8_avx512(g, q, input, filter, bias, packed, output, scratch);
+    else if (FR_X86 && isa >= FR_ISA_AVX2)
+        fr_cnn_conv_s8_avx2(g, q, input, filter, bias, packed, output, scratch);
+    else
+        fr_cnn_conv_s8_ref(g, q, input, filter, bias, output);
 }
 
 void fr_cnn_conv_s8(fr_isa isa, const fr_cnn_geom *g, const fr_cnn_requant *q,
                     const int8_t *input, const int8_t *filter, const int32_t *bias,
                     int8_t *output, void *scratch) {
-    if (FR_X86 && isa >= FR_ISA_AVX2)
-        fr_cnn_conv_s8_avx2(g, q, input, filter, bias, output, scratch);
-    else
-        fr_cnn_conv_s8_ref(g, q, input, filter, bias, output);
+    fr_cnn_conv_s8_ex(isa, g, q, input, filter, bias, NULL, output, scratch);
 }
 
 size_t fr_cnn_conv_f32_scratch_bytes(fr_isa isa, const fr_cnn_geom *g) {
@@ -87,11 +110,27 @@ size_t fr_cnn_conv_f32_scratch_bytes(fr_isa isa, const fr_cnn_geom *g) {
     return 0;
 }
 
+size_t fr_cnn_conv_f32_packed_bytes(fr_isa isa, const fr_cnn_geom *g) {
+    if (FR_X86 && isa >= FR_ISA_AVX2) return fr_cnn_conv_f32_avx2_packed_bytes(g);
+    return 0;
+}
+
+void fr_cnn_conv_f32_pack(fr_isa isa, const fr_cnn_geom *g, const float *filter,
+                          const float *bias, void *packed) {
+    if (FR_X86 && isa >= FR_ISA_AVX2) fr_cnn_conv_f32_avx2_pack(g, filter, bias, packed);
+}
+
+void fr_cnn_conv_f32_ex(fr_isa isa, const fr_cnn_geom *g, fr_cnn_range_f32 act,
+                        const float *input, const float *filter, const float *bias,
+                        const void *packed, float *output, void *scratch) {
+    if (FR_X86 && isa >= FR_ISA_AVX2)
+        fr_cnn_conv_f32_avx2(g, act, input, filter, bias, packed, output, scratch);
+    else
+        fr_cnn_conv_f32_ref(g, act, input, filter, bias, output);
+}
+
 void fr_cnn_conv_f32(fr_isa isa, const fr_cnn_geom *g, fr_cnn_range_f32 act,
                      const float *input, const float *filter, const float *bias,
                      float *output, void *scratch) {
-    if (FR_X86 && isa >= FR_ISA_AVX2)
-        fr_cnn_conv_f32_avx2(g, act, input, filter, bias, output, scratch);
-    else
-        fr_cnn_conv_f32_ref(g, act, input, filter, bias, output);
+    fr_cnn_conv_f32_ex(isa, g, act, input, filter, bias, NULL, output, scratch);
 }

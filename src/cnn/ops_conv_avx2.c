@@ -10,8 +10,9 @@
  *
  * float: the same blocking in float with a 4x16 FMA micro-kernel.
  *
- * Scratch layout (64-byte aligned pieces): packed weights, per-channel constants, im2col
- * block. */
+ * The weights (and per-channel constants) can be packed once with the _pack functions;
+ * without a packed buffer they are packed into the scratch on every call. Scratch layout
+ * (64-byte aligned pieces): [packed form], im2col block. */
 #include "cnn/ops_avx2_internal.h"
 
 enum { NR = 16, MR = 4 };
@@ -37,20 +38,30 @@ static int kpad_s8(const fr_cnn_geom *g) {
     return round_up(g->k_h * g->k_w * g->in_c, 2);
 }
 
-size_t fr_cnn_conv_s8_avx2_scratch_bytes(const fr_cnn_geom *g) {
+/* Packed form: per-channel constants (fr_cnn_rq_vec), then the packed weights. */
+size_t fr_cnn_conv_s8_avx2_packed_bytes(const fr_cnn_geom *g) {
     const int kp = kpad_s8(g), cp = round_up(g->out_c, NR);
+    return fr_cnn_rq_vec_bytes(cp) + fr_cnn_align64((size_t)cp * kp * 2);
+}
+
+size_t fr_cnn_conv_s8_avx2_scratch_bytes(const fr_cnn_geom *g) {
+    const int kp = kpad_s8(g);
     const int pb = block_pixels(g, kp, 2);
-    return fr_cnn_align64((size_t)cp * kp * 2) + fr_cnn_rq_vec_bytes(cp) +
-           fr_cnn_align64((size_t)pb * kp * 2);
+    return fr_cnn_conv_s8_avx2_packed_bytes(g) + fr_cnn_align64((size_t)pb * kp * 2);
 }
 
 /* Converts n int8 to int16 (v - zp). */
-static void cvt_row(int16_t *dst, const int8_t *src, int n, int32_t zp) {
+static inline void cvt_row(int16_t *dst, const int8_t *src, int n, int32_t zp) {
     int i = 0;
     const __m256i z = _mm256_set1_epi16((int16_t)zp);
     for (; i + 16 <= n; i += 16) {
         __m256i v = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(src + i)));
         _mm256_storeu_si256((__m256i *)(dst + i), _mm256_sub_epi16(v, z));
+    }
+    if (i + 8 <= n) {
+        __m128i v = _mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(src + i)));
+        _mm_storeu_si128((__m128i *)(dst + i), _mm_sub_epi16(v, _mm256_castsi256_si128(z)));
+        i += 8;
     }
     for (; i < n; i++) dst[i] = (int16_t)(src[i] - zp);
 }
@@ -60,8 +71,17 @@ static void im2col_s8(const fr_cnn_geom *g, const int8_t *input, int32_t zp, int
                       int kp, int16_t *A) {
     const int K = g->k_h * g->k_w * g->in_c, ic = g->in_c;
     const int hw = g->out_h * g->out_w;
+    int b = p0 / hw, oy = (p0 % hw) / g->out_w, ox = p0 % g->out_w;
     for (int i = 0; i < n; i++) {
-        const int p = p0 + i, b = p / hw, r = p % hw, oy = r / g->out_w, ox = r % g->out_w;
+        if (i) { /* next output pixel in NHW order */
+            if (++ox == g->out_w) {
+                ox = 0;
+                if (++oy == g->out_h) {
+                    oy = 0;
+                    b++;
+                }
+            }
+        }
         int16_t *row = A + (size_t)i * kp;
         const int iy0 = oy * g->stride_h - g->pad_top, ix0 = ox * g->stride_w - g->pad_left;
         for (int fy = 0; fy < g->k_h; fy++) {
@@ -92,22 +112,32 @@ static void im2col_s8(const fr_cnn_geom *g, const int8_t *input, int32_t zp, int
 static void pack_w_s8(const int8_t *filter, int C, int K, int kp, int16_t *W) {
     const int cp = round_up(C, NR);
     for (int cb = 0; cb < cp; cb += NR) {
-        int16_t *dst = W + (size_t)cb * kp;
-        for (int k2 = 0; k2 < kp / 2; k2++) {
-            for (int j = 0; j < NR; j++) {
-                const int c = cb + j;
-                const int k = 2 * k2;
-                int16_t w0 = 0, w1 = 0;
+        uint32_t *dst = (uint32_t *)(W + (size_t)cb * kp);
+        for (int j = 0; j < NR; j++) {
+            const int c = cb + j;
+            const int8_t *fr = filter + (size_t)c * K;
+            for (int k2 = 0; k2 < kp / 2; k2++) {
+                uint32_t v = 0;
                 if (c < C) {
-                    const int8_t *fr = filter + (size_t)c * K;
-                    w0 = k < K ? fr[k] : 0;
-                    w1 = k + 1 < K ? fr[k + 1] : 0;
+                    const int k = 2 * k2;
+                    const uint16_t w0 = (uint16_t)(int16_t)fr[k];
+                    const uint16_t w1 = k + 1 < K ? (uint16_t)(int16_t)fr[k + 1] : 0;
+                    v = (uint32_t)w0 | ((uint32_t)w1 << 16);
                 }
-                dst[((size_t)k2 * NR + j) * 2] = w0;
-                dst[((size_t)k2 * NR + j) * 2 + 1] = w1;
+                dst[(size_t)k2 * NR + j] = v;
             }
         }
     }
+}
+
+void fr_cnn_conv_s8_avx2_pack(const fr_cnn_geom *g, const fr_cnn_requant *q,
+                              const int8_t *filter, const int32_t *bias, void *packed) {
+    const int C = g->out_c, cp = round_up(C, NR);
+    unsigned char *s = (unsigned char *)packed;
+    fr_cnn_rq_vec rq;
+    fr_cnn_rq_vec_init(&rq, s, C, cp, q, bias);
+    pack_w_s8(filter, C, g->k_h * g->k_w * g->in_c, kpad_s8(g),
+              (int16_t *)(s + fr_cnn_rq_vec_bytes(cp)));
 }
 
 static inline __m256i bcast_pair(const int16_t *p) {
@@ -173,21 +203,22 @@ static inline void kernel_s8_half(const int16_t *a0, const int16_t *a1, const in
 }
 
 void fr_cnn_conv_s8_avx2(const fr_cnn_geom *g, const fr_cnn_requant *q, const int8_t *input,
-                         const int8_t *filter, const int32_t *bias, int8_t *output,
-                         void *scratch) {
+                         const int8_t *filter, const int32_t *bias, const void *packed,
+                         int8_t *output, void *scratch) {
     const int K = g->k_h * g->k_w * g->in_c, kp = kpad_s8(g);
     const int C = g->out_c, cp = round_up(C, NR);
     const int P = g->batch * g->out_h * g->out_w;
     const int pb = block_pixels(g, kp, 2);
     unsigned char *s = (unsigned char *)scratch;
-    int16_t *W = (int16_t *)s;
-    s += fr_cnn_align64((size_t)cp * kp * 2);
+    if (!packed) {
+        fr_cnn_conv_s8_avx2_pack(g, q, filter, bias, s);
+        packed = s;
+    }
+    s += fr_cnn_conv_s8_avx2_packed_bytes(g);
     fr_cnn_rq_vec rq;
-    fr_cnn_rq_vec_init(&rq, s, C, cp, q, bias);
-    s += fr_cnn_rq_vec_bytes(cp);
+    fr_cnn_rq_vec_view(&rq, packed, cp, q);
+    const int16_t *W = (const int16_t *)((const unsigned char *)packed + fr_cnn_rq_vec_bytes(cp));
     int16_t *A = (int16_t *)s;
-
-    pack_w_s8(filter, C, K, kp, W);
     /* 1x1, stride 1, unpadded, even depth: the im2col rows are the input pixels */
     const int direct = g->k_h == 1 && g->k_w == 1 && g->stride_h == 1 && g->stride_w == 1 &&
                        g->pad_top == 0 && g->pad_left == 0 && g->out_h == g->in_h &&
@@ -226,18 +257,32 @@ void fr_cnn_conv_s8_avx2(const fr_cnn_geom *g, const fr_cnn_requant *q, const in
 /* ------------------------------------------------------------------------------------ */
 /* float                                                                                  */
 
-size_t fr_cnn_conv_f32_avx2_scratch_bytes(const fr_cnn_geom *g) {
+/* Packed form: bias padded to 16 channels, then the packed weights. */
+size_t fr_cnn_conv_f32_avx2_packed_bytes(const fr_cnn_geom *g) {
     const int K = g->k_h * g->k_w * g->in_c, cp = round_up(g->out_c, NR);
+    return fr_cnn_align64((size_t)cp * 4) + fr_cnn_align64((size_t)cp * K * 4);
+}
+
+size_t fr_cnn_conv_f32_avx2_scratch_bytes(const fr_cnn_geom *g) {
+    const int K = g->k_h * g->k_w * g->in_c;
     const int pb = block_pixels(g, K, 4);
-    return fr_cnn_align64((size_t)cp * K * 4) + fr_cnn_align64((size_t)cp * 4) +
-           fr_cnn_align64((size_t)pb * K * 4);
+    return fr_cnn_conv_f32_avx2_packed_bytes(g) + fr_cnn_align64((size_t)pb * K * 4);
 }
 
 static void im2col_f32(const fr_cnn_geom *g, const float *input, int p0, int n, float *A) {
     const int K = g->k_h * g->k_w * g->in_c, ic = g->in_c;
     const int hw = g->out_h * g->out_w;
+    int b = p0 / hw, oy = (p0 % hw) / g->out_w, ox = p0 % g->out_w;
     for (int i = 0; i < n; i++) {
-        const int p = p0 + i, b = p / hw, r = p % hw, oy = r / g->out_w, ox = r % g->out_w;
+        if (i) { /* next output pixel in NHW order */
+            if (++ox == g->out_w) {
+                ox = 0;
+                if (++oy == g->out_h) {
+                    oy = 0;
+                    b++;
+                }
+            }
+        }
         float *row = A + (size_t)i * K;
         const int iy0 = oy * g->stride_h - g->pad_top, ix0 = ox * g->stride_w - g->pad_left;
         for (int fy = 0; fy < g->k_h; fy++) {
@@ -271,6 +316,14 @@ static void pack_w_f32(const float *filter, int C, int K, float *W) {
             }
 }
 
+void fr_cnn_conv_f32_avx2_pack(const fr_cnn_geom *g, const float *filter, const float *bias,
+                               void *packed) {
+    const int K = g->k_h * g->k_w * g->in_c, C = g->out_c, cp = round_up(C, NR);
+    float *bp = (float *)packed;
+    for (int c = 0; c < cp; c++) bp[c] = (c < C && bias) ? bias[c] : 0.0f;
+    pack_w_f32(filter, C, K, (float *)((unsigned char *)packed + fr_cnn_align64((size_t)cp * 4)));
+}
+
 static inline void kernel_f32(const float *a0, const float *a1, const float *a2,
                               const float *a3, const float *w, int K, __m256 acc[8]) {
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
@@ -302,25 +355,26 @@ static inline void kernel_f32(const float *a0, const float *a1, const float *a2,
 }
 
 void fr_cnn_conv_f32_avx2(const fr_cnn_geom *g, fr_cnn_range_f32 act, const float *input,
-                          const float *filter, const float *bias, float *output,
-                          void *scratch) {
+                          const float *filter, const float *bias, const void *packed,
+                          float *output, void *scratch) {
     const int K = g->k_h * g->k_w * g->in_c;
     const int C = g->out_c, cp = round_up(C, NR);
     const int P = g->batch * g->out_h * g->out_w;
     const int pb = block_pixels(g, K, 4);
     unsigned char *s = (unsigned char *)scratch;
-    float *W = (float *)s;
-    s += fr_cnn_align64((size_t)cp * K * 4);
-    float *bp = (float *)s;
-    s += fr_cnn_align64((size_t)cp * 4);
+    if (!packed) {
+        fr_cnn_conv_f32_avx2_pack(g, filter, bias, s);
+        packed = s;
+    }
+    s += fr_cnn_conv_f32_avx2_packed_bytes(g);
+    const float *bp = (const float *)packed;
+    const float *W = (const float *)((const unsigned char *)packed + fr_cnn_align64((size_t)cp * 4));
     float *A = (float *)s;
     /* a 1x1, stride 1, unpadded conv reads its rows straight from the input */
     const int direct = g->k_h == 1 && g->k_w == 1 && g->stride_h == 1 && g->stride_w == 1 &&
                        g->pad_top == 0 && g->pad_left == 0 && g->out_h == g->in_h &&
                        g->out_w == g->in_w;
 
-    pack_w_f32(filter, C, K, W);
-    for (int c = 0; c < cp; c++) bp[c] = (c < C && bias) ? bias[c] : 0.0f;
     const __m256 lo = _mm256_set1_ps(act.min), hi = _mm256_set1_ps(act.max);
     for (int p0 = 0; p0 < P; p0 += pb) {
         const int n = P - p0 < pb ? P - p0 : pb;

@@ -56,8 +56,10 @@ void fr_cnn_add_s8_ref(const fr_cnn_add_s8_params *p, const int8_t *in1, const i
 
 void fr_cnn_add_s8(fr_isa isa, const fr_cnn_add_s8_params *p, const int8_t *in1,
                    const int8_t *in2, int8_t *out, size_t n) {
-    (void)isa;
-    fr_cnn_add_s8_ref(p, in1, in2, out, n);
+    if (FR_X86 && isa >= FR_ISA_AVX2)
+        fr_cnn_add_s8_avx2(p, in1, in2, out, n);
+    else
+        fr_cnn_add_s8_ref(p, in1, in2, out, n);
 }
 
 void fr_cnn_add_f32(fr_cnn_range_f32 act, const float *in1, const float *in2, float *out,

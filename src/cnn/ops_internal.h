@@ -1,7 +1,8 @@
 /* Internal to the CNN operator files: the x86 fast paths (compiled only on x86 from
  * *_avx2.c files) and small shared helpers. On other targets the AVX2 entry points are
  * inline stubs that are never reached, because dispatchers only take them when the
- * caller passes isa >= FR_ISA_AVX2, which fr_isa_supported() never allows there. */
+ * caller passes isa >= FR_ISA_AVX2, which fr_isa_supported() never allows there. The
+ * AVX-512 entry points (FR_ISA_AVX512, which includes VNNI) likewise. */
 #ifndef FR_CNN_OPS_INTERNAL_H
 #define FR_CNN_OPS_INTERNAL_H
 
@@ -31,42 +32,97 @@ static inline float fr_cnn_clampf(float v, fr_cnn_range_f32 r) {
 
 #if FR_X86
 size_t fr_cnn_conv_s8_avx2_scratch_bytes(const fr_cnn_geom *g);
+size_t fr_cnn_conv_s8_avx2_packed_bytes(const fr_cnn_geom *g);
+void fr_cnn_conv_s8_avx2_pack(const fr_cnn_geom *g, const fr_cnn_requant *q,
+                              const int8_t *filter, const int32_t *bias, void *packed);
 void fr_cnn_conv_s8_avx2(const fr_cnn_geom *g, const fr_cnn_requant *q, const int8_t *input,
-                         const int8_t *filter, const int32_t *bias, int8_t *output,
-                         void *scratch);
+                         const int8_t *filter, const int32_t *bias, const void *packed,
+                         int8_t *output, void *scratch);
+size_t fr_cnn_conv_s8_avx512_scratch_bytes(const fr_cnn_geom *g);
+size_t fr_cnn_conv_s8_avx512_packed_bytes(const fr_cnn_geom *g);
+void fr_cnn_conv_s8_avx512_pack(const fr_cnn_geom *g, const fr_cnn_requant *q,
+                                const int8_t *filter, const int32_t *bias, void *packed);
+void fr_cnn_conv_s8_avx512(const fr_cnn_geom *g, const fr_cnn_requant *q, const int8_t *input,
+                           const int8_t *filter, const int32_t *bias, const void *packed,
+                           int8_t *output, void *scratch);
 size_t fr_cnn_conv_f32_avx2_scratch_bytes(const fr_cnn_geom *g);
+size_t fr_cnn_conv_f32_avx2_packed_bytes(const fr_cnn_geom *g);
+void fr_cnn_conv_f32_avx2_pack(const fr_cnn_geom *g, const float *filter, const float *bias,
+                               void *packed);
 void fr_cnn_conv_f32_avx2(const fr_cnn_geom *g, fr_cnn_range_f32 act, const float *input,
-                          const float *filter, const float *bias, float *output,
-                          void *scratch);
+                          const float *filter, const float *bias, const void *packed,
+                          float *output, void *scratch);
 size_t fr_cnn_dwconv_s8_avx2_scratch_bytes(const fr_cnn_geom *g);
 void fr_cnn_dwconv_s8_avx2(const fr_cnn_geom *g, const fr_cnn_requant *q, const int8_t *input,
                            const int8_t *filter, const int32_t *bias, int8_t *output,
                            void *scratch);
 void fr_cnn_dwconv_f32_avx2(const fr_cnn_geom *g, fr_cnn_range_f32 act, const float *input,
                             const float *filter, const float *bias, float *output);
+void fr_cnn_add_s8_avx2(const fr_cnn_add_s8_params *p, const int8_t *in1, const int8_t *in2,
+                        int8_t *out, size_t n);
 void fr_cnn_fc_s8_avx2(const fr_cnn_fc_dims *d, const fr_cnn_requant *q, const int8_t *input,
                        const int8_t *weights, const int32_t *bias, int8_t *output);
 void fr_cnn_fc_f32_avx2(const fr_cnn_fc_dims *d, fr_cnn_range_f32 act, const float *input,
                         const float *weights, const float *bias, float *output);
 #else
+/* Never called off x86 (see above); defined so that the dispatchers compile. */
 static inline size_t fr_cnn_conv_s8_avx2_scratch_bytes(const fr_cnn_geom *g) {
     (void)g;
     return 0;
 }
+static inline size_t fr_cnn_conv_s8_avx2_packed_bytes(const fr_cnn_geom *g) {
+    (void)g;
+    return 0;
+}
+static inline void fr_cnn_conv_s8_avx2_pack(const fr_cnn_geom *g, const fr_cnn_requant *q,
+                                            const int8_t *filter, const int32_t *bias,
+                                            void *packed) {
+    (void)g, (void)q, (void)filter, (void)bias, (void)packed;
+}
 static inline void fr_cnn_conv_s8_avx2(const fr_cnn_geom *g, const fr_cnn_requant *q,
                                        const int8_t *input, const int8_t *filter,
-                                       const int32_t *bias, int8_t *output, void *scratch) {
-    (void)scratch;
+                                       const int32_t *bias, const void *packed, int8_t *output,
+                                       void *scratch) {
+    (void)packed, (void)scratch;
+    fr_cnn_conv_s8_ref(g, q, input, filter, bias, output);
+}
+static inline size_t fr_cnn_conv_s8_avx512_scratch_bytes(const fr_cnn_geom *g) {
+    (void)g;
+    return 0;
+}
+static inline size_t fr_cnn_conv_s8_avx512_packed_bytes(const fr_cnn_geom *g) {
+    (void)g;
+    return 0;
+}
+static inline void fr_cnn_conv_s8_avx512_pack(const fr_cnn_geom *g, const fr_cnn_requant *q,
+                                              const int8_t *filter, const int32_t *bias,
+                                              void *packed) {
+    (void)g, (void)q, (void)filter, (void)bias, (void)packed;
+}
+static inline void fr_cnn_conv_s8_avx512(const fr_cnn_geom *g, const fr_cnn_requant *q,
+                                         const int8_t *input, const int8_t *filter,
+                                         const int32_t *bias, const void *packed,
+                                         int8_t *output, void *scratch) {
+    (void)packed, (void)scratch;
     fr_cnn_conv_s8_ref(g, q, input, filter, bias, output);
 }
 static inline size_t fr_cnn_conv_f32_avx2_scratch_bytes(const fr_cnn_geom *g) {
     (void)g;
     return 0;
 }
+static inline size_t fr_cnn_conv_f32_avx2_packed_bytes(const fr_cnn_geom *g) {
+    (void)g;
+    return 0;
+}
+static inline void fr_cnn_conv_f32_avx2_pack(const fr_cnn_geom *g, const float *filter,
+                                             const float *bias, void *packed) {
+    (void)g, (void)filter, (void)bias, (void)packed;
+}
 static inline void fr_cnn_conv_f32_avx2(const fr_cnn_geom *g, fr_cnn_range_f32 act,
                                         const float *input, const float *filter,
-                                        const float *bias, float *output, void *scratch) {
-    (void)scratch;
+                                        const float *bias, const void *packed, float *output,
+                                        void *scratch) {
+    (void)packed, (void)scratch;
     fr_cnn_conv_f32_ref(g, act, input, filter, bias, output);
 }
 static inline size_t fr_cnn_dwconv_s8_avx2_scratch_bytes(const fr_cnn_geom *g) {
@@ -83,6 +139,10 @@ static inline void fr_cnn_dwconv_f32_avx2(const fr_cnn_geom *g, fr_cnn_range_f32
                                           const float *input, const float *filter,
                                           const float *bias, float *output) {
     fr_cnn_dwconv_f32_ref(g, act, input, filter, bias, output);
+}
+static inline void fr_cnn_add_s8_avx2(const fr_cnn_add_s8_params *p, const int8_t *in1,
+                                      const int8_t *in2, int8_t *out, size_t n) {
+    fr_cnn_add_s8_ref(p, in1, in2, out, n);
 }
 static inline void fr_cnn_fc_s8_avx2(const fr_cnn_fc_dims *d, const fr_cnn_requant *q,
                                      const int8_t *input, const int8_t *weights,

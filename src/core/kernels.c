@@ -30,45 +30,62 @@ size_t fr_matmul_scratch_bytes(fr_type wtype, int K, int N) {
 }
 
 typedef struct mm_task {
-    fr_mm_args a;
+    fr_mm_args a[FR_MATMUL_MAX_JOBS]; /* one per job; they share X and xq */
+    int n_jobs;
+    int first_unit[FR_MATMUL_MAX_JOBS + 1]; /* job i owns row units [first_unit[i], first_unit[i+1]) */
     fr_mm_prep_fn prep;
     fr_mm_rows_fn rows;
 } mm_task;
 
 static void prep_task(void *arg, int ith, int nth) {
     const mm_task *t = arg;
-    int groups = (t->a.N + FR_MM_NGROUP - 1) / FR_MM_NGROUP;
+    int groups = (t->a[0].N + FR_MM_NGROUP - 1) / FR_MM_NGROUP;
     int per = (groups + nth - 1) / nth;
     int g0 = ith * per, g1 = g0 + per;
     if (g1 > groups) g1 = groups;
-    if (g0 < g1) t->prep(&t->a, g0 * FR_MM_NGROUP, g1 * FR_MM_NGROUP);
+    if (g0 < g1) t->prep(&t->a[0], g0 * FR_MM_NGROUP, g1 * FR_MM_NGROUP);
 }
 
+/* Thread ith takes one contiguous range of the row units of all the jobs laid end to end. */
 static void rows_task(void *arg, int ith, int nth) {
     const mm_task *t = arg;
-    int units = (t->a.M + FR_MM_ROW_UNIT - 1) / FR_MM_ROW_UNIT;
+    int units = t->first_unit[t->n_jobs];
     int per = (units + nth - 1) / nth;
-    int m0 = ith * per * FR_MM_ROW_UNIT, m1 = m0 + per * FR_MM_ROW_UNIT;
-    if (m1 > t->a.M) m1 = t->a.M;
-    if (m0 < m1) t->rows(&t->a, m0, m1);
+    int u0 = ith * per, u1 = u0 + per;
+    if (u1 > units) u1 = units;
+    for (int j = 0; j < t->n_jobs && u0 < u1; j++) {
+        int lo = u0 > t->first_unit[j] ? u0 : t->first_unit[j];
+        int hi = u1 < t->first_unit[j + 1] ? u1 : t->first_unit[j + 1];
+        if (lo >= hi) continue;
+        int m0 = (lo - t->first_unit[j]) * FR_MM_ROW_UNIT, m1 = (hi - t->first_unit[j]) * FR_MM_ROW_UNIT;
+        if (m1 > t->a[j].M) m1 = t->a[j].M;
+        if (m0 < m1) t->rows(&t->a[j], m0, m1);
+    }
 }
 
-void fr_matmul(fr_isa isa, fr_type wtype, const void *W, int M, int K, const float *X, int N,
-               float *Y, void *scratch, fr_pool *pool) {
-    if (M <= 0 || N <= 0) return;
-    mm_task t = {
-        .a = {
+void fr_matmul_multi(fr_isa isa, fr_type wtype, const fr_matmul_job *jobs, int n_jobs, int K,
+                     const float *X, int N, void *scratch, fr_pool *pool) {
+    if (N <= 0 || n_jobs <= 0 || n_jobs > FR_MATMUL_MAX_JOBS) return;
+    mm_task t;
+    t.n_jobs = n_jobs;
+    t.first_unit[0] = 0;
+    uint8_t *xq = (uint8_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+    for (int j = 0; j < n_jobs; j++) {
+        int M = jobs[j].M > 0 ? jobs[j].M : 0;
+        t.a[j] = (fr_mm_args){
             .wtype = wtype,
-            .W = W,
+            .W = jobs[j].W,
             .w_row_bytes = fr_type_row_bytes(wtype, (size_t)K),
             .M = M,
             .K = K,
             .N = N,
             .X = X,
-            .Y = Y,
-            .xq = (uint8_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63),
-        },
-    };
+            .Y = jobs[j].Y,
+            .xq = xq,
+        };
+        t.first_unit[j + 1] = t.first_unit[j] + (M + FR_MM_ROW_UNIT - 1) / FR_MM_ROW_UNIT;
+    }
+    if (t.first_unit[n_jobs] == 0) return;
     if (!fr_isa_supported(isa)) isa = FR_ISA_SCALAR;
     switch (isa) {
     case FR_ISA_AVX512:
@@ -87,9 +104,15 @@ void fr_matmul(fr_isa isa, fr_type wtype, const void *W, int M, int K, const flo
     if (is_quantised(wtype)) {
         /* Few activation rows: quantising them costs less than waking the pool. */
         if ((size_t)N * (size_t)K <= 8192 || fr_pool_size(pool) == 1)
-            t.prep(&t.a, 0, N);
+            t.prep(&t.a[0], 0, N);
         else
             fr_pool_run(pool, prep_task, &t);
     }
     fr_pool_run(pool, rows_task, &t);
+}
+
+void fr_matmul(fr_isa isa, fr_type wtype, const void *W, int M, int K, const float *X, int N,
+               float *Y, void *scratch, fr_pool *pool) {
+    fr_matmul_job job = {W, M, Y};
+    fr_matmul_multi(isa, wtype, &job, 1, K, X, N, scratch, pool);
 }

@@ -40,6 +40,20 @@ size_t fr_matmul_scratch_bytes(fr_type wtype, int K, int N);
 void fr_matmul(fr_isa isa, fr_type wtype, const void *W, int M, int K,
                const float *X, int N, float *Y, void *scratch, fr_pool *pool);
 
+/* Several matmuls that share the activations X (same weight type, same K), e.g. the Q, K and V
+ * projections or the FFN gate and up: X is prepared once and the rows of all the matrices are
+ * split over the pool together, in one fr_pool_run instead of one per matrix. Job i computes
+ * jobs[i].Y = X * jobs[i].W^T (jobs[i].M rows). Results equal n_jobs fr_matmul calls.
+ * n_jobs <= FR_MATMUL_MAX_JOBS; scratch as for fr_matmul(wtype, K, N). */
+#define FR_MATMUL_MAX_JOBS 8
+typedef struct fr_matmul_job {
+    const void *W;
+    int M;
+    float *Y;
+} fr_matmul_job;
+void fr_matmul_multi(fr_isa isa, fr_type wtype, const fr_matmul_job *jobs, int n_jobs, int K,
+                     const float *X, int N, void *scratch, fr_pool *pool);
+
 /* The plain scalar reference of the same operation (single thread). */
 void fr_matmul_ref(fr_type wtype, const void *W, int M, int K,
                    const float *X, int N, float *Y, void *scratch);

@@ -15,6 +15,11 @@
 
 #define FR_AI static inline __attribute__((always_inline))
 
+/* Matrix-vector tiles prefetch the weights this many rows ahead (prefetches do not fault). */
+#ifndef FR_PREFETCH_ROWS
+#define FR_PREFETCH_ROWS 12
+#endif
+
 static size_t xrow_stride(int K) {
     size_t nb = (size_t)K / 32;
     return (nb * 40 + 63) & ~(size_t)63;
@@ -106,12 +111,12 @@ FR_AI __m256 fp16_bcast(const uint8_t *p) {
         const int nb = a->K / 32;                                                                  \
         const size_t rs = xrow_stride(a->K);                                                       \
         const size_t bb = fr_type_block_bytes(a->wtype);                                           \
-        const uint8_t *w[4];                                                                       \
+        const uint8_t *w[8];                                                                       \
         const uint8_t *xr[4];                                                                      \
-        __m256 acc[4][4];                                                                          \
-        _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) w[r] = a->W + (size_t)(m + r) * a->w_row_bytes; \
+        __m256 acc[8][4];                                                                          \
+        _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) w[r] = a->W + (size_t)(m + r) * a->w_row_bytes; \
         _Pragma("GCC unroll 4") for (int j = 0; j < NX; j++) xr[j] = a->xq + (size_t)(n + j) * rs; \
-        _Pragma("GCC unroll 4") for (int r = 0; r < R; r++)                                        \
+        _Pragma("GCC unroll 8") for (int r = 0; r < R; r++)                                        \
             _Pragma("GCC unroll 4") for (int j = 0; j < NX; j++) acc[r][j] = _mm256_setzero_ps();  \
         const __m256i ones = _mm256_set1_epi16(1);                                                 \
         for (int b = 0; b < nb; b++) {                                                             \
@@ -122,8 +127,9 @@ FR_AI __m256 fp16_bcast(const uint8_t *p) {
                 dx[j] = _mm256_set1_ps(((const float *)(xr[j] + (size_t)nb * 32))[b]);            \
                 bias[j] = _mm256_set1_epi32(((const int32_t *)(xr[j] + (size_t)nb * 36))[b]);     \
             }                                                                                      \
-            _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) {                                  \
+            _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {                                  \
                 const uint8_t *blk = w[r] + (size_t)b * bb;                                        \
+                _mm_prefetch((const char *)(blk + FR_PREFETCH_ROWS * a->w_row_bytes), _MM_HINT_T0); \
                 WLOAD;                                                                             \
                 __m256 dw = fp16_bcast(blk);                                                       \
                 _Pragma("GCC unroll 4") for (int j = 0; j < NX; j++) {                             \
@@ -132,7 +138,7 @@ FR_AI __m256 fp16_bcast(const uint8_t *p) {
                 }                                                                                  \
             }                                                                                      \
         }                                                                                          \
-        _Pragma("GCC unroll 4") for (int r = 0; r < R; r++)                                        \
+        _Pragma("GCC unroll 8") for (int r = 0; r < R; r++)                                        \
             _Pragma("GCC unroll 4") for (int j = 0; j < NX; j++)                                   \
                 a->Y[(size_t)(n + j) * a->M + m + r] = hsum256(acc[r][j]);                         \
     }
@@ -170,14 +176,14 @@ FR_AI __m256 load_w_tail(const uint8_t *row, int k, int left, const int f16) {
 
 FR_AI void tile_float(const fr_mm_args *a, int m, int n, const int R, const int NX, const int f16) {
     const int K = a->K;
-    const uint8_t *w[4];
+    const uint8_t *w[8];
     const float *x[4];
-    __m256 acc[4][4];
-#pragma GCC unroll 4
+    __m256 acc[8][4];
+#pragma GCC unroll 8
     for (int r = 0; r < R; r++) w[r] = a->W + (size_t)(m + r) * a->w_row_bytes;
 #pragma GCC unroll 4
     for (int j = 0; j < NX; j++) x[j] = a->X + (size_t)(n + j) * K;
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
         for (int j = 0; j < NX; j++) acc[r][j] = _mm256_setzero_ps();
@@ -186,8 +192,11 @@ FR_AI void tile_float(const fr_mm_args *a, int m, int n, const int R, const int 
         __m256 xv[4];
 #pragma GCC unroll 4
         for (int j = 0; j < NX; j++) xv[j] = _mm256_loadu_ps(x[j] + k);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
         for (int r = 0; r < R; r++) {
+            if ((k & 15) == 0)
+                _mm_prefetch((const char *)(w[r] + (size_t)k * (f16 ? 2 : 4) + FR_PREFETCH_ROWS * a->w_row_bytes),
+                             _MM_HINT_T0);
             __m256 wv = load_w(w[r], k, f16);
 #pragma GCC unroll 4
             for (int j = 0; j < NX; j++) acc[r][j] = _mm256_fmadd_ps(wv, xv[j], acc[r][j]);
@@ -197,27 +206,29 @@ FR_AI void tile_float(const fr_mm_args *a, int m, int n, const int R, const int 
         __m256 xv[4];
 #pragma GCC unroll 4
         for (int j = 0; j < NX; j++) xv[j] = _mm256_maskload_ps(x[j] + k, tail_mask(K - k));
-#pragma GCC unroll 4
+#pragma GCC unroll 8
         for (int r = 0; r < R; r++) {
             __m256 wv = load_w_tail(w[r], k, K - k, f16);
 #pragma GCC unroll 4
             for (int j = 0; j < NX; j++) acc[r][j] = _mm256_fmadd_ps(wv, xv[j], acc[r][j]);
         }
     }
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
         for (int j = 0; j < NX; j++) a->Y[(size_t)(n + j) * a->M + m + r] = hsum256(acc[r][j]);
 }
 
-static void tile_f32(const fr_mm_args *a, int m, int n, const int R, const int NX) { tile_float(a, m, n, R, NX, 0); }
-static void tile_f16(const fr_mm_args *a, int m, int n, const int R, const int NX) { tile_float(a, m, n, R, NX, 1); }
+FR_AI void tile_f32(const fr_mm_args *a, int m, int n, const int R, const int NX) { tile_float(a, m, n, R, NX, 0); }
+FR_AI void tile_f16(const fr_mm_args *a, int m, int n, const int R, const int NX) { tile_float(a, m, n, R, NX, 1); }
 
 /* ---- row loops ---- */
 
-#define FR_TILE_NX(tile, a, m, n, R, nx)                                                         \
+/* Activation rows taken up to NXMAX at a time against R weight rows; tails use 1 row. */
+#define FR_TILE_NX(tile, a, m, n, R, nx, NXMAX)                                                  \
     do {                                                                                           \
-        switch (nx) {                                                                              \
+        int nx_ = (nx) < (NXMAX) ? (nx) : (NXMAX);                                                 \
+        switch (nx_) {                                                                             \
         case 1: tile(a, m, n, R, 1); break;                                                        \
         case 2: tile(a, m, n, R, 2); break;                                                        \
         case 3: tile(a, m, n, R, 3); break;                                                        \
@@ -225,19 +236,40 @@ static void tile_f16(const fr_mm_args *a, int m, int n, const int R, const int N
         }                                                                                          \
     } while (0)
 
-#define FR_ROWS_FN(name, tile)                                                                     \
+/* Activation rows are taken FR_NCHUNK at a time (they stay in L2) against all the rows of W
+ * in [m0, m1) (a row tile stays in L1 while the chunk's rows pass over it). */
+#define FR_NCHUNK 64
+
+#define FR_ROWS_FN(name, tile, R, NXMAX)                                                           \
     static void name(const fr_mm_args *a, int m0, int m1) {                                       \
-        int m = m0;                                                                                \
-        for (; m + 4 <= m1; m += 4)                                                                \
-            for (int n = 0; n < a->N; n += 4) FR_TILE_NX(tile, a, m, n, 4, a->N - n);              \
-        for (; m < m1; m++)                                                                        \
-            for (int n = 0; n < a->N; n += 4) FR_TILE_NX(tile, a, m, n, 1, a->N - n);              \
+        for (int c0 = 0; c0 < a->N; c0 += FR_NCHUNK) {                                             \
+            const int c1 = a->N - c0 < FR_NCHUNK ? a->N : c0 + FR_NCHUNK;                          \
+            int m = m0;                                                                            \
+            if (c1 - c0 == 1) /* one activation row: 8 weight rows for more independent sums */   \
+                for (; m + 8 <= m1; m += 8) tile(a, m, c0, 8, 1);                                  \
+            for (; m + (R) <= m1; m += (R))                                                        \
+                for (int n = c0; n < c1; n += (NXMAX)) FR_TILE_NX(tile, a, m, n, R, c1 - n, NXMAX); \
+            for (; m < m1; m++)                                                                    \
+                for (int n = c0; n < c1; n += (NXMAX)) FR_TILE_NX(tile, a, m, n, 1, c1 - n, NXMAX); \
+        }                                                                                          \
     }
 
-FR_ROWS_FN(rows_q8, tile_q8)
-FR_ROWS_FN(rows_q4, tile_q4)
-FR_ROWS_FN(rows_f32, tile_f32)
-FR_ROWS_FN(rows_f16, tile_f16)
+#ifndef FR_AVX2_QR
+#define FR_AVX2_QR 4
+#endif
+#ifndef FR_AVX2_QNX
+#define FR_AVX2_QNX 4
+#endif
+#ifndef FR_AVX2_FR
+#define FR_AVX2_FR 3
+#endif
+#ifndef FR_AVX2_FNX
+#define FR_AVX2_FNX 3
+#endif
+FR_ROWS_FN(rows_q8, tile_q8, FR_AVX2_QR, FR_AVX2_QNX)
+FR_ROWS_FN(rows_q4, tile_q4, FR_AVX2_QR, FR_AVX2_QNX)
+FR_ROWS_FN(rows_f32, tile_f32, FR_AVX2_FR, FR_AVX2_FNX)
+FR_ROWS_FN(rows_f16, tile_f16, FR_AVX2_FR, FR_AVX2_FNX)
 
 void fr_mm_rows_avx2(const fr_mm_args *a, int m0, int m1) {
     switch (a->wtype) {

@@ -19,6 +19,12 @@
 
 #define FR_AI static inline __attribute__((always_inline))
 
+/* Matrix-vector tiles prefetch the weights this many rows ahead (a prefetch past the end of
+ * the matrix is harmless: prefetches do not fault). */
+#ifndef FR_PREFETCH_ROWS
+#define FR_PREFETCH_ROWS 12
+#endif
+
 /* ---- activation preparation ----
  * Layout of xq: first `groups` groups of 16 rows for the GEMM tiles, then `rowwise` single
  * rows for the matrix-vector tiles (a batch of fewer than FR_GEMM_MIN rows, or the few rows
@@ -135,14 +141,14 @@ FR_AI __m256 fp16_bcast(const uint8_t *p) {
 FR_AI void tile_q8(const fr_mm_args *a, const xplan *p, int m, int n, const int R, const int NX) {
     const int nb = p->nb;
     const size_t rs = p->rs;
-    const uint8_t *w[4];
+    const uint8_t *w[8];
     const uint8_t *xr[4];
-    __m256 acc[4][4];
-#pragma GCC unroll 4
+    __m256 acc[8][4];
+#pragma GCC unroll 8
     for (int r = 0; r < R; r++) w[r] = a->W + (size_t)(m + r) * a->w_row_bytes;
 #pragma GCC unroll 4
     for (int j = 0; j < NX; j++) xr[j] = a->xq + p->gbytes + (size_t)(n + j) * rs;
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
         for (int j = 0; j < NX; j++) acc[r][j] = _mm256_setzero_ps();
@@ -156,9 +162,10 @@ FR_AI void tile_q8(const fr_mm_args *a, const xplan *p, int m, int n, const int 
             dx[j] = _mm256_set1_ps(((const float *)(xr[j] + (size_t)nb * 32))[b]);
             bias[j] = _mm256_set1_epi32(((const int32_t *)(xr[j] + (size_t)nb * 36))[b]);
         }
-#pragma GCC unroll 4
+#pragma GCC unroll 8
         for (int r = 0; r < R; r++) {
             const uint8_t *blk = w[r] + (size_t)b * 34;
+            _mm_prefetch((const char *)(blk + FR_PREFETCH_ROWS * a->w_row_bytes), _MM_HINT_T0);
             __m256i wv = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(blk + 2)), flip);
             __m256 dw = fp16_bcast(blk);
 #pragma GCC unroll 4
@@ -168,7 +175,7 @@ FR_AI void tile_q8(const fr_mm_args *a, const xplan *p, int m, int n, const int 
             }
         }
     }
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
         for (int j = 0; j < NX; j++) a->Y[(size_t)(p->groups * 16 + n + j) * a->M + m + r] = hsum256(acc[r][j]);
@@ -177,14 +184,14 @@ FR_AI void tile_q8(const fr_mm_args *a, const xplan *p, int m, int n, const int 
 FR_AI void tile_q4(const fr_mm_args *a, const xplan *p, int m, int n, const int R, const int NX) {
     const int nb = p->nb;
     const size_t rs = p->rs;
-    const uint8_t *w[4];
+    const uint8_t *w[8];
     const uint8_t *xr[4];
-    __m256 acc[4][4];
-#pragma GCC unroll 4
+    __m256 acc[8][4];
+#pragma GCC unroll 8
     for (int r = 0; r < R; r++) w[r] = a->W + (size_t)(m + r) * a->w_row_bytes;
 #pragma GCC unroll 4
     for (int j = 0; j < NX; j++) xr[j] = a->xq + p->gbytes + (size_t)(n + j) * rs;
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
         for (int j = 0; j < NX; j++) acc[r][j] = _mm256_setzero_ps();
@@ -199,9 +206,10 @@ FR_AI void tile_q4(const fr_mm_args *a, const xplan *p, int m, int n, const int 
             dx[j] = _mm256_set1_ps(((const float *)(xr[j] + (size_t)nb * 32))[b]);
             bias[j] = _mm256_set1_epi32(((const int32_t *)(xr[j] + (size_t)nb * 36))[b]);
         }
-#pragma GCC unroll 4
+#pragma GCC unroll 8
         for (int r = 0; r < R; r++) {
             const uint8_t *blk = w[r] + (size_t)b * 18;
+            _mm_prefetch((const char *)(blk + FR_PREFETCH_ROWS * a->w_row_bytes), _MM_HINT_T0);
             /* both halves hold the 16 bytes; the upper one shifted right by 4 */
             __m256i raw = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(blk + 2)));
             __m256i wv = _mm256_and_si256(_mm256_srlv_epi32(raw, shift), low);
@@ -213,7 +221,7 @@ FR_AI void tile_q4(const fr_mm_args *a, const xplan *p, int m, int n, const int 
             }
         }
     }
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
         for (int j = 0; j < NX; j++) a->Y[(size_t)(p->groups * 16 + n + j) * a->M + m + r] = hsum256(acc[r][j]);
@@ -306,14 +314,14 @@ FR_AI __m512 load_w_f16_tail(const uint8_t *row, int k, __mmask16 mk) {
 
 FR_AI void tile_float(const fr_mm_args *a, int m, int n, const int R, const int NX, const int f16) {
     const int K = a->K;
-    const uint8_t *w[4];
+    const uint8_t *w[8];
     const float *x[4];
-    __m512 acc[4][4];
-#pragma GCC unroll 4
+    __m512 acc[8][4];
+#pragma GCC unroll 8
     for (int r = 0; r < R; r++) w[r] = a->W + (size_t)(m + r) * a->w_row_bytes;
 #pragma GCC unroll 4
     for (int j = 0; j < NX; j++) x[j] = a->X + (size_t)(n + j) * K;
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
         for (int j = 0; j < NX; j++) acc[r][j] = _mm512_setzero_ps();
@@ -322,8 +330,10 @@ FR_AI void tile_float(const fr_mm_args *a, int m, int n, const int R, const int 
         __m512 xv[4];
 #pragma GCC unroll 4
         for (int j = 0; j < NX; j++) xv[j] = _mm512_loadu_ps(x[j] + k);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
         for (int r = 0; r < R; r++) {
+            _mm_prefetch((const char *)(w[r] + (size_t)k * (f16 ? 2 : 4) + FR_PREFETCH_ROWS * a->w_row_bytes),
+                         _MM_HINT_T0);
             __m512 wv = f16 ? load_w_f16(w[r], k) : load_w_f32(w[r], k);
 #pragma GCC unroll 4
             for (int j = 0; j < NX; j++) acc[r][j] = _mm512_fmadd_ps(wv, xv[j], acc[r][j]);
@@ -334,21 +344,21 @@ FR_AI void tile_float(const fr_mm_args *a, int m, int n, const int R, const int 
         __m512 xv[4];
 #pragma GCC unroll 4
         for (int j = 0; j < NX; j++) xv[j] = _mm512_maskz_loadu_ps(mk, x[j] + k);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
         for (int r = 0; r < R; r++) {
             __m512 wv = f16 ? load_w_f16_tail(w[r], k, mk) : load_w_f32_tail(w[r], k, mk);
 #pragma GCC unroll 4
             for (int j = 0; j < NX; j++) acc[r][j] = _mm512_fmadd_ps(wv, xv[j], acc[r][j]);
         }
     }
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
         for (int j = 0; j < NX; j++) a->Y[(size_t)(n + j) * a->M + m + r] = _mm512_reduce_add_ps(acc[r][j]);
 }
 
-static void tile_f32(const fr_mm_args *a, int m, int n, const int R, const int NX) { tile_float(a, m, n, R, NX, 0); }
-static void tile_f16(const fr_mm_args *a, int m, int n, const int R, const int NX) { tile_float(a, m, n, R, NX, 1); }
+FR_AI void tile_f32(const fr_mm_args *a, int m, int n, const int R, const int NX) { tile_float(a, m, n, R, NX, 0); }
+FR_AI void tile_f16(const fr_mm_args *a, int m, int n, const int R, const int NX) { tile_float(a, m, n, R, NX, 1); }
 
 /* ---- row loops ---- */
 
@@ -362,13 +372,22 @@ static void tile_f16(const fr_mm_args *a, int m, int n, const int R, const int N
         }                                                                                          \
     } while (0)
 
+/* Activation rows are taken FR_NCHUNK at a time (they stay in L2) against all the rows of W
+ * in [m0, m1) (a row tile stays in L1 while the chunk's rows pass over it). */
+#define FR_NCHUNK 64
+
 #define FR_ROWS_FN(name, tile)                                                                     \
     static void name(const fr_mm_args *a, int m0, int m1) {                                       \
-        int m = m0;                                                                                \
-        for (; m + 4 <= m1; m += 4)                                                                \
-            for (int n = 0; n < a->N; n += 4) FR_TILE_NX(tile, a, m, n, 4, a->N - n);              \
-        for (; m < m1; m++)                                                                        \
-            for (int n = 0; n < a->N; n += 4) FR_TILE_NX(tile, a, m, n, 1, a->N - n);              \
+        for (int c0 = 0; c0 < a->N; c0 += FR_NCHUNK) {                                             \
+            const int c1 = a->N - c0 < FR_NCHUNK ? a->N : c0 + FR_NCHUNK;                          \
+            int m = m0;                                                                            \
+            if (c1 - c0 == 1) /* one activation row: 8 weight rows for more independent sums */   \
+                for (; m + 8 <= m1; m += 8) tile(a, m, c0, 8, 1);                                  \
+            for (; m + 4 <= m1; m += 4)                                                            \
+                for (int n = c0; n < c1; n += 4) FR_TILE_NX(tile, a, m, n, 4, c1 - n);             \
+            for (; m < m1; m++)                                                                    \
+                for (int n = c0; n < c1; n += 4) FR_TILE_NX(tile, a, m, n, 1, c1 - n);             \
+        }                                                                                          \
     }
 
 FR_ROWS_FN(rows_f32, tile_f32)
@@ -387,15 +406,20 @@ FR_ROWS_FN(rows_f16, tile_f16)
 #define FR_QROWS_FN(name, tile, q4)                                                                \
     static void name(const fr_mm_args *a, int m0, int m1) {                                       \
         const xplan p = make_plan(a);                                                              \
-        int m = m0;                                                                                \
-        for (; m + 8 <= m1; m += 8)                                                                \
-            for (int g = 0; g < p.groups; g++) gemm_tile(a, &p, m, g, 8, q4);                      \
-        for (; m + 4 <= m1; m += 4)                                                                \
-            for (int g = 0; g < p.groups; g++) gemm_tile(a, &p, m, g, 4, q4);                      \
-        for (; m < m1; m++)                                                                        \
-            for (int g = 0; g < p.groups; g++) gemm_tile(a, &p, m, g, 1, q4);                      \
+        for (int c0 = 0; c0 < p.groups; c0 += FR_NCHUNK / 16) {                                    \
+            const int c1 = p.groups - c0 < FR_NCHUNK / 16 ? p.groups : c0 + FR_NCHUNK / 16;        \
+            int m = m0;                                                                            \
+            for (; m + 8 <= m1; m += 8)                                                            \
+                for (int g = c0; g < c1; g++) gemm_tile(a, &p, m, g, 8, q4);                       \
+            for (; m + 4 <= m1; m += 4)                                                            \
+                for (int g = c0; g < c1; g++) gemm_tile(a, &p, m, g, 4, q4);                       \
+            for (; m < m1; m++)                                                                    \
+                for (int g = c0; g < c1; g++) gemm_tile(a, &p, m, g, 1, q4);                       \
+        }                                                                                          \
         if (p.rowwise == 0) return;                                                                \
-        m = m0;                                                                                    \
+        int m = m0;                                                                                \
+        if (p.rowwise == 1)                                                                        \
+            for (; m + 8 <= m1; m += 8) tile(a, &p, m, 0, 8, 1);                                   \
         for (; m + 4 <= m1; m += 4)                                                                \
             for (int n = 0; n < p.rowwise; n += 4) FR_MV_NX(tile, a, &p, m, n, 4, p.rowwise - n);  \
         for (; m < m1; m++)                                                                        \

@@ -20,10 +20,14 @@
 #define FR_MAX_THREADS 256
 #define FR_MAX_CTX (1 << 24)
 #define FR_MAX_BATCH 65536
-/* Below this many multiply-adds a matmul or an attention step runs on the calling thread:
- * waking the pool would cost more than it saves (tiny models, single-token decoding).
- * Work is still split by output rows / heads only, so results are the same either way. */
+/* When to use the pool: waking it costs a few microseconds, so small steps (tiny models,
+ * single-token decoding) run on the calling thread. A matmul goes parallel from 2^16
+ * multiply-adds if it streams at least 64 KiB of weights (memory-bound at N = 1), else
+ * from 2^18; attention and row-wise ops from 2^16 and 2^18 weighted operations. Work is
+ * split by output rows / heads only, so the results are the same either way. */
 #define FR_PAR_MIN_WORK ((size_t)1 << 18)
+#define FR_PAR_MIN_MACS ((size_t)1 << 16)
+#define FR_PAR_MIN_BYTES ((size_t)1 << 16)
 
 struct fr_context {
     const fr_model *model;
@@ -40,7 +44,7 @@ struct fr_context {
     float *k, *v;        /* [n_batch][n_head_kv * head_dim] */
     float *att;          /* [n_batch][n_head * head_dim] attention output */
     float *hb, *hb2;     /* [n_batch][n_ff] */
-    float *scores;       /* [n_threads][n_ctx] */
+    float *scores;       /* [n_threads][n_head / n_head_kv][n_ctx] */
     float *rope_cs;      /* [n_batch][n_rot] */
     double *inv_freq;    /* [n_rot / 2] */
     void *mm_scratch;
@@ -153,7 +157,8 @@ fr_status fr_context_create(const fr_model *m, const fr_context_params *params,
     c->att = alloc_array(B, dq, sizeof(float));
     c->hb = alloc_array(B, (size_t)hp->n_ff, sizeof(float));
     c->hb2 = alloc_array(B, (size_t)hp->n_ff, sizeof(float));
-    c->scores = alloc_array((size_t)p.n_threads, (size_t)p.n_ctx, sizeof(float));
+    c->scores = alloc_array((size_t)p.n_threads * (size_t)(hp->n_head / hp->n_head_kv),
+                            (size_t)p.n_ctx, sizeof(float));
     c->rope_cs = alloc_array(B, (size_t)hp->n_rot + 1, sizeof(float));
     c->inv_freq = alloc_array((size_t)hp->n_rot / 2 + 1, 1, sizeof(double));
     size_t mm = weight_scratch(&m->output, p.n_batch);
@@ -210,39 +215,133 @@ void fr_kv_truncate(fr_context *c, int32_t n_pos) {
 typedef struct attn_task {
     fr_context *c;
     int32_t layer;
-    int32_t n;    /* tokens in the chunk */
-    int32_t pos0; /* position of the first */
+    int32_t r0, n; /* query rows r0..n-1 of the chunk */
+    int32_t pos0;  /* position of row 0 */
 } attn_task;
 
 static void attn_run(void *arg, int ith, int nth) {
     const attn_task *t = arg;
     fr_context *c = t->c;
     const fr_llm_hparams *hp = &c->model->hp;
-    int hd = hp->head_dim, H = hp->n_head, group = hp->n_head / hp->n_head_kv;
-    size_t dq = (size_t)H * (size_t)hd;
+    int hd = hp->head_dim, HKV = hp->n_head_kv, group = hp->n_head / hp->n_head_kv;
+    size_t dq = (size_t)hp->n_head * (size_t)hd;
     float scale = 1.0f / sqrtf((float)hd);
-    float *scores = c->scores + (size_t)ith * (size_t)c->n_ctx;
-    size_t layer_off = (size_t)t->layer * (size_t)hp->n_head_kv * (size_t)c->n_ctx * (size_t)hd;
-    int total = t->n * H;
-    /* Interleaved so that every thread gets early (short) and late (long) queries. */
+    float *scores = c->scores + (size_t)ith * (size_t)c->n_ctx * (size_t)group;
+    size_t layer_off = (size_t)t->layer * (size_t)HKV * (size_t)c->n_ctx * (size_t)hd;
+    int total = (t->n - t->r0) * HKV;
+    /* One item = one token and one KV head with its group of query heads (contiguous in
+     * q and att). Interleaved so that every thread gets short and long queries. */
     for (int idx = ith; idx < total; idx += nth) {
-        int i = idx / H, h = idx % H;
-        int kvh = h / group;
+        int i = t->r0 + idx / HKV, kvh = idx % HKV;
         size_t head_off = layer_off + (size_t)kvh * (size_t)c->n_ctx * (size_t)hd;
-        c->attend(c->q + (size_t)i * dq + (size_t)h * (size_t)hd, c->k_cache + head_off,
-                  c->v_cache + head_off, t->pos0 + i + 1, c->n_ctx, hd, scale, scores,
-                  c->att + (size_t)i * dq + (size_t)h * (size_t)hd);
+        size_t qo = (size_t)i * dq + (size_t)kvh * (size_t)group * (size_t)hd;
+        c->attend(c->q + qo, group, c->k_cache + head_off, c->v_cache + head_off,
+                  t->pos0 + i + 1, c->n_ctx, hd, scale, scores, c->att + qo);
     }
 }
 
+/* ---- row-wise element ops, split over the pool by rows for large batches ---- */
+
+typedef enum row_phase {
+    PH_ATTN_NORM, /* xb = rms(x) * attn_norm */
+    PH_ROPE,      /* rope q and k */
+    PH_FFN_NORM,  /* x += xb; xb = rms(x) * ffn_norm */
+    PH_SWIGLU,    /* hb = silu(hb) * hb2 */
+    PH_RESIDUAL,  /* x += xb */
+    PH_OUT_NORM   /* xb = rms(x) * output_norm */
+} row_phase;
+
+typedef struct rows_task {
+    fr_context *c;
+    const fr_llm_layer *L;
+    row_phase phase;
+    int r0, n; /* rows r0..n-1 */
+} rows_task;
+
+static void rows_run(void *arg, int ith, int nth) {
+    const rows_task *t = arg;
+    fr_context *c = t->c;
+    const fr_llm_hparams *hp = &c->model->hp;
+    const size_t D = (size_t)hp->n_embd, F = (size_t)hp->n_ff, R = (size_t)hp->n_rot;
+    const size_t dq = (size_t)hp->n_head * (size_t)hp->head_dim;
+    const size_t dkv = (size_t)hp->n_head_kv * (size_t)hp->head_dim;
+    int rows = t->n - t->r0;
+    int a = t->r0 + (int)((long long)rows * ith / nth);
+    int b = t->r0 + (int)((long long)rows * (ith + 1) / nth);
+    for (int i = a; i < b; i++) {
+        float *x = c->x + (size_t)i * D, *xb = c->xb + (size_t)i * D;
+        switch (t->phase) {
+        case PH_ATTN_NORM:
+            fr_op_rmsnorm(xb, x, t->L->attn_norm, (int)D, hp->rms_eps);
+            break;
+        case PH_ROPE:
+            fr_op_rope(c->q + (size_t)i * dq, hp->n_head, hp->head_dim, (int)R,
+                       c->rope_cs + (size_t)i * R);
+            fr_op_rope(c->k + (size_t)i * dkv, hp->n_head_kv, hp->head_dim, (int)R,
+                       c->rope_cs + (size_t)i * R);
+            break;
+        case PH_FFN_NORM:
+            fr_op_add(x, xb, (int)D);
+            fr_op_rmsnorm(xb, x, t->L->ffn_norm, (int)D, hp->rms_eps);
+            break;
+        case PH_SWIGLU:
+            fr_op_swiglu(c->hb + (size_t)i * F, c->hb2 + (size_t)i * F, (int)F);
+            break;
+        case PH_RESIDUAL:
+            fr_op_add(x, xb, (int)D);
+            break;
+        case PH_OUT_NORM:
+            fr_op_rmsnorm(xb, x, c->model->output_norm, (int)D, hp->rms_eps);
+            break;
+        }
+    }
+}
+
+/* Runs a row phase on rows r0..n-1; on the pool only when there is enough work. */
+static void rows(fr_context *c, const fr_llm_layer *L, row_phase phase, int r0, int n,
+                 size_t row_elems) {
+    rows_task t = {c, L, phase, r0, n};
+    /* element ops cost several flops each: weigh them 8x against multiply-adds */
+    if ((size_t)(n - r0) * row_elems * 8 < FR_PAR_MIN_WORK)
+        rows_run(&t, 0, 1);
+    else
+        fr_pool_run(c->pool, rows_run, &t);
+}
+
+static bool use_pool(size_t macs, size_t bytes) {
+    return macs >= FR_PAR_MIN_WORK || (macs >= FR_PAR_MIN_MACS && bytes >= FR_PAR_MIN_BYTES);
+}
+
 static void matmul(fr_context *c, const fr_llm_weight *w, const float *X, int n, float *Y) {
-    size_t work = (size_t)w->rows * (size_t)w->cols * (size_t)n;
+    size_t macs = (size_t)w->rows * (size_t)w->cols * (size_t)n;
+    size_t bytes = (size_t)w->rows * w->row_bytes;
     fr_matmul(c->isa, w->type, w->data, w->rows, w->cols, X, n, Y, c->mm_scratch,
-              work < FR_PAR_MIN_WORK ? NULL : c->pool);
+              use_pool(macs, bytes) ? c->pool : NULL);
+}
+
+/* nw matmuls sharing the input X (Q/K/V, gate/up): one fr_matmul_multi (X prepared once,
+ * one pool dispatch) when the weights have the same type, else one call each. */
+static void matmul_shared(fr_context *c, const fr_llm_weight *const *w, float *const *Y, int nw,
+                          const float *X, int n) {
+    fr_matmul_job jobs[FR_MATMUL_MAX_JOBS];
+    size_t macs = 0, bytes = 0;
+    for (int j = 0; j < nw; j++) {
+        if (w[j]->type != w[0]->type || w[j]->cols != w[0]->cols) {
+            for (int i = 0; i < nw; i++)
+                matmul(c, w[i], X, n, Y[i]);
+            return;
+        }
+        jobs[j] = (fr_matmul_job){w[j]->data, w[j]->rows, Y[j]};
+        macs += (size_t)w[j]->rows * (size_t)w[j]->cols * (size_t)n;
+        bytes += (size_t)w[j]->rows * w[j]->row_bytes;
+    }
+    fr_matmul_multi(c->isa, w[0]->type, jobs, nw, w[0]->cols, X, n, c->mm_scratch,
+                    use_pool(macs, bytes) ? c->pool : NULL);
 }
 
 /* One chunk of n <= n_batch tokens at positions pos0.. (already validated). logits: NULL,
- * n rows (all), or one row for the chunk's last token. */
+ * n rows (all), or one row for the chunk's last token. In the last layer only the rows
+ * whose logits are wanted go past the KV-cache write (none when logits is NULL). */
 static void forward_chunk(fr_context *c, const int32_t *tokens, int n, int pos0, float *logits,
                           bool all_logits) {
     const fr_model *m = c->model;
@@ -256,53 +355,47 @@ static void forward_chunk(fr_context *c, const int32_t *tokens, int n, int pos0,
     }
     for (int32_t l = 0; l < hp->n_layer; l++) {
         const fr_llm_layer *L = &m->layers[l];
-        for (int i = 0; i < n; i++)
-            fr_op_rmsnorm(c->xb + (size_t)i * (size_t)D, c->x + (size_t)i * (size_t)D,
-                          L->attn_norm, D, hp->rms_eps);
-        matmul(c, &L->wq, c->xb, n, c->q);
-        matmul(c, &L->wk, c->xb, n, c->k);
-        matmul(c, &L->wv, c->xb, n, c->v);
+        rows(c, L, PH_ATTN_NORM, 0, n, (size_t)D);
+        const fr_llm_weight *qkv[3] = {&L->wq, &L->wk, &L->wv};
+        float *const qkv_out[3] = {c->q, c->k, c->v};
+        matmul_shared(c, qkv, qkv_out, 3, c->xb, n);
+        rows(c, L, PH_ROPE, 0, n, dq + dkv);
+        /* columns pos0..pos0+n-1 of the transposed cache ([kv head][d] rows of n_ctx):
+         * contiguous writes along each row */
         size_t layer_off = (size_t)l * (size_t)hp->n_head_kv * (size_t)c->n_ctx * (size_t)hd;
-        for (int i = 0; i < n; i++) {
-            const float *cs = c->rope_cs + (size_t)i * (size_t)R;
-            float *qi = c->q + (size_t)i * dq, *ki = c->k + (size_t)i * dkv;
-            const float *vi = c->v + (size_t)i * dkv;
-            fr_op_rope(qi, hp->n_head, hd, R, cs);
-            fr_op_rope(ki, hp->n_head_kv, hd, R, cs);
-            /* column pos0 + i of the transposed cache: [kv head][d] rows of n_ctx */
-            float *kc = c->k_cache + layer_off + (size_t)(pos0 + i);
-            float *vc = c->v_cache + layer_off + (size_t)(pos0 + i);
-            for (size_t j = 0; j < dkv; j++) {
-                kc[j * (size_t)c->n_ctx] = ki[j];
-                vc[j * (size_t)c->n_ctx] = vi[j];
+        for (size_t j = 0; j < dkv; j++) {
+            float *kc = c->k_cache + layer_off + j * (size_t)c->n_ctx + (size_t)pos0;
+            float *vc = c->v_cache + layer_off + j * (size_t)c->n_ctx + (size_t)pos0;
+            for (int i = 0; i < n; i++) {
+                kc[i] = c->k[(size_t)i * dkv + j];
+                vc[i] = c->v[(size_t)i * dkv + j];
             }
         }
-        attn_task at = {c, l, n, pos0};
-        size_t attn_work = (size_t)n * (size_t)hp->n_head * (size_t)(pos0 + n) * (size_t)hd;
-        if (attn_work < FR_PAR_MIN_WORK)
+        int r0 = 0;
+        if (l == hp->n_layer - 1)
+            r0 = !logits ? n : all_logits ? 0 : n - 1;
+        if (r0 == n)
+            break;
+        const int nr = n - r0;
+        attn_task at = {c, l, r0, n, pos0};
+        size_t attn_work = (size_t)nr * (size_t)hp->n_head * (size_t)(pos0 + n) * (size_t)hd;
+        if (attn_work < FR_PAR_MIN_MACS)
             attn_run(&at, 0, 1);
         else
             fr_pool_run(c->pool, attn_run, &at);
-        matmul(c, &L->wo, c->att, n, c->xb);
-        for (int i = 0; i < n; i++)
-            fr_op_add(c->x + (size_t)i * (size_t)D, c->xb + (size_t)i * (size_t)D, D);
-        for (int i = 0; i < n; i++)
-            fr_op_rmsnorm(c->xb + (size_t)i * (size_t)D, c->x + (size_t)i * (size_t)D,
-                          L->ffn_norm, D, hp->rms_eps);
-        matmul(c, &L->w_gate, c->xb, n, c->hb);
-        matmul(c, &L->w_up, c->xb, n, c->hb2);
-        for (int i = 0; i < n; i++)
-            fr_op_swiglu(c->hb + (size_t)i * (size_t)F, c->hb2 + (size_t)i * (size_t)F, F);
-        matmul(c, &L->w_down, c->hb, n, c->xb);
-        for (int i = 0; i < n; i++)
-            fr_op_add(c->x + (size_t)i * (size_t)D, c->xb + (size_t)i * (size_t)D, D);
+        matmul(c, &L->wo, c->att + (size_t)r0 * dq, nr, c->xb + (size_t)r0 * (size_t)D);
+        rows(c, L, PH_FFN_NORM, r0, n, (size_t)D);
+        const fr_llm_weight *gu[2] = {&L->w_gate, &L->w_up};
+        float *const gu_out[2] = {c->hb + (size_t)r0 * (size_t)F, c->hb2 + (size_t)r0 * (size_t)F};
+        matmul_shared(c, gu, gu_out, 2, c->xb + (size_t)r0 * (size_t)D, nr);
+        rows(c, L, PH_SWIGLU, r0, n, (size_t)F);
+        matmul(c, &L->w_down, c->hb + (size_t)r0 * (size_t)F, nr, c->xb + (size_t)r0 * (size_t)D);
+        rows(c, L, PH_RESIDUAL, r0, n, (size_t)D);
     }
     if (!logits)
         return;
     int first = all_logits ? 0 : n - 1;
-    for (int i = first; i < n; i++)
-        fr_op_rmsnorm(c->xb + (size_t)i * (size_t)D, c->x + (size_t)i * (size_t)D,
-                      m->output_norm, D, hp->rms_eps);
+    rows(c, NULL, PH_OUT_NORM, first, n, (size_t)D);
     matmul(c, &m->output, c->xb + (size_t)first * (size_t)D, n - first, logits);
 }
 

@@ -8,16 +8,26 @@
 
 #if FR_X86
 #define FR_ATTEND_AVX2 fr_op_attend_avx2
+#define FR_ATTEND_AVX512 fr_op_attend_avx512
 #else
 #define FR_ATTEND_AVX2 fr_op_attend_ref
+#define FR_ATTEND_AVX512 fr_op_attend_ref
 #endif
 
 void fr_op_rmsnorm(float *out, const float *x, const float *w, int n, float eps) {
+    /* eight float partial sums (vectorisable), combined in double */
+    float acc[8] = {0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++)
+            acc[j] += x[i + j] * x[i + j];
     double ss = 0.0;
-    for (int i = 0; i < n; i++)
+    for (int j = 0; j < 8; j++)
+        ss += (double)acc[j];
+    for (; i < n; i++)
         ss += (double)x[i] * (double)x[i];
     float r = (float)(1.0 / sqrt(ss / (double)n + (double)eps));
-    for (int i = 0; i < n; i++)
+    for (i = 0; i < n; i++)
         out[i] = x[i] * r * w[i];
 }
 
@@ -92,8 +102,8 @@ void fr_op_add(float *y, const float *x, int n) {
         y[i] += x[i];
 }
 
-void fr_op_attend_ref(const float *q, const float *Kt, const float *Vt, int n_kv, int stride,
-                      int hd, float scale, float *scores, float *out) {
+static void attend1(const float *q, const float *Kt, const float *Vt, int n_kv, int stride,
+                    int hd, float scale, float *scores, float *out) {
     memset(scores, 0, sizeof(float) * (size_t)n_kv);
     for (int d = 0; d < hd; d++)
         fr_op_axpy(scores, scale * q[d], Kt + (size_t)d * (size_t)stride, n_kv);
@@ -110,7 +120,16 @@ void fr_op_attend_ref(const float *q, const float *Kt, const float *Vt, int n_kv
         out[d] = fr_op_dot(scores, Vt + (size_t)d * (size_t)stride, n_kv) * inv;
 }
 
+void fr_op_attend_ref(const float *q, int nq, const float *Kt, const float *Vt, int n_kv,
+                      int stride, int hd, float scale, float *scores, float *out) {
+    for (int j = 0; j < nq; j++)
+        attend1(q + (size_t)j * (size_t)hd, Kt, Vt, n_kv, stride, hd, scale,
+                scores + (size_t)j * (size_t)n_kv, out + (size_t)j * (size_t)hd);
+}
+
 fr_op_attend_fn fr_op_attend_for(int isa) {
+    if (isa >= FR_ISA_AVX512 && isa < FR_ISA_COUNT && fr_isa_supported(FR_ISA_AVX512))
+        return FR_ATTEND_AVX512;
     if (isa >= FR_ISA_AVX2 && isa < FR_ISA_COUNT && fr_isa_supported(FR_ISA_AVX2))
         return FR_ATTEND_AVX2;
     return fr_op_attend_ref;

@@ -29,22 +29,29 @@ void fr_op_axpy(float *y, float a, const float *x, int n);
 /* y[i] += x[i]. */
 void fr_op_add(float *y, const float *x, int n);
 
-/* One attention head for one query over a transposed cache: Kt[d * stride + t] holds
- * component d of key t (likewise Vt), t < n_kv <= stride.
- *   scores[t] = scale * Σ_d q[d] Kt[d][t];  p = softmax(scores);  out[d] = Σ_t p[t] Vt[d][t].
- * scores must hold n_kv floats (scratch). Summation runs over t in index order within each
- * implementation, so a result never depends on threads. */
-typedef void (*fr_op_attend_fn)(const float *q, const float *Kt, const float *Vt, int n_kv,
-                                int stride, int hd, float scale, float *scores, float *out);
-/* The plain scalar reference (expf from libm). */
-void fr_op_attend_ref(const float *q, const float *Kt, const float *Vt, int n_kv, int stride,
-                      int hd, float scale, float *scores, float *out);
-/* AVX2+FMA version with a polynomial exp (relative error < 3e-7); x86 builds only, call it
- * only through fr_op_attend_for. */
-void fr_op_attend_avx2(const float *q, const float *Kt, const float *Vt, int n_kv, int stride,
-                       int hd, float scale, float *scores, float *out);
-/* The implementation for a kernel ISA (an fr_isa value): AVX2 for AVX2 and AVX-512 when the
- * build and CPU support it, else the reference. */
+/* Attention of nq query heads that share one KV head (a GQA group), for one token, over a
+ * transposed cache: Kt[d * stride + t] holds component d of key t (likewise Vt),
+ * t < n_kv <= stride. Query j is q[j*hd .. j*hd+hd), its output out[j*hd ..]:
+ *   s[t] = scale * Σ_d q_j[d] Kt[d][t];  p = softmax(s);  out_j[d] = Σ_t p[t] Vt[d][t].
+ * scores is scratch of nq * n_kv floats. Reading the cache once for the whole group saves
+ * memory bandwidth. Summation runs over t in index order within each implementation, so a
+ * result never depends on threads. */
+typedef void (*fr_op_attend_fn)(const float *q, int nq, const float *Kt, const float *Vt,
+                                int n_kv, int stride, int hd, float scale, float *scores,
+                                float *out);
+/* The plain scalar reference (expf from libm), one query at a time. */
+void fr_op_attend_ref(const float *q, int nq, const float *Kt, const float *Vt, int n_kv,
+                      int stride, int hd, float scale, float *scores, float *out);
+/* AVX2+FMA, eight keys at a time, one query at a time, with a polynomial exp (relative
+ * error < 3e-7); x86 builds only: call it only through fr_op_attend_for. */
+void fr_op_attend_avx2(const float *q, int nq, const float *Kt, const float *Vt, int n_kv,
+                       int stride, int hd, float scale, float *scores, float *out);
+/* AVX-512F, sixteen keys and up to four queries at a time (each key and value vector is
+ * loaded once for them), masked tails. */
+void fr_op_attend_avx512(const float *q, int nq, const float *Kt, const float *Vt, int n_kv,
+                         int stride, int hd, float scale, float *scores, float *out);
+/* The implementation for a kernel ISA (an fr_isa value): the widest of AVX-512 and AVX2 that
+ * the ISA, the build and the CPU allow, else the reference. */
 fr_op_attend_fn fr_op_attend_for(int isa);
 
 #endif

@@ -42,8 +42,8 @@ static inline float hmax(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-void fr_op_attend_avx2(const float *q, const float *Kt, const float *Vt, int n_kv, int stride,
-                       int hd, float scale, float *scores, float *out) {
+static void attend1(const float *q, const float *Kt, const float *Vt, int n_kv, int stride,
+                    int hd, float scale, float *scores, float *out) {
     const int n8 = n_kv & ~7;
     /* scores = scale * q . K, eight keys at a time */
     __m256 vmax = _mm256_set1_ps(-3.0e38f);
@@ -97,4 +97,11 @@ void fr_op_attend_avx2(const float *q, const float *Kt, const float *Vt, int n_k
             s = __builtin_fmaf(scores[t], v[t], s);
         out[d] = s * inv;
     }
+}
+
+void fr_op_attend_avx2(const float *q, int nq, const float *Kt, const float *Vt, int n_kv,
+                       int stride, int hd, float scale, float *scores, float *out) {
+    for (int j = 0; j < nq; j++)
+        attend1(q + (size_t)j * (size_t)hd, Kt, Vt, n_kv, stride, hd, scale,
+                scores + (size_t)j * (size_t)n_kv, out + (size_t)j * (size_t)hd);
 }

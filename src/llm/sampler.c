@@ -4,9 +4,10 @@
  * smallest most-likely prefix with mass >= top_p, renormalised. Candidates are ordered by
  * logit (descending), ties by id (ascending), so results are reproducible everywhere.
  * Exponentials are taken in double of (l - max) / T, so tiny temperatures cannot overflow.
- * NaN logits count as -inf. All scratch is allocated once at creation. */
+ * NaN logits count as -inf, +inf as the largest float. All scratch is allocated once at creation. */
 #include "llm/sampler.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,8 +108,9 @@ void fr_sampler_free(fr_sampler *s) {
     free(s);
 }
 
+/* NaN ranks lowest; +inf is clamped so that (v - max) stays finite. */
 static float clean(float v) {
-    return isnan(v) ? -INFINITY : v;
+    return isnan(v) ? -INFINITY : v > FLT_MAX ? FLT_MAX : v;
 }
 
 int32_t fr_sampler_argmax(const float *logits, int32_t n) {

@@ -126,9 +126,9 @@ fr_status fr_spec_create(const fr_model *target_model, fr_context *target,
     s->p_row = malloc(sizeof *s->p_row * V);
     s->draft = malloc(sizeof *s->draft * G);
     if (!s->hist || !s->logits_t || !s->logits_d || !s->q || !s->p_row || !s->draft) {
+        int rows = s->gamma_max + 1, cols = s->n_vocab;
         fr_spec_free(s);
-        return fr_fail(err, FR_E_NOMEM, "speculative decoding: out of memory for %d x %d logits",
-                       s->gamma_max + 1, s->n_vocab);
+        return fr_fail(err, FR_E_NOMEM, "speculative decoding: out of memory for %d x %d logits", rows, cols);
     }
     *out = s;
     return FR_OK;

@@ -74,6 +74,17 @@ static void run_s8(const char *op, int dw, int seed, int count) {
             else
                 fr_cnn_conv_s8(isas[i], &g, &q, x, w, bias, y, scratch);
             tc_expect_i8(&c, fr_isa_name(isas[i]), y, want->iv, want->n);
+            if (!dw) { /* with the weights packed once beforehand */
+                const size_t pbytes = fr_cnn_conv_s8_packed_bytes(isas[i], &g);
+                void *packed = pbytes ? tc_scratch(pbytes) : NULL;
+                fr_cnn_conv_s8_pack(isas[i], &g, &q, w, bias, packed);
+                for (int rep = 0; rep < 2; rep++) {
+                    memset(y, 0x55, want->n);
+                    fr_cnn_conv_s8_ex(isas[i], &g, &q, x, w, bias, packed, y, scratch);
+                    tc_expect_i8(&c, "packed", y, want->iv, want->n);
+                }
+                free(packed);
+            }
             free(scratch);
         }
         free(y);
@@ -116,6 +127,15 @@ static void run_f32(const char *op, int dw, int seed, int count) {
             else
                 fr_cnn_conv_f32(isas[i], &g, act, x, w, bias, y, scratch);
             tc_expect_f32(&c, fr_isa_name(isas[i]), y, ref, want->n, 1e-5f, 2e-5f);
+            if (!dw) {
+                const size_t pbytes = fr_cnn_conv_f32_packed_bytes(isas[i], &g);
+                void *packed = pbytes ? tc_scratch(pbytes) : NULL;
+                fr_cnn_conv_f32_pack(isas[i], &g, w, bias, packed);
+                memset(y, 0x55, want->n * sizeof *y);
+                fr_cnn_conv_f32_ex(isas[i], &g, act, x, w, bias, packed, y, scratch);
+                tc_expect_f32(&c, "packed", y, ref, want->n, 1e-5f, 2e-5f);
+                free(packed);
+            }
             free(scratch);
         }
         free(ref);
@@ -150,7 +170,7 @@ static void fill_i8(int8_t *p, size_t n, uint32_t seed) {
 }
 
 static void model_shape(int dw, int in_h, int in_w, int in_c, int out_c, int k_h, int k_w,
-                        int stride, fr_cnn_padding pad) {
+                        int stride, fr_cnn_padding pad, int min_mult) {
     fr_cnn_geom g;
     assert_int_equal(fr_cnn_geom_init(&g, "conv", pad, 1, in_h, in_w, in_c, out_c, k_h, k_w,
                                       stride, stride, 1, 1, dw ? out_c / in_c : 1, NULL),
@@ -166,6 +186,10 @@ static void model_shape(int dw, int in_h, int in_w, int in_c, int out_c, int k_h
         bias[c] = (c * 7919) % 20001 - 10000;
         mult[c] = 1073741824 + c * 1234567;
         shift[c] = -8 - (c % 3);
+    }
+    if (min_mult) { /* never produced by prepare, but kernels must stay exact */
+        mult[0] = INT32_MIN;
+        shift[0] = -20;
     }
     fr_cnn_requant q = {.input_zp = -7, .output_zp = 5, .act_min = -128, .act_max = 127,
                         .mult = mult, .shift = shift, .per_channel = 1};
@@ -184,6 +208,15 @@ static void model_shape(int dw, int in_h, int in_w, int in_c, int out_c, int k_h
         else
             fr_cnn_conv_s8(isas[i], &g, &q, x, w, bias, y1, scratch);
         assert_memory_equal(y0, y1, ny);
+        if (!dw) {
+            const size_t pbytes = fr_cnn_conv_s8_packed_bytes(isas[i], &g);
+            void *packed = pbytes ? tc_scratch(pbytes) : NULL;
+            fr_cnn_conv_s8_pack(isas[i], &g, &q, w, bias, packed);
+            memset(y1, 0, ny);
+            fr_cnn_conv_s8_ex(isas[i], &g, &q, x, w, bias, packed, y1, scratch);
+            assert_memory_equal(y0, y1, ny);
+            free(packed);
+        }
         free(scratch);
     }
     free(x);
@@ -197,14 +230,20 @@ static void model_shape(int dw, int in_h, int in_w, int in_c, int out_c, int k_h
 
 static void test_model_shapes_s8(void **state) {
     (void)state;
-    model_shape(0, 32, 32, 3, 16, 3, 3, 1, FR_CNN_PAD_SAME);   /* ResNet-8 stem */
-    model_shape(0, 32, 32, 16, 32, 3, 3, 2, FR_CNN_PAD_SAME);  /* ResNet-8 downsample */
-    model_shape(0, 16, 16, 16, 32, 1, 1, 2, FR_CNN_PAD_SAME);  /* ResNet-8 1x1 shortcut */
-    model_shape(0, 49, 10, 1, 64, 10, 4, 2, FR_CNN_PAD_SAME);  /* DS-CNN stem */
-    model_shape(0, 25, 5, 64, 64, 1, 1, 1, FR_CNN_PAD_SAME);   /* DS-CNN pointwise */
-    model_shape(1, 25, 5, 64, 64, 3, 3, 1, FR_CNN_PAD_SAME);   /* DS-CNN depthwise */
-    model_shape(1, 48, 48, 8, 8, 3, 3, 2, FR_CNN_PAD_SAME);    /* MobileNet dw stride 2 */
-    model_shape(0, 12, 12, 64, 128, 1, 1, 1, FR_CNN_PAD_SAME); /* MobileNet pointwise */
+    model_shape(0, 32, 32, 3, 16, 3, 3, 1, FR_CNN_PAD_SAME, 0);   /* ResNet-8 stem */
+    model_shape(0, 32, 32, 16, 32, 3, 3, 2, FR_CNN_PAD_SAME, 0);  /* ResNet-8 downsample */
+    model_shape(0, 16, 16, 16, 32, 1, 1, 2, FR_CNN_PAD_SAME, 0);  /* ResNet-8 1x1 shortcut */
+    model_shape(0, 49, 10, 1, 64, 10, 4, 2, FR_CNN_PAD_SAME, 0);  /* DS-CNN stem */
+    model_shape(0, 25, 5, 64, 64, 1, 1, 1, FR_CNN_PAD_SAME, 0);   /* DS-CNN pointwise */
+    model_shape(1, 25, 5, 64, 64, 3, 3, 1, FR_CNN_PAD_SAME, 0);   /* DS-CNN depthwise */
+    model_shape(1, 48, 48, 8, 8, 3, 3, 2, FR_CNN_PAD_SAME, 0);    /* MobileNet dw stride 2 */
+    model_shape(1, 17, 15, 8, 8, 3, 3, 1, FR_CNN_PAD_SAME, 0);    /* 8-channel dw, odd width */
+    model_shape(1, 9, 9, 24, 24, 3, 3, 1, FR_CNN_PAD_VALID, 0);   /* channel tail */
+    model_shape(0, 12, 12, 64, 128, 1, 1, 1, FR_CNN_PAD_SAME, 0); /* MobileNet pointwise */
+    model_shape(0, 24, 24, 16, 32, 1, 1, 1, FR_CNN_PAD_SAME, 0);  /* 1x1 direct path */
+    model_shape(0, 8, 8, 5, 20, 3, 3, 1, FR_CNN_PAD_SAME, 1);     /* INT32_MIN multiplier */
+    model_shape(1, 8, 8, 8, 8, 3, 3, 1, FR_CNN_PAD_SAME, 1);
+    model_shape(1, 8, 8, 20, 20, 3, 3, 1, FR_CNN_PAD_SAME, 1);
 }
 
 int main(void) {

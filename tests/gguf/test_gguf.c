@@ -396,6 +396,45 @@ static void test_roundtrip(void **state) {
     }
 }
 
+static void test_writer_errors(void **state) {
+    (void)state;
+    fr_gguf_writer *w = NULL;
+    fr_error err = {0};
+    assert_int_equal(fr_gguf_writer_create(&w, &err), FR_OK);
+    assert_int_equal(fr_gguf_writer_set_u32(w, "", 1, &err), FR_E_ARG);
+    assert_int_equal(fr_gguf_writer_set_str(w, "s", NULL, &err), FR_E_ARG);
+    const char *strs[2] = {"a", NULL};
+    assert_int_equal(fr_gguf_writer_set_arr_str(w, "strs", strs, 2, &err), FR_E_ARG);
+    assert_int_equal(fr_gguf_find_key(NULL, "x"), -1);
+    float x[32] = {0};
+    uint64_t ne[2] = {32, 1}, ne0[2] = {32, 0};
+    assert_int_equal(fr_gguf_writer_add_tensor(w, "z", FR_TYPE_F32, 2, ne0, x, true, &err), FR_E_ARG);
+    assert_int_equal(fr_gguf_writer_add_tensor(w, "d5", FR_TYPE_F32, 5, ne, x, true, &err), FR_E_ARG);
+    char long_name[80];
+    memset(long_name, 'n', 64);
+    long_name[64] = '\0';
+    assert_int_equal(fr_gguf_writer_add_tensor(w, long_name, FR_TYPE_F32, 1, ne, x, true, &err), FR_E_ARG);
+    long_name[63] = '\0';
+    assert_int_equal(fr_gguf_writer_add_tensor(w, long_name, FR_TYPE_F32, 1, ne, x, false, &err), FR_OK);
+    assert_int_equal(fr_gguf_writer_write(w, "/nonexistent/dir/x.gguf", 32, &err), FR_E_IO);
+    assert_non_null(strstr(err.msg, "/nonexistent/dir/x.gguf"));
+    char path[512];
+    tmp_path(path, sizeof path, "werr");
+    assert_int_equal(fr_gguf_writer_write(w, path, 48, &err), FR_E_ARG);
+    assert_non_null(strstr(err.msg, "power of two"));
+    /* A general.alignment key that disagrees with the write alignment is refused. */
+    assert_int_equal(fr_gguf_writer_set_u32(w, "general.alignment", 64, &err), FR_OK);
+    assert_int_equal(fr_gguf_writer_write(w, path, 32, &err), FR_E_ARG);
+    assert_int_equal(fr_gguf_writer_write(w, path, 64, &err), FR_OK);
+    fr_gguf_writer_free(w);
+    fr_gguf *g = NULL;
+    assert_int_equal(fr_gguf_open(path, &g, &err), FR_OK);
+    assert_int_equal(fr_gguf_alignment(g), 64);
+    assert_int_equal(fr_gguf_n_tensors(g), 1);
+    fr_gguf_close(g);
+    unlink(path);
+}
+
 /* ---- hostile inputs ------------------------------------------------------------------- */
 
 static void test_truncation(void **state) {
@@ -809,6 +848,7 @@ static void test_real_files(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roundtrip),
+        cmocka_unit_test(test_writer_errors),
         cmocka_unit_test(test_truncation),
         cmocka_unit_test(test_bad_header),
         cmocka_unit_test(test_bad_metadata),

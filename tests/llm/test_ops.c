@@ -154,45 +154,51 @@ static void test_dot_axpy_add(void **state) {
 static void test_attend(void **state) {
     (void)state;
     const int hds[] = {1, 8, 13, 64};
-    fr_op_attend_fn impl[2] = {fr_op_attend_ref, fr_op_attend_for(FR_ISA_AVX512)};
+    const int nqs[] = {1, 2, 3, 4, 5, 8};
+    fr_op_attend_fn impl[3] = {fr_op_attend_ref, fr_op_attend_for(FR_ISA_AVX2),
+                               fr_op_attend_for(FR_ISA_AVX512)};
     for (size_t hi = 0; hi < 4; hi++)
-        for (int n_kv = 1; n_kv < 150; n_kv += 9) {
-            int hd = hds[hi], stride = n_kv + 5;
-            float q[64], out[64];
-            float *Kt = malloc(sizeof(float) * hd * stride), *Vt = malloc(sizeof(float) * hd * stride);
-            float *scores = malloc(sizeof(float) * n_kv);
-            double *s = malloc(sizeof(double) * n_kv), ref[64] = {0}, mx = -INFINITY, z = 0;
-            for (int i = 0; i < hd; i++)
-                q[i] = 2 * frand();
-            for (int i = 0; i < hd * stride; i++) {
-                Kt[i] = 2 * frand();
-                Vt[i] = frand();
+        for (size_t qi = 0; qi < 6; qi++)
+            for (int n_kv = 1; n_kv < 150; n_kv += 29) {
+                int hd = hds[hi], nq = nqs[qi], stride = n_kv + 5;
+                float q[8 * 64], out[8 * 64];
+                float *Kt = malloc(sizeof(float) * hd * stride);
+                float *Vt = malloc(sizeof(float) * hd * stride);
+                float *scores = malloc(sizeof(float) * nq * n_kv);
+                double *s = malloc(sizeof(double) * n_kv), ref[8 * 64] = {0};
+                for (int i = 0; i < hd * nq; i++)
+                    q[i] = 2 * frand();
+                for (int i = 0; i < hd * stride; i++) {
+                    Kt[i] = 2 * frand();
+                    Vt[i] = frand();
+                }
+                double scale = 1.0 / sqrt(hd);
+                for (int j = 0; j < nq; j++) {
+                    double mx = -INFINITY, z = 0;
+                    for (int t = 0; t < n_kv; t++) {
+                        double d = 0;
+                        for (int i = 0; i < hd; i++)
+                            d += (double)q[j * hd + i] * Kt[i * stride + t];
+                        s[t] = d * scale;
+                        mx = s[t] > mx ? s[t] : mx;
+                    }
+                    for (int t = 0; t < n_kv; t++)
+                        z += (s[t] = exp(s[t] - mx));
+                    for (int t = 0; t < n_kv; t++)
+                        for (int i = 0; i < hd; i++)
+                            ref[j * hd + i] += s[t] / z * Vt[i * stride + t];
+                }
+                for (int k = 0; k < 3; k++) {
+                    memset(out, 0, sizeof out);
+                    impl[k](q, nq, Kt, Vt, n_kv, stride, hd, (float)scale, scores, out);
+                    check_close(out, ref, hd * nq, 2e-6);
+                }
+                free(Kt), free(Vt), free(scores), free(s);
             }
-            double scale = 1.0 / sqrt(hd);
-            for (int t = 0; t < n_kv; t++) {
-                double d = 0;
-                for (int i = 0; i < hd; i++)
-                    d += (double)q[i] * Kt[i * stride + t];
-                s[t] = d * scale;
-                mx = s[t] > mx ? s[t] : mx;
-            }
-            for (int t = 0; t < n_kv; t++)
-                z += (s[t] = exp(s[t] - mx));
-            for (int t = 0; t < n_kv; t++)
-                for (int i = 0; i < hd; i++)
-                    ref[i] += s[t] / z * Vt[i * stride + t];
-            for (int k = 0; k < 2; k++) {
-                fr_op_attend_fn f = impl[k];
-                f(q, Kt, Vt, n_kv, stride, hd, (float)scale, scores, out);
-                check_close(out, ref, hd, 2e-6);
-            }
-            free(Kt), free(Vt), free(scores), free(s);
-        }
     /* very negative scores underflow to 0 without NaN */
     float q1[1] = {1}, K1[3] = {0, -200, -300}, V1[3] = {1, 2, 3}, sc[3], o1[1];
-    for (int k = 0; k < 2; k++) {
-        fr_op_attend_fn f = k ? fr_op_attend_for(FR_ISA_AVX512) : fr_op_attend_ref;
-        f(q1, K1, V1, 3, 3, 1, 1.0f, sc, o1);
+    for (int k = 0; k < 3; k++) {
+        impl[k](q1, 1, K1, V1, 3, 3, 1, 1.0f, sc, o1);
         assert_true(fabsf(o1[0] - 1.0f) < 1e-6f);
     }
 }

@@ -237,6 +237,10 @@ static void test_bad_args(void **state) {
         assert_int_equal(fr_sampler_sample(s, l, 3), 1);
     float pr[3];
     assert_int_equal(fr_sampler_probs(s, l, 2, pr, &e), FR_E_ARG);
+    float inf[3] = {1.0f, INFINITY, -INFINITY};
+    assert_int_equal(fr_sampler_probs(s, inf, 3, pr, &e), FR_OK);
+    assert_true(pr[1] == 1.0f && pr[0] == 0.0f && pr[2] == 0.0f);
+    assert_int_equal(fr_sampler_sample(s, inf, 3), 1);
     fr_sampler_free(s);
 }
 

@@ -48,52 +48,61 @@ static time_t mtime(const char *p) {
     return stat(p, &st) == 0 ? st.st_mtime : 0;
 }
 
-/* Runs the PyTorch reference; returns the number of ids read into out. The answer is kept
- * in FR_BINARY_DIR/tests/stories260k_ref_<k>.txt (first line: the prompt ids) and reused
- * while it is newer than the reference scripts. */
-static int reference(int k, const int32_t *prompt, size_t n, int32_t *out, int cap) {
-    char ids[1024], cache[1024], line[1024];
-    int off = 0;
-    for (size_t i = 0; i < n; i++)
-        off += snprintf(ids + off, sizeof ids - (size_t)off, "%s%d", i ? " " : "", prompt[i]);
-    snprintf(cache, sizeof cache, "%s/tests/stories260k_ref_%d.txt", FR_BINARY_DIR, k);
-    time_t scripts = mtime(FR_SOURCE_DIR "/tools/py/ref_generate.py");
-    time_t lib = mtime(FR_SOURCE_DIR "/tools/py/llama_ref.py");
-    scripts = lib > scripts ? lib : scripts;
-    FILE *f = mtime(cache) > scripts ? fopen(cache, "r") : NULL;
-    if (f) {
-        int got = 0, v;
-        if (fgets(line, sizeof line, f) && strncmp(line, ids, strlen(ids)) == 0 &&
-            line[strlen(ids)] == '\n')
-            while (got < cap && fscanf(f, "%d", &v) == 1)
-                out[got++] = v;
-        fclose(f);
-        if (got == N_GEN)
-            return got;
-    }
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd,
-             "%s %s/tools/py/ref_generate.py --llama2c '%s/stories260K.bin' --prompt-ids '%s' "
-             "-n %d --ignore-eos", FR_PYTHON, FR_SOURCE_DIR, ASSETS, ids, N_GEN);
-    FILE *p = popen(cmd, "r");
-    if (!p)
+/* The reference answers are kept in FR_BINARY_DIR/tests/stories260k_ref_<k>.txt (first line:
+ * the prompt ids, then the generated ids) and reused while newer than the reference scripts. */
+static void cache_path(int k, char *buf, size_t cap) {
+    snprintf(buf, cap, "%s/tests/stories260k_ref_%d.txt", FR_BINARY_DIR, k);
+}
+
+static time_t scripts_time(void) {
+    time_t a = mtime(FR_SOURCE_DIR "/tools/py/ref_generate.py");
+    time_t b = mtime(FR_SOURCE_DIR "/tools/py/llama_ref.py");
+    return a > b ? a : b;
+}
+
+/* Reads a cached answer for prompt ids; returns the number of ids, or -1. */
+static int read_cache(int k, const char *ids, int32_t *out, int cap) {
+    char cache[1024], line[1024];
+    cache_path(k, cache, sizeof cache);
+    if (mtime(cache) <= scripts_time())
         return -1;
-    int got = 0, v;
-    while (got < cap && fscanf(p, "%d", &v) == 1)
-        out[got++] = v;
-    int rc = pclose(p);
-    if (rc != 0) {
-        print_error("reference failed (%d): %s\n", rc, cmd);
+    FILE *f = fopen(cache, "r");
+    if (!f)
         return -1;
+    int got = -1, v;
+    if (fgets(line, sizeof line, f) && strncmp(line, ids, strlen(ids)) == 0 &&
+        line[strlen(ids)] == '\n') {
+        got = 0;
+        while (got < cap && fscanf(f, "%d", &v) == 1)
+            out[got++] = v;
     }
-    if ((f = fopen(cache, "w")) != NULL) {
-        fprintf(f, "%s\n", ids);
-        for (int i = 0; i < got; i++)
-            fprintf(f, "%d ", out[i]);
-        fprintf(f, "\n");
-        fclose(f);
-    }
+    fclose(f);
     return got;
+}
+
+/* Runs ref_generate.py for every prompt without a valid cached answer, all in parallel
+ * (Python start-up dominates), writing the caches. */
+static void run_references(char ids[][512], int n_prompts) {
+    static char all[16384];
+    size_t off = 0;
+    int32_t tmp[N_GEN + 8];
+    for (int k = 0; k < n_prompts; k++) {
+        if (read_cache(k, ids[k], tmp, N_GEN + 8) == N_GEN)
+            continue;
+        char cache[1024];
+        cache_path(k, cache, sizeof cache);
+        off += (size_t)snprintf(all + off, sizeof all - off,
+                                "((echo '%s'; %s %s/tools/py/ref_generate.py --llama2c "
+                                "'%s/stories260K.bin' --prompt-ids '%s' -n %d --ignore-eos) > "
+                                "'%s.tmp' && mv '%s.tmp' '%s') & ",
+                                ids[k], FR_PYTHON, FR_SOURCE_DIR, ASSETS, ids[k], N_GEN, cache,
+                                cache, cache);
+    }
+    if (off == 0)
+        return;
+    snprintf(all + off, sizeof all - off, "wait");
+    if (system(all) != 0)
+        print_error("reference command returned non-zero: %s\n", all);
 }
 
 static void test_greedy_matches_reference(void **state) {
@@ -118,17 +127,35 @@ static void test_greedy_matches_reference(void **state) {
     assert_int_equal(fr_context_create(m, NULL, &ctx, &e), FR_OK);
     float *logits = malloc(sizeof(float) * 512);
     assert_non_null(logits);
-    for (size_t pi = 0; pi < sizeof PROMPTS / sizeof PROMPTS[0]; pi++) {
-        int32_t toks[64], gen[N_GEN], want[N_GEN + 8];
+    enum { NP = sizeof PROMPTS / sizeof PROMPTS[0] };
+    int32_t toks[NP][64];
+    size_t n_toks[NP];
+    char ids[NP][512];
+    for (int pi = 0; pi < NP; pi++) {
         size_t n = 0;
-        assert_int_equal(fr_tokenize(m, PROMPTS[pi], strlen(PROMPTS[pi]), true, toks, 64, &n, &e),
+        assert_int_equal(fr_tokenize(m, PROMPTS[pi], strlen(PROMPTS[pi]), true, toks[pi], 64, &n,
+                                     &e),
                          FR_OK);
         assert_true(n >= 2);
-        assert_int_equal(toks[0], info.bos);
-        int nw = reference((int)pi, toks, n, want, N_GEN + 8);
-        assert_int_equal(nw, N_GEN);
+        assert_int_equal(toks[pi][0], info.bos);
+        n_toks[pi] = n;
+        int off = 0;
+        for (size_t i = 0; i < n; i++)
+            off += snprintf(ids[pi] + off, sizeof ids[pi] - (size_t)off, "%s%d", i ? " " : "",
+                            toks[pi][i]);
+    }
+    run_references(ids, NP);
+    for (int pi = 0; pi < NP; pi++) {
+        int32_t gen[N_GEN], want[N_GEN + 8];
+        size_t n = n_toks[pi];
+        int nw = read_cache(pi, ids[pi], want, N_GEN + 8);
+        if (nw != N_GEN) {
+            print_error("prompt '%s': the reference gave %d ids, expected %d\n", PROMPTS[pi], nw,
+                        N_GEN);
+            fail();
+        }
         fr_kv_truncate(ctx, 0);
-        assert_int_equal(fr_decode(ctx, toks, (int32_t)n, 0, logits, false, &e), FR_OK);
+        assert_int_equal(fr_decode(ctx, toks[pi], (int32_t)n, 0, logits, false, &e), FR_OK);
         for (int i = 0; i < N_GEN; i++) {
             gen[i] = fr_sampler_argmax(logits, 512);
             if (i + 1 < N_GEN)

@@ -9,7 +9,7 @@
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: frugal cnn-info MODEL.tflite\n"
+            "usage: frugal cnn-info MODEL.tflite [--ref]\n"
             "\n"
             "Loads, validates and plans a TFLite model and prints one line per operator\n"
             "(index, name, input and output shapes, key options, MACs), one line per tensor\n"
@@ -17,6 +17,7 @@ static void usage(FILE *f) {
             "plan: planned activation bytes vs the naive sum, and the total arena size.\n"
             "\n"
             "options:\n"
+            "  --ref         plan for the scalar reference kernels (no fast-path scratch)\n"
             "  -h, --help    show this help\n");
 }
 
@@ -59,10 +60,15 @@ static void print_options(const fr_cnn_op_info *op) {
 int cmd_cnn_info(int argc, char **argv) {
     const char *cmd = "cnn-info";
     const char *path = NULL;
+    fr_cnn_kernels kernels = FR_CNN_KERNELS_BEST;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             usage(stdout);
             return 0;
+        }
+        if (!strcmp(argv[i], "--ref")) {
+            kernels = FR_CNN_KERNELS_REFERENCE;
+            continue;
         }
         if (argv[i][0] == '-' && argv[i][1]) {
             cli_error(cmd, "unknown option '%s' (see --help)", argv[i]);
@@ -79,7 +85,7 @@ int cmd_cnn_info(int argc, char **argv) {
         return 2;
     }
     cnn_cli_model c;
-    if (cnn_cli_load(cmd, path, FR_CNN_KERNELS_BEST, &c))
+    if (cnn_cli_load(cmd, path, kernels, &c))
         return 1;
     fr_cnn_model *m = c.m;
     fr_error err = {0};

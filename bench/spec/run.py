@@ -1,0 +1,487 @@
+#!/usr/bin/python3
+"""Speculative-decoding benchmark: frugal's controllers and draft sources vs plain decoding
+and llama.cpp's speculative example, on the prompt suite in bench/spec/prompts.
+
+    /usr/bin/python3 bench/spec/run.py [--build build/NAME] [-t 1] [--passes 3] [-n 128]
+
+What it does:
+  1. finds (or compiles against BUILD/src/libfrugal.a) BUILD/bin/bench_spec, and converts
+     stories260K to GGUF (BUILD/models/stories260K-f32.gguf) with `frugal convert-llama2c`;
+  2. sweeps llama-speculative's settings (--spec-draft-n-max, --spec-draft-p-min) on one
+     prompt of each kind and keeps the fastest;
+  3. for each pass: runs bench_spec over every prompt and configuration (it rotates the
+     order of the configurations, checks that every speculative run reproduces the plain
+     greedy tokens and aborts otherwise), then llama-speculative with its best setting on
+     every prompt, and llama-bench's plain generation rate of the target;
+  4. writes OUT/raw_*.jsonl, OUT/summary.json, OUT/table.md (medians over the passes), and
+     the gamma-trajectory plots docs/spec-gamma-<kind>.png (bench/spec/plot.py);
+  5. with --write-docs, replaces the section "## Speculative decoding" of docs/benchmarks.md.
+
+Rates are generated tokens per second after the prompt pass (greedy, end-of-sequence
+ignored, exactly -n tokens). Per kind and overall: total tokens / total seconds of the
+prompts in the group, per pass; the table shows the median over the passes.
+"""
+import argparse
+import glob
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
+ASSETS = os.path.normpath(os.path.join(ROOT, "..", "shared", "assets", "llm"))
+LLAMA_BIN = os.path.join(ROOT, "bench", "peers", "llama.cpp", "build", "bin")
+
+CONTROLLERS = ["heuristic", "fsm", "cache-fsm", "rl", "auto"]
+FIXED = [f"fixed:{g}" for g in range(1, 9)]
+# source sets: d0 = the bundled draft, d1 = stories260K
+SOURCE_SETS = ["d0", "d0+d1", "lookup", "d0+lookup", "d0+d1+lookup"]
+
+
+def configs_full():
+    c = ["plain"] + [f"{f}@d0" for f in FIXED]
+    for s in SOURCE_SETS:
+        c += [f"{k}@{s}" for k in CONTROLLERS]
+    c.insert(len(FIXED) + 1 + len(CONTROLLERS), "auto@d1")
+    return c
+
+
+def configs_quick():
+    return ["plain", "fixed:1@d0", "fixed:2@d0", "fixed:3@d0", "fixed:4@d0", "heuristic@d0", "auto@d0",
+            "auto@d0+d1", "auto@lookup", "auto@d0+d1+lookup"]
+
+
+def log(msg):
+    print(time.strftime("%H:%M:%S ") + msg, file=sys.stderr, flush=True)
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, check=False, capture_output=True, text=True, **kw)
+
+
+def ensure_driver(build):
+    exe = os.path.join(build, "bin", "bench_spec")
+    src = os.path.join(HERE, "bench_spec.c")
+    lib = os.path.join(build, "src", "libfrugal.a")
+    if os.path.exists(exe) and os.path.getmtime(exe) >= max(os.path.getmtime(src), os.path.getmtime(lib)):
+        return exe
+    if not os.path.exists(lib):
+        sys.exit(f"run.py: {lib}: not found (build frugal first: cmake -S . -B {build} && cmake --build {build} -j2)")
+    log(f"compiling {exe}")
+    os.makedirs(os.path.dirname(exe), exist_ok=True)
+    r = run(["cc", "-std=c11", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-D_POSIX_C_SOURCE=200809L",
+             "-D_DEFAULT_SOURCE", "-I", os.path.join(ROOT, "include"), src, lib, "-lm", "-lpthread", "-o", exe])
+    if r.returncode != 0:
+        sys.exit(f"run.py: compiling bench_spec failed:\n{r.stderr}")
+    return exe
+
+
+def ensure_stories(build):
+    out = os.path.join(build, "models", "stories260K-f32.gguf")
+    if os.path.exists(out):
+        return out
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    r = run([os.path.join(build, "bin", "frugal"), "convert-llama2c", os.path.join(ASSETS, "stories260K.bin"),
+             os.path.join(ASSETS, "tok512.bin"), out, "--type", "f32"])
+    if r.returncode != 0:
+        sys.exit(f"run.py: converting stories260K failed: {r.stderr.strip()}")
+    return out
+
+
+LLAMA_DECODED = re.compile(r"decoded\s+(\d+) tokens in\s+([\d.]+) seconds, speed:\s+([\d.]+) t/s")
+LLAMA_STAT = re.compile(r"\b(n_drafted|n_accept)\s*=\s*(\d+)")
+
+
+def llama_spec(setting, target, draft, prompt_file, n, threads):
+    """One llama.cpp run; setting = {"bin": llama-speculative[-simple], "n_max", "p_min"}."""
+    cmd = [os.path.join(LLAMA_BIN, setting["bin"]), "-m", target, "-md", draft, "-f", prompt_file,
+           "-n", str(n), "-t", str(threads), "-td", str(threads), "--temp", "0", "--ignore-eos", "-c", "512",
+           "--spec-draft-n-max", str(setting["n_max"])]
+    if setting["bin"] == "llama-speculative-simple":
+        cmd += ["--spec-type", "draft-simple", "--spec-draft-n-min", "0", "--spec-draft-p-min", str(setting["p_min"])]
+    r = run(cmd)
+    m = LLAMA_DECODED.search(r.stdout + r.stderr)
+    if r.returncode != 0 or not m:
+        log(f"{setting['bin']} failed ({r.returncode}): {' '.join(cmd)}\n{(r.stderr or '')[-800:]}")
+        return None
+    stats = dict(LLAMA_STAT.findall(r.stdout + r.stderr))
+    return {"tokens": int(m.group(1)), "seconds": float(m.group(2)), "rate": float(m.group(3)),
+            "drafted": int(stats.get("n_drafted", 0)), "accepted": int(stats.get("n_accept", 0))}
+
+
+def llama_label(s):
+    if s["bin"] == "llama-speculative":
+        return f"llama.cpp llama-speculative --spec-draft-n-max {s['n_max']}"
+    return f"llama.cpp llama-speculative-simple --spec-draft-n-max {s['n_max']} --spec-draft-p-min {s['p_min']}"
+
+
+LLAMA_SETTINGS = ([{"bin": "llama-speculative", "n_max": g, "p_min": 0.0} for g in (1, 2, 3, 4, 5, 6, 8)] +
+                  [{"bin": "llama-speculative-simple", "n_max": g, "p_min": p}
+                   for g in (1, 2, 3, 4, 6, 8) for p in (0.0, 0.5, 0.8, 0.9)])
+
+
+def llama_plain(target, n, threads):
+    r = run([os.path.join(LLAMA_BIN, "llama-bench"), "-m", target, "-p", "0", "-n", str(n), "-t", str(threads),
+             "-r", "3", "-o", "json"])
+    try:
+        rows = json.loads(r.stdout)
+        return float(rows[0]["avg_ts"])
+    except (ValueError, KeyError, IndexError):
+        log(f"llama-bench failed: {r.stderr[-400:]}")
+        return None
+
+
+def llama_sweep(target, draft, prompts, n, threads):
+    """Fastest llama.cpp speculative setting over one prompt per kind (total tokens / seconds)."""
+    kinds = {}
+    for p in prompts:
+        kinds.setdefault(kind_of(p), p)
+    sweep = []
+    for s in LLAMA_SETTINGS:
+        tok = sec = 0.0
+        for p in kinds.values():
+            r = llama_spec(s, target, draft, p, n, threads)
+            if not r:
+                break
+            tok += r["tokens"]
+            sec += r["seconds"]
+        else:
+            sweep.append(dict(s, rate=tok / sec))
+    best = max(sweep, key=lambda x: x["rate"]) if sweep else None
+    return best, sweep
+
+
+def kind_of(path):
+    return os.path.basename(path).split("_")[0]
+
+
+def med(xs):
+    return statistics.median(xs) if xs else float("nan")
+
+
+def aggregate(runs, llama_runs):
+    """{config: {"kinds": {kind: median rate}, "overall": median rate, ...}}"""
+    passes = sorted({r["pass"] for r in runs})
+    kinds = sorted({r["kind"] for r in runs})
+    out = {}
+    allruns = [("frugal", r) for r in runs] + [("llama", r) for r in llama_runs]
+    configs = []
+    for _, r in allruns:
+        if r["config"] not in configs:
+            configs.append(r["config"])
+    for cfg in configs:
+        rs = [r for _, r in allruns if r["config"] == cfg]
+        entry = {"kinds": {}, "per_pass": {}}
+        for k in kinds + ["overall"]:
+            rates = []
+            for p in passes:
+                sel = [r for r in rs if r["pass"] == p and (k == "overall" or r["kind"] == k)]
+                if sel:
+                    rates.append(sum(r["tokens"] for r in sel) / sum(r["seconds"] for r in sel))
+            if k == "overall":
+                entry["overall"] = med(rates)
+                entry["per_pass"] = rates
+            else:
+                entry["kinds"][k] = med(rates)
+        drafted = sum(r.get("drafted", 0) for r in rs)
+        accepted = sum(r.get("accepted", 0) for r in rs)
+        steps = sum(r.get("steps", 0) for r in rs)
+        entry["acceptance"] = accepted / drafted if drafted else None
+        entry["tokens_per_step"] = sum(r.get("produced", r["tokens"]) for r in rs) / steps if steps else None
+        hist = [0] * 17
+        for r in rs:
+            for g, c in enumerate(r.get("gamma_hist", [])):
+                hist[g] += c
+        entry["mean_gamma"] = sum(g * c for g, c in enumerate(hist)) / sum(hist) if sum(hist) else None
+        out[cfg] = entry
+    return out, kinds
+
+
+def ratios(agg, kinds):
+    fixed = {c: agg[c] for c in agg if c.startswith("fixed:") and c.endswith("@d0")}
+    best_fixed_overall = max(fixed, key=lambda c: agg[c]["overall"]) if fixed else None
+    best_fixed_kind = {k: max(fixed, key=lambda c: agg[c]["kinds"].get(k, 0)) for k in kinds} if fixed else {}
+
+    def r(a, b):
+        if a in agg and b in agg and agg[b]["overall"] > 0:
+            return agg[a]["overall"] / agg[b]["overall"]
+        return None
+
+    llama = next((c for c in agg if c.startswith("llama.cpp")), None)
+    best_auto = max((c for c in agg if c.startswith("auto@")), key=lambda c: agg[c]["overall"], default=None)
+    res = {
+        "best_fixed_overall": best_fixed_overall,
+        "best_fixed_per_kind": best_fixed_kind,
+        "best_auto": best_auto,
+        "llama_config": llama,
+        "auto_vs_best_fixed": r("auto@d0", best_fixed_overall) if best_fixed_overall else None,
+        "auto_vs_heuristic": r("auto@d0", "heuristic@d0"),
+        "auto_vs_llama": r("auto@d0", llama) if llama else None,
+        "auto_vs_plain": r("auto@d0", "plain"),
+        "best_auto_vs_best_fixed": r(best_auto, best_fixed_overall) if best_auto and best_fixed_overall else None,
+        "best_auto_vs_heuristic_same_sources": r(best_auto, best_auto.replace("auto@", "heuristic@")) if best_auto else None,
+        "best_auto_vs_llama": r(best_auto, llama) if best_auto and llama else None,
+        "best_auto_vs_plain": r(best_auto, "plain") if best_auto else None,
+    }
+    # per kind: auto vs the best fixed gamma of that kind (chosen in hindsight per kind)
+    res["auto_vs_best_fixed_per_kind"] = {
+        k: agg["auto@d0"]["kinds"][k] / agg[best_fixed_kind[k]]["kinds"][k]
+        for k in kinds if "auto@d0" in agg and k in best_fixed_kind}
+    return res
+
+
+def fmt(x, digits=0):
+    if x is None or x != x:
+        return "-"
+    return f"{x:.{digits}f}"
+
+
+def table_md(agg, kinds, rat, meta):
+    lines = []
+    head = "| configuration | " + " | ".join(kinds) + " | overall | vs plain | acceptance | tokens/pass | mean gamma |"
+    lines.append(head)
+    lines.append("|---|" + "---:|" * (len(kinds) + 5))
+    plain = agg.get("plain", {}).get("overall")
+    for cfg, e in agg.items():
+        name = cfg
+        if cfg == rat["best_fixed_overall"]:
+            name += " (best fixed)"
+        lines.append(f"| {name} | " + " | ".join(fmt(e["kinds"].get(k)) for k in kinds) +
+                     f" | **{fmt(e['overall'])}** | {fmt(e['overall'] / plain if plain else None, 2)}x"
+                     f" | {fmt(100 * e['acceptance'] if e['acceptance'] is not None else None, 1)}%"
+                     f" | {fmt(e['tokens_per_step'], 2)} | {fmt(e['mean_gamma'], 2)} |")
+    return "\n".join(lines)
+
+
+def ratios_md(rat, agg, kinds):
+    def line(label, v, goal):
+        if v is None:
+            return f"| {label} | - | {goal} | not measured |"
+        ok = v >= goal
+        return f"| {label} | {v:.2f}x | >= {goal:.2f}x | {'met' if ok else 'NOT met'} |"
+
+    out = ["| ratio (overall tokens/s, medians) | measured | goal | |", "|---|---:|---:|---|"]
+    out.append(line(f"auto@d0 vs best fixed gamma ({rat['best_fixed_overall']})", rat["auto_vs_best_fixed"], 1.10))
+    out.append(line("auto@d0 vs heuristic@d0", rat["auto_vs_heuristic"], 1.10))
+    out.append(line(f"auto@d0 vs {rat['llama_config']}", rat["auto_vs_llama"], 1.20))
+    out.append(line("auto@d0 vs plain target decoding", rat["auto_vs_plain"], 2.00))
+    b = rat["best_auto"]
+    if b and b != "auto@d0":
+        out.append(line(f"{b} vs best fixed gamma on d0", rat["best_auto_vs_best_fixed"], 1.10))
+        out.append(line(f"{b} vs {b.replace('auto@', 'heuristic@')}", rat["best_auto_vs_heuristic_same_sources"], 1.10))
+        out.append(line(f"{b} vs {rat['llama_config']}", rat["best_auto_vs_llama"], 1.20))
+        out.append(line(f"{b} vs plain target decoding", rat["best_auto_vs_plain"], 2.00))
+    out.append("")
+    out.append("Best fixed gamma per kind (hindsight, draft d0): " + ", ".join(
+        f"{k} {rat['best_fixed_per_kind'][k].split('@')[0]} ({fmt(agg[rat['best_fixed_per_kind'][k]]['kinds'][k])}/s, "
+        f"auto@d0 {rat['auto_vs_best_fixed_per_kind'].get(k, float('nan')):.2f}x)" for k in kinds) + ".")
+    return "\n".join(out)
+
+
+def profile_md(raw):
+    prof = {}
+    for r in raw:
+        if r.get("type") == "profile":
+            prof.setdefault(r["model"], {})[r["batch"]] = r["seconds"] * 1e3
+    if not prof:
+        return ""
+    batches = [1, 2, 3, 5, 9, 17]
+    out = ["| model | " + " | ".join(f"batch {b}" for b in batches) + " |", "|---|" + "---:|" * len(batches)]
+    for m, d in prof.items():
+        out.append(f"| {m} | " + " | ".join(f"{d.get(b, float('nan')):.3f} ms" for b in batches) + " |")
+    return "\n".join(out)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build", default=os.path.join(ROOT, "build", "specbench"))
+    ap.add_argument("--target", default=os.path.join(ROOT, "models", "frugal-tiny.gguf"))
+    ap.add_argument("--draft", default=os.path.join(ROOT, "models", "frugal-tiny-draft.gguf"))
+    ap.add_argument("--draft2", default=None, help="second draft (default: stories260K converted to f32)")
+    ap.add_argument("-n", type=int, default=128)
+    ap.add_argument("-t", "--threads", type=int, default=1)
+    ap.add_argument("--passes", type=int, default=3)
+    ap.add_argument("--gamma-max", type=int, default=8)
+    ap.add_argument("--quick", action="store_true", help="a smaller set of configurations")
+    ap.add_argument("--configs", nargs="+", default=None)
+    ap.add_argument("--prompts", nargs="+", default=None)
+    ap.add_argument("--isa", default="auto",
+                    help="frugal kernels: -1 best, 1 AVX2, ...; auto = the best one if it passes --check-batch, "
+                         "else AVX2")
+    ap.add_argument("--no-llama", action="store_true")
+    ap.add_argument("--llama-setting", default=None, help="BIN,N_MAX,P_MIN: skip the sweep")
+    ap.add_argument("--out", default=os.path.join(HERE, "results"))
+    ap.add_argument("--tag", default=None, help="name of this run's files (default t<threads>)")
+    ap.add_argument("--no-plot", action="store_true")
+    ap.add_argument("--write-docs", action="store_true", help="update docs/benchmarks.md's section")
+    a = ap.parse_args()
+
+    for f in (a.target, a.draft):
+        if not os.path.exists(f):
+            sys.exit(f"run.py: {f}: not found")
+    exe = ensure_driver(a.build)
+    draft2 = a.draft2 or ensure_stories(a.build)
+    prompts = a.prompts or sorted(glob.glob(os.path.join(HERE, "prompts", "*.txt")))
+    configs = a.configs or (configs_quick() if a.quick else configs_full())
+    tag = a.tag or f"t{a.threads}"
+    os.makedirs(a.out, exist_ok=True)
+    raw_path = os.path.join(a.out, f"raw_{tag}.jsonl")
+    llama_path = os.path.join(a.out, f"llama_{tag}.jsonl")
+
+    isa, isa_note = choose_isa(exe, a, draft2, prompts)
+    meta = {"isa": isa, "isa_note": isa_note, "target": os.path.relpath(a.target, ROOT), "draft": os.path.relpath(a.draft, ROOT),
+            "draft2": os.path.relpath(draft2, ROOT), "n": a.n, "threads": a.threads, "passes": a.passes,
+            "gamma_max": a.gamma_max, "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "cpu": cpu_name(), "command": " ".join(["/usr/bin/python3", os.path.relpath(sys.argv[0], ROOT)] + sys.argv[1:])}
+
+    llama_best, sweep = None, []
+    if not a.no_llama:
+        if a.llama_setting:
+            b, n_max, p_min = a.llama_setting.split(",")
+            llama_best = {"bin": b, "n_max": int(n_max), "p_min": float(p_min)}
+        else:
+            log("sweeping llama-speculative settings")
+            llama_best, sweep = llama_sweep(a.target, a.draft, prompts, a.n, a.threads)
+            log(f"llama-speculative best: {llama_best}")
+    llama_cfg = llama_label(llama_best) if llama_best else None
+
+    raw, llama_runs, llama_plain_rates = [], [], []
+    with open(raw_path, "w") as fraw, open(llama_path, "w") as fl:
+        for p in range(a.passes):
+            log(f"pass {p}: bench_spec ({len(configs)} configurations x {len(prompts)} prompts)")
+            part = os.path.join(a.out, f".part_{tag}.jsonl")
+            cmd = [exe, "-m", a.target, "-d", a.draft, "-d", draft2, "-P", *prompts, "-c", *configs,
+                   "-n", str(a.n), "-t", str(a.threads), "--passes", "1", "--pass-offset", str(p),
+                   "--gamma-max", str(a.gamma_max), "--isa", str(isa), "-o", part]
+            if p == 0:
+                cmd.append("--profile-verify")
+            r = subprocess.run(cmd)
+            if r.returncode == 3:
+                sys.exit("run.py: bench_spec found a speculative run whose tokens differ from plain decoding (see above)")
+            if r.returncode != 0:
+                sys.exit(f"run.py: bench_spec failed ({r.returncode}): {' '.join(cmd)}")
+            with open(part) as f:
+                for line in f:
+                    fraw.write(line)
+                    raw.append(json.loads(line))
+            os.remove(part)
+            if isa != -1 and "plain" in configs:  # the plain target with the best kernels, for reference
+                cmd = [exe, "-m", a.target, "-P", *prompts, "-c", "plain", "-n", str(a.n), "-t", str(a.threads),
+                       "--passes", "1", "--pass-offset", str(p), "--isa", "-1", "-o", part]
+                if subprocess.run(cmd).returncode != 0:
+                    sys.exit(f"run.py: bench_spec failed: {' '.join(cmd)}")
+                with open(part) as f:
+                    for line in f:
+                        r = json.loads(line)
+                        if r.get("type") == "run":
+                            r["config"] = "plain (best ISA)"
+                        fraw.write(json.dumps(r) + "\n")
+                        raw.append(r)
+                os.remove(part)
+            if llama_best:
+                log(f"pass {p}: llama-speculative")
+                for pr in prompts:
+                    res = llama_spec(llama_best, a.target, a.draft, pr, a.n, a.threads)
+                    if res:
+                        res.update({"type": "run", "pass": p, "prompt": os.path.basename(pr)[:-4],
+                                    "kind": kind_of(pr), "config": llama_cfg})
+                        fl.write(json.dumps(res) + "\n")
+                        llama_runs.append(res)
+                lp = llama_plain(a.target, a.n, a.threads)
+                if lp:
+                    llama_plain_rates.append(lp)
+                    fl.write(json.dumps({"type": "llama-bench", "pass": p, "rate": lp}) + "\n")
+
+    runs = [r for r in raw if r.get("type") == "run"]
+    agg, kinds = aggregate(runs, llama_runs)
+    rat = ratios(agg, kinds)
+    summary = {"meta": meta, "llama_best": llama_best, "llama_sweep": sweep,
+               "llama_bench_plain_target": med(llama_plain_rates) if llama_plain_rates else None,
+               "aggregate": agg, "ratios": rat}
+    with open(os.path.join(a.out, f"summary_{tag}.json"), "w") as f:
+        json.dump(summary, f, indent=1)
+    md = render_md(summary, kinds, raw)
+    with open(os.path.join(a.out, f"table_{tag}.md"), "w") as f:
+        f.write(md + "\n")
+    print(md)
+    if not a.no_plot:
+        r = subprocess.run([sys.executable, os.path.join(HERE, "plot.py"), raw_path, "--out", os.path.join(ROOT, "docs")])
+        if r.returncode != 0:
+            log("plot.py failed")
+    if a.write_docs:
+        write_docs(md)
+
+
+def choose_isa(exe, a, draft2, prompts):
+    """The kernels for the frugal runs: exact speculative verification needs the target to give
+    bit-identical logits whether it decodes one token or a batch (bench_spec --check-batch)."""
+    if a.isa != "auto":
+        return int(a.isa), ""
+    cmd = [exe, "-m", a.target, "-d", a.draft, "-d", draft2, "-P", *prompts, "--check-batch", "-n", "32",
+           "-t", str(a.threads), "--isa", "-1", "-o", os.devnull]
+    r = run(cmd)
+    if r.returncode == 0:
+        return -1, ""
+    if r.returncode != 3:
+        sys.exit(f"run.py: {' '.join(cmd)} failed: {r.stderr[-500:]}")
+    first = r.stderr.strip().splitlines()[0] if r.stderr.strip() else ""
+    note = (f"The best kernels (AVX-512) give different logits for batches of 5 or more tokens than for one "
+            f"token at a time (bench_spec --check-batch: {r.stderr.count('differs')} model/prompt/chunk "
+            f"combinations differ, e.g. `{first.replace('bench_spec: ', '')}`), so greedy speculative decoding "
+            f"would not reproduce plain decoding: the frugal runs use the AVX2 kernels (--isa 1), which are "
+            f"exact; `plain (best ISA)` is the target alone with the AVX-512 kernels.")
+    log("check-batch failed at the best ISA: using AVX2 (--isa 1)")
+    return 1, note
+
+
+def render_md(summary, kinds, raw):
+    meta, agg, rat = summary["meta"], summary["aggregate"], summary["ratios"]
+    lines = [f"Run {meta['started']} on {meta['cpu']}: `{meta['command']}`; target `{meta['target']}`, "
+             f"d0 = `{meta['draft']}`, d1 = `{meta['draft2']}`; {meta['n']} tokens per prompt, greedy, "
+             f"{meta['threads']} thread(s) for every model (frugal and llama.cpp), gamma_max {meta['gamma_max']}, "
+             f"medians over {meta['passes']} passes (configurations rotated between passes). Tokens/s:", "",
+             ] + ([meta["isa_note"], ""] if meta.get("isa_note") else []) + [
+             table_md(agg, kinds, rat, meta), "", ratios_md(rat, agg, kinds), ""]
+    if summary.get("llama_best"):
+        lines.append(f"llama.cpp: best speculative setting on one prompt per kind: `{llama_label(summary['llama_best'])}` "
+                     f"(swept below; same thread count, --temp 0, -c 512); llama-bench plain target generation "
+                     f"(tg{meta['n']}): {fmt(summary.get('llama_bench_plain_target'))} tokens/s.")
+        if summary.get("llama_sweep"):
+            lines += ["", "| llama.cpp setting (sweep, tokens/s over one prompt per kind) | tokens/s |", "|---|---:|"]
+            for s in summary["llama_sweep"]:
+                lines.append(f"| {llama_label(s)[10:]} | {fmt(s['rate'])} |")
+    prof = profile_md(raw)
+    if prof:
+        lines += ["", "Time of one forward pass over a batch of tokens (median of 15, after the first prompt):", "",
+                  prof]
+    return "\n".join(lines)
+
+
+def cpu_name():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip() + f" ({os.cpu_count()} CPUs)"
+    except OSError:
+        pass
+    return "unknown CPU"
+
+
+def write_docs(md):
+    path = os.path.join(ROOT, "docs", "benchmarks.md")
+    text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
+    section = "## Speculative decoding\n\n" + md + "\n"
+    m = re.search(r"^## Speculative decoding\n.*?(?=^## |\Z)", text, flags=re.S | re.M)
+    text = text[:m.start()] + section + "\n" + text[m.end():] if m else text.rstrip("\n") + "\n\n" + section
+    with open(path, "w") as f:
+        f.write(text)
+    log(f"updated {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+/* TREC: convolution with transient redundancy elimination (computation reuse).
+ *
+ * A CONV_2D computed once per cluster of similar input patches instead of once per
+ * output pixel. The same geometry, layouts and quantisation as the CNN operator kernels
+ * (src/cnn/ops.h): activations NHWC, filter OHWI [out_c][k_h][k_w][in_c], float bias or
+ * int32 bias, TFLite's per-channel requantisation for int8. docs/trec.md has the full
+ * description; the PyTorch twin is tools/py/trec.py.
+ *
+ * Definitions (exact: the scalar reference, the fast path and the twins all follow them)
+ *   rows      one row per output pixel, r = (b * out_h + oy) * out_w + ox, N = batch *
+ *             out_h * out_w rows. Row r is the im2col patch of length K = k_h * k_w * in_c
+ *             in filter order: element k = (fy * k_w + fx) * in_c + ic reads
+ *             input[b][oy*stride_h - pad_top + fy*dil_h][ox*stride_w - pad_left + fx*dil_w][ic]
+ *             and is 0 (float) or input_zp (int8, i.e. 0 after subtracting it) outside.
+ *   int8      the row holds v = x - input_zp (int32 in [-255, 255]).
+ *   sub-vectors  L = sub_len (1 <= L <= K). Sub-vector j covers k in [j*L, min(j*L+L, K));
+ *             J = ceil(K / L) of them; the last is shorter when L does not divide K.
+ *             L_j denotes its length.
+ *   projections  per sub-vector j an H x L_j matrix P_j (H = hash_bits, 1..16), stored
+ *             one after the other: P_j starts at element H * j * L, row h of P_j at
+ *             H * j * L + h * L_j; H * K elements in all. Float kernels read proj_f32,
+ *             int8 kernels read proj_s8.
+ *   hash      d_h = sum_t P_j[h][t] * x[j*L + t]
+ *               float: summed in float32 in order t = 0, 1, ..., L_j - 1, each product
+ *                      rounded to float32 before the add (no fused multiply-add);
+ *               int8 : exact int32 sum of int8 projection times v.
+ *             bit_h = 1 if d_h >= 0 (so +0 and -0 give 1), else 0 (NaN gives 0).
+ *             bucket id = sum_h bit_h << h, in [0, 2^H).
+ *   scope     FR_TREC_SCOPE_IMAGE: buckets are per image (rows of one batch element);
+ *             FR_TREC_SCOPE_BATCH: buckets shared by all rows of the batch.
+ *   centroid  for each (scope group, j, bucket) with n >= 1 member rows:
+ *               float: s = sum of the members' sub-vectors in increasing row order
+ *                      (float32, starting from +0), c = s / (float)n (one IEEE division);
+ *               int8 : s = exact int32 sum of v, c = round-half-away-from-zero(s / n):
+ *                      c = s >= 0 ? (s + n/2) / n : -((-s + n/2) / n), C integer division.
+ *                      c stays in [-255, 255] (it is not re-quantised to int8).
+ *   partial   y[oc] = sum_t c[t] * filter[oc][j*L + t], float32 in order t = 0.. (no FMA)
+ *             or exact int32.
+ *   output    acc[oc] = bias[oc] (0 when bias is NULL), then acc += y_j[oc] for j = 0, 1,
+ *             ..., J-1 with y_j the partial of the row's bucket for sub-vector j;
+ *               float: output = clamp(acc, act.min, act.max);
+ *               int8 : output = clamp(MBQM(acc, mult[c], shift[c]) + output_zp, act_min,
+ *                      act_max) exactly as fr_cnn_conv_s8_ref (int32 adds wrap).
+ *   Every bucket holding identical sub-vectors only (e.g. H large enough that distinct
+ *   sub-vectors never share a bucket) gives the dense convolution: bit-exact for int8,
+ *   up to summation order for float.
+ *
+ * Memory: no kernel allocates, prints or touches global state. Scratch comes from the
+ * caller (fr_trec_conv_*_scratch_bytes, 64-byte aligned pointer; it covers the reference
+ * and the fast path). Its size grows with the rows of one scope group (G = out_h * out_w
+ * for IMAGE, N for BATCH), with 2^H (a bucket -> cluster table) and with
+ * min(G, 2^H) * (L + out_c) (cluster sums and partial products); int8 adds G * out_c int32
+ * accumulators. See fr_trec_conv_f32_scratch_bytes.
+ *
+ * Validation: fr_trec_check once (prepare validates, eval computes); the kernels assume
+ * valid arguments and return void. The float fast path is bit-identical to the float
+ * reference (same summation orders), the int8 fast path likewise.
+ */
+#ifndef FR_REUSE_TREC_H
+#define FR_REUSE_TREC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cnn/ops.h"
+#include "core/kernels.h" /* fr_isa */
+#include "frugal.h"
+
+#define FR_TREC_MAX_HASH_BITS 16
+/* Longest sub-vector: keeps the int8 hash sum (127 * 255 * L) inside int32. */
+#define FR_TREC_MAX_SUB_LEN 65535
+
+typedef enum fr_trec_scope {
+    FR_TREC_SCOPE_IMAGE = 0, /* clusters never mix batch elements */
+    FR_TREC_SCOPE_BATCH = 1  /* clusters over the whole batch */
+} fr_trec_scope;
+
+typedef struct fr_trec_params {
+    int sub_len;             /* L, 1..min(K, FR_TREC_MAX_SUB_LEN) */
+    int hash_bits;           /* H, 1..FR_TREC_MAX_HASH_BITS */
+    fr_trec_scope scope;
+    const float *proj_f32;   /* H * K floats (layout above); float kernels */
+    const int8_t *proj_s8;   /* H * K int8; int8 kernels */
+} fr_trec_params;
+
+/* What a call did. Every field is optional to read; the pointers are optional to give
+ * (NULL: not written). Counts are for the whole call (all scope groups). */
+typedef struct fr_trec_stats {
+    int64_t rows;            /* N */
+    int n_sub;               /* J */
+    int64_t clusters;        /* sum over groups and sub-vectors of non-empty buckets */
+    int64_t macs_dense;      /* N * K * out_c: what CONV_2D does */
+    int64_t macs_reuse;      /* sum over clusters of L_j * out_c: the partial products */
+    int64_t macs_hash;       /* N * K * H: hashing */
+    int64_t adds;            /* N * K (centroid sums) + N * J * out_c (gathering partials) */
+    uint32_t *clusters_per_sub; /* caller array of J: clusters of sub-vector j, summed over
+                                   scope groups */
+    uint16_t *bucket_ids;    /* caller array of N * J: bucket id of row r, sub-vector j at
+                                [r * J + j] */
+} fr_trec_stats;
+
+/* J = ceil(K / L) (0 when an argument is < 1). */
+int fr_trec_num_sub(int K, int sub_len);
+
+/* Validates params against the geometry: g as fr_cnn_geom_check, depth_mult 1 (plain
+ * CONV_2D), 1 <= H <= 16, 1 <= L <= K and L <= FR_TREC_MAX_SUB_LEN, a known scope and the
+ * projections of the requested type present (want_s8: proj_s8, else proj_f32). Also
+ * refuses geometries whose row count or scratch size would overflow. The message names
+ * `op`. */
+fr_status fr_trec_check(const fr_trec_params *p, const fr_cnn_geom *g, int want_s8,
+                        const char *op, fr_error *err);
+
+/* Scratch bytes for fr_trec_conv_f32_ref / fr_trec_conv_f32 (any isa). */
+size_t fr_trec_conv_f32_scratch_bytes(const fr_trec_params *p, const fr_cnn_geom *g);
+/* Scratch bytes for fr_trec_conv_s8_ref / fr_trec_conv_s8 (any isa). */
+size_t fr_trec_conv_s8_scratch_bytes(const fr_trec_params *p, const fr_cnn_geom *g);
+
+/* Float TREC convolution. stats may be NULL. */
+void fr_trec_conv_f32_ref(const fr_trec_params *p, const fr_cnn_geom *g, fr_cnn_range_f32 act,
+                          const float *input, const float *filter, const float *bias,
+                          float *output, void *scratch, fr_trec_stats *stats);
+/* The fast path (portable C: contiguous gathers, transposed filter slices, loops that
+ * vectorise without changing any summation order); isa is accepted for future ISA
+ * variants (any value is valid). Bit-identical to fr_trec_conv_f32_ref. */
+void fr_trec_conv_f32(fr_isa isa, const fr_trec_params *p, const fr_cnn_geom *g,
+                      fr_cnn_range_f32 act, const float *input, const float *filter,
+                      const float *bias, float *output, void *scratch, fr_trec_stats *stats);
+
+/* int8 TREC convolution (q as for fr_cnn_conv_s8; filter zero point 0). */
+void fr_trec_conv_s8_ref(const fr_trec_params *p, const fr_cnn_geom *g,
+                         const fr_cnn_requant *q, const int8_t *input, const int8_t *filter,
+                         const int32_t *bias, int8_t *output, void *scratch,
+                         fr_trec_stats *stats);
+void fr_trec_conv_s8(fr_isa isa, const fr_trec_params *p, const fr_cnn_geom *g,
+                     const fr_cnn_requant *q, const int8_t *input, const int8_t *filter,
+                     const int32_t *bias, int8_t *output, void *scratch,
+                     fr_trec_stats *stats);
+
+#endif

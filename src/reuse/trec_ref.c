@@ -1,0 +1,312 @@
+/* TREC convolution: validation, scratch layout and the plain scalar references.
+ * The semantics are defined in trec.h; this file is their literal transcription. */
+#include <string.h>
+
+#include "cnn/ops_internal.h"
+#include "core/error.h"
+#include "reuse/trec_internal.h"
+
+int fr_trec_num_sub(int K, int sub_len) {
+    if (K < 1 || sub_len < 1) return 0;
+    return (K + sub_len - 1) / sub_len;
+}
+
+/* Rows per scope group and group count. */
+static void trec_groups(const fr_trec_params *p, const fr_cnn_geom *g, int64_t *group_rows,
+                        int *n_groups) {
+    const int64_t per_image = (int64_t)g->out_h * g->out_w;
+    if (p->scope == FR_TREC_SCOPE_BATCH) {
+        *group_rows = per_image * g->batch;
+        *n_groups = 1;
+    } else {
+        *group_rows = per_image;
+        *n_groups = g->batch;
+    }
+}
+
+static size_t a64(size_t n) {
+    return (n + 63) & ~(size_t)63;
+}
+
+void fr_trec_layout_init(fr_trec_layout *lo, const fr_trec_params *p, const fr_cnn_geom *g,
+                         int want_s8) {
+    memset(lo, 0, sizeof *lo);
+    lo->K = g->k_h * g->k_w * g->in_c;
+    lo->L = p->sub_len;
+    lo->H = p->hash_bits;
+    lo->J = fr_trec_num_sub(lo->K, lo->L);
+    lo->cout = g->out_c;
+    lo->rows = (int64_t)g->batch * g->out_h * g->out_w;
+    trec_groups(p, g, &lo->group_rows, &lo->n_groups);
+    const int64_t buckets = (int64_t)1 << lo->H;
+    lo->max_clusters = lo->group_rows < buckets ? lo->group_rows : buckets;
+    const size_t C = (size_t)lo->max_clusters, G = (size_t)lo->group_rows;
+    const size_t L = (size_t)lo->L, H = (size_t)lo->H, cout = (size_t)lo->cout;
+    size_t off = 0;
+    lo->off_table = off;
+    off += a64((size_t)buckets * 4);
+    lo->off_cl = off;
+    off += a64(G * 4);
+    lo->off_counts = off;
+    off += a64(C * 4);
+    lo->off_cid = off;
+    off += a64(C * 4);
+    lo->off_sums = off;
+    off += a64(C * L * 4);
+    lo->off_ybuf = off;
+    off += a64(C * cout * 4);
+    lo->off_xbuf = off;
+    off += a64(L * 4);
+    lo->off_dbuf = off;
+    off += a64(H * 4);
+    lo->off_wt = off;
+    off += a64(L * cout * 4);
+    lo->off_pt = off;
+    off += a64(L * H * 4);
+    lo->off_acc = off;
+    if (want_s8) off += a64(G * cout * 4);
+    lo->total = off;
+}
+
+void fr_trec_stats_begin(fr_trec_stats *stats, const fr_trec_layout *lo) {
+    if (!stats) return;
+    stats->rows = lo->rows;
+    stats->n_sub = lo->J;
+    stats->clusters = 0;
+    stats->macs_dense = lo->rows * lo->K * (int64_t)lo->cout;
+    stats->macs_reuse = 0;
+    stats->macs_hash = lo->rows * lo->K * (int64_t)lo->H;
+    stats->adds = lo->rows * lo->K + lo->rows * lo->J * (int64_t)lo->cout;
+    if (stats->clusters_per_sub)
+        memset(stats->clusters_per_sub, 0, (size_t)lo->J * sizeof *stats->clusters_per_sub);
+}
+
+fr_status fr_trec_check(const fr_trec_params *p, const fr_cnn_geom *g, int want_s8,
+                        const char *op, fr_error *err) {
+    if (!op) op = "trec";
+    if (!p || !g) return fr_fail(err, FR_E_ARG, "%s: NULL parameters or geometry", op);
+    fr_status st = fr_cnn_geom_check(g, op, err);
+    if (st != FR_OK) return st;
+    if (g->depth_mult != 1)
+        return fr_fail(err, FR_E_UNSUPPORTED, "%s: depth_mult %d (TREC needs a plain conv)", op,
+                       g->depth_mult);
+    const int64_t K = (int64_t)g->k_h * g->k_w * g->in_c;
+    if (p->hash_bits < 1 || p->hash_bits > FR_TREC_MAX_HASH_BITS)
+        return fr_fail(err, FR_E_ARG, "%s: hash_bits %d out of range 1..%d", op, p->hash_bits,
+                       FR_TREC_MAX_HASH_BITS);
+    if (p->sub_len < 1 || p->sub_len > K || p->sub_len > FR_TREC_MAX_SUB_LEN)
+        return fr_fail(err, FR_E_ARG, "%s: sub_len %d out of range 1..%lld", op, p->sub_len,
+                       (long long)(K < FR_TREC_MAX_SUB_LEN ? K : FR_TREC_MAX_SUB_LEN));
+    if (p->scope != FR_TREC_SCOPE_IMAGE && p->scope != FR_TREC_SCOPE_BATCH)
+        return fr_fail(err, FR_E_ARG, "%s: unknown clustering scope %d", op, (int)p->scope);
+    if (want_s8 ? !p->proj_s8 : !p->proj_f32)
+        return fr_fail(err, FR_E_ARG, "%s: missing %s projections", op,
+                       want_s8 ? "int8" : "float");
+    /* Row counts: int32 cluster indices, int8 centroid sums 255 * G inside int32, and the
+     * scratch size inside size_t (every term below is at most a few G * cout products). */
+    int64_t G;
+    int n_groups;
+    trec_groups(p, g, &G, &n_groups);
+    if (G > (int64_t)(INT32_MAX / 256))
+        return fr_fail(err, FR_E_UNSUPPORTED, "%s: %lld rows in one clustering group (max %d)",
+                       op, (long long)G, (int)(INT32_MAX / 256));
+    const double approx = (double)G * (g->out_c + 2) * 4.0 + (double)(1 << p->hash_bits) * 4.0 +
+                          (double)p->sub_len * (g->out_c + p->hash_bits + 2) * 4.0 +
+                          (double)(G < (1 << p->hash_bits) ? G : (1 << p->hash_bits)) *
+                              (p->sub_len + g->out_c + 1) * 4.0;
+    if (approx > (double)(SIZE_MAX / 4))
+        return fr_fail(err, FR_E_UNSUPPORTED, "%s: scratch size overflows", op);
+    return FR_OK;
+}
+
+size_t fr_trec_conv_f32_scratch_bytes(const fr_trec_params *p, const fr_cnn_geom *g) {
+    fr_trec_layout lo;
+    fr_trec_layout_init(&lo, p, g, 0);
+    return lo.total;
+}
+
+size_t fr_trec_conv_s8_scratch_bytes(const fr_trec_params *p, const fr_cnn_geom *g) {
+    fr_trec_layout lo;
+    fr_trec_layout_init(&lo, p, g, 1);
+    return lo.total;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* im2col, element by element.                                                           */
+
+/* Input offset of element k of row r, or -1 when it falls in the padding. */
+static int64_t trec_src_index(const fr_cnn_geom *g, int64_t r, int k) {
+    const int ox = (int)(r % g->out_w);
+    const int oy = (int)((r / g->out_w) % g->out_h);
+    const int64_t b = r / ((int64_t)g->out_w * g->out_h);
+    const int fy = k / (g->k_w * g->in_c);
+    const int fx = (k / g->in_c) % g->k_w;
+    const int ic = k % g->in_c;
+    const int iy = oy * g->stride_h - g->pad_top + fy * g->dil_h;
+    const int ix = ox * g->stride_w - g->pad_left + fx * g->dil_w;
+    if (iy < 0 || iy >= g->in_h || ix < 0 || ix >= g->in_w) return -1;
+    return ((b * g->in_h + iy) * g->in_w + ix) * g->in_c + ic;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* float                                                                                 */
+
+void fr_trec_conv_f32_ref(const fr_trec_params *p, const fr_cnn_geom *g, fr_cnn_range_f32 act,
+                          const float *input, const float *filter, const float *bias,
+                          float *output, void *scratch, fr_trec_stats *stats) {
+    fr_trec_layout lo;
+    fr_trec_layout_init(&lo, p, g, 0);
+    fr_trec_stats_begin(stats, &lo);
+    unsigned char *s = scratch;
+    int32_t *table = (int32_t *)(s + lo.off_table);
+    int32_t *cl = (int32_t *)(s + lo.off_cl);
+    int32_t *counts = (int32_t *)(s + lo.off_counts);
+    float *sums = (float *)(s + lo.off_sums);
+    float *ybuf = (float *)(s + lo.off_ybuf);
+    float *x = (float *)(s + lo.off_xbuf);
+    float *d = (float *)(s + lo.off_dbuf);
+    const int K = lo.K, L = lo.L, H = lo.H, J = lo.J, cout = lo.cout;
+    const int64_t G = lo.group_rows;
+    const int buckets = 1 << H;
+
+    for (int grp = 0; grp < lo.n_groups; grp++) {
+        const int64_t r0 = (int64_t)grp * G;
+        float *out0 = output + r0 * cout;
+        for (int64_t i = 0; i < G; i++)
+            for (int oc = 0; oc < cout; oc++) out0[i * cout + oc] = bias ? bias[oc] : 0.0f;
+        for (int j = 0; j < J; j++) {
+            const int k0 = j * L;
+            const int Lj = K - k0 < L ? K - k0 : L;
+            const float *P = p->proj_f32 + (size_t)H * k0;
+            for (int b = 0; b < buckets; b++) table[b] = -1;
+            int32_t nc = 0;
+            for (int64_t i = 0; i < G; i++) {
+                const int64_t r = r0 + i;
+                for (int t = 0; t < Lj; t++) {
+                    const int64_t src = trec_src_index(g, r, k0 + t);
+                    x[t] = src < 0 ? 0.0f : input[src];
+                }
+                for (int h = 0; h < H; h++) {
+                    float acc = 0.0f;
+                    for (int t = 0; t < Lj; t++) {
+                        const float prod = P[h * Lj + t] * x[t];
+                        acc = acc + prod;
+                    }
+                    d[h] = acc;
+                }
+                const unsigned id = fr_trec_bits_f32(d, H);
+                if (stats && stats->bucket_ids) stats->bucket_ids[r * J + j] = (uint16_t)id;
+                int32_t c = table[id];
+                if (c < 0) {
+                    c = nc++;
+                    table[id] = c;
+                    counts[c] = 0;
+                    for (int t = 0; t < Lj; t++) sums[(size_t)c * L + t] = 0.0f;
+                }
+                cl[i] = c;
+                counts[c]++;
+                for (int t = 0; t < Lj; t++) sums[(size_t)c * L + t] += x[t];
+            }
+            for (int32_t c = 0; c < nc; c++) {
+                float *cent = sums + (size_t)c * L;
+                for (int t = 0; t < Lj; t++) cent[t] = cent[t] / (float)counts[c];
+                for (int oc = 0; oc < cout; oc++) {
+                    const float *w = filter + (size_t)oc * K + k0;
+                    float acc = 0.0f;
+                    for (int t = 0; t < Lj; t++) {
+                        const float prod = cent[t] * w[t];
+                        acc = acc + prod;
+                    }
+                    ybuf[(size_t)c * cout + oc] = acc;
+                }
+            }
+            for (int64_t i = 0; i < G; i++) {
+                const float *y = ybuf + (size_t)cl[i] * cout;
+                for (int oc = 0; oc < cout; oc++) out0[i * cout + oc] += y[oc];
+            }
+            fr_trec_stats_add(stats, &lo, j, Lj, nc);
+        }
+        for (int64_t i = 0; i < G * cout; i++) out0[i] = fr_cnn_clampf(out0[i], act);
+    }
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* int8                                                                                  */
+
+void fr_trec_conv_s8_ref(const fr_trec_params *p, const fr_cnn_geom *g,
+                         const fr_cnn_requant *q, const int8_t *input, const int8_t *filter,
+                         const int32_t *bias, int8_t *output, void *scratch,
+                         fr_trec_stats *stats) {
+    fr_trec_layout lo;
+    fr_trec_layout_init(&lo, p, g, 1);
+    fr_trec_stats_begin(stats, &lo);
+    unsigned char *s = scratch;
+    int32_t *table = (int32_t *)(s + lo.off_table);
+    int32_t *cl = (int32_t *)(s + lo.off_cl);
+    int32_t *counts = (int32_t *)(s + lo.off_counts);
+    int32_t *sums = (int32_t *)(s + lo.off_sums);
+    int32_t *ybuf = (int32_t *)(s + lo.off_ybuf);
+    int32_t *x = (int32_t *)(s + lo.off_xbuf);
+    int32_t *d = (int32_t *)(s + lo.off_dbuf);
+    int32_t *acc = (int32_t *)(s + lo.off_acc);
+    const int K = lo.K, L = lo.L, H = lo.H, J = lo.J, cout = lo.cout;
+    const int64_t G = lo.group_rows;
+    const int buckets = 1 << H;
+
+    for (int grp = 0; grp < lo.n_groups; grp++) {
+        const int64_t r0 = (int64_t)grp * G;
+        for (int64_t i = 0; i < G; i++)
+            for (int oc = 0; oc < cout; oc++) acc[i * cout + oc] = bias ? bias[oc] : 0;
+        for (int j = 0; j < J; j++) {
+            const int k0 = j * L;
+            const int Lj = K - k0 < L ? K - k0 : L;
+            const int8_t *P = p->proj_s8 + (size_t)H * k0;
+            for (int b = 0; b < buckets; b++) table[b] = -1;
+            int32_t nc = 0;
+            for (int64_t i = 0; i < G; i++) {
+                const int64_t r = r0 + i;
+                for (int t = 0; t < Lj; t++) {
+                    const int64_t src = trec_src_index(g, r, k0 + t);
+                    x[t] = src < 0 ? 0 : (int32_t)input[src] - q->input_zp;
+                }
+                for (int h = 0; h < H; h++) {
+                    int32_t dot = 0;
+                    for (int t = 0; t < Lj; t++) dot += (int32_t)P[h * Lj + t] * x[t];
+                    d[h] = dot;
+                }
+                const unsigned id = fr_trec_bits_i32(d, H);
+                if (stats && stats->bucket_ids) stats->bucket_ids[r * J + j] = (uint16_t)id;
+                int32_t c = table[id];
+                if (c < 0) {
+                    c = nc++;
+                    table[id] = c;
+                    counts[c] = 0;
+                    for (int t = 0; t < Lj; t++) sums[(size_t)c * L + t] = 0;
+                }
+                cl[i] = c;
+                counts[c]++;
+                for (int t = 0; t < Lj; t++) sums[(size_t)c * L + t] += x[t];
+            }
+            for (int32_t c = 0; c < nc; c++) {
+                int32_t *cent = sums + (size_t)c * L;
+                for (int t = 0; t < Lj; t++) cent[t] = fr_trec_round_div(cent[t], counts[c]);
+                for (int oc = 0; oc < cout; oc++) {
+                    const int8_t *w = filter + (size_t)oc * K + k0;
+                    int32_t y = 0;
+                    for (int t = 0; t < Lj; t++) y += cent[t] * (int32_t)w[t];
+                    ybuf[(size_t)c * cout + oc] = y;
+                }
+            }
+            for (int64_t i = 0; i < G; i++) {
+                const int32_t *y = ybuf + (size_t)cl[i] * cout;
+                for (int oc = 0; oc < cout; oc++)
+                    acc[i * cout + oc] = fr_q_add(acc[i * cout + oc], y[oc]);
+            }
+            fr_trec_stats_add(stats, &lo, j, Lj, nc);
+        }
+        int8_t *out0 = output + r0 * cout;
+        for (int64_t i = 0; i < G; i++)
+            for (int oc = 0; oc < cout; oc++)
+                out0[i * cout + oc] = fr_cnn_requant1(q, acc[i * cout + oc], oc);
+    }
+}

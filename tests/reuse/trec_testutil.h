@@ -1,0 +1,118 @@
+/* Helpers of the TREC tests: a small deterministic RNG, buffers, and the reader of the
+ * case file written by tools/py/trec.py gen-tests. */
+#ifndef FR_TESTS_REUSE_TREC_TESTUTIL_H
+#define FR_TESTS_REUSE_TREC_TESTUTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "reuse/trec.h"
+
+/* ---- RNG (xorshift64*) ---------------------------------------------------------------- */
+
+typedef struct tr_rng {
+    uint64_t s;
+} tr_rng;
+
+static inline uint32_t tr_u32(tr_rng *r) {
+    r->s ^= r->s >> 12;
+    r->s ^= r->s << 25;
+    r->s ^= r->s >> 27;
+    return (uint32_t)((r->s * 2685821657736338717ull) >> 32);
+}
+
+/* uniform in [lo, hi] */
+static inline int tr_int(tr_rng *r, int lo, int hi) {
+    return lo + (int)(tr_u32(r) % (uint32_t)(hi - lo + 1));
+}
+
+/* roughly N(0, 1) (sum of uniforms) */
+static inline float tr_gauss(tr_rng *r) {
+    float s = 0.0f;
+    for (int i = 0; i < 4; i++) s += (float)tr_u32(r) / 4294967296.0f;
+    return (s - 2.0f) * 1.7320508f;
+}
+
+/* 64-byte aligned scratch (freed with free) */
+static inline void *tr_scratch(size_t bytes) {
+    void *p = NULL;
+    size_t n = (bytes + 63) / 64 * 64;
+    if (n == 0) n = 64;
+    if (posix_memalign(&p, 64, n) != 0) fail_msg("out of memory");
+    memset(p, 0xA5, n); /* garbage: kernels must not rely on zeroed scratch */
+    return p;
+}
+
+/* ---- case file -------------------------------------------------------------------------- */
+
+#define TR_MAX_ARRAYS 16
+
+typedef struct tr_array {
+    char name[17];
+    char type;
+    uint32_t n;
+    void *data;
+} tr_array;
+
+typedef struct tr_case {
+    int n;
+    tr_array a[TR_MAX_ARRAYS];
+} tr_case;
+
+typedef struct tr_file {
+    FILE *f;
+    uint32_t n_cases;
+} tr_file;
+
+static inline void tr_open(tr_file *tf, const char *path) {
+    tf->f = fopen(path, "rb");
+    if (!tf->f) fail_msg("cannot open %s", path);
+    char magic[8];
+    if (fread(magic, 1, 8, tf->f) != 8 || memcmp(magic, "TRECTST1", 8) != 0 ||
+        fread(&tf->n_cases, 4, 1, tf->f) != 1)
+        fail_msg("%s: not a TREC case file", path);
+}
+
+static inline void tr_case_free(tr_case *c) {
+    for (int i = 0; i < c->n; i++) free(c->a[i].data);
+    memset(c, 0, sizeof *c);
+}
+
+/* Reads the next case (the file is little-endian, as every host frugal tests on). */
+static inline void tr_read_case(tr_file *tf, tr_case *c) {
+    memset(c, 0, sizeof *c);
+    uint32_t n;
+    if (fread(&n, 4, 1, tf->f) != 1 || n > TR_MAX_ARRAYS) fail_msg("case file truncated");
+    for (uint32_t i = 0; i < n; i++) {
+        tr_array *a = &c->a[i];
+        unsigned char hdr[24];
+        if (fread(hdr, 1, 24, tf->f) != 24) fail_msg("case file truncated");
+        memcpy(a->name, hdr, 16);
+        a->name[16] = 0;
+        a->type = (char)hdr[16];
+        memcpy(&a->n, hdr + 20, 4);
+        size_t es = a->type == 'b' ? 1 : a->type == 'h' ? 2 : 4;
+        a->data = malloc(es * a->n + 1);
+        if (!a->data || fread(a->data, es, a->n, tf->f) != a->n) fail_msg("case file truncated");
+        c->n = (int)i + 1;
+    }
+}
+
+static inline tr_array *tr_get(tr_case *c, const char *name, char type) {
+    for (int i = 0; i < c->n; i++)
+        if (strcmp(c->a[i].name, name) == 0) {
+            if (c->a[i].type != type) fail_msg("array %s has type %c", name, c->a[i].type);
+            return &c->a[i];
+        }
+    fail_msg("case has no array %s", name);
+    return NULL;
+}
+
+#endif

@@ -1,0 +1,553 @@
+#!/usr/bin/python3
+"""TREC (transient redundancy elimination) convolution in PyTorch: the twin of
+src/reuse/trec_ref.c, with learned hash projections; plus an independent NumPy reference
+of the int8 semantics, and the writer of the C tests' case file.
+
+Semantics (docs/trec.md, src/reuse/trec.h): the layer input is unrolled into rows (one
+per output pixel, K = kh*kw*cin values in filter order (fy, fx, ic)); each row is split
+into J = ceil(K/L) sub-vectors of length L (the last one shorter when L does not divide
+K); sub-vector j of every row is hashed with H projections P_j (H x L_j):
+    bit h = 1 if P_j[h] . x >= 0 else 0        (so an exact 0 gives 1)
+    bucket id = sum_h bit_h << h
+the sub-vectors of one bucket (per image, or over the whole batch) are replaced by their
+mean, and the output is  bias + sum_j centroid_j(row) . W_j.
+
+Training: the forward value is exactly the hard-bucket result above. The sign is not
+differentiable, so the projections get gradients through a smooth relaxation used in a
+straight-through way:
+    pi   = prod_h sigmoid(|d_h| / tau)             (soft confidence that the row stays in
+                                                    its bucket; d_h = P_j[h] . x)
+    soft = pi * centroid + (1 - pi) * x            (soft reconstruction)
+    xhat = centroid + (soft - soft.detach())        (value: centroid; gradient: of soft)
+so the loss pushes the hyperplanes towards rows whose replacement by the centroid hurts
+(they then split off) and away from rows for which the centroid is harmless. The input
+and the filter get the exact gradients of the hard computation (the centroid is a mean
+of member rows) plus the soft term's.
+
+Usage:
+    trec.py gen-tests OUT.bin      writes the cases of tests/reuse (float cases from the
+                                   PyTorch module, int8 cases from the NumPy reference)
+    trec.py selftest               checks the module against a dense conv when every
+                                   bucket holds one distinct row, and gradient flow
+"""
+import math
+import struct
+import sys
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+SCOPE_IMAGE = 0
+SCOPE_BATCH = 1
+ACT_NONE, ACT_RELU, ACT_RELU6 = 0, 1, 3
+
+
+# ---------------------------------------------------------------------------------------
+# geometry
+
+def out_size(n, k, stride, dil, pad_before, pad_after):
+    eff = (k - 1) * dil + 1
+    return (n + pad_before + pad_after - eff) // stride + 1
+
+
+def im2col_torch(x, kh, kw, stride, dil, pad_top, pad_left, out_h, out_w):
+    """x: [B, C, H, W] -> rows [B, out_h*out_w, kh*kw*C] in filter order (fy, fx, ic)."""
+    B, C, H, W = x.shape
+    sh, sw = stride
+    dh, dw = dil
+    need_h = (out_h - 1) * sh + (kh - 1) * dh + 1
+    need_w = (out_w - 1) * sw + (kw - 1) * dw + 1
+    pad_bottom = max(0, need_h - H - pad_top)
+    pad_right = max(0, need_w - W - pad_left)
+    xp = F.pad(x, (pad_left, pad_right, pad_top, pad_bottom))
+    cols = F.unfold(xp, (kh, kw), dilation=(dh, dw), stride=(sh, sw))  # [B, C*kh*kw, L]
+    oh_full = (xp.shape[2] - need_h) // sh + out_h
+    ow_full = (xp.shape[3] - need_w) // sw + out_w
+    cols = cols.reshape(B, C, kh * kw, oh_full, ow_full)[:, :, :, :out_h, :out_w]
+    cols = cols.permute(0, 3, 4, 2, 1)  # [B, oh, ow, kh*kw, C]
+    return cols.reshape(B, out_h * out_w, kh * kw * C)
+
+
+# ---------------------------------------------------------------------------------------
+# the PyTorch layer
+
+class TrecConv2d(nn.Module):
+    """A Conv2d computed by TREC. Weights in PyTorch layout [out, in, kh, kw]; the
+    projections are a parameter of shape [J, H, L] (the tail of the last sub-vector beyond
+    K is zero and masked)."""
+
+    def __init__(self, in_c, out_c, kernel, stride=1, padding=0, dilation=1, bias=True,
+                 sub_len=9, hash_bits=8, scope=SCOPE_IMAGE, act=ACT_NONE, tau=1.0,
+                 pad_after=None):
+        super().__init__()
+        kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
+        self.in_c, self.out_c, self.kh, self.kw = in_c, out_c, kh, kw
+        self.stride = (stride, stride) if isinstance(stride, int) else tuple(stride)
+        self.dil = (dilation, dilation) if isinstance(dilation, int) else tuple(dilation)
+        self.pad = (padding, padding) if isinstance(padding, int) else tuple(padding)
+        self.pad_after = self.pad if pad_after is None else tuple(pad_after)
+        self.K = kh * kw * in_c
+        if not 1 <= sub_len <= self.K:
+            raise ValueError("sub_len %d out of range 1..%d" % (sub_len, self.K))
+        if not 1 <= hash_bits <= 16:
+            raise ValueError("hash_bits %d out of range 1..16" % hash_bits)
+        self.L, self.H = sub_len, hash_bits
+        self.J = (self.K + sub_len - 1) // sub_len
+        self.scope, self.act, self.tau = scope, act, tau
+        self.weight = nn.Parameter(torch.randn(out_c, in_c, kh, kw) / math.sqrt(self.K))
+        self.bias = nn.Parameter(torch.zeros(out_c)) if bias else None
+        self.proj = nn.Parameter(torch.randn(self.J, self.H, self.L))
+        mask = torch.ones(self.J, 1, self.L)
+        tail = self.K - (self.J - 1) * self.L
+        mask[-1, :, tail:] = 0
+        self.register_buffer("mask", mask)
+        self.last_ids = None
+        self.last_clusters = None
+
+    # sub-vector lengths
+    def sub_lens(self):
+        return [min(self.L, self.K - j * self.L) for j in range(self.J)]
+
+    def out_hw(self, H, W):
+        return (out_size(H, self.kh, self.stride[0], self.dil[0], self.pad[0], self.pad_after[0]),
+                out_size(W, self.kw, self.stride[1], self.dil[1], self.pad[1], self.pad_after[1]))
+
+    def filter_kl(self):
+        """Weights as [J, L, out] in filter order (fy, fx, ic), zero-padded to J*L."""
+        w = self.weight.permute(0, 2, 3, 1).reshape(self.out_c, self.K)  # OHWI rows
+        w = F.pad(w, (0, self.J * self.L - self.K))
+        return w.t().reshape(self.J, self.L, self.out_c)
+
+    def proj_flat(self):
+        """Projections in the C layout: sub-vector j's H x L_j block after the others."""
+        parts = [self.proj[j, :, :lj].reshape(-1) for j, lj in enumerate(self.sub_lens())]
+        return torch.cat(parts)
+
+    def set_proj_flat(self, flat):
+        with torch.no_grad():
+            self.proj.zero_()
+            off = 0
+            for j, lj in enumerate(self.sub_lens()):
+                self.proj[j, :, :lj] = torch.as_tensor(flat[off:off + self.H * lj]).reshape(self.H, lj)
+                off += self.H * lj
+
+    def rows(self, x):
+        B, C, H, W = x.shape
+        oh, ow = self.out_hw(H, W)
+        r = im2col_torch(x, self.kh, self.kw, self.stride, self.dil, self.pad[0], self.pad[1],
+                         oh, ow)
+        r = F.pad(r, (0, self.J * self.L - self.K))
+        return r.reshape(B, oh * ow, self.J, self.L), oh, ow
+
+    def forward(self, x):
+        B = x.shape[0]
+        X, oh, ow = self.rows(x)                             # [B, N, J, L]
+        N = X.shape[1]
+        P = self.proj * self.mask                            # [J, H, L]
+        d = torch.einsum("bnjl,jhl->bnjh", X, P)             # [B, N, J, H]
+        bits = (d >= 0).to(torch.int64)
+        ids = (bits << torch.arange(self.H, device=x.device)).sum(-1)  # [B, N, J]
+        self.last_ids = ids.detach()
+        jj = torch.arange(self.J, device=x.device).view(1, 1, self.J)
+        if self.scope == SCOPE_IMAGE:
+            bb = torch.arange(B, device=x.device).view(B, 1, 1)
+            key = ((bb * self.J + jj) << self.H) + ids
+        else:
+            key = (jj << self.H) + ids
+        uniq, inv = torch.unique(key.reshape(-1), return_inverse=True)
+        self.last_clusters = int(uniq.numel())
+        lens = torch.tensor(self.sub_lens(), device=x.device)
+        self.last_rows = B * N
+        self.last_macs_dense = B * N * self.K * self.out_c
+        self.last_macs_reuse = int(lens[(uniq >> self.H) % self.J].sum().item()) * self.out_c
+        self.last_macs_hash = B * N * self.K * self.H
+        U = uniq.numel()
+        flatX = X.reshape(-1, self.L)
+        sums = torch.zeros(U, self.L, dtype=X.dtype, device=x.device).index_add(0, inv, flatX)
+        counts = torch.bincount(inv, minlength=U).to(X.dtype)
+        cent = (sums / counts[:, None])[inv].reshape(B, N, self.J, self.L)
+        if self.training and torch.is_grad_enabled():
+            pi = torch.sigmoid(d.abs() / self.tau).prod(-1, keepdim=True)  # [B, N, J, 1]
+            soft = pi * cent + (1 - pi) * X
+            xhat = cent + (soft - soft.detach())
+        else:
+            xhat = cent
+        y = torch.einsum("bnjl,jlo->bno", xhat, self.filter_kl())
+        if self.bias is not None:
+            y = y + self.bias
+        if self.act == ACT_RELU:
+            y = F.relu(y)
+        elif self.act == ACT_RELU6:
+            y = y.clamp(0, 6)
+        return y.reshape(B, oh, ow, self.out_c).permute(0, 3, 1, 2)
+
+
+# ---------------------------------------------------------------------------------------
+# NumPy references (independent of the module): im2col and the int8 semantics
+
+def im2col_np(x, kh, kw, stride, dil, pad_top, pad_left, out_h, out_w, fill=0):
+    """x: [B, H, W, C] (NHWC) -> [B, out_h*out_w, kh*kw*C]; outside pixels are `fill`."""
+    B, H, W, C = x.shape
+    out = np.full((B, out_h, out_w, kh, kw, C), fill, dtype=x.dtype)
+    for oy in range(out_h):
+        for ox in range(out_w):
+            for fy in range(kh):
+                iy = oy * stride[0] - pad_top + fy * dil[0]
+                if iy < 0 or iy >= H:
+                    continue
+                for fx in range(kw):
+                    ix = ox * stride[1] - pad_left + fx * dil[1]
+                    if 0 <= ix < W:
+                        out[:, oy, ox, fy, fx, :] = x[:, iy, ix, :]
+    return out.reshape(B, out_h * out_w, kh * kw * C)
+
+
+def srdhm(a, b):
+    if a == -2**31 and b == -2**31:
+        return 2**31 - 1
+    ab = a * b
+    nudge = 2**30 if ab >= 0 else 1 - 2**30
+    v = ab + nudge
+    q = abs(v) // 2**31
+    return q if v >= 0 else -q
+
+
+def rdpot(x, e):
+    if e == 0:
+        return x
+    q, r = divmod(abs(x), 2**e)
+    if 2 * r >= 2**e:
+        q += 1
+    return q if x >= 0 else -q
+
+
+def wrap32(v):
+    return ((v + 2**31) % 2**32) - 2**31
+
+
+def mbqm(x, m, s):
+    left = s if s > 0 else 0
+    right = -s if s < 0 else 0
+    return rdpot(srdhm(wrap32(x * 2**left), m), right)
+
+
+def quantize_multiplier(real):
+    if real == 0:
+        return 0, 0
+    q, e = math.frexp(real)
+    m = int(math.floor(abs(q) * 2**31 + 0.5)) * (1 if q >= 0 else -1)
+    if m == 2**31:
+        m //= 2
+        e += 1
+    if e < -31:
+        return 0, 0
+    return m, e
+
+
+def round_div(s, n):
+    """Half away from zero, as C's (s + n/2)/n for s >= 0."""
+    return (s + n // 2) // n if s >= 0 else -((-s + n // 2) // n)
+
+
+def trec_s8_numpy(x, zp, filt, bias, proj, geom, L, H, scope, mult, shift, out_zp, act_min,
+                  act_max):
+    """int8 TREC: x [B,H,W,C] int8, filt [O,kh,kw,C] int8, bias int32 [O], proj int8 flat.
+    Returns (output int8 [B*N, O], ids uint16 [B*N, J])."""
+    B = x.shape[0]
+    kh, kw = filt.shape[1], filt.shape[2]
+    O = filt.shape[0]
+    rows = im2col_np(x.astype(np.int64) - zp, kh, kw, geom["stride"], geom["dil"],
+                     geom["pad_top"], geom["pad_left"], geom["out_h"], geom["out_w"], fill=0)
+    N = rows.shape[1]
+    K = rows.shape[2]
+    J = (K + L - 1) // L
+    W = filt.reshape(O, K).astype(np.int64)
+    groups = [rows[b] for b in range(B)] if scope == SCOPE_IMAGE else [rows.reshape(B * N, K)]
+    G = groups[0].shape[0]
+    acc = np.zeros((B * N, O), dtype=np.int64)
+    acc += bias.astype(np.int64)[None, :]
+    ids = np.zeros((B * N, J), dtype=np.uint16)
+    for gi, R in enumerate(groups):
+        for j in range(J):
+            k0 = j * L
+            lj = min(L, K - k0)
+            P = proj[H * k0: H * k0 + H * lj].astype(np.int64).reshape(H, lj)
+            X = R[:, k0:k0 + lj]
+            d = X @ P.T
+            bid = ((d >= 0).astype(np.int64) << np.arange(H)).sum(1)
+            ids[gi * G:(gi + 1) * G, j] = bid
+            for b in np.unique(bid):
+                m = bid == b
+                s = X[m].sum(0)
+                n = int(m.sum())
+                c = np.array([round_div(int(v), n) for v in s], dtype=np.int64)
+                y = W[:, k0:k0 + lj] @ c
+                acc[gi * G:(gi + 1) * G][m] += y[None, :]
+    out = np.zeros((B * N, O), dtype=np.int8)
+    for r in range(B * N):
+        for o in range(O):
+            v = mbqm(wrap32(int(acc[r, o])), int(mult[o]), int(shift[o])) + out_zp
+            out[r, o] = min(max(v, act_min), act_max)
+    return out, ids
+
+
+# ---------------------------------------------------------------------------------------
+# case file for the C tests
+#
+# magic "TRECTST1", u32 case count; per case u32 array count, then arrays:
+#   char name[16] (NUL padded), char type ('f' f32, 'i' i32, 'b' i8, 'h' u16), 3 zero
+#   bytes, u32 count, count little-endian values.
+
+def _arr(name, typ, a):
+    a = np.ascontiguousarray(a).reshape(-1)
+    dt = {"f": "<f4", "i": "<i4", "b": "i1", "h": "<u2"}[typ]
+    data = a.astype(dt).tobytes()
+    return name.encode().ljust(16, b"\0") + typ.encode() + b"\0\0\0" + struct.pack("<I", a.size) + data
+
+
+def _geom(B, in_h, in_w, in_c, out_c, kh, kw, stride, dil, pad_top, pad_left, out_h, out_w):
+    return dict(B=B, in_h=in_h, in_w=in_w, in_c=in_c, out_c=out_c, kh=kh, kw=kw,
+                stride=stride, dil=dil, pad_top=pad_top, pad_left=pad_left, out_h=out_h,
+                out_w=out_w)
+
+
+def _geom_arr(g):
+    return np.array([g["B"], g["in_h"], g["in_w"], g["in_c"], g["out_c"], g["kh"], g["kw"],
+                     g["stride"][0], g["stride"][1], g["dil"][0], g["dil"][1], g["pad_top"],
+                     g["pad_left"], g["out_h"], g["out_w"]], dtype=np.int64)
+
+
+def tflite_same(n, k, s, d):
+    out = (n + s - 1) // s
+    eff = (k - 1) * d + 1
+    total = max((out - 1) * s + eff - n, 0)
+    return out, total // 2, total - total // 2
+
+
+def make_geom(B, in_h, in_w, in_c, out_c, k, s, d, padding):
+    if padding == "same":
+        oh, pt, pb = tflite_same(in_h, k, s, d)
+        ow, pl, pr = tflite_same(in_w, k, s, d)
+    else:
+        eff = (k - 1) * d + 1
+        oh, pt, pb = (in_h - eff + s) // s, 0, 0
+        ow, pl, pr = (in_w - eff + s) // s, 0, 0
+    g = _geom(B, in_h, in_w, in_c, out_c, k, k, (s, s), (d, d), pt, pl, oh, ow)
+    g["pad_after"] = (pb, pr)
+    return g
+
+
+def module_for(g, L, H, scope, act):
+    m = TrecConv2d(g["in_c"], g["out_c"], (g["kh"], g["kw"]), stride=g["stride"],
+                   padding=(g["pad_top"], g["pad_left"]), dilation=g["dil"], bias=True,
+                   sub_len=L, hash_bits=H, scope=scope, act=act, pad_after=g["pad_after"])
+    m.eval()
+    return m
+
+
+def float_case(rng, g, L, H, scope, act, kind):
+    """kind 0: dyadic data (every dot product exact in float32: ties at 0 are exercised);
+    kind 1: Gaussian data, projections redrawn until no dot product is within 1e-4
+    (relative) of 0."""
+    m = module_for(g, L, H, scope, act)
+    B, ih, iw, C = g["B"], g["in_h"], g["in_w"], g["in_c"]
+    O, K = g["out_c"], m.K
+    if kind == 0:
+        x = rng.integers(-3, 4, size=(B, ih, iw, C)).astype(np.float32) / 4
+        # a few repeated pixels so that buckets hold identical sub-vectors too
+        x[:, ::2, ::3, :] = x[:, 1:2, 0:1, :]
+        w = rng.integers(-8, 9, size=(O, g["kh"], g["kw"], C)).astype(np.float32) / 8
+        bias = rng.integers(-4, 5, size=O).astype(np.float32) / 4
+        proj = rng.integers(-3, 4, size=H * K).astype(np.float32)
+    else:
+        x = rng.standard_normal((B, ih, iw, C)).astype(np.float32)
+        w = (rng.standard_normal((O, g["kh"], g["kw"], C)) / math.sqrt(K)).astype(np.float32)
+        bias = (0.1 * rng.standard_normal(O)).astype(np.float32)
+        proj = None
+    with torch.no_grad():
+        m.weight.copy_(torch.from_numpy(w).permute(0, 3, 1, 2))
+        m.bias.copy_(torch.from_numpy(bias))
+        xt = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous()
+        if kind == 1:
+            rows = im2col_np(x.astype(np.float64), g["kh"], g["kw"], g["stride"], g["dil"],
+                             g["pad_top"], g["pad_left"], g["out_h"], g["out_w"])
+            rows = rows.reshape(-1, K)
+            parts = []
+            for j, lj in enumerate(m.sub_lens()):
+                X = rows[:, j * L: j * L + lj]
+                for _ in range(1000):
+                    P = rng.standard_normal((H, lj)).astype(np.float32)
+                    Pd = P.astype(np.float64)
+                    dd = X @ Pd.T
+                    mag = np.abs(X) @ np.abs(Pd).T
+                    ok = (mag == 0) | (np.abs(dd) > 1e-4 * mag)
+                    if ok.all():
+                        break
+                else:
+                    raise RuntimeError("no projection with a safe margin")
+                parts.append(P.reshape(-1))
+            proj = np.concatenate(parts)
+        m.set_proj_flat(torch.from_numpy(proj))
+        y = m(xt)
+    out = y.permute(0, 2, 3, 1).reshape(-1, O).numpy()
+    ids = m.last_ids.reshape(-1, m.J).numpy().astype(np.uint16)
+    return [
+        _arr("geom", "i", _geom_arr(g)),
+        _arr("trec", "i", np.array([L, H, scope, act, kind])),
+        _arr("input", "f", x),
+        _arr("filter", "f", w),
+        _arr("bias", "f", bias),
+        _arr("proj", "f", proj),
+        _arr("ids", "h", ids),
+        _arr("output", "f", out),
+        _arr("clusters", "i", np.array([m.last_clusters])),
+    ]
+
+
+def s8_case(rng, g, L, H, scope, act):
+    B, ih, iw, C = g["B"], g["in_h"], g["in_w"], g["in_c"]
+    O = g["out_c"]
+    K = g["kh"] * g["kw"] * C
+    x = rng.integers(-128, 128, size=(B, ih, iw, C)).astype(np.int8)
+    # coarse values in part of the image, so that several rows share buckets
+    x[:, : ih // 2] = (x[:, : ih // 2] // 32 * 32).astype(np.int8)
+    zp = int(rng.integers(-20, 21))
+    w = rng.integers(-127, 128, size=(O, g["kh"], g["kw"], C)).astype(np.int8)
+    bias = rng.integers(-5000, 5001, size=O).astype(np.int32)
+    proj = rng.integers(-127, 128, size=H * K).astype(np.int8)
+    in_s, out_s = 0.02, 0.05
+    fs = rng.uniform(0.002, 0.01, size=O)
+    mult, shift = [], []
+    for c in range(O):
+        mm, ss = quantize_multiplier(float(np.float64(np.float32(in_s)) *
+                                           np.float64(np.float32(fs[c])) /
+                                           np.float64(np.float32(out_s))))
+        mult.append(mm)
+        shift.append(ss)
+    out_zp = int(rng.integers(-10, 11))
+    act_min = out_zp if act == ACT_RELU else -128
+    act_max = 127
+    out, ids = trec_s8_numpy(x, zp, w, bias, proj, g, L, H, scope, mult, shift, out_zp,
+                             act_min, act_max)
+    return [
+        _arr("geom", "i", _geom_arr(g)),
+        _arr("trec", "i", np.array([L, H, scope, act, 2])),
+        _arr("input", "b", x),
+        _arr("filter", "b", w),
+        _arr("bias", "i", bias),
+        _arr("proj", "b", proj),
+        _arr("q", "i", np.array([zp, out_zp, act_min, act_max])),
+        _arr("mult", "i", np.array(mult)),
+        _arr("shift", "i", np.array(shift)),
+        _arr("ids", "h", ids),
+        _arr("output", "b", out),
+    ]
+
+
+def gen_tests(path, seed=1234):
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+    cases = []
+    # (B, in_h, in_w, in_c, out_c, k, stride, dil, padding), L, H, scope, act
+    f_specs = [
+        ((2, 7, 7, 3, 4, 3, 1, 1, "same"), 9, 4, SCOPE_IMAGE, ACT_NONE, 0),
+        ((2, 8, 8, 4, 5, 3, 2, 1, "same"), 5, 6, SCOPE_BATCH, ACT_RELU, 0),
+        ((1, 6, 6, 2, 3, 3, 1, 1, "valid"), 18, 16, SCOPE_IMAGE, ACT_NONE, 0),
+        ((1, 9, 9, 8, 16, 3, 1, 1, "same"), 8, 8, SCOPE_IMAGE, ACT_NONE, 1),
+        ((2, 10, 10, 2, 6, 3, 1, 2, "same"), 7, 5, SCOPE_BATCH, ACT_RELU, 1),
+        ((2, 6, 5, 5, 4, 1, 1, 1, "valid"), 5, 3, SCOPE_IMAGE, ACT_NONE, 1),
+        ((1, 9, 8, 3, 4, 3, 2, 1, "same"), 4, 7, SCOPE_IMAGE, ACT_RELU6, 1),
+    ]
+    for (B, ih, iw, C, O, k, s, d, pad), L, H, scope, act, kind in f_specs:
+        g = make_geom(B, ih, iw, C, O, k, s, d, pad)
+        cases.append(float_case(rng, g, L, H, scope, act, kind))
+    s_specs = [
+        ((2, 7, 7, 3, 4, 3, 1, 1, "same"), 9, 4, SCOPE_IMAGE, ACT_NONE),
+        ((2, 8, 8, 4, 5, 3, 2, 1, "same"), 5, 6, SCOPE_BATCH, ACT_RELU),
+        ((1, 6, 6, 4, 8, 3, 1, 1, "valid"), 8, 16, SCOPE_IMAGE, ACT_NONE),
+        ((2, 10, 10, 2, 6, 3, 1, 2, "same"), 7, 2, SCOPE_BATCH, ACT_RELU),
+        ((1, 9, 8, 3, 4, 3, 2, 1, "same"), 27, 3, SCOPE_IMAGE, ACT_NONE),
+    ]
+    for (B, ih, iw, C, O, k, s, d, pad), L, H, scope, act in s_specs:
+        g = make_geom(B, ih, iw, C, O, k, s, d, pad)
+        cases.append(s8_case(rng, g, L, H, scope, act))
+    with open(path, "wb") as f:
+        f.write(b"TRECTST1" + struct.pack("<I", len(cases)))
+        for arrs in cases:
+            f.write(struct.pack("<I", len(arrs)))
+            for a in arrs:
+                f.write(a)
+
+
+# ---------------------------------------------------------------------------------------
+# export of a layer's parameters (for the sidecar file, docs/trec.md)
+
+def export_layer(m, op_index):
+    """The TREC record of one conv (the sidecar format planned in docs/trec.md): a dict
+    with op index, L, H, scope and the projections in the C layout (float32 and int8)."""
+    flat = m.proj_flat().detach().float().numpy()
+    s8 = np.zeros_like(flat, dtype=np.int8)
+    off = 0
+    for lj in m.sub_lens():
+        blk = flat[off:off + m.H * lj].reshape(m.H, lj)
+        scale = np.abs(blk).max(1, keepdims=True)
+        scale[scale == 0] = 1
+        s8[off:off + m.H * lj] = np.clip(np.round(blk / scale * 127), -127, 127).reshape(-1)
+        off += m.H * lj
+    return dict(op=op_index, sub_len=m.L, hash_bits=m.H, scope=m.scope, proj_f32=flat,
+                proj_s8=s8)
+
+
+def selftest():
+    g = make_geom(2, 6, 6, 3, 4, 3, 1, 1, "same")
+    # 16 random hyperplanes rarely put two distinct sub-vectors in one bucket; take the
+    # first seed where none does (the identity needs every bucket pure)
+    for seed in range(20):
+        torch.manual_seed(seed)
+        m = module_for(g, 9, 16, SCOPE_IMAGE, ACT_NONE)
+        x = torch.randn(2, 3, 6, 6)
+        y = m(x)
+        X, _, _ = m.rows(x)
+        distinct = sum(torch.unique(X[b, :, j], dim=0).shape[0]
+                       for b in range(2) for j in range(m.J))
+        if m.last_clusters == distinct:
+            break
+    else:
+        raise AssertionError("no seed with pure buckets")
+    conv = F.conv2d(x, m.weight, m.bias, stride=1, padding=1)
+    err = (y - conv).abs().max().item()
+    print("dense identity (H=16): max |trec - conv| = %.3g, clusters %d" % (err, m.last_clusters))
+    assert err < 1e-5
+    # few bits: real clustering, and gradients reach the projections, weights and input
+    m2 = module_for(g, 9, 3, SCOPE_BATCH, ACT_RELU)
+    m2.train()
+    x.requires_grad_(True)
+    out = m2(x)
+    assert m2.last_clusters < distinct
+    out.square().mean().backward()
+    for name, t in (("proj", m2.proj), ("weight", m2.weight), ("input", x)):
+        assert t.grad is not None and torch.isfinite(t.grad).all() and t.grad.abs().sum() > 0, name
+    print("gradients: proj %.3g weight %.3g input %.3g" % (
+        m2.proj.grad.norm().item(), m2.weight.grad.norm().item(), x.grad.norm().item()))
+    # the forward value in training mode equals eval mode (straight-through)
+    m2.eval()
+    with torch.no_grad():
+        assert torch.equal(m2(x), out.detach())
+    print("selftest ok")
+
+
+def main(argv):
+    if len(argv) >= 3 and argv[1] == "gen-tests":
+        gen_tests(argv[2])
+        return 0
+    if len(argv) == 2 and argv[1] == "selftest":
+        selftest()
+        return 0
+    sys.stderr.write("usage: trec.py gen-tests OUT.bin | selftest\n")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
