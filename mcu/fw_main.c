@@ -187,6 +187,19 @@ static void profile_print(const fr_cnn_model *m, const profile *p) {
 }
 
 static profile fw_profile;
+
+/* Input 0 runs hooked and prints its per-operator ticks; the others run plainly. */
+static fr_status run_once(fr_cnn_model *m, int k, fr_error *err) {
+    if (k != 0) return fr_cnn_invoke(m, err);
+    fr_status st = fr_cnn_invoke_hooked(m, profile_hook, &fw_profile, err);
+    if (st == FR_OK) profile_print(m, &fw_profile);
+    return st;
+}
+#else
+static fr_status run_once(fr_cnn_model *m, int k, fr_error *err) {
+    (void)k;
+    return fr_cnn_invoke(m, err);
+}
 #endif
 
 static int fail(const char *what, const fr_error *err) {
@@ -255,12 +268,7 @@ int main(int argc, char **argv) {
     for (int k = 0; k < n_inputs; k++) {
         int label = fill_input(m, &in, k);
         uint64_t t = fw_ticks();
-#if FW_PROFILE
-        if (k == 0) {
-            if (fr_cnn_invoke_hooked(m, profile_hook, &fw_profile, &err) != FR_OK) return fail("invoke", &err);
-        } else
-#endif
-        if (fr_cnn_invoke(m, &err) != FR_OK) return fail("invoke", &err);
+        if (run_once(m, k, &err) != FR_OK) return fail("invoke", &err);
         t = fw_ticks() - t;
         total_ticks += t;
         fw_puts("input ");
@@ -275,9 +283,6 @@ int main(int argc, char **argv) {
         put_u64((uint64_t)argmax_out(&out));
         fw_puts("\n");
         put_kv("# invoke_ticks ", t);
-#if FW_PROFILE
-        if (k == 0) profile_print(m, &fw_profile);
-#endif
     }
     if (n_inputs > 0) put_kv("# invoke_ticks_mean ", total_ticks / (uint64_t)n_inputs);
     uint32_t calib_insns;

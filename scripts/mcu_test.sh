@@ -35,7 +35,7 @@ while [ $# -gt 0 ]; do
     --cpus) CPUS="$2"; shift 2 ;;
     --assets) ASSETS="$2"; shift 2 ;;
     --host-dir) HOST_DIR="$2"; shift 2 ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0" | sed -e 's/^# //' -e 's/^#$//'; exit 0 ;;
     *) echo "mcu_test.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
     esac
 done

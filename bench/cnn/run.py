@@ -12,7 +12,9 @@ other users of the machine falls on all of them alike. The first round is warm-u
 is dropped. Latency: median (and 10th-90th percentile) over all timed inferences.
 Memory: frugal's planned arena + the model file bytes (what an MCU would need), and for
 every engine the peak-RSS growth of its process from just before the model was loaded
-(VmHWM - VmRSS before loading, which includes runtime libraries loaded lazily).
+(VmHWM - VmRSS before loading, which includes runtime libraries loaded lazily). The int8
+arenas are also compared with TFLM's: frugal's as planned on the Cortex-M4 build
+(build/mcu/out/m4_<model>.txt) and on this host (AVX2 kernels plan more scratch).
 MCU: scripts/mcu_test.sh builds the int8 firmware for Cortex-M4/M7 and counts the
 instructions of one inference under QEMU (-icount); --no-mcu reuses build/mcu/report.md.
 Writes a markdown report (default build/cnnbench/cnn_bench.md) and prints it.
@@ -139,7 +141,7 @@ def bench_model(key, exe, rounds, block_ms):
     reps = {}
     for e in engines:
         e.run(20)
-        t = statistics.median(e.run(5))
+        t = min(e.run(5))
         reps[e] = max(3, min(500, int(block_ms * 1000 / max(t, 1.0))))
     for r in range(rounds + 1):
         for e in engines:
@@ -172,6 +174,23 @@ def mcu_rows(run_it):
         return f.read().strip(), None
 
 
+def mcu_arena_of(key):
+    """(total, persistent, activations) the Cortex-M4 firmware reported, or None."""
+    path = os.path.join(ROOT, "build", "mcu", "out", "m4_%s.txt" % key)
+    vals = {}
+    try:
+        with open(path) as f:
+            for line in f:
+                w = line.split()
+                if len(w) == 3 and w[0] == "#" and w[1].startswith("arena_"):
+                    vals[w[1]] = int(w[2])
+    except OSError:
+        return None
+    if not all(k in vals for k in ("arena_total", "arena_persistent", "arena_activation")):
+        return None
+    return vals["arena_total"], vals["arena_persistent"], vals["arena_activation"]
+
+
 def main():
     ap = argparse.ArgumentParser(description="frugal CNN benchmark")
     ap.add_argument("--models", default="ic,kws,vww")
@@ -200,22 +219,38 @@ def main():
     out.append("Machine: %s, %d logical CPUs (shared), %s; %s." % (
         cpu, os.cpu_count() or 0, platform.platform(), time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())))
     out.append("")
-    out.append("| model | engine | threads | median ms | p10-p90 ms | inferences | memory: planned arena + model bytes | peak RSS growth KiB | TFLM arena (reference firmware) |")
-    out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    out.append("| model | engine | threads | median ms | p10-p90 ms | inferences | peak RSS growth KiB | planned arena + model bytes |")
+    out.append("|---|---|---:|---:|---:|---:|---:|---:|")
+    host_arena = {}
     for k in keys:
         title, rows = bench_model(k, exe, a.rounds, a.block_ms)
         for r in rows:
             planned = "-"
-            tflm = "-"
             if r["planned"]:
                 arena, model = r["planned"]
                 planned = "%d + %d = %d" % (arena, model, arena + model)
                 if r["engine"] == "frugal int8":
-                    tflm = "%d [^tflm-%s]" % (TFLM_ARENA[k][0], k)
-            out.append("| %s | %s | %d | %.3f | %.3f-%.3f | %d | %s | %d | %s |" % (
+                    host_arena[k] = arena
+            out.append("| %s | %s | %d | %.3f | %.3f-%.3f | %d | %d | %s |" % (
                 title, r["engine"], r["threads"], r["median"] / 1000, r["p10"] / 1000, r["p90"] / 1000,
-                r["n"], planned, r["rss_kb"], tflm))
+                r["n"], r["rss_kb"], planned))
         print("run.py: %s done" % k, file=sys.stderr)
+    out.append("")
+    out.append("Arena of the int8 models, frugal against TFLM:")
+    out.append("")
+    out.append("| model | frugal arena, Cortex-M4 (persistent + activations) | frugal arena, x86-64 host | TFLM arena (reference firmware) | frugal (MCU) <= TFLM |")
+    out.append("|---|---:|---:|---:|---|")
+    for k in keys:
+        mcu_arena = mcu_arena_of(k)
+        tflm = TFLM_ARENA[k][0]
+        if mcu_arena:
+            total, pers, act = mcu_arena
+            cell = "%d (%d + %d)" % (total, pers, act)
+            ok = "yes" if total <= tflm else "NO"
+        else:
+            cell, ok = "?", "?"
+        out.append("| %s | %s | %s | %d [^tflm-%s] | %s |" % (
+            MODELS[k][0], cell, host_arena.get(k, "?"), tflm, k, ok))
     out.append("")
     for k in keys:
         out.append("[^tflm-%s]: kTensorArenaSize in mlcommons/tiny benchmark/reference_submissions/%s "

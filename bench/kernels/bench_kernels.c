@@ -64,7 +64,7 @@ static int bench_one(fr_type t, int M, int K, int N, int threads, fr_isa isa) {
     fr_matmul(isa, t, w, M, K, x, N, y, scratch, pool); /* warm up */
     /* The machine may be shared: time each call and report the fastest (and the median). */
     enum { max_iters = 4096 };
-    static double times[max_iters];
+    double times[max_iters];
     int iters = 0;
     double start = now_s();
     do {

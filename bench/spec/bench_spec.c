@@ -166,7 +166,7 @@ static int parse_args(int argc, char **argv, opts *o) {
                      : !strcmp(a, "--pass-offset") ? &o->pass_offset : !strcmp(a, "--gamma-max") ? &o->gamma_max
                      : &o->n_ctx;
             int hi = !strcmp(a, "-t") || !strcmp(a, "--draft-threads") ? 256 : !strcmp(a, "--gamma-max") ? 16 : 1 << 20;
-            int lo = !strcmp(a, "--pass-offset") ? 0 : 1;
+            int lo = !strcmp(a, "--pass-offset") || !strcmp(a, "--passes") ? 0 : 1;
             if (parse_int(a, argv[++i], lo, hi, dst) != 0) return 2;
         } else {
             fprintf(stderr, "bench_spec: %s: unknown option or missing value (see --help)\n", a);

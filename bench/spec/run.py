@@ -26,6 +26,7 @@ import glob
 import json
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -63,6 +64,18 @@ def run(cmd, **kw):
     return subprocess.run(cmd, check=False, capture_output=True, text=True, **kw)
 
 
+def children_cpu():
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def run_cpu(cmd):
+    """Runs cmd; returns (result, CPU seconds of the child)."""
+    c0 = children_cpu()
+    r = run(cmd)
+    return r, children_cpu() - c0
+
+
 def ensure_driver(build):
     exe = os.path.join(build, "bin", "bench_spec")
     src = os.path.join(HERE, "bench_spec.c")
@@ -96,21 +109,61 @@ LLAMA_DECODED = re.compile(r"decoded\s+(\d+) tokens in\s+([\d.]+) seconds, speed
 LLAMA_STAT = re.compile(r"\b(n_drafted|n_accept)\s*=\s*(\d+)")
 
 
-def llama_spec(setting, target, draft, prompt_file, n, threads):
+def llama_spec_once(setting, target, draft, prompt_file, n, threads):
     """One llama.cpp run; setting = {"bin": llama-speculative[-simple], "n_max", "p_min"}."""
     cmd = [os.path.join(LLAMA_BIN, setting["bin"]), "-m", target, "-md", draft, "-f", prompt_file,
            "-n", str(n), "-t", str(threads), "-td", str(threads), "--temp", "0", "--ignore-eos", "-c", "512",
            "--spec-draft-n-max", str(setting["n_max"])]
     if setting["bin"] == "llama-speculative-simple":
         cmd += ["--spec-type", "draft-simple", "--spec-draft-n-min", "0", "--spec-draft-p-min", str(setting["p_min"])]
-    r = run(cmd)
-    m = LLAMA_DECODED.search(r.stdout + r.stderr)
+    for _ in range(3):  # its asynchronous log sometimes loses the last lines at exit: retry
+        r, cpu = run_cpu(cmd)
+        m = LLAMA_DECODED.search(r.stdout + r.stderr)
+        if r.returncode == 0 and m and LLAMA_STAT.search(r.stdout + r.stderr):
+            break
     if r.returncode != 0 or not m:
         log(f"{setting['bin']} failed ({r.returncode}): {' '.join(cmd)}\n{(r.stderr or '')[-800:]}")
         return None
     stats = dict(LLAMA_STAT.findall(r.stdout + r.stderr))
-    return {"tokens": int(m.group(1)), "seconds": float(m.group(2)), "rate": float(m.group(3)),
+    return {"tokens": int(m.group(1)), "seconds": float(m.group(2)), "rate": float(m.group(3)), "cpu": cpu,
             "drafted": int(stats.get("n_drafted", 0)), "accepted": int(stats.get("n_accept", 0))}
+
+
+def llama_spec(setting, target, draft, prompt_file, n, threads, base=None):
+    """A llama.cpp speculative run: its own report (wall-clock decode time) and, as for frugal,
+    the CPU time of the generation: the process's CPU time minus that of a run of the same
+    setting generating 1 token (`base`, measured when not given: loading, warm-up, prompt)."""
+    r = llama_spec_once(setting, target, draft, prompt_file, n, threads)
+    if r is None:
+        return None
+    if base is None:
+        base = llama_spec_once(setting, target, draft, prompt_file, 1, threads)
+    if base is not None and r["cpu"] > base["cpu"]:
+        r["cpu_tokens"] = r["tokens"] - base["tokens"]
+        r["cpu_seconds"] = r["cpu"] - base["cpu"]
+    return r
+
+
+def llama_completion(target, prompt_file, n, threads):
+    """Plain target generation with llama.cpp (llama-completion): its own eval rate, and the
+    CPU time of the generation (minus a 1-token run)."""
+    res = []
+    for k in (n, 1):
+        cmd = [os.path.join(LLAMA_BIN, "llama-completion"), "-m", target, "-f", prompt_file, "-n", str(k),
+               "-t", str(threads), "--temp", "0", "--ignore-eos", "-c", "512", "-no-cnv"]
+        r, cpu = run_cpu(cmd)
+        m = re.search(r"\beval time =\s+([\d.]+) ms /\s+(\d+) runs", r.stdout + r.stderr)
+        if r.returncode != 0 or (k == n and not m):
+            log(f"llama-completion failed ({r.returncode}): {' '.join(cmd)}")
+            return None
+        res.append((cpu, m))
+    (cpu_n, m), (cpu_1, _) = res
+    runs, ms = int(m.group(2)), float(m.group(1))
+    out = {"tokens": runs, "seconds": ms / 1e3, "rate": runs / (ms / 1e3) if ms > 0 else 0.0}
+    if cpu_n > cpu_1:
+        out["cpu_tokens"] = n - 1
+        out["cpu_seconds"] = cpu_n - cpu_1
+    return out
 
 
 def llama_label(s):
@@ -119,38 +172,37 @@ def llama_label(s):
     return f"llama.cpp llama-speculative-simple --spec-draft-n-max {s['n_max']} --spec-draft-p-min {s['p_min']}"
 
 
-LLAMA_SETTINGS = ([{"bin": "llama-speculative", "n_max": g, "p_min": 0.0} for g in (1, 2, 3, 4, 5, 6, 8)] +
-                  [{"bin": "llama-speculative-simple", "n_max": g, "p_min": p}
-                   for g in (1, 2, 3, 4, 6, 8) for p in (0.0, 0.5, 0.8, 0.9)])
+LLAMA_SETTINGS = ([{"bin": "llama-speculative-simple", "n_max": g, "p_min": p}
+                   for g in (1, 2, 4, 8, 16) for p in (0.0, 0.5, 0.8, 0.9)] +
+                  [{"bin": "llama-speculative", "n_max": g, "p_min": 0.0} for g in (1, 2, 4, 8)])
 
 
-def llama_plain(target, n, threads):
-    r = run([os.path.join(LLAMA_BIN, "llama-bench"), "-m", target, "-p", "0", "-n", str(n), "-t", str(threads),
-             "-r", "3", "-o", "json"])
-    try:
-        rows = json.loads(r.stdout)
-        return float(rows[0]["avg_ts"])
-    except (ValueError, KeyError, IndexError):
-        log(f"llama-bench failed: {r.stderr[-400:]}")
-        return None
-
-
-def llama_sweep(target, draft, prompts, n, threads):
-    """Fastest llama.cpp speculative setting over one prompt per kind (total tokens / seconds)."""
+def llama_sweep(target, draft, prompts, n, threads, metric):
+    """Fastest llama.cpp speculative setting over one prompt per kind (total tokens / seconds,
+    CPU or wall-clock time as `metric`), each setting run twice."""
     kinds = {}
     for p in prompts:
         kinds.setdefault(kind_of(p), p)
+    bases = {p: llama_spec_once(LLAMA_SETTINGS[0], target, draft, p, 1, threads) for p in kinds.values()}
     sweep = []
     for s in LLAMA_SETTINGS:
-        tok = sec = 0.0
-        for p in kinds.values():
-            r = llama_spec(s, target, draft, p, n, threads)
-            if not r:
-                break
-            tok += r["tokens"]
-            sec += r["seconds"]
-        else:
-            sweep.append(dict(s, rate=tok / sec))
+        rates = []
+        for _ in range(2):
+            tok = sec = 0.0
+            for p in kinds.values():
+                r = llama_spec(s, target, draft, p, n, threads, base=bases[p] or {"cpu": 0.0, "tokens": 0})
+                if not r:
+                    break
+                if metric == "cpu":
+                    tok += r.get("cpu_tokens", 0)
+                    sec += r.get("cpu_seconds", float("inf"))
+                else:
+                    tok += r["tokens"]
+                    sec += r["seconds"]
+            else:
+                rates.append(tok / sec)
+        if rates:
+            sweep.append(dict(s, rate=max(rates)))
     best = max(sweep, key=lambda x: x["rate"]) if sweep else None
     return best, sweep
 
@@ -163,8 +215,15 @@ def med(xs):
     return statistics.median(xs) if xs else float("nan")
 
 
-def aggregate(runs, llama_runs):
-    """{config: {"kinds": {kind: median rate}, "overall": median rate, ...}}"""
+def tok_sec(r, metric):
+    if metric == "cpu":
+        return (r.get("cpu_tokens", r["tokens"]), r["cpu_seconds"]) if "cpu_seconds" in r else None
+    return r["tokens"], r["seconds"]
+
+
+def aggregate(runs, llama_runs, metric):
+    """{config: {"kinds": {kind: median rate}, "overall": median rate, ...}}; rates are total
+    tokens / total seconds (CPU or wall-clock, as metric) of each pass, medians over passes."""
     passes = sorted({r["pass"] for r in runs})
     kinds = sorted({r["kind"] for r in runs})
     out = {}
@@ -179,9 +238,10 @@ def aggregate(runs, llama_runs):
         for k in kinds + ["overall"]:
             rates = []
             for p in passes:
-                sel = [r for r in rs if r["pass"] == p and (k == "overall" or r["kind"] == k)]
-                if sel:
-                    rates.append(sum(r["tokens"] for r in sel) / sum(r["seconds"] for r in sel))
+                sel = [tok_sec(r, metric) for r in rs if r["pass"] == p and (k == "overall" or r["kind"] == k)]
+                sel = [x for x in sel if x]
+                if sel and sum(x[1] for x in sel) > 0:
+                    rates.append(sum(x[0] for x in sel) / sum(x[1] for x in sel))
             if k == "overall":
                 entry["overall"] = med(rates)
                 entry["per_pass"] = rates
@@ -211,7 +271,7 @@ def ratios(agg, kinds):
             return agg[a]["overall"] / agg[b]["overall"]
         return None
 
-    llama = next((c for c in agg if c.startswith("llama.cpp")), None)
+    llama = next((c for c in agg if c.startswith("llama.cpp llama-speculative")), None)
     best_auto = max((c for c in agg if c.startswith("auto@")), key=lambda c: agg[c]["overall"], default=None)
     res = {
         "best_fixed_overall": best_fixed_overall,
@@ -240,11 +300,12 @@ def fmt(x, digits=0):
     return f"{x:.{digits}f}"
 
 
-def table_md(agg, kinds, rat, meta):
+def table_md(agg, kinds, rat, meta, wall):
     lines = []
-    head = "| configuration | " + " | ".join(kinds) + " | overall | vs plain | acceptance | tokens/pass | mean gamma |"
+    head = ("| configuration | " + " | ".join(kinds) + " | overall | vs plain | overall, wall-clock | "
+            "acceptance | tokens/pass | mean gamma |")
     lines.append(head)
-    lines.append("|---|" + "---:|" * (len(kinds) + 5))
+    lines.append("|---|" + "---:|" * (len(kinds) + 6))
     plain = agg.get("plain", {}).get("overall")
     for cfg, e in agg.items():
         name = cfg
@@ -252,29 +313,31 @@ def table_md(agg, kinds, rat, meta):
             name += " (best fixed)"
         lines.append(f"| {name} | " + " | ".join(fmt(e["kinds"].get(k)) for k in kinds) +
                      f" | **{fmt(e['overall'])}** | {fmt(e['overall'] / plain if plain else None, 2)}x"
+                     f" | {fmt(wall.get(cfg, {}).get('overall'))}"
                      f" | {fmt(100 * e['acceptance'] if e['acceptance'] is not None else None, 1)}%"
                      f" | {fmt(e['tokens_per_step'], 2)} | {fmt(e['mean_gamma'], 2)} |")
     return "\n".join(lines)
 
 
-def ratios_md(rat, agg, kinds):
-    def line(label, v, goal):
+def ratios_md(rat, agg, kinds, ratw):
+    def line(label, key, goal):
+        v, w = rat.get(key), ratw.get(key)
         if v is None:
-            return f"| {label} | - | {goal} | not measured |"
+            return f"| {label} | - | - | >= {goal:.2f}x | not measured |"
         ok = v >= goal
-        return f"| {label} | {v:.2f}x | >= {goal:.2f}x | {'met' if ok else 'NOT met'} |"
+        return f"| {label} | {v:.2f}x | {fmt(w, 2)}x | >= {goal:.2f}x | {'met' if ok else 'NOT met'} |"
 
-    out = ["| ratio (overall tokens/s, medians) | measured | goal | |", "|---|---:|---:|---|"]
-    out.append(line(f"auto@d0 vs best fixed gamma ({rat['best_fixed_overall']})", rat["auto_vs_best_fixed"], 1.10))
-    out.append(line("auto@d0 vs heuristic@d0", rat["auto_vs_heuristic"], 1.10))
-    out.append(line(f"auto@d0 vs {rat['llama_config']}", rat["auto_vs_llama"], 1.20))
-    out.append(line("auto@d0 vs plain target decoding", rat["auto_vs_plain"], 2.00))
+    out = ["| ratio of overall tokens/s (medians) | CPU time | wall-clock | goal | |", "|---|---:|---:|---:|---|"]
+    out.append(line(f"auto@d0 vs the best fixed gamma ({rat['best_fixed_overall']})", "auto_vs_best_fixed", 1.10))
+    out.append(line("auto@d0 vs heuristic@d0", "auto_vs_heuristic", 1.10))
+    out.append(line(f"auto@d0 vs {rat['llama_config']}", "auto_vs_llama", 1.20))
+    out.append(line("auto@d0 vs plain target decoding", "auto_vs_plain", 2.00))
     b = rat["best_auto"]
     if b and b != "auto@d0":
-        out.append(line(f"{b} vs best fixed gamma on d0", rat["best_auto_vs_best_fixed"], 1.10))
-        out.append(line(f"{b} vs {b.replace('auto@', 'heuristic@')}", rat["best_auto_vs_heuristic_same_sources"], 1.10))
-        out.append(line(f"{b} vs {rat['llama_config']}", rat["best_auto_vs_llama"], 1.20))
-        out.append(line(f"{b} vs plain target decoding", rat["best_auto_vs_plain"], 2.00))
+        out.append(line(f"{b} vs the best fixed gamma on d0", "best_auto_vs_best_fixed", 1.10))
+        out.append(line(f"{b} vs {b.replace('auto@', 'heuristic@')}", "best_auto_vs_heuristic_same_sources", 1.10))
+        out.append(line(f"{b} vs {rat['llama_config']}", "best_auto_vs_llama", 1.20))
+        out.append(line(f"{b} vs plain target decoding", "best_auto_vs_plain", 2.00))
     out.append("")
     out.append("Best fixed gamma per kind (hindsight, draft d0): " + ", ".join(
         f"{k} {rat['best_fixed_per_kind'][k].split('@')[0]} ({fmt(agg[rat['best_fixed_per_kind'][k]]['kinds'][k])}/s, "
@@ -299,6 +362,7 @@ def profile_md(raw):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", default=os.path.join(ROOT, "build", "specbench"))
+    ap.add_argument("--bench-exe", default=None, help="a bench_spec binary to use instead of BUILD/bin/bench_spec")
     ap.add_argument("--target", default=os.path.join(ROOT, "models", "frugal-tiny.gguf"))
     ap.add_argument("--draft", default=os.path.join(ROOT, "models", "frugal-tiny-draft.gguf"))
     ap.add_argument("--draft2", default=None, help="second draft (default: stories260K converted to f32)")
@@ -323,7 +387,7 @@ def main():
     for f in (a.target, a.draft):
         if not os.path.exists(f):
             sys.exit(f"run.py: {f}: not found")
-    exe = ensure_driver(a.build)
+    exe = a.bench_exe or ensure_driver(a.build)
     draft2 = a.draft2 or ensure_stories(a.build)
     prompts = a.prompts or sorted(glob.glob(os.path.join(HERE, "prompts", "*.txt")))
     configs = a.configs or (configs_quick() if a.quick else configs_full())
@@ -338,6 +402,9 @@ def main():
             "gamma_max": a.gamma_max, "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "cpu": cpu_name(), "command": " ".join(["/usr/bin/python3", os.path.relpath(sys.argv[0], ROOT)] + sys.argv[1:])}
 
+    # CPU time is the primary measure with one thread: on a shared machine wall-clock time
+    # includes the time other processes hold the core (the process's CPU time does not)
+    metric = "cpu" if a.threads == 1 else "wall"
     llama_best, sweep = None, []
     if not a.no_llama:
         if a.llama_setting:
@@ -345,11 +412,11 @@ def main():
             llama_best = {"bin": b, "n_max": int(n_max), "p_min": float(p_min)}
         else:
             log("sweeping llama-speculative settings")
-            llama_best, sweep = llama_sweep(a.target, a.draft, prompts, a.n, a.threads)
+            llama_best, sweep = llama_sweep(a.target, a.draft, prompts, a.n, a.threads, metric)
             log(f"llama-speculative best: {llama_best}")
     llama_cfg = llama_label(llama_best) if llama_best else None
 
-    raw, llama_runs, llama_plain_rates = [], [], []
+    raw, llama_runs = [], []
     with open(raw_path, "w") as fraw, open(llama_path, "w") as fl:
         for p in range(a.passes):
             log(f"pass {p}: bench_spec ({len(configs)} configurations x {len(prompts)} prompts)")
@@ -383,25 +450,25 @@ def main():
                         raw.append(r)
                 os.remove(part)
             if llama_best:
-                log(f"pass {p}: llama-speculative")
+                log(f"pass {p}: llama.cpp")
                 for pr in prompts:
-                    res = llama_spec(llama_best, a.target, a.draft, pr, a.n, a.threads)
-                    if res:
-                        res.update({"type": "run", "pass": p, "prompt": os.path.basename(pr)[:-4],
-                                    "kind": kind_of(pr), "config": llama_cfg})
-                        fl.write(json.dumps(res) + "\n")
-                        llama_runs.append(res)
-                lp = llama_plain(a.target, a.n, a.threads)
-                if lp:
-                    llama_plain_rates.append(lp)
-                    fl.write(json.dumps({"type": "llama-bench", "pass": p, "rate": lp}) + "\n")
+                    info = {"type": "run", "pass": p, "prompt": os.path.basename(pr)[:-4], "kind": kind_of(pr)}
+                    for cfg, res in ((llama_cfg, llama_spec(llama_best, a.target, a.draft, pr, a.n, a.threads)),
+                                     ("llama.cpp plain (llama-completion)", llama_completion(a.target, pr, a.n, a.threads))):
+                        if res:
+                            res.update(info, config=cfg)
+                            fl.write(json.dumps(res) + "\n")
+                            llama_runs.append(res)
 
     runs = [r for r in raw if r.get("type") == "run"]
-    agg, kinds = aggregate(runs, llama_runs)
+    agg, kinds = aggregate(runs, llama_runs, metric)
+    wall, _ = aggregate(runs, llama_runs, "wall")
     rat = ratios(agg, kinds)
+    ratw = ratios(wall, kinds)
+    ratw.update({k: v for k, v in ratios_same_names(wall, rat).items()})
+    meta["metric"] = metric
     summary = {"meta": meta, "llama_best": llama_best, "llama_sweep": sweep,
-               "llama_bench_plain_target": med(llama_plain_rates) if llama_plain_rates else None,
-               "aggregate": agg, "ratios": rat}
+               "aggregate": agg, "aggregate_wall": wall, "ratios": rat, "ratios_wall": ratw}
     with open(os.path.join(a.out, f"summary_{tag}.json"), "w") as f:
         json.dump(summary, f, indent=1)
     md = render_md(summary, kinds, raw)
@@ -438,18 +505,39 @@ def choose_isa(exe, a, draft2, prompts):
     return 1, note
 
 
+def ratios_same_names(wall, rat):
+    """Wall-clock ratios between the configurations the primary measure chose (best fixed, best auto)."""
+    def r(a, b):
+        if a in wall and b in wall and wall[b]["overall"] > 0:
+            return wall[a]["overall"] / wall[b]["overall"]
+        return None
+    b, f, llama = rat["best_auto"], rat["best_fixed_overall"], rat["llama_config"]
+    return {"auto_vs_best_fixed": r("auto@d0", f) if f else None,
+            "best_auto_vs_best_fixed": r(b, f) if b and f else None,
+            "best_auto_vs_heuristic_same_sources": r(b, b.replace("auto@", "heuristic@")) if b else None,
+            "best_auto_vs_llama": r(b, llama) if b and llama else None,
+            "best_auto_vs_plain": r(b, "plain") if b else None}
+
+
 def render_md(summary, kinds, raw):
     meta, agg, rat = summary["meta"], summary["aggregate"], summary["ratios"]
+    wall, ratw = summary["aggregate_wall"], summary["ratios_wall"]
+    what = ("CPU time of the generating process (one thread; wall-clock time on this shared machine also "
+            "counts the time other processes held the core, and is shown for the overall rate)"
+            if meta["metric"] == "cpu" else "wall-clock time")
     lines = [f"Run {meta['started']} on {meta['cpu']}: `{meta['command']}`; target `{meta['target']}`, "
              f"d0 = `{meta['draft']}`, d1 = `{meta['draft2']}`; {meta['n']} tokens per prompt, greedy, "
              f"{meta['threads']} thread(s) for every model (frugal and llama.cpp), gamma_max {meta['gamma_max']}, "
-             f"medians over {meta['passes']} passes (configurations rotated between passes). Tokens/s:", "",
+             f"medians over {meta['passes']} passes (configurations rotated between passes). "
+             f"Generated tokens per second of {what}:", "",
              ] + ([meta["isa_note"], ""] if meta.get("isa_note") else []) + [
-             table_md(agg, kinds, rat, meta), "", ratios_md(rat, agg, kinds), ""]
+             table_md(agg, kinds, rat, meta, wall), "", ratios_md(rat, agg, kinds, ratw), ""]
     if summary.get("llama_best"):
-        lines.append(f"llama.cpp: best speculative setting on one prompt per kind: `{llama_label(summary['llama_best'])}` "
-                     f"(swept below; same thread count, --temp 0, -c 512); llama-bench plain target generation "
-                     f"(tg{meta['n']}): {fmt(summary.get('llama_bench_plain_target'))} tokens/s.")
+        lines.append(f"llama.cpp: the best speculative setting over one prompt per kind: `{llama_label(summary['llama_best'])}` "
+                     f"(sweep below, the better of 2 runs each; same thread count for target and draft, --temp 0, "
+                     f"--ignore-eos, -c 512). Its wall-clock rate is its own report (`decoded N tokens in T seconds`); "
+                     f"its CPU-time rate is (N - 1) / (CPU time of the run - CPU time of the same run for 1 token). "
+                     f"`llama.cpp plain` is llama-completion with the target alone, measured the same way.")
         if summary.get("llama_sweep"):
             lines += ["", "| llama.cpp setting (sweep, tokens/s over one prompt per kind) | tokens/s |", "|---|---:|"]
             for s in summary["llama_sweep"]:

@@ -19,15 +19,6 @@ static float sample(const uint8_t *px, int w, int c, int x, int y, int ch, int w
     return p[ch < c ? ch : c - 1];
 }
 
-static int8_t quantize(float v, float scale, int32_t zp) {
-    float q = roundf(v / scale) + (float)zp;
-    if (q < -128.0f)
-        q = -128.0f;
-    if (q > 127.0f)
-        q = 127.0f;
-    return (int8_t)q;
-}
-
 fr_status fr_cnn_set_input_image(fr_cnn_model *m, int i, const uint8_t *pixels, int w, int h,
                                  int c, float lo, float hi, fr_error *err) {
     if (!m || !pixels)
@@ -81,7 +72,7 @@ fr_status fr_cnn_set_input_image(fr_cnn_model *m, int i, const uint8_t *pixels, 
                 if (fo)
                     fo[o] = v;
                 else
-                    qo[o] = quantize(v, t->scale, t->zp);
+                    fr_cnn_quantize_f32_s8(t->scale, t->zp, &v, &qo[o], 1);
             }
         }
     }

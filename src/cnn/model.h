@@ -61,16 +61,25 @@ typedef struct fr_cnn_node {
     int16_t hybrid;
     int32_t stride_h, stride_w, filter_h, filter_w, dil_h, dil_w, depth_mult;
     float beta;
-    /* prepared kernel parameters */
-    fr_cnn_geom geom;
-    fr_cnn_fc_dims fc;
-    fr_cnn_requant rq;
-    fr_cnn_range_f32 range;
-    fr_cnn_add_s8_params add;
-    fr_cnn_softmax_s8_params sm;
-    int add_s1[4], add_s2[4];
-    int32_t q_mult, q_shift;  /* requantize */
-    int rows, depth;          /* softmax */
+    /* prepared kernel parameters: requant / range for every op that needs them, the rest
+     * by kind (an anonymous union keeps the op table small for microcontrollers) */
+    fr_cnn_requant rq;        /* conv / dw / fc; pools use act_min / act_max */
+    fr_cnn_range_f32 range;   /* float ops */
+    union {
+        fr_cnn_geom geom;     /* conv / dw / pools */
+        fr_cnn_fc_dims fc;    /* fully connected */
+        struct {              /* add */
+            fr_cnn_add_s8_params add;
+            int add_s1[4], add_s2[4];
+        };
+        struct {              /* softmax */
+            fr_cnn_softmax_s8_params sm;
+            int rows, depth;
+        };
+        struct {              /* requantize */
+            int32_t q_mult, q_shift;
+        };
+    };
     const void *weights;      /* conv / dw / fc: the (possibly dequantised) filter */
     const void *bias;         /* NULL: no bias */
     uint64_t macs;

@@ -8,8 +8,15 @@
  * taps give w * 0). The correction is folded into the bias. Exact int32 arithmetic (the
  * same value modulo 2^32 as the reference), so the outputs are bit-identical.
  * Weights are packed per 16 channels as [K4/4][16][4] bytes (once with the _pack function,
- * or into the scratch on every call); the micro-kernel computes
- * 8 pixels x 16 channels; requantisation reuses the AVX2 vector code. */
+ * or into the scratch on every call); the micro-kernel computes 8 pixels x 16 channels and
+ * requantises 16 lanes at once (two pixels when a block has <= 8 channels).
+ *
+ * Two ways to feed the kernel:
+ *  - implicit GEMM (dil_w == 1 and in_c a multiple of 4 or little padding to one): the
+ *    input is copied once, flipped, into a zero-point-padded image with in_c rounded up to
+ *    4 (ic4), and each filter row (k_w * ic4 contiguous bytes) is read in place; the
+ *    weights are laid out [k_h][k_w][ic4] (zeros in the padded channels);
+ *  - otherwise im2col rows in blocks of about 48 KiB. */
 #include "cnn/ops_avx2_internal.h"
 
 enum { NR = 16, MR = 8 };
@@ -27,52 +34,126 @@ static int block_pixels(const fr_cnn_geom *g, int k4) {
     return pb < pr ? pb : pr;
 }
 
+/* The padded image of the implicit-GEMM path. */
+typedef struct impl_dims {
+    int ic4, hp, wp;
+    size_t bytes;
+} impl_dims;
+
+static int implicit_dims(const fr_cnn_geom *g, impl_dims *d) {
+    if (g->dil_w != 1) return 0;
+    d->ic4 = round_up(g->in_c, 4);
+    if ((d->ic4 - g->in_c) * 3 > d->ic4) return 0; /* too much padding (in_c 1, 2, 5) */
+    const long long need_h = (long long)(g->out_h - 1) * g->stride_h + (long long)(g->k_h - 1) * g->dil_h + 1;
+    const long long need_w = (long long)(g->out_w - 1) * g->stride_w + g->k_w;
+    long long hp = g->in_h + g->pad_top, wp = g->in_w + g->pad_left;
+    if (need_h > hp) hp = need_h;
+    if (need_w > wp) wp = need_w;
+    const long long bytes = (long long)g->batch * hp * wp * d->ic4;
+    if (bytes > ((long long)1 << 28)) return 0;
+    d->hp = (int)hp;
+    d->wp = (int)wp;
+    d->bytes = (size_t)bytes;
+    return 1;
+}
+
+/* Reduction length of the packed weights (a multiple of 4). */
+static int kpack(const fr_cnn_geom *g) {
+    impl_dims d;
+    if (implicit_dims(g, &d)) return g->k_h * g->k_w * d.ic4;
+    return round_up(g->k_h * g->k_w * g->in_c, 4);
+}
+
 /* Packed form: per-channel constants (bias with the correction folded in), then the
  * packed weights. */
 size_t fr_cnn_conv_s8_avx512_packed_bytes(const fr_cnn_geom *g) {
-    const int k4 = round_up(g->k_h * g->k_w * g->in_c, 4), cp = round_up(g->out_c, NR);
-    return fr_cnn_rq_vec_bytes(cp) + fr_cnn_align64((size_t)cp * k4);
+    const int cp = round_up(g->out_c, NR);
+    return fr_cnn_rq_vec_bytes(cp) + fr_cnn_align64((size_t)cp * kpack(g));
 }
 
 size_t fr_cnn_conv_s8_avx512_scratch_bytes(const fr_cnn_geom *g) {
-    const int k4 = round_up(g->k_h * g->k_w * g->in_c, 4);
+    impl_dims d;
+    if (implicit_dims(g, &d)) return fr_cnn_conv_s8_avx512_packed_bytes(g) + fr_cnn_align64(d.bytes);
+    const int k4 = kpack(g);
     return fr_cnn_conv_s8_avx512_packed_bytes(g) +
            fr_cnn_align64((size_t)block_pixels(g, k4) * k4);
 }
 
+/* Sum of n int8: sum(x ^ 0x80) over unsigned bytes (vpsadbw) minus 128 * n. */
+static int32_t sum_s8(const int8_t *x, int n) {
+    const __m512i flip = _mm512_set1_epi8((char)0x80), zero = _mm512_setzero_si512();
+    __m512i acc = zero;
+    int i = 0;
+    for (; i + 64 <= n; i += 64)
+        acc = _mm512_add_epi64(acc, _mm512_sad_epu8(_mm512_xor_si512(_mm512_loadu_si512((const void *)(x + i)), flip), zero));
+    int64_t s = _mm512_reduce_add_epi64(acc) - 128 * (int64_t)i;
+    for (; i < n; i++) s += x[i];
+    return (int32_t)s;
+}
+
 void fr_cnn_conv_s8_avx512_pack(const fr_cnn_geom *g, const fr_cnn_requant *q,
                                 const int8_t *filter, const int32_t *bias, void *packed) {
-    const int K = g->k_h * g->k_w * g->in_c, k4 = round_up(K, 4);
+    const int K = g->k_h * g->k_w * g->in_c, kp = kpack(g);
     const int C = g->out_c, cp = round_up(C, NR);
+    impl_dims d;
+    const int spread = implicit_dims(g, &d) && d.ic4 != g->in_c; /* channels padded to 4 */
     unsigned char *s = (unsigned char *)packed;
     fr_cnn_rq_vec rq;
     fr_cnn_rq_vec_init(&rq, s, C, cp, q, bias);
     uint32_t *W = (uint32_t *)(s + fr_cnn_rq_vec_bytes(cp));
     const int32_t corr = 128 + q->input_zp;
-    for (int cb = 0; cb < cp; cb += NR)
+    for (int cb = 0; cb < cp; cb += NR) {
+        if (!spread && K % 4 == 0 && cb + NR <= C) { /* full block: contiguous stores */
+            uint32_t *dst = W + (size_t)cb * (kp / 4);
+            const int8_t *f0 = filter + (size_t)cb * K;
+            for (int kq = 0; kq < kp / 4; kq++)
+                for (int j = 0; j < NR; j++) {
+                    uint32_t v;
+                    memcpy(&v, f0 + (size_t)j * K + 4 * kq, 4);
+                    dst[(size_t)kq * NR + j] = v;
+                }
+            for (int j = 0; j < NR; j++)
+                rq.bias[cb + j] = fr_q_sub(rq.bias[cb + j],
+                                           (int32_t)((uint32_t)corr * (uint32_t)sum_s8(f0 + (size_t)j * K, K)));
+            continue;
+        }
         for (int j = 0; j < NR; j++) {
             const int c = cb + j;
-            uint32_t *dst = W + (size_t)cb * (k4 / 4) + j;
+            uint32_t *dst = W + (size_t)cb * (kp / 4) + j;
             if (c >= C) {
-                for (int kq = 0; kq < k4 / 4; kq++) dst[(size_t)kq * NR] = 0;
+                for (int kq = 0; kq < kp / 4; kq++) dst[(size_t)kq * NR] = 0;
                 continue;
             }
             const int8_t *fr = filter + (size_t)c * K;
-            int32_t wsum = 0;
-            for (int k = 0; k < K; k++) wsum += fr[k];
-            int kq = 0;
-            for (; 4 * kq + 4 <= K; kq++) {
-                uint32_t v;
-                memcpy(&v, fr + 4 * kq, 4);
-                dst[(size_t)kq * NR] = v;
-            }
-            if (kq < k4 / 4) { /* the last 1-3 weights */
-                uint32_t v = 0;
-                for (int k = 4 * kq; k < K; k++) v |= (uint32_t)(uint8_t)fr[k] << (8 * (k - 4 * kq));
-                dst[(size_t)kq * NR] = v;
+            const int32_t wsum = sum_s8(fr, K);
+            if (spread) { /* [k_h][k_w][ic4], zero weights for the padded channels */
+                const int ic = g->in_c, taps = g->k_h * g->k_w;
+                for (int kq = 0; kq < kp / 4; kq++) {
+                    uint32_t v = 0;
+                    for (int b = 0; b < 4; b++) {
+                        const int k = 4 * kq + b, t = k / d.ic4, ch = k % d.ic4;
+                        if (t < taps && ch < ic)
+                            v |= (uint32_t)(uint8_t)fr[(size_t)t * ic + ch] << (8 * b);
+                    }
+                    dst[(size_t)kq * NR] = v;
+                }
+            } else {
+                int kq = 0;
+                for (; 4 * kq + 4 <= K; kq++) {
+                    uint32_t v;
+                    memcpy(&v, fr + 4 * kq, 4);
+                    dst[(size_t)kq * NR] = v;
+                }
+                if (kq < kp / 4) { /* the last 1-3 weights */
+                    uint32_t v = 0;
+                    for (int k = 4 * kq; k < K; k++)
+                        v |= (uint32_t)(uint8_t)fr[k] << (8 * (k - 4 * kq));
+                    dst[(size_t)kq * NR] = v;
+                }
             }
             rq.bias[c] = fr_q_sub(rq.bias[c], (int32_t)((uint32_t)corr * (uint32_t)wsum));
         }
+    }
 }
 
 /* dst[i] = src[i] ^ 0x80 (int8 -> uint8 x + 128) */
@@ -94,7 +175,23 @@ static inline void flip_row(uint8_t *dst, const int8_t *src, int n) {
         v ^= 0x8080808080808080ull;
         memcpy(dst + i, &v, 8);
     }
+    if (i + 4 <= n) {
+        uint32_t v;
+        memcpy(&v, src + i, 4);
+        v ^= 0x80808080u;
+        memcpy(dst + i, &v, 4);
+        i += 4;
+    }
     for (; i < n; i++) dst[i] = (uint8_t)(src[i] ^ 0x80);
+}
+
+/* memset for the short runs of the im2col padding */
+static inline void fill(uint8_t *dst, uint8_t v, size_t n) {
+    if (n > 64) {
+        memset(dst, v, n);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) dst[i] = v;
 }
 
 static void im2col_u8(const fr_cnn_geom *g, const int8_t *input, uint8_t pad, int p0, int n,
@@ -118,7 +215,7 @@ static void im2col_u8(const fr_cnn_geom *g, const int8_t *input, uint8_t pad, in
             const int iy = iy0 + fy * g->dil_h;
             uint8_t *dst = row + (size_t)fy * g->k_w * ic;
             if (iy < 0 || iy >= g->in_h) {
-                memset(dst, pad, (size_t)g->k_w * ic);
+                fill(dst, pad, (size_t)g->k_w * ic);
                 continue;
             }
             const int8_t *src_row = input + ((size_t)b * g->in_h + iy) * g->in_w * ic;
@@ -129,35 +226,51 @@ static void im2col_u8(const fr_cnn_geom *g, const int8_t *input, uint8_t pad, in
             for (int fx = 0; fx < g->k_w; fx++) {
                 const int ix = ix0 + fx * g->dil_w;
                 if (ix < 0 || ix >= g->in_w)
-                    memset(dst + (size_t)fx * ic, pad, (size_t)ic);
+                    fill(dst + (size_t)fx * ic, pad, (size_t)ic);
                 else
                     flip_row(dst + (size_t)fx * ic, src_row + (size_t)ix * ic, ic);
             }
         }
-        if (k4 > K) memset(row + K, 0, (size_t)(k4 - K));
+        for (int k = K; k < k4; k++) row[k] = 0;
     }
 }
 
+/* Requantisation constants of 16 lanes. */
+typedef struct rq16 {
+    __m512i m, l, e;
+} rq16;
+
+/* Lanes = channels [c, c+16), or (dup) channels [c, c+8) twice: two pixels per vector. */
+static inline rq16 rq16_load(const fr_cnn_rq_vec *r, int c, int dup) {
+    rq16 k;
+    if (dup) {
+        k.m = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(r->mult + c)));
+        k.l = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(r->lsh + c)));
+        k.e = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(r->rsh + c)));
+    } else {
+        k.m = _mm512_loadu_si512((const void *)(r->mult + c));
+        k.l = _mm512_loadu_si512((const void *)(r->lsh + c));
+        k.e = _mm512_loadu_si512((const void *)(r->rsh + c));
+    }
+    return k;
+}
+
 /* 16 lanes of MBQM + zero point + clamp -> 16 int8 (multipliers != INT32_MIN). */
-static inline __m128i requant16(__m512i acc, const fr_cnn_rq_vec *r, int c,
-                                const fr_cnn_requant *q) {
-    const __m512i m = _mm512_loadu_si512((const void *)(r->mult + c));
-    const __m512i l = _mm512_loadu_si512((const void *)(r->lsh + c));
-    const __m512i e = _mm512_loadu_si512((const void *)(r->rsh + c));
+static inline __m128i requant16(__m512i acc, const rq16 *k, const fr_cnn_requant *q) {
     const __m512i nudge = _mm512_set1_epi64((int64_t)1 << 30);
-    const __m512i a = _mm512_sllv_epi32(acc, l);
-    __m512i even = _mm512_add_epi64(_mm512_mul_epi32(a, m), nudge);
+    const __m512i a = _mm512_sllv_epi32(acc, k->l);
+    __m512i even = _mm512_add_epi64(_mm512_mul_epi32(a, k->m), nudge);
     __m512i odd = _mm512_add_epi64(
-        _mm512_mul_epi32(_mm512_srli_epi64(a, 32), _mm512_srli_epi64(m, 32)), nudge);
+        _mm512_mul_epi32(_mm512_srli_epi64(a, 32), _mm512_srli_epi64(k->m, 32)), nudge);
     even = _mm512_srli_epi64(even, 31);
     odd = _mm512_slli_epi64(_mm512_srli_epi64(odd, 31), 32);
     const __m512i x = _mm512_mask_blend_epi32(0xAAAA, even, odd); /* SRDHM */
     const __m512i one = _mm512_set1_epi32(1);
-    const __m512i mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, e), one);
+    const __m512i mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, k->e), one);
     const __m512i rem = _mm512_and_si512(x, mask);
     const __m512i thr = _mm512_sub_epi32(_mm512_srai_epi32(mask, 1), _mm512_srai_epi32(x, 31));
     const __mmask16 up = _mm512_cmpgt_epi32_mask(rem, thr);
-    const __m512i sh = _mm512_srav_epi32(x, e);
+    const __m512i sh = _mm512_srav_epi32(x, k->e);
     __m512i v = _mm512_mask_add_epi32(sh, up, sh, one); /* RDPOT */
     v = _mm512_add_epi32(v, _mm512_set1_epi32(q->output_zp));
     v = _mm512_max_epi32(v, _mm512_set1_epi32(q->act_min));
@@ -171,13 +284,140 @@ static inline __m512i bcast4(const uint8_t *p) {
     return _mm512_set1_epi32(v);
 }
 
+/* Requantises and stores the accumulators of nv <= MR consecutive pixels (channels
+ * [cb, cb + nc)); out points at the first pixel's channel cb, pixels are C apart. */
+static inline void store_group(const __m512i acc[MR], int nv, int8_t *out, int C, int cb, int nc,
+                               const fr_cnn_rq_vec *rq, const rq16 *k_full, const rq16 *k_dup,
+                               const fr_cnn_requant *q) {
+    if (!rq->exact_vec) {
+        for (int j = 0; j < nv; j++)
+            fr_avx2_requant_store16(_mm512_castsi512_si256(acc[j]),
+                                    _mm512_extracti64x4_epi64(acc[j], 1), rq, cb, q,
+                                    out + (size_t)j * C, nc);
+    } else if (nc <= 8) { /* two pixels per requantisation */
+        const __mmask16 mk = (__mmask16)((1u << nc) - 1);
+        for (int j = 0; j < nv; j += 2) {
+            const __m512i v = _mm512_inserti64x4(acc[j], _mm512_castsi512_si256(acc[j + 1]), 1);
+            const __m128i r = requant16(v, k_dup, q);
+            _mm_mask_storeu_epi8(out + (size_t)j * C, mk, r);
+            if (j + 1 < nv) _mm_mask_storeu_epi8(out + (size_t)(j + 1) * C, mk, _mm_srli_si128(r, 8));
+        }
+    } else {
+        for (int j = 0; j < nv; j++) {
+            const __m128i r = requant16(acc[j], k_full, q);
+            if (nc == NR)
+                _mm_storeu_si128((__m128i *)(out + (size_t)j * C), r);
+            else
+                _mm_mask_storeu_epi8(out + (size_t)j * C, (__mmask16)((1u << nc) - 1), r);
+        }
+    }
+}
+
+/* The 8 x 16 micro-kernel over `rows` filter rows of `kq` quads each: pixel j reads
+ * a[j] + r * row_stride + 4 * quad. */
+static inline void kernel8(const uint8_t *const a[MR], int rows, size_t row_stride, int kq,
+                           const int8_t *w, __m512i bv, __m512i acc[MR]) {
+    __m512i c0 = bv, c1 = bv, c2 = bv, c3 = bv, c4 = bv, c5 = bv, c6 = bv, c7 = bv;
+    for (int r = 0; r < rows; r++) {
+        const size_t o = (size_t)r * row_stride;
+        for (int k = 0; k < 4 * kq; k += 4, w += 64) {
+            const __m512i wv = _mm512_loadu_si512((const void *)w);
+            c0 = _mm512_dpbusd_epi32(c0, bcast4(a[0] + o + k), wv);
+            c1 = _mm512_dpbusd_epi32(c1, bcast4(a[1] + o + k), wv);
+            c2 = _mm512_dpbusd_epi32(c2, bcast4(a[2] + o + k), wv);
+            c3 = _mm512_dpbusd_epi32(c3, bcast4(a[3] + o + k), wv);
+            c4 = _mm512_dpbusd_epi32(c4, bcast4(a[4] + o + k), wv);
+            c5 = _mm512_dpbusd_epi32(c5, bcast4(a[5] + o + k), wv);
+            c6 = _mm512_dpbusd_epi32(c6, bcast4(a[6] + o + k), wv);
+            c7 = _mm512_dpbusd_epi32(c7, bcast4(a[7] + o + k), wv);
+        }
+    }
+    acc[0] = c0;
+    acc[1] = c1;
+    acc[2] = c2;
+    acc[3] = c3;
+    acc[4] = c4;
+    acc[5] = c5;
+    acc[6] = c6;
+    acc[7] = c7;
+}
+
+static void run_implicit(const fr_cnn_geom *g, const fr_cnn_requant *q, const int8_t *input,
+                         const impl_dims *d, const int8_t *W, const fr_cnn_rq_vec *rq,
+                         int8_t *output, uint8_t *img) {
+    const int ic = g->in_c, ic4 = d->ic4, C = g->out_c, cp = round_up(C, NR);
+    const int kp = g->k_h * g->k_w * ic4, kq = g->k_w * ic4 / 4;
+    const size_t row_stride = (size_t)g->dil_h * d->wp * ic4;
+    /* the flipped, padded image: padding rows / columns get `pad`, pixels x ^ 0x80 */
+    const uint8_t pad = (uint8_t)(q->input_zp + 128);
+    const size_t row_bytes = (size_t)d->wp * ic4;
+    const size_t left = (size_t)g->pad_left * ic4, mid = (size_t)g->in_w * ic4;
+    for (int b = 0; b < g->batch; b++) {
+        uint8_t *plane = img + (size_t)b * d->hp * row_bytes;
+        memset(plane, pad, (size_t)g->pad_top * row_bytes);
+        const int below = d->hp - g->in_h - g->pad_top;
+        memset(plane + (size_t)(g->pad_top + g->in_h) * row_bytes, pad, (size_t)below * row_bytes);
+        for (int y = 0; y < g->in_h; y++) {
+            uint8_t *row = plane + (size_t)(y + g->pad_top) * row_bytes;
+            const int8_t *src = input + ((size_t)b * g->in_h + y) * g->in_w * ic;
+            memset(row, pad, left);
+            memset(row + left + mid, pad, row_bytes - left - mid);
+            uint8_t *dst = row + left;
+            if (ic4 == ic) {
+                flip_row(dst, src, g->in_w * ic);
+            } else if (ic == 3) { /* RGB input: 3 bytes + one padding byte per pixel */
+                for (int x = 0; x < g->in_w; x++) {
+                    const uint32_t v = ((uint32_t)(uint8_t)src[3 * x] |
+                                        (uint32_t)(uint8_t)src[3 * x + 1] << 8 |
+                                        (uint32_t)(uint8_t)src[3 * x + 2] << 16) ^ 0x808080u;
+                    const uint32_t w = v | (uint32_t)pad << 24;
+                    memcpy(dst + 4 * (size_t)x, &w, 4);
+                }
+            } else {
+                for (int x = 0; x < g->in_w; x++) {
+                    flip_row(dst + (size_t)x * ic4, src + (size_t)x * ic, ic);
+                    memset(dst + (size_t)x * ic4 + ic, pad, (size_t)(ic4 - ic));
+                }
+            }
+        }
+    }
+    const int P = g->batch * g->out_h * g->out_w;
+    int b = 0, oy = 0, ox = 0;
+    for (int p0 = 0; p0 < P; p0 += MR) {
+        const int nv = P - p0 < MR ? P - p0 : MR;
+        const uint8_t *a[MR];
+        for (int j = 0; j < MR; j++) {
+            if (j < nv) {
+                a[j] = img + (((size_t)b * d->hp + (size_t)oy * g->stride_h) * d->wp +
+                              (size_t)ox * g->stride_w) * ic4;
+                if (++ox == g->out_w) { /* next output pixel in NHW order */
+                    ox = 0;
+                    if (++oy == g->out_h) {
+                        oy = 0;
+                        b++;
+                    }
+                }
+            } else {
+                a[j] = a[nv - 1];
+            }
+        }
+        for (int cb = 0; cb < cp; cb += NR) {
+            const int nc = C - cb < NR ? C - cb : NR;
+            const __m512i bv = _mm512_loadu_si512((const void *)(rq->bias + cb));
+            const rq16 k_full = rq16_load(rq, cb, 0), k_dup = rq16_load(rq, cb, 1);
+            __m512i acc[MR];
+            kernel8(a, g->k_h, row_stride, kq, W + (size_t)cb * kp, bv, acc);
+            store_group(acc, nv, output + (size_t)p0 * C + cb, C, cb, nc, rq, &k_full, &k_dup, q);
+        }
+    }
+}
+
 void fr_cnn_conv_s8_avx512(const fr_cnn_geom *g, const fr_cnn_requant *q, const int8_t *input,
                            const int8_t *filter, const int32_t *bias, const void *packed,
                            int8_t *output, void *scratch) {
-    const int K = g->k_h * g->k_w * g->in_c, k4 = round_up(K, 4);
+    const int k4 = kpack(g);
     const int C = g->out_c, cp = round_up(C, NR);
     const int P = g->batch * g->out_h * g->out_w;
-    const int pb = block_pixels(g, k4);
     unsigned char *s = (unsigned char *)scratch;
     if (!packed) {
         fr_cnn_conv_s8_avx512_pack(g, q, filter, bias, s);
@@ -187,54 +427,30 @@ void fr_cnn_conv_s8_avx512(const fr_cnn_geom *g, const fr_cnn_requant *q, const 
     fr_cnn_rq_vec rq;
     fr_cnn_rq_vec_view(&rq, packed, cp, q);
     const int8_t *W = (const int8_t *)packed + fr_cnn_rq_vec_bytes(cp);
+    impl_dims d;
+    if (implicit_dims(g, &d)) {
+        run_implicit(g, q, input, &d, W, &rq, output, (uint8_t *)s);
+        return;
+    }
+    const int pb = block_pixels(g, k4);
     uint8_t *A = (uint8_t *)s;
-
     const uint8_t pad = (uint8_t)(q->input_zp + 128);
-    const int direct = g->k_h == 1 && g->k_w == 1 && g->stride_h == 1 && g->stride_w == 1 &&
-                       g->pad_top == 0 && g->pad_left == 0 && g->out_h == g->in_h &&
-                       g->out_w == g->in_w && k4 == K;
-
     for (int p0 = 0; p0 < P; p0 += pb) {
         const int n = P - p0 < pb ? P - p0 : pb;
-        if (direct)
-            flip_row(A, input + (size_t)p0 * K, n * K);
-        else
-            im2col_u8(g, input, pad, p0, n, k4, A);
+        im2col_u8(g, input, pad, p0, n, k4, A);
         for (int cb = 0; cb < cp; cb += NR) {
             const int8_t *wb = W + (size_t)cb * k4;
             const int nc = C - cb < NR ? C - cb : NR;
             const __m512i bv = _mm512_loadu_si512((const void *)(rq.bias + cb));
+            const rq16 k_full = rq16_load(&rq, cb, 0), k_dup = rq16_load(&rq, cb, 1);
             for (int i = 0; i < n; i += MR) {
                 const uint8_t *a[MR];
                 for (int j = 0; j < MR; j++) a[j] = A + (size_t)(i + j < n ? i + j : n - 1) * k4;
-                __m512i c0 = bv, c1 = bv, c2 = bv, c3 = bv, c4 = bv, c5 = bv, c6 = bv, c7 = bv;
-                const int8_t *w = wb;
-                for (int k = 0; k < k4; k += 4, w += 64) {
-                    const __m512i wv = _mm512_loadu_si512((const void *)w);
-                    c0 = _mm512_dpbusd_epi32(c0, bcast4(a[0] + k), wv);
-                    c1 = _mm512_dpbusd_epi32(c1, bcast4(a[1] + k), wv);
-                    c2 = _mm512_dpbusd_epi32(c2, bcast4(a[2] + k), wv);
-                    c3 = _mm512_dpbusd_epi32(c3, bcast4(a[3] + k), wv);
-                    c4 = _mm512_dpbusd_epi32(c4, bcast4(a[4] + k), wv);
-                    c5 = _mm512_dpbusd_epi32(c5, bcast4(a[5] + k), wv);
-                    c6 = _mm512_dpbusd_epi32(c6, bcast4(a[6] + k), wv);
-                    c7 = _mm512_dpbusd_epi32(c7, bcast4(a[7] + k), wv);
-                }
-                const __m512i acc[MR] = {c0, c1, c2, c3, c4, c5, c6, c7};
-                for (int j = 0; j < MR && i + j < n; j++) {
-                    int8_t *out = output + (size_t)(p0 + i + j) * C + cb;
-                    if (!rq.exact_vec) {
-                        fr_avx2_requant_store16(_mm512_castsi512_si256(acc[j]),
-                                                _mm512_extracti64x4_epi64(acc[j], 1), &rq, cb,
-                                                q, out, nc);
-                        continue;
-                    }
-                    const __m128i r = requant16(acc[j], &rq, cb, q);
-                    if (nc == NR)
-                        _mm_storeu_si128((__m128i *)out, r);
-                    else
-                        _mm_mask_storeu_epi8(out, (__mmask16)((1u << nc) - 1), r);
-                }
+                __m512i acc[MR];
+                kernel8(a, 1, 0, k4 / 4, wb, bv, acc);
+                const int nv = n - i < MR ? n - i : MR;
+                store_group(acc, nv, output + (size_t)(p0 + i) * C + cb, C, cb, nc, &rq, &k_full,
+                            &k_dup, q);
             }
         }
     }

@@ -18,6 +18,10 @@ static void window(const fr_cnn_geom *g, int oy, int ox, int *y0, int *y1, int *
     *x1 += ix0;
 }
 
+/* Channels are processed in chunks of POOL_CHUNK so the window sums run over contiguous
+ * channels (vectorisable) with a fixed-size accumulator on the stack. */
+enum { POOL_CHUNK = 64 };
+
 void fr_cnn_avgpool_s8_ref(const fr_cnn_geom *g, int32_t act_min, int32_t act_max,
                            const int8_t *input, int8_t *output) {
     const int C = g->in_c;
@@ -27,19 +31,22 @@ void fr_cnn_avgpool_s8_ref(const fr_cnn_geom *g, int32_t act_min, int32_t act_ma
                 int y0, y1, x0, x1;
                 window(g, oy, ox, &y0, &y1, &x0, &x1);
                 int8_t *out = output + (((size_t)b * g->out_h + oy) * g->out_w + ox) * C;
-                for (int c = 0; c < C; c++) {
-                    int32_t acc = 0, count = 0;
+                const int32_t count = (y1 > y0 && x1 > x0) ? (y1 - y0) * (x1 - x0) : 0;
+                for (int c0 = 0; c0 < C; c0 += POOL_CHUNK) {
+                    const int nc = C - c0 < POOL_CHUNK ? C - c0 : POOL_CHUNK;
+                    int32_t acc[POOL_CHUNK] = {0};
                     for (int y = y0; y < y1; y++)
                         for (int x = x0; x < x1; x++) {
-                            acc += input[(((size_t)b * g->in_h + y) * g->in_w + x) * C + c];
-                            count++;
+                            const int8_t *px = input + (((size_t)b * g->in_h + y) * g->in_w + x) * C + c0;
+                            for (int c = 0; c < nc; c++) acc[c] += px[c];
                         }
-                    if (count == 0) { /* window entirely in padding: TFLite fails; give 0 */
-                        out[c] = (int8_t)fr_q_clamp(0, act_min, act_max);
-                        continue;
+                    for (int c = 0; c < nc; c++) {
+                        int32_t v = 0; /* a window entirely in padding (TFLite fails): 0 */
+                        if (count > 0)
+                            v = acc[c] > 0 ? (acc[c] + count / 2) / count
+                                           : (acc[c] - count / 2) / count;
+                        out[c0 + c] = (int8_t)fr_q_clamp(v, act_min, act_max);
                     }
-                    acc = acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count;
-                    out[c] = (int8_t)fr_q_clamp(acc, act_min, act_max);
                 }
             }
 }

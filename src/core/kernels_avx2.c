@@ -1,8 +1,9 @@
 /* AVX2 + FMA + F16C matmul kernels. Only called after fr_isa_supported(FR_ISA_AVX2).
  *
- * Same tiling as kernels_avx512.c (R = 4 weight rows x up to 4 activation rows), with
- * 256-bit vectors and no VNNI: integer dots use vpmaddubsw (unsigned x signed bytes to
- * int16 pairs) then vpmaddwd with ones.
+ * Tiles of R weight rows x up to NX activation rows (quantised 4 x 4, float 3 x 3: AVX2 has 16
+ * vector registers; 8 x 1 for a single activation row), 256-bit vectors, no VNNI: integer
+ * dots use vpmaddubsw (unsigned x signed bytes to int16 pairs) then vpmaddwd with ones.
+ * There is no lane-per-row GEMM here (see kernels_avx512.c), so batches use the same tiles.
  *   Q8_0: the sign trick: |w| (unsigned) x (x with w's sign); |w| <= 128 and |x| <= 127, so
  *         a pair sum stays below 32767 and never saturates. No bias.
  *   Q4_0: nibbles (0..15, unsigned) x x, then the -8 offset: bias -sum(x) per lane (8 lanes).

@@ -1,16 +1,21 @@
 /* AVX-512 (F/BW/VL + VNNI) matmul kernels. Only called after fr_isa_supported(FR_ISA_AVX512).
  *
- * Tiles of R weight rows x NX activation rows: every weight vector loaded from memory is used
- * for NX activation rows and every activation vector for R weight rows. Output rows are
- * walked in tiles of 4 (then single rows); for each row tile the activations are walked in
- * chunks of up to 4 rows, so the row tile stays in L1 while the activations stream.
+ * Matrix-vector tiles (f32/f16 for any N; q8_0/q4_0 for N < FR_GEMM_MIN and the rows left
+ * after full groups of 16): R weight rows (8 for a single activation row, else 4, then 1) x
+ * up to 4 activation rows, so every weight vector loaded is used for every activation row and
+ * every activation vector for R weight rows. Weights are prefetched FR_PREFETCH_ROWS ahead.
  *
- * Quantised weights use the activations prepared by fr_mm_prep_avx512 (row by row):
- *   qs[nb][32] int8 | d[nb] float (the fp16 scale, widened) | bias[nb] int32
- * Q8_0 x Q8_0 flips the weight bytes to unsigned (w ^ 0x80 = w + 128) for vpdpbusd, so each
- * 32-block sum is off by 128 * sum(x): the bias lane value (-16 * sum(x), over 8 lanes) starts
- * the accumulator and takes it off again. Q4_0 nibbles are unsigned already; their -8 offset
- * gives a bias of -sum(x) per lane. The integer part of every block is exact. */
+ * Quantised GEMM tiles (N >= FR_GEMM_MIN): 8 weight rows x a group of 16 activation rows, one
+ * activation row per 32-bit lane (see gemm_tile).
+ *
+ * Batches are walked FR_NCHUNK activation rows at a time against all of the thread's weight
+ * rows, so the chunk stays in L2 and each row tile in L1.
+ *
+ * Q8_0 x Q8_0 flips the weight bytes to unsigned (w ^ 0x80 = w + 128) for vpdpbusd (unsigned
+ * x signed), so each 32-block sum is off by 128 * sum(x): a bias prepared with the activations
+ * (-16 * sum(x) in each of 8 lanes, or -128 * sum(x) in the row's lane of a group) starts the
+ * accumulator and takes it off again. Q4_0 nibbles are unsigned already; their -8 offset
+ * gives a bias of -8 * sum(x). The integer part of every block is exact. */
 #include <immintrin.h>
 #include <stdint.h>
 #include <string.h>

@@ -49,6 +49,7 @@ struct fr_context {
     double *inv_freq;    /* [n_rot / 2] */
     void *mm_scratch;
     fr_op_attend_fn attend;
+    fr_op_swiglu_fn swiglu;
 };
 
 fr_context_params fr_context_default_params(void) {
@@ -143,6 +144,7 @@ fr_status fr_context_create(const fr_model *m, const fr_context_params *params,
     c->n_batch = p.n_batch;
     c->isa = isa;
     c->attend = fr_op_attend_for((int)isa);
+    c->swiglu = fr_op_swiglu_for((int)isa);
     size_t B = (size_t)p.n_batch;
     size_t dq = (size_t)hp->n_head * (size_t)hp->head_dim;
     size_t dkv = (size_t)hp->n_head_kv * (size_t)hp->head_dim;
@@ -285,7 +287,7 @@ static void rows_run(void *arg, int ith, int nth) {
             fr_op_rmsnorm(xb, x, t->L->ffn_norm, (int)D, hp->rms_eps);
             break;
         case PH_SWIGLU:
-            fr_op_swiglu(c->hb + (size_t)i * F, c->hb2 + (size_t)i * F, (int)F);
+            c->swiglu(c->hb + (size_t)i * F, c->hb2 + (size_t)i * F, (int)F);
             break;
         case PH_RESIDUAL:
             fr_op_add(x, xb, (int)D);

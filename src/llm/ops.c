@@ -9,9 +9,13 @@
 #if FR_X86
 #define FR_ATTEND_AVX2 fr_op_attend_avx2
 #define FR_ATTEND_AVX512 fr_op_attend_avx512
+#define FR_SWIGLU_AVX2 fr_op_swiglu_avx2
+#define FR_SWIGLU_AVX512 fr_op_swiglu_avx512
 #else
 #define FR_ATTEND_AVX2 fr_op_attend_ref
 #define FR_ATTEND_AVX512 fr_op_attend_ref
+#define FR_SWIGLU_AVX2 fr_op_swiglu
+#define FR_SWIGLU_AVX512 fr_op_swiglu
 #endif
 
 void fr_op_rmsnorm(float *out, const float *x, const float *w, int n, float eps) {
@@ -133,4 +137,12 @@ fr_op_attend_fn fr_op_attend_for(int isa) {
     if (isa >= FR_ISA_AVX2 && isa < FR_ISA_COUNT && fr_isa_supported(FR_ISA_AVX2))
         return FR_ATTEND_AVX2;
     return fr_op_attend_ref;
+}
+
+fr_op_swiglu_fn fr_op_swiglu_for(int isa) {
+    if (isa >= FR_ISA_AVX512 && isa < FR_ISA_COUNT && fr_isa_supported(FR_ISA_AVX512))
+        return FR_SWIGLU_AVX512;
+    if (isa >= FR_ISA_AVX2 && isa < FR_ISA_COUNT && fr_isa_supported(FR_ISA_AVX2))
+        return FR_SWIGLU_AVX2;
+    return fr_op_swiglu;
 }

@@ -20,8 +20,15 @@ void fr_op_softmax(float *x, int n);
 
 /* silu(x) = x / (1 + e^-x). */
 float fr_op_silu(float x);
-/* gate[i] = silu(gate[i]) * up[i]. */
+/* gate[i] = silu(gate[i]) * up[i]: the scalar reference (expf from libm), and AVX2 /
+ * AVX-512 versions with a polynomial exp (relative error < 1e-6; x86 builds only: reach
+ * them through fr_op_swiglu_for). */
+typedef void (*fr_op_swiglu_fn)(float *gate, const float *up, int n);
 void fr_op_swiglu(float *gate, const float *up, int n);
+void fr_op_swiglu_avx2(float *gate, const float *up, int n);
+void fr_op_swiglu_avx512(float *gate, const float *up, int n);
+/* The implementation for a kernel ISA (an fr_isa value), as fr_op_attend_for. */
+fr_op_swiglu_fn fr_op_swiglu_for(int isa);
 
 /* Dot product and y += a * x. */
 float fr_op_dot(const float *a, const float *b, int n);

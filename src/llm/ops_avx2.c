@@ -5,13 +5,9 @@
 
 #include "llm/ops.h"
 
-/* e^x for x <= 0 (inputs are score - max): Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2,
- * a degree-6 polynomial for e^r, and 2^n built in the exponent bits. Below -87 the result
- * is flushed to 0 (it would be < 1.7e-38). Relative error below 3e-7. */
-static inline __m256 exp_neg(__m256 x) {
-    const __m256 lo = _mm256_set1_ps(-87.0f);
-    __m256 under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
-    x = _mm256_max_ps(x, lo);
+/* e^x for x in [-87, 88]: Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2, a degree-6
+ * polynomial for e^r, and 2^n built in the exponent bits. Relative error below 3e-7. */
+static inline __m256 exp_poly(__m256 x) {
     __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
@@ -24,8 +20,29 @@ static inline __m256 exp_neg(__m256 x) {
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
     __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    __m256 res = _mm256_mul_ps(p, _mm256_castsi256_ps(e));
-    return _mm256_andnot_ps(under, res);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+/* e^x for x <= 0 (inputs are score - max); below -87 the result is flushed to 0 (it would
+ * be < 1.7e-38). */
+static inline __m256 exp_neg(__m256 x) {
+    const __m256 lo = _mm256_set1_ps(-87.0f);
+    __m256 under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
+    return _mm256_andnot_ps(under, exp_poly(_mm256_max_ps(x, lo)));
+}
+
+void fr_op_swiglu_avx2(float *gate, const float *up, int n) {
+    const __m256 lo = _mm256_set1_ps(-87.0f), hi = _mm256_set1_ps(88.0f);
+    const __m256 one = _mm256_set1_ps(1.0f);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 x = _mm256_loadu_ps(gate + i);
+        __m256 nx = _mm256_min_ps(_mm256_max_ps(_mm256_sub_ps(_mm256_setzero_ps(), x), lo), hi);
+        __m256 s = _mm256_div_ps(x, _mm256_add_ps(one, exp_poly(nx)));
+        _mm256_storeu_ps(gate + i, _mm256_mul_ps(s, _mm256_loadu_ps(up + i)));
+    }
+    for (; i < n; i++)
+        gate[i] = fr_op_silu(gate[i]) * up[i];
 }
 
 static inline float hsum(__m256 v) {

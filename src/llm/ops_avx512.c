@@ -6,12 +6,8 @@
 
 #include "llm/ops.h"
 
-/* e^x for x <= 0, as exp_neg in ops_avx2.c: Cody-Waite reduction, degree-6 polynomial,
- * 2^n in the exponent bits; x < -87 gives 0. Relative error below 3e-7. */
-static inline __m512 exp_neg(__m512 x) {
-    const __m512 lo = _mm512_set1_ps(-87.0f);
-    __mmask16 ok = _mm512_cmp_ps_mask(x, lo, _CMP_GE_OQ);
-    x = _mm512_max_ps(x, lo);
+/* e^x for x in [-87, 88], as exp_poly in ops_avx2.c (relative error below 3e-7). */
+static inline __m512 exp_poly(__m512 x) {
     __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
@@ -25,7 +21,14 @@ static inline __m512 exp_neg(__m512 x) {
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
     __m512i e = _mm512_slli_epi32(
         _mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
-    return _mm512_maskz_mul_ps(ok, p, _mm512_castsi512_ps(e));
+    return _mm512_mul_ps(p, _mm512_castsi512_ps(e));
+}
+
+/* e^x for x <= 0; x < -87 gives 0. */
+static inline __m512 exp_neg(__m512 x) {
+    const __m512 lo = _mm512_set1_ps(-87.0f);
+    __mmask16 ok = _mm512_cmp_ps_mask(x, lo, _CMP_GE_OQ);
+    return _mm512_maskz_mov_ps(ok, exp_poly(_mm512_max_ps(x, lo)));
 }
 
 static inline __mmask16 tail_mask(int left) {
@@ -99,5 +102,17 @@ void fr_op_attend_avx512(const float *q, int nq, const float *Kt, const float *V
         case 2: attend_nq(qj, 2, Kt, Vt, n_kv, stride, hd, scale, sj, oj); j += 2; break;
         default: attend_nq(qj, 1, Kt, Vt, n_kv, stride, hd, scale, sj, oj); j += 1; break;
         }
+    }
+}
+
+void fr_op_swiglu_avx512(float *gate, const float *up, int n) {
+    const __m512 lo = _mm512_set1_ps(-87.0f), hi = _mm512_set1_ps(88.0f);
+    const __m512 one = _mm512_set1_ps(1.0f);
+    for (int i = 0; i < n; i += 16) {
+        __mmask16 m = tail_mask(n - i);
+        __m512 x = _mm512_maskz_loadu_ps(m, gate + i);
+        __m512 nx = _mm512_min_ps(_mm512_max_ps(_mm512_sub_ps(_mm512_setzero_ps(), x), lo), hi);
+        __m512 s = _mm512_div_ps(x, _mm512_add_ps(one, exp_poly(nx)));
+        _mm512_mask_storeu_ps(gate + i, m, _mm512_mul_ps(s, _mm512_maskz_loadu_ps(m, up + i)));
     }
 }

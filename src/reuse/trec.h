@@ -136,4 +136,52 @@ void fr_trec_conv_s8(fr_isa isa, const fr_trec_params *p, const fr_cnn_geom *g,
                      const int32_t *bias, int8_t *output, void *scratch,
                      fr_trec_stats *stats);
 
+/* ------------------------------------------------------------------------------------ */
+/* Sidecar file: TREC parameters carried beside a TFLite model ("MODEL.tflite.trec").     */
+/*
+ * Little-endian, read in place (no copy, no malloc):
+ *   header  16 bytes: char magic[4] = "FRTC"; u16 version = 1; u16 n_layers;
+ *                     u32 file_bytes (must equal the buffer length); u32 reserved = 0
+ *   table   n_layers entries of 24 bytes, sorted by strictly increasing op_index:
+ *             u32 op_index    the CONV_2D's operator index in the TFLite subgraph 0
+ *             u32 K           k_h * k_w * in_c of that conv (checked against the model)
+ *             u16 sub_len     L (1..min(K, 65535))
+ *             u8  hash_bits   H (1..16)
+ *             u8  scope       0 image, 1 batch
+ *             u8  types       bit 0: float projections present, bit 1: int8 present
+ *                             (at least one)
+ *             u8  reserved[3] = 0
+ *             u32 offset      of the projection data from the file start, multiple of 4
+ *             u32 bytes       = (types & 1 ? 4 * H * K : 0) + (types & 2 ? H * K : 0)
+ *   data    per layer: the float projections (H * K float32, layout as fr_trec_params)
+ *           then the int8 ones (H * K int8); blocks lie inside the file, after the table,
+ *           and do not overlap.
+ * The float data is used in place, so the buffer must be 4-byte aligned (checked).
+ * tools/py/trec.py writes it (write_sidecar).
+ */
+
+#define FR_TREC_FILE_HEADER 16
+#define FR_TREC_FILE_ENTRY 24
+
+typedef struct fr_trec_layer {
+    int op_index;
+    int K;
+    fr_trec_params params; /* proj_f32 / proj_s8 point into the file buffer (or NULL) */
+} fr_trec_layer;
+
+/* Validates the whole sidecar in buf (len bytes; `name` names it in messages) and
+ * returns its layer count. Errors: FR_E_FORMAT (bad magic, truncated, offsets or sizes
+ * out of range, overlapping blocks, unsorted or duplicate op indices, values out of
+ * range), FR_E_UNSUPPORTED (another version), FR_E_ARG (NULL arguments or misaligned
+ * buffer). */
+fr_status fr_trec_file_open(const void *buf, size_t len, const char *name, int *n_layers,
+                            fr_error *err);
+/* Layer i (0 <= i < n_layers) of a sidecar that fr_trec_file_open accepted. */
+fr_status fr_trec_file_layer(const void *buf, size_t len, int i, fr_trec_layer *out,
+                             fr_error *err);
+/* The layer for TFLite operator op_index: FR_OK and *found = 1, or FR_OK and *found = 0
+ * (that conv stays dense). Binary search; the file must have passed fr_trec_file_open. */
+fr_status fr_trec_file_find(const void *buf, size_t len, int op_index, fr_trec_layer *out,
+                            int *found, fr_error *err);
+
 #endif

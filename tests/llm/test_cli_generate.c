@@ -200,6 +200,7 @@ static void test_bad_options(void **state) {
         {"bench -m " TINY " -p x", 2, "-p"},
         {"bench -m " TINY " -t 999", 2, "-t"},
         {"bench -m " TINY " --what", 2, "--what"},
+        {"bench -m " TINY " -p 0 -n 0", 2, "-n"},
         {"bench -m " TRUNC, 1, "cli_truncated.gguf"},
     };
     char err[4096];

@@ -114,17 +114,28 @@ static void test_softmax(void **state) {
 
 static void test_silu_swiglu(void **state) {
     (void)state;
-    float g[100], u[100];
-    double ref[100];
-    for (int i = 0; i < 100; i++) {
-        g[i] = 10.0f * frand();
+    enum { N = 203 };
+    float g[N], u[N], g0[N];
+    double ref[N];
+    for (int i = 0; i < N; i++) {
+        g0[i] = 12.0f * frand();
         u[i] = frand();
-        double s = g[i] / (1.0 + exp(-(double)g[i]));
-        assert_true(fabs((double)fr_op_silu(g[i]) - s) < 1e-6 * (1 + fabs(s)));
+        double s = g0[i] / (1.0 + exp(-(double)g0[i]));
+        assert_true(fabs((double)fr_op_silu(g0[i]) - s) < 1e-6 * (1 + fabs(s)));
         ref[i] = s * u[i];
     }
-    fr_op_swiglu(g, u, 100);
-    check_close(g, ref, 100, 1e-6);
+    g0[0] = -100.0f, ref[0] = -100.0 / (1.0 + exp(100.0)) * u[0]; /* exp overflow side */
+    g0[1] = 100.0f, ref[1] = 100.0 * u[1];
+    fr_op_swiglu_fn impl[3] = {fr_op_swiglu, fr_op_swiglu_for(FR_ISA_AVX2),
+                               fr_op_swiglu_for(FR_ISA_AVX512)};
+    for (int k = 0; k < 3; k++)
+        for (int n = 0; n <= N; n += (n < 40 ? 1 : 37)) {
+            memcpy(g, g0, sizeof g);
+            impl[k](g, u, n);
+            check_close(g, ref, n, 1e-6);
+            for (int i = n; i < N; i++)
+                assert_true(g[i] == g0[i]); /* nothing past n is touched */
+        }
     assert_true(fr_op_silu(-100.0f) > -1e-30f && fr_op_silu(-100.0f) <= 0.0f);
     assert_true(fabsf(fr_op_silu(100.0f) - 100.0f) < 1e-4f);
 }

@@ -95,6 +95,10 @@ int cmd_bench(int argc, char **argv) {
         cli_error(CMD, "-m: a model file is required (see 'frugal bench --help')");
         return 2;
     }
+    if (n_pp == 0 && n_tg == 0) {
+        cli_error(CMD, "-p, -n: both are 0, nothing to measure");
+        return 2;
+    }
     fr_error err = {0};
     fr_model *model = NULL;
     fr_context *ctx = NULL;

@@ -8,6 +8,7 @@
 #include "cli_util.h"
 #include "commands.h"
 #include "frugal.h"
+#include "generate_spec.h"
 
 #define CMD "generate"
 
@@ -23,7 +24,14 @@ static void usage(FILE *f) {
             "  --seed S       sampler seed (default 42)\n"
             "  -t N           threads (default: the number of CPUs)\n"
             "  -c N           context size (default: the model's context length)\n"
-            "  --ignore-eos   keep generating after the end-of-sequence token\n");
+            "  --ignore-eos   keep generating after the end-of-sequence token\n"
+            "speculative decoding (output unchanged; see docs/speculative.md):\n"
+            "  --draft FILE   a draft model sharing the target's vocabulary (repeatable, up to 7)\n"
+            "  --lookup       prompt lookup as a draft source (no model)\n"
+            "  --spec CTL     auto (default) | fixed:N | heuristic | fsm | cache-fsm | rl | cost\n"
+            "  --gamma-max N  longest draft, 1..16 (default 8)\n"
+            "  --trace FILE   write each step's gamma, accepted count and source\n"
+            "  --no-compare   skip measuring the plain target rate for the speedup\n");
 }
 
 typedef struct gen_opts {
@@ -32,6 +40,7 @@ typedef struct gen_opts {
     double temp, top_p;
     uint64_t seed;
     bool ignore_eos;
+    spec_cli_opts spec;
 } gen_opts;
 
 /* Returns 0 to go on, 2 after a usage error, -1 after --help. */
@@ -45,6 +54,11 @@ static int parse(int argc, char **argv, gen_opts *o) {
     o->top_p = 0.95;
     o->seed = 42;
     o->ignore_eos = false;
+    memset(&o->spec, 0, sizeof o->spec);
+    o->spec.controller = "auto";
+    o->spec.gamma_max = 8;
+    o->spec.compare_plain = true;
+    bool spec_opt = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -52,6 +66,34 @@ static int parse(int argc, char **argv, gen_opts *o) {
             return -1;
         } else if (!strcmp(a, "--ignore-eos")) {
             o->ignore_eos = true;
+        } else if (!strcmp(a, "--lookup")) {
+            o->spec.lookup = true;
+        } else if (!strcmp(a, "--no-compare")) {
+            o->spec.compare_plain = false;
+        } else if (!strcmp(a, "--draft") || !strcmp(a, "--spec") || !strcmp(a, "--gamma-max") ||
+                   !strcmp(a, "--trace")) {
+            if (!(v = cli_value(CMD, argc, argv, &i)))
+                return 2;
+            long long g;
+            if (!strcmp(a, "--draft")) {
+                if (o->spec.n_drafts >= SPEC_CLI_MAX_DRAFTS) {
+                    cli_error(CMD, "--draft: at most %d draft models", SPEC_CLI_MAX_DRAFTS);
+                    return 2;
+                }
+                o->spec.draft_paths[o->spec.n_drafts++] = v;
+            } else if (!strcmp(a, "--spec")) {
+                o->spec.controller = v;
+                spec_opt = true;
+            } else if (!strcmp(a, "--gamma-max")) {
+                if (!cli_parse_int(CMD, a, v, 1, 16, &g))
+                    return 2;
+                o->spec.gamma_max = (int)g;
+                spec_opt = true;
+            } else {
+                o->spec.trace_path = v;
+                o->spec.trace_steps = 1 << 16;
+                spec_opt = true;
+            }
         } else if (!strcmp(a, "-m") || !strcmp(a, "-p") || !strcmp(a, "-n") ||
                    !strcmp(a, "--temp") || !strcmp(a, "--top-k") || !strcmp(a, "--top-p") ||
                    !strcmp(a, "--seed") || !strcmp(a, "-t") || !strcmp(a, "-c")) {
@@ -93,6 +135,10 @@ static int parse(int argc, char **argv, gen_opts *o) {
     }
     if (!o->prompt) {
         cli_error(CMD, "-p: a prompt is required (see 'frugal generate --help')");
+        return 2;
+    }
+    if (spec_opt && o->spec.n_drafts == 0 && !o->spec.lookup) {
+        cli_error(CMD, "--spec/--gamma-max/--trace: need a draft source (--draft FILE or --lookup)");
         return 2;
     }
     return 0;
@@ -170,6 +216,11 @@ static int run(const gen_opts *o) {
 
     fputs(o->prompt, stdout);
     fflush(stdout);
+    if (o->spec.n_drafts > 0 || o->spec.lookup) {
+        rc = cli_generate_spec(CMD, model, ctx, &o->spec, &sp, toks, (int32_t)n_prompt, o->n_predict,
+                               o->ignore_eos, fr_context_n_threads(ctx));
+        goto done;
+    }
     double t0 = cli_now();
     if (fr_decode(ctx, toks, (int32_t)n_prompt, 0, logits, false, &err) != FR_OK) {
         cli_error(CMD, "%s", err.msg);

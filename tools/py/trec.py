@@ -27,6 +27,8 @@ of member rows) plus the soft term's.
 Usage:
     trec.py gen-tests OUT.bin      writes the cases of tests/reuse (float cases from the
                                    PyTorch module, int8 cases from the NumPy reference)
+                                   and a demo sidecar OUT.bin.trec (demo_sidecar)
+    trec.py demo-sidecar OUT.trec  writes only the demo sidecar
     trec.py selftest               checks the module against a dense conv when every
                                    bucket holds one distinct row, and gradient flow
 """
@@ -473,6 +475,7 @@ def gen_tests(path, seed=1234):
     for (B, ih, iw, C, O, k, s, d, pad), L, H, scope, act in s_specs:
         g = make_geom(B, ih, iw, C, O, k, s, d, pad)
         cases.append(s8_case(rng, g, L, H, scope, act))
+    demo_sidecar(path + ".trec")
     with open(path, "wb") as f:
         f.write(b"TRECTST1" + struct.pack("<I", len(cases)))
         for arrs in cases:
@@ -496,8 +499,46 @@ def export_layer(m, op_index):
         scale[scale == 0] = 1
         s8[off:off + m.H * lj] = np.clip(np.round(blk / scale * 127), -127, 127).reshape(-1)
         off += m.H * lj
-    return dict(op=op_index, sub_len=m.L, hash_bits=m.H, scope=m.scope, proj_f32=flat,
+    return dict(op=op_index, K=m.K, sub_len=m.L, hash_bits=m.H, scope=m.scope, proj_f32=flat,
                 proj_s8=s8)
+
+
+def write_sidecar(path, layers):
+    """Writes the TREC sidecar (format in src/reuse/trec.h) from records as returned by
+    export_layer (proj_f32 and/or proj_s8 may be None), sorted by op index."""
+    layers = sorted(layers, key=lambda r: r["op"])
+    n = len(layers)
+    off = 16 + 24 * n
+    table, blobs = b"", b""
+    for r in layers:
+        hk = r["hash_bits"] * r["K"]
+        types = (1 if r.get("proj_f32") is not None else 0) | (2 if r.get("proj_s8") is not None else 0)
+        data = b""
+        if types & 1:
+            data += np.asarray(r["proj_f32"], dtype="<f4").reshape(-1)[:hk].tobytes()
+        if types & 2:
+            data += np.asarray(r["proj_s8"], dtype="i1").reshape(-1)[:hk].tobytes()
+        table += struct.pack("<IIHBBB3xII", r["op"], r["K"], r["sub_len"], r["hash_bits"],
+                             r["scope"], types, off + len(blobs), len(data))
+        blobs += data
+        blobs += b"\0" * (-len(blobs) % 4)
+    total = off + len(blobs)
+    with open(path, "wb") as f:
+        f.write(b"FRTC" + struct.pack("<HHII", 1, n, total, 0) + table + blobs)
+
+
+def demo_sidecar(path):
+    """A sidecar with known contents for tests/reuse/test_trec_file.c: layers at op indices
+    2, 5, 9 with (K, L, H, scope, types) below; proj_f32[i] = i * 0.25 - layer,
+    proj_s8[i] = i % 200 - 100."""
+    specs = [(2, 27, 9, 4, 0, 3), (5, 144, 16, 8, 1, 1), (9, 7, 7, 16, 0, 2)]
+    recs = []
+    for li, (op, K, L, H, scope, types) in enumerate(specs):
+        hk = H * K
+        recs.append(dict(op=op, K=K, sub_len=L, hash_bits=H, scope=scope,
+                         proj_f32=(np.arange(hk) * 0.25 - li) if types & 1 else None,
+                         proj_s8=(np.arange(hk) % 200 - 100) if types & 2 else None))
+    write_sidecar(path, recs)
 
 
 def selftest():
@@ -542,10 +583,13 @@ def main(argv):
     if len(argv) >= 3 and argv[1] == "gen-tests":
         gen_tests(argv[2])
         return 0
+    if len(argv) == 3 and argv[1] == "demo-sidecar":
+        demo_sidecar(argv[2])
+        return 0
     if len(argv) == 2 and argv[1] == "selftest":
         selftest()
         return 0
-    sys.stderr.write("usage: trec.py gen-tests OUT.bin | selftest\n")
+    sys.stderr.write("usage: trec.py gen-tests OUT.bin | demo-sidecar OUT.trec | selftest\n")
     return 2
 
 
