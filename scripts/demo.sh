@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# Builds frugal and generates text with the bundled model (models/). Installs the Debian
-# packages it needs first (gcc, cmake) and says so.
+# Builds frugal and generates text with the bundled model (models/frugal-tiny.gguf), first
+# plainly, then with speculative decoding (bundled draft + prompt lookup). Installs the
+# Debian packages it needs first (gcc, cmake, libpng) and says so.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
-fr_need_packages build-essential cmake pkg-config
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DFR_TESTS=OFF >/dev/null
-cmake --build build -j"$(nproc)" >/dev/null
+fr_need_packages build-essential cmake pkg-config libpng-dev
+echo "frugal: building (Release) in build/demo/" >&2
+cmake -S . -B build/demo -DCMAKE_BUILD_TYPE=Release -DFR_TESTS=OFF >/dev/null
+cmake --build build/demo -j"$(nproc)" >/dev/null
 PROMPT="${1:-Once upon a time}"
-echo "\$ build/bin/frugal generate -m models/frugal-tiny.gguf -p \"$PROMPT\" -n 200" >&2
-exec build/bin/frugal generate -m models/frugal-tiny.gguf -p "$PROMPT" -n 200
+set -x
+build/demo/bin/frugal generate -m models/frugal-tiny.gguf -p "$PROMPT" -n 200 --temp 0
+build/demo/bin/frugal generate -m models/frugal-tiny.gguf --draft models/frugal-tiny-draft.gguf --lookup \
+    -p "$PROMPT" -n 200 --temp 0

@@ -6,8 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
-fr_need_packages build-essential cmake pkg-config libcmocka-dev clang libclang-rt-14-dev \
-    python3-torch python3-numpy python3-pil
+fr_need_packages build-essential cmake pkg-config libcmocka-dev libpng-dev clang libclang-rt-14-dev \
+    python3-torch python3-numpy python3-pil gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
 JOBS="$(nproc)"
 FUZZ_SECONDS="${FR_FUZZ_SECONDS:-60}"
 

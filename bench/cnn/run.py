@@ -126,7 +126,7 @@ def bench_model(key, exe, rounds, block_ms):
     int8_path, f32_path = os.path.join(ASSETS, int8_rel), os.path.join(ASSETS, f32_rel)
     onnx = os.path.join(BUILD, "onnx", key + ".onnx")
     os.makedirs(os.path.dirname(onnx), exist_ok=True)
-    sh([PY, os.path.join(ROOT, "tools", "py", "tflite_to_torch.py"), f32_path, "--onnx", onnx])
+    sh([PY, os.path.join(ROOT, "tools", "py", "tflite_to_torch.py"), f32_path, "--onnx", onnx, "--check-ort"])
     shape = ",".join(str(d) for d in tflite_input_nchw(f32_path))
     ort_js = os.path.join(ROOT, "bench", "cnn", "bench_ort.js")
     torch_py = os.path.join(ROOT, "bench", "cnn", "bench_torch.py")
@@ -191,6 +191,35 @@ def mcu_arena_of(key):
     return vals["arena_total"], vals["arena_persistent"], vals["arena_activation"]
 
 
+def update_doc(path, table, command):
+    """Replaces (or appends) the '## CNN' section of path; other sections are kept."""
+    section = ("## CNN\n\n"
+               "MLPerf Tiny reference models, batch 1. frugal runs single-threaded (the CNN runtime\n"
+               "has no threads); ONNX Runtime (npm onnxruntime-node, CPU) and PyTorch (Debian\n"
+               "python3-torch, TorchScript + optimize_for_inference) run the float models converted by\n"
+               "tools/py/tflite_to_torch.py (its outputs equal frugal's float outputs, test cnn_torch_check,\n"
+               "and ONNX Runtime's, checked by every run with --check-ort).\n"
+               "Engines take turns (A B C ... A B C ...) on a shared 2-core machine; see\n"
+               "bench/cnn/run.py for the method and docs/mcu.md for the Cortex-M build.\n\n"
+               "Command: `%s`\n\n%s" % (command, table))
+    try:
+        with open(path) as f:
+            lines = f.read().split("\n")
+    except FileNotFoundError:
+        lines = ["# Benchmarks", ""]
+    start = next((i for i, l in enumerate(lines) if l.strip() == "## CNN"), None)
+    if start is None:
+        while lines and lines[-1] == "":
+            lines.pop()
+        lines += ["", section.rstrip("\n"), ""]
+    else:
+        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+        lines[start:end] = section.rstrip("\n").split("\n") + [""]
+    with open(path, "w") as f:
+        f.write("\n".join(lines).rstrip("\n") + "\n")
+    print("run.py: updated the '## CNN' section of %s" % path, file=sys.stderr)
+
+
 def main():
     ap = argparse.ArgumentParser(description="frugal CNN benchmark")
     ap.add_argument("--models", default="ic,kws,vww")
@@ -198,6 +227,8 @@ def main():
     ap.add_argument("--block-ms", type=float, default=100.0)
     ap.add_argument("--no-mcu", action="store_true")
     ap.add_argument("--out", default=os.path.join(BUILD, "cnn_bench.md"))
+    ap.add_argument("--update-doc", metavar="FILE.md",
+                    help="also replace the '## CNN' section of FILE.md (e.g. docs/benchmarks.md)")
     a = ap.parse_args()
     keys = [k for k in a.models.split(",") if k]
     for k in keys:
@@ -264,6 +295,8 @@ def main():
     with open(a.out, "w") as f:
         f.write(text)
     print(text)
+    if a.update_doc:
+        update_doc(a.update_doc, text, " ".join(["bench/cnn/run.py"] + sys.argv[1:]))
     return 0
 
 

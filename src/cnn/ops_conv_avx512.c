@@ -17,7 +17,7 @@
  *    4 (ic4), and each filter row (k_w * ic4 contiguous bytes) is read in place; the
  *    weights are laid out [k_h][k_w][ic4] (zeros in the padded channels);
  *  - otherwise im2col rows in blocks of about 48 KiB. */
-#include "cnn/ops_avx2_internal.h"
+#include "cnn/ops_avx512_internal.h"
 
 enum { NR = 16, MR = 8 };
 
@@ -40,21 +40,28 @@ typedef struct impl_dims {
     size_t bytes;
 } impl_dims;
 
-static int implicit_dims(const fr_cnn_geom *g, impl_dims *d) {
+/* The zero-point-padded image with `cc` channels per pixel (dil_w == 1 only). */
+static int image_dims(const fr_cnn_geom *g, int cc, impl_dims *d) {
     if (g->dil_w != 1) return 0;
-    d->ic4 = round_up(g->in_c, 4);
-    if ((d->ic4 - g->in_c) * 3 > d->ic4) return 0; /* too much padding (in_c 1, 2, 5) */
     const long long need_h = (long long)(g->out_h - 1) * g->stride_h + (long long)(g->k_h - 1) * g->dil_h + 1;
     const long long need_w = (long long)(g->out_w - 1) * g->stride_w + g->k_w;
     long long hp = g->in_h + g->pad_top, wp = g->in_w + g->pad_left;
     if (need_h > hp) hp = need_h;
     if (need_w > wp) wp = need_w;
-    const long long bytes = (long long)g->batch * hp * wp * d->ic4;
+    const long long bytes = (long long)g->batch * hp * wp * cc;
     if (bytes > ((long long)1 << 28)) return 0;
+    d->ic4 = cc;
     d->hp = (int)hp;
     d->wp = (int)wp;
     d->bytes = (size_t)bytes;
     return 1;
+}
+
+/* Implicit GEMM: the image with in_c rounded up to 4, unless that pads too much. */
+static int implicit_dims(const fr_cnn_geom *g, impl_dims *d) {
+    const int ic4 = round_up(g->in_c, 4);
+    if ((ic4 - g->in_c) * 3 > ic4) return 0; /* too much padding (in_c 1, 2, 5) */
+    return image_dims(g, ic4, d);
 }
 
 /* Reduction length of the packed weights (a multiple of 4). */
@@ -75,7 +82,9 @@ size_t fr_cnn_conv_s8_avx512_scratch_bytes(const fr_cnn_geom *g) {
     impl_dims d;
     if (implicit_dims(g, &d)) return fr_cnn_conv_s8_avx512_packed_bytes(g) + fr_cnn_align64(d.bytes);
     const int k4 = kpack(g);
-    return fr_cnn_conv_s8_avx512_packed_bytes(g) +
+    /* im2col, from a padded image when dil_w == 1 */
+    const size_t img = image_dims(g, g->in_c, &d) ? fr_cnn_align64(d.bytes) : 0;
+    return fr_cnn_conv_s8_avx512_packed_bytes(g) + img +
            fr_cnn_align64((size_t)block_pixels(g, k4) * k4);
 }
 
@@ -235,49 +244,6 @@ static void im2col_u8(const fr_cnn_geom *g, const int8_t *input, uint8_t pad, in
     }
 }
 
-/* Requantisation constants of 16 lanes. */
-typedef struct rq16 {
-    __m512i m, l, e;
-} rq16;
-
-/* Lanes = channels [c, c+16), or (dup) channels [c, c+8) twice: two pixels per vector. */
-static inline rq16 rq16_load(const fr_cnn_rq_vec *r, int c, int dup) {
-    rq16 k;
-    if (dup) {
-        k.m = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(r->mult + c)));
-        k.l = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(r->lsh + c)));
-        k.e = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(r->rsh + c)));
-    } else {
-        k.m = _mm512_loadu_si512((const void *)(r->mult + c));
-        k.l = _mm512_loadu_si512((const void *)(r->lsh + c));
-        k.e = _mm512_loadu_si512((const void *)(r->rsh + c));
-    }
-    return k;
-}
-
-/* 16 lanes of MBQM + zero point + clamp -> 16 int8 (multipliers != INT32_MIN). */
-static inline __m128i requant16(__m512i acc, const rq16 *k, const fr_cnn_requant *q) {
-    const __m512i nudge = _mm512_set1_epi64((int64_t)1 << 30);
-    const __m512i a = _mm512_sllv_epi32(acc, k->l);
-    __m512i even = _mm512_add_epi64(_mm512_mul_epi32(a, k->m), nudge);
-    __m512i odd = _mm512_add_epi64(
-        _mm512_mul_epi32(_mm512_srli_epi64(a, 32), _mm512_srli_epi64(k->m, 32)), nudge);
-    even = _mm512_srli_epi64(even, 31);
-    odd = _mm512_slli_epi64(_mm512_srli_epi64(odd, 31), 32);
-    const __m512i x = _mm512_mask_blend_epi32(0xAAAA, even, odd); /* SRDHM */
-    const __m512i one = _mm512_set1_epi32(1);
-    const __m512i mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, k->e), one);
-    const __m512i rem = _mm512_and_si512(x, mask);
-    const __m512i thr = _mm512_sub_epi32(_mm512_srai_epi32(mask, 1), _mm512_srai_epi32(x, 31));
-    const __mmask16 up = _mm512_cmpgt_epi32_mask(rem, thr);
-    const __m512i sh = _mm512_srav_epi32(x, k->e);
-    __m512i v = _mm512_mask_add_epi32(sh, up, sh, one); /* RDPOT */
-    v = _mm512_add_epi32(v, _mm512_set1_epi32(q->output_zp));
-    v = _mm512_max_epi32(v, _mm512_set1_epi32(q->act_min));
-    v = _mm512_min_epi32(v, _mm512_set1_epi32(q->act_max));
-    return _mm512_cvtepi32_epi8(v);
-}
-
 static inline __m512i bcast4(const uint8_t *p) {
     int32_t v;
     memcpy(&v, p, 4);
@@ -342,13 +308,11 @@ static inline void kernel8(const uint8_t *const a[MR], int rows, size_t row_stri
     acc[7] = c7;
 }
 
-static void run_implicit(const fr_cnn_geom *g, const fr_cnn_requant *q, const int8_t *input,
-                         const impl_dims *d, const int8_t *W, const fr_cnn_rq_vec *rq,
-                         int8_t *output, uint8_t *img) {
-    const int ic = g->in_c, ic4 = d->ic4, C = g->out_c, cp = round_up(C, NR);
-    const int kp = g->k_h * g->k_w * ic4, kq = g->k_w * ic4 / 4;
-    const size_t row_stride = (size_t)g->dil_h * d->wp * ic4;
-    /* the flipped, padded image: padding rows / columns get `pad`, pixels x ^ 0x80 */
+/* The flipped, padded image: padding rows / columns get input_zp + 128, pixels x ^ 0x80,
+ * padded channels (ic4 > in_c) input_zp + 128 (their weights are 0). */
+static void build_image(const fr_cnn_geom *g, const fr_cnn_requant *q, const int8_t *input,
+                        const impl_dims *d, uint8_t *img) {
+    const int ic = g->in_c, ic4 = d->ic4;
     const uint8_t pad = (uint8_t)(q->input_zp + 128);
     const size_t row_bytes = (size_t)d->wp * ic4;
     const size_t left = (size_t)g->pad_left * ic4, mid = (size_t)g->in_w * ic4;
@@ -381,6 +345,55 @@ static void run_implicit(const fr_cnn_geom *g, const fr_cnn_requant *q, const in
             }
         }
     }
+}
+
+/* Copies n bytes (short runs). */
+static inline void copy_small(uint8_t *dst, const uint8_t *src, int n) {
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t v;
+        memcpy(&v, src + i, 8);
+        memcpy(dst + i, &v, 8);
+    }
+    if (i + 4 <= n) {
+        uint32_t v;
+        memcpy(&v, src + i, 4);
+        memcpy(dst + i, &v, 4);
+        i += 4;
+    }
+    for (; i < n; i++) dst[i] = src[i];
+}
+
+/* im2col rows of output pixels [p0, p0 + n) from the padded image (no bounds checks). */
+static void im2col_img(const fr_cnn_geom *g, const impl_dims *d, const uint8_t *img, int p0,
+                       int n, int k4, uint8_t *A) {
+    const int ic = g->in_c, K = g->k_h * g->k_w * ic, run = g->k_w * ic;
+    const size_t row_stride = (size_t)g->dil_h * d->wp * ic;
+    const int hw = g->out_h * g->out_w;
+    int b = p0 / hw, oy = (p0 % hw) / g->out_w, ox = p0 % g->out_w;
+    for (int i = 0; i < n; i++) {
+        uint8_t *row = A + (size_t)i * k4;
+        const uint8_t *base =
+            img + (((size_t)b * d->hp + (size_t)oy * g->stride_h) * d->wp + (size_t)ox * g->stride_w) * ic;
+        for (int fy = 0; fy < g->k_h; fy++) copy_small(row + (size_t)fy * run, base + fy * row_stride, run);
+        for (int k = K; k < k4; k++) row[k] = 0;
+        if (++ox == g->out_w) { /* next output pixel in NHW order */
+            ox = 0;
+            if (++oy == g->out_h) {
+                oy = 0;
+                b++;
+            }
+        }
+    }
+}
+
+static void run_implicit(const fr_cnn_geom *g, const fr_cnn_requant *q, const int8_t *input,
+                         const impl_dims *d, const int8_t *W, const fr_cnn_rq_vec *rq,
+                         int8_t *output, uint8_t *img) {
+    const int ic4 = d->ic4, C = g->out_c, cp = round_up(C, NR);
+    const int kp = g->k_h * g->k_w * ic4, kq = g->k_w * ic4 / 4;
+    const size_t row_stride = (size_t)g->dil_h * d->wp * ic4;
+    build_image(g, q, input, d, img);
     const int P = g->batch * g->out_h * g->out_w;
     int b = 0, oy = 0, ox = 0;
     for (int p0 = 0; p0 < P; p0 += MR) {
@@ -433,11 +446,20 @@ void fr_cnn_conv_s8_avx512(const fr_cnn_geom *g, const fr_cnn_requant *q, const 
         return;
     }
     const int pb = block_pixels(g, k4);
+    const int use_img = image_dims(g, g->in_c, &d);
+    uint8_t *img = (uint8_t *)s;
+    if (use_img) {
+        build_image(g, q, input, &d, img);
+        s += fr_cnn_align64(d.bytes);
+    }
     uint8_t *A = (uint8_t *)s;
     const uint8_t pad = (uint8_t)(q->input_zp + 128);
     for (int p0 = 0; p0 < P; p0 += pb) {
         const int n = P - p0 < pb ? P - p0 : pb;
-        im2col_u8(g, input, pad, p0, n, k4, A);
+        if (use_img)
+            im2col_img(g, &d, img, p0, n, k4, A);
+        else
+            im2col_u8(g, input, pad, p0, n, k4, A);
         for (int cb = 0; cb < cp; cb += NR) {
             const int8_t *wb = W + (size_t)cb * k4;
             const int nc = C - cb < NR ? C - cb : NR;

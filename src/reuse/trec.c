@@ -1,4 +1,5 @@
-/* TREC convolution: the fast path (portable C).
+/* TREC convolution: the fast path (portable C; the float hash and partial-product loops
+ * switch to the AVX2 kernels of trec_avx2.c when the caller's isa allows).
  *
  * Same algorithm and the same summation orders as trec_ref.c, so the results are
  * bit-identical; what changes is the memory access:
@@ -81,6 +82,30 @@ static void gather_s8(const fr_cnn_geom *g, const int8_t *input, int32_t zp, int
     }
 }
 
+static void hash_f32_c(const float *pt, int Hp, const float *x, int Lj, float *d) {
+    for (int h = 0; h < Hp; h++) d[h] = 0.0f;
+    for (int t = 0; t < Lj; t++) {
+        const float xt = x[t];
+        const float *pr = pt + (size_t)t * Hp;
+        for (int h = 0; h < Hp; h++) {
+            const float prod = pr[h] * xt;
+            d[h] = d[h] + prod;
+        }
+    }
+}
+
+static void partial_f32_c(const float *cent, int Lj, const float *wt, int cout, float *y) {
+    for (int oc = 0; oc < cout; oc++) y[oc] = 0.0f;
+    for (int t = 0; t < Lj; t++) {
+        const float ct = cent[t];
+        const float *w = wt + (size_t)t * cout;
+        for (int oc = 0; oc < cout; oc++) {
+            const float prod = ct * w[oc];
+            y[oc] = y[oc] + prod;
+        }
+    }
+}
+
 /* Decomposes the group-relative row index into (b, oy, ox). */
 static inline void row_coords(const fr_cnn_geom *g, int64_t r, int *b, int *oy, int *ox) {
     *ox = (int)(r % g->out_w);
@@ -91,7 +116,14 @@ static inline void row_coords(const fr_cnn_geom *g, int64_t r, int *b, int *oy, 
 void fr_trec_conv_f32(fr_isa isa, const fr_trec_params *p, const fr_cnn_geom *g,
                       fr_cnn_range_f32 act, const float *input, const float *filter,
                       const float *bias, float *output, void *scratch, fr_trec_stats *stats) {
-    (void)isa;
+    fr_trec_hash_f32_fn hash = hash_f32_c;
+    fr_trec_partial_f32_fn partial = partial_f32_c;
+#if FR_X86
+    if (isa >= FR_ISA_AVX2) {
+        hash = fr_trec_hash_f32_avx2;
+        partial = fr_trec_partial_f32_avx2;
+    }
+#endif
     fr_trec_layout lo;
     fr_trec_layout_init(&lo, p, g, 0);
     fr_trec_stats_begin(stats, &lo);
@@ -108,7 +140,7 @@ void fr_trec_conv_f32(fr_isa isa, const fr_trec_params *p, const fr_cnn_geom *g,
     int32_t *cid = (int32_t *)(s + lo.off_cid);
     const int K = lo.K, L = lo.L, H = lo.H, J = lo.J, cout = lo.cout;
     const int64_t G = lo.group_rows;
-    const int buckets = 1 << H;
+    const int buckets = 1 << H, Hp = fr_trec_hpad(H);
     /* the table is reset once here and then only at the buckets used (cid) */
     for (int b = 0; b < buckets; b++) table[b] = -1;
 
@@ -126,8 +158,8 @@ void fr_trec_conv_f32(fr_isa isa, const fr_trec_params *p, const fr_cnn_geom *g,
             const int k0 = j * L;
             const int Lj = K - k0 < L ? K - k0 : L;
             const float *P = p->proj_f32 + (size_t)H * k0;
-            for (int h = 0; h < H; h++)
-                for (int t = 0; t < Lj; t++) pt[t * H + h] = P[h * Lj + t];
+            for (int t = 0; t < Lj; t++)
+                for (int h = 0; h < Hp; h++) pt[t * Hp + h] = h < H ? P[h * Lj + t] : 0.0f;
             for (int oc = 0; oc < cout; oc++) {
                 const float *w = filter + (size_t)oc * K + k0;
                 for (int t = 0; t < Lj; t++) wt[(size_t)t * cout + oc] = w[t];
@@ -138,15 +170,7 @@ void fr_trec_conv_f32(fr_isa isa, const fr_trec_params *p, const fr_cnn_geom *g,
                 int b, oy, ox;
                 row_coords(g, r, &b, &oy, &ox);
                 const float *x = gather_f32(g, input, b, oy, ox, k0, Lj, xbuf);
-                for (int h = 0; h < H; h++) d[h] = 0.0f;
-                for (int t = 0; t < Lj; t++) {
-                    const float xt = x[t];
-                    const float *pr = pt + t * H;
-                    for (int h = 0; h < H; h++) {
-                        const float prod = pr[h] * xt;
-                        d[h] = d[h] + prod;
-                    }
-                }
+                hash(pt, Hp, x, Lj, d);
                 const unsigned id = fr_trec_bits_f32(d, H);
                 if (stats && stats->bucket_ids) stats->bucket_ids[r * J + j] = (uint16_t)id;
                 int32_t c = table[id];
@@ -172,16 +196,7 @@ void fr_trec_conv_f32(fr_isa isa, const fr_trec_params *p, const fr_cnn_geom *g,
                 float *cent = sums + (size_t)c * L;
                 const float n = (float)counts[c];
                 for (int t = 0; t < Lj; t++) cent[t] = cent[t] / n;
-                float *y = ybuf + (size_t)c * cout;
-                for (int oc = 0; oc < cout; oc++) y[oc] = 0.0f;
-                for (int t = 0; t < Lj; t++) {
-                    const float ct = cent[t];
-                    const float *w = wt + (size_t)t * cout;
-                    for (int oc = 0; oc < cout; oc++) {
-                        const float prod = ct * w[oc];
-                        y[oc] = y[oc] + prod;
-                    }
-                }
+                partial(cent, Lj, wt, cout, ybuf + (size_t)c * cout);
             }
             for (int64_t i = 0; i < G; i++) {
                 const float *y = ybuf + (size_t)cl[i] * cout;

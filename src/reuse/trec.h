@@ -119,9 +119,10 @@ size_t fr_trec_conv_s8_scratch_bytes(const fr_trec_params *p, const fr_cnn_geom 
 void fr_trec_conv_f32_ref(const fr_trec_params *p, const fr_cnn_geom *g, fr_cnn_range_f32 act,
                           const float *input, const float *filter, const float *bias,
                           float *output, void *scratch, fr_trec_stats *stats);
-/* The fast path (portable C: contiguous gathers, transposed filter slices, loops that
- * vectorise without changing any summation order); isa is accepted for future ISA
- * variants (any value is valid). Bit-identical to fr_trec_conv_f32_ref. */
+/* The fast path (contiguous gathers, transposed filter slices, loops that vectorise
+ * without changing any summation order; with isa >= FR_ISA_AVX2, which the caller must
+ * have checked with fr_isa_supported, AVX2 hash and partial-product kernels). Any isa
+ * value is valid (FR_ISA_SCALAR: portable C only). Bit-identical to fr_trec_conv_f32_ref. */
 void fr_trec_conv_f32(fr_isa isa, const fr_trec_params *p, const fr_cnn_geom *g,
                       fr_cnn_range_f32 act, const float *input, const float *filter,
                       const float *bias, float *output, void *scratch, fr_trec_stats *stats);
@@ -131,6 +132,8 @@ void fr_trec_conv_s8_ref(const fr_trec_params *p, const fr_cnn_geom *g,
                          const fr_cnn_requant *q, const int8_t *input, const int8_t *filter,
                          const int32_t *bias, int8_t *output, void *scratch,
                          fr_trec_stats *stats);
+/* The int8 fast path (portable C for now; isa is accepted for future ISA variants).
+ * Bit-identical to fr_trec_conv_s8_ref. */
 void fr_trec_conv_s8(fr_isa isa, const fr_trec_params *p, const fr_cnn_geom *g,
                      const fr_cnn_requant *q, const int8_t *input, const int8_t *filter,
                      const int32_t *bias, int8_t *output, void *scratch,

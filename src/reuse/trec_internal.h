@@ -21,9 +21,10 @@ typedef struct fr_trec_layout {
     size_t off_sums;     /* max_clusters * L */
     size_t off_ybuf;     /* max_clusters * cout */
     size_t off_xbuf;     /* L */
-    size_t off_dbuf;     /* H */
+    size_t off_dbuf;     /* FR_TREC_MAX_HASH_BITS */
     size_t off_wt;       /* L * cout (fast path: filter slice, t-major) */
-    size_t off_pt;       /* L * H (fast path: projections, t-major) */
+    size_t off_pt;       /* L * Hp (fast path: projections, t-major, rows of Hp = H rounded
+                            up to a multiple of 8, zero-padded) */
     size_t off_acc;      /* G * cout int32 (int8 only) */
     size_t total;
 } fr_trec_layout;
@@ -42,6 +43,27 @@ static inline void fr_trec_stats_add(fr_trec_stats *stats, const fr_trec_layout 
     stats->macs_reuse += n_clusters * (int64_t)Lj * lo->cout;
     if (stats->clusters_per_sub) stats->clusters_per_sub[j] += (uint32_t)n_clusters;
 }
+
+/* H rounded up to a multiple of 8: the row stride of the transposed projections. */
+static inline int fr_trec_hpad(int H) {
+    return (H + 7) & ~7;
+}
+
+/* Float inner kernels of the fast path (each sum in order t = 0, 1, ...; products rounded
+ * before the add), so every variant is bit-identical to the reference:
+ *   hash:    d[h] = sum_t pt[t * Hp + h] * x[t]      for h < Hp (padding lanes give 0)
+ *   partial: y[oc] = sum_t cent[t] * wt[t * cout + oc] for oc < cout */
+typedef void (*fr_trec_hash_f32_fn)(const float *pt, int Hp, const float *x, int Lj, float *d);
+typedef void (*fr_trec_partial_f32_fn)(const float *cent, int Lj, const float *wt, int cout,
+                                       float *y);
+
+#ifndef FR_X86
+#define FR_X86 0
+#endif
+#if FR_X86
+void fr_trec_hash_f32_avx2(const float *pt, int Hp, const float *x, int Lj, float *d);
+void fr_trec_partial_f32_avx2(const float *cent, int Lj, const float *wt, int cout, float *y);
+#endif
 
 /* Bucket id from H hash values (float): bit h set when d[h] >= 0. */
 static inline unsigned fr_trec_bits_f32(const float *d, int H) {

@@ -58,11 +58,11 @@ void fr_trec_layout_init(fr_trec_layout *lo, const fr_trec_params *p, const fr_c
     lo->off_xbuf = off;
     off += a64(L * 4);
     lo->off_dbuf = off;
-    off += a64(H * 4);
+    off += a64(FR_TREC_MAX_HASH_BITS * 4);
     lo->off_wt = off;
     off += a64(L * cout * 4);
     lo->off_pt = off;
-    off += a64(L * H * 4);
+    off += a64(L * (size_t)fr_trec_hpad((int)H) * 4);
     lo->off_acc = off;
     if (want_s8) off += a64(G * cout * 4);
     lo->total = off;

@@ -26,8 +26,15 @@ M="$ASSETS/cnn/mlperf-tiny"
     --check "$BUILD/fw_ic_f" --check-name ic_f
 "$PY" "$ROOT/tools/py/tflite_to_torch.py" "$M/kws/kws_ref_model_float32.tflite" \
     --check "$BUILD/fw_kws_f" --check-name kws_f
-# ONNX export works with this torch (no onnx package needed).
-"$PY" "$ROOT/tools/py/tflite_to_torch.py" "$M/kws/kws_ref_model_float32.tflite" --onnx "$BUILD/kws.onnx"
+# ONNX export works with this torch (no onnx package needed); when the benchmark's npm
+# peer is installed (bench/cnn/setup_peers.sh), ONNX Runtime must agree with torch too.
+ORT_CHECK=()
+if command -v node >/dev/null 2>&1 && [ -d "$ROOT/bench/peers/cnn/node_modules/onnxruntime-node" ]; then
+    ORT_CHECK=(--check-ort)
+else
+    echo "note: onnxruntime-node not installed (bench/cnn/setup_peers.sh): ONNX Runtime not checked"
+fi
+"$PY" "$ROOT/tools/py/tflite_to_torch.py" "$M/kws/kws_ref_model_float32.tflite" --onnx "$BUILD/kws.onnx" "${ORT_CHECK[@]}"
 # Bad input: a one-line error naming the file, exit 1.
 printf 'not a model' >"$BUILD/bad.tflite"
 if "$PY" "$ROOT/tools/py/tflite_to_torch.py" "$BUILD/bad.tflite" 2>"$BUILD/bad.err"; then

@@ -163,9 +163,13 @@ static void test_fast_equals_ref_f32(void **state) {
         assert_memory_equal(y1, y2, ny * sizeof *y1);
         assert_int_equal(s1.clusters, s2.clusters);
         assert_int_equal(s1.macs_reuse, s2.macs_reuse);
-        /* stats without pointers, and a NULL stats, give the same output */
-        fr_trec_conv_f32(FR_ISA_SCALAR, &c.p, &c.g, act, x, w, bias, y2, scr, NULL);
-        assert_memory_equal(y1, y2, ny * sizeof *y1);
+        /* every supported isa (portable C, AVX2 kernels), with NULL stats too */
+        for (int isa = 0; isa < FR_ISA_COUNT; isa++) {
+            if (!fr_isa_supported((fr_isa)isa)) continue;
+            memset(y2, 0, ny * sizeof *y2);
+            fr_trec_conv_f32((fr_isa)isa, &c.p, &c.g, act, x, w, bias, y2, scr, NULL);
+            assert_memory_equal(y1, y2, ny * sizeof *y1);
+        }
         free(x), free(w), free(bias), free(proj), free(scr), free(y1), free(y2);
         free(id1), free(id2), free(cp1), free(cp2);
     }
@@ -203,6 +207,8 @@ static void test_fast_equals_ref_s8(void **state) {
         assert_memory_equal(id1, id2, c.N * c.J * 2);
         assert_memory_equal(y1, y2, ny);
         assert_int_equal(s1.clusters, s2.clusters);
+        fr_trec_conv_s8(FR_ISA_SCALAR, &c.p, &c.g, &q.q, x, w, bias, y2, scr, NULL);
+        assert_memory_equal(y1, y2, ny);
         free(x), free(w), free(bias), free(proj), free(scr), free(y1), free(y2);
         free(id1), free(id2);
     }

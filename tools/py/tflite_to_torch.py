@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """Build a torch.nn.Module equivalent to a float .tflite CNN and export it to ONNX.
 
-usage: tflite_to_torch.py MODEL.tflite [--onnx OUT.onnx] [--check DRIVER --check-name NAME]
-                          [--inputs N] [--tol T]
+usage: tflite_to_torch.py MODEL.tflite [--onnx OUT.onnx [--check-ort]]
+                          [--check DRIVER --check-name NAME] [--tol T]
 
 The module reads the weights straight from the FlatBuffer (tools/py/tflite_inspect.py
 parses it), keeps 4-D activations in PyTorch's NCHW layout (TFLite is NHWC: weights and
@@ -12,6 +12,9 @@ possibly asymmetric, zero pads. int8 weights of "hybrid" float models are dequan
 
 --onnx   exports with torch.onnx.export (opset 13; works without the onnx package);
          input name "input" (NCHW, batch 1), output name "output".
+--check-ort  runs the exported ONNX file with ONNX Runtime (node + bench/cnn/ort_run.js,
+         onnxruntime-node from bench/peers/cnn) on two random inputs and requires the
+         torch outputs within --tol.
 --check  runs frugal's float build of the firmware driver (mcu/fw_main.c built for the
          host, e.g. build/mcu/host/fw_kws_f), which prints the outputs for its
          deterministic inputs; the same inputs are rebuilt here (xorshift32 seeded with
@@ -297,11 +300,42 @@ def check(net, driver, name, tol):
     print("check: %d inputs agree within %.3g" % (count, tol))
 
 
+def check_ort(net, onnx_path, tol):
+    import json
+    import tempfile
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    js = os.path.join(root, "bench", "cnn", "ort_run.js")
+    shape = net.input_shape_nchw()
+    rng = np.random.RandomState(1)
+    worst = 0.0
+    for k in range(2):
+        x = rng.rand(*shape).astype(np.float32)
+        with tempfile.NamedTemporaryFile(suffix=".f32") as f:
+            x.tofile(f.name)
+            try:
+                r = subprocess.run(["node", js, onnx_path, f.name, ",".join(map(str, shape))],
+                                   capture_output=True, text=True, timeout=120)
+            except OSError as e:
+                raise ConvertError("node: cannot run: %s" % e.strerror)
+        if r.returncode != 0:
+            raise ConvertError("%s: ONNX Runtime failed: %s" % (onnx_path, r.stderr.strip()[-300:]))
+        got = np.array(json.loads(r.stdout), np.float64)
+        with torch.no_grad():
+            ref = net(torch.from_numpy(x)).reshape(-1).double().numpy()
+        if got.shape != ref.shape:
+            raise ConvertError("%s: ONNX Runtime gives %d outputs, torch %d" % (onnx_path, got.size, ref.size))
+        worst = max(worst, float(np.max(np.abs(got - ref))))
+    if worst > tol:
+        raise ConvertError("%s: ONNX Runtime and torch differ by %.3g > %.3g" % (onnx_path, worst, tol))
+    print("check-ort: ONNX Runtime == torch within %.3g (max %.3g)" % (tol, worst))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("model")
     ap.add_argument("--onnx")
     ap.add_argument("--check")
+    ap.add_argument("--check-ort", action="store_true")
     ap.add_argument("--check-name")
     ap.add_argument("--tol", type=float, default=1e-4)
     a = ap.parse_args()
@@ -321,6 +355,10 @@ def main():
             torch.onnx.export(net, x, a.onnx, input_names=["input"], output_names=["output"],
                               opset_version=13, do_constant_folding=True)
             print("wrote %s (%d bytes)" % (a.onnx, os.path.getsize(a.onnx)))
+            if a.check_ort:
+                check_ort(net, a.onnx, a.tol)
+        elif a.check_ort:
+            raise ConvertError("--check-ort needs --onnx")
     except ConvertError as e:
         print("tflite_to_torch.py: %s" % e, file=sys.stderr)
         return 1
