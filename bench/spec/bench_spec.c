@@ -217,8 +217,12 @@ static int parse_config(const char *text, int n_drafts, config *c) {
     if (c->n_drafts == 0 && !c->lookup) goto bad;
     return 0;
 bad:
-    fprintf(stderr, "bench_spec: -c %s: expected plain or CONTROLLER@SOURCES with sources d0..d%d and lookup\n",
-            text, n_drafts - 1);
+    if (n_drafts > 0)
+        fprintf(stderr, "bench_spec: -c %s: expected plain or CONTROLLER@SOURCES with sources d0..d%d and lookup\n",
+                text, n_drafts - 1);
+    else
+        fprintf(stderr, "bench_spec: -c %s: expected plain or CONTROLLER@lookup (no draft models given with -d)\n",
+                text);
     return -1;
 }
 
@@ -506,6 +510,20 @@ int main(int argc, char **argv) {
             fprintf(stderr, "bench_spec: %s\n", e.msg);
             goto done;
         }
+    for (int i = 0; i < o.n_configs; i++) { /* reject unknown controllers before any output */
+        if (configs[i].plain) continue;
+        fr_spec *probe = NULL;
+        fr_spec_params sp = fr_spec_default_params();
+        sp.controller = configs[i].controller;
+        sp.gamma_max = o.gamma_max;
+        sp.sampling.temperature = 0.0f;
+        if (fr_spec_create(tm, tc, &sp, &probe, &e) != FR_OK) {
+            fprintf(stderr, "bench_spec: -c %s: %s\n", configs[i].text, e.msg);
+            rc = 2;
+            goto done;
+        }
+        fr_spec_free(probe);
+    }
     int32_t V = fr_model_n_vocab(tm);
     logits = malloc(sizeof *logits * (size_t)V * STEP_CAP);
     rr = malloc(sizeof *rr);

@@ -44,7 +44,10 @@ def panel(ax, run, title):
             ax.scatter(xs, [gam[s] for s in xs], s=9, color=SOURCE_COLOURS[i % len(SOURCE_COLOURS)],
                        label=f"drafted by {name}", zorder=3)
     tokens = sum(a + 1 for a in acc)
-    rate = f", {run['rate']:.0f} tokens/s" if run.get("rate") else ""
+    if run.get("cpu_seconds"):
+        rate = f", {run['tokens'] / run['cpu_seconds']:.0f} tokens/s of CPU time"
+    else:
+        rate = f", {run['rate']:.0f} tokens/s" if run.get("rate") else ""
     ax.set_title(f"{title}: {len(tr)} target passes for {tokens} tokens{rate}", fontsize=9)
     ax.set_ylabel("tokens")
     ax.set_ylim(0, max(gam + [1]) + 1)

@@ -61,7 +61,7 @@ def log(msg):
 
 
 def run(cmd, **kw):
-    return subprocess.run(cmd, check=False, capture_output=True, text=True, **kw)
+    return subprocess.run(cmd, check=False, capture_output=True, text=True, errors="replace", **kw)
 
 
 def children_cpu():
@@ -151,8 +151,11 @@ def llama_completion(target, prompt_file, n, threads):
     for k in (n, 1):
         cmd = [os.path.join(LLAMA_BIN, "llama-completion"), "-m", target, "-f", prompt_file, "-n", str(k),
                "-t", str(threads), "--temp", "0", "--ignore-eos", "-c", "512", "-no-cnv"]
-        r, cpu = run_cpu(cmd)
-        m = re.search(r"\beval time =\s+([\d.]+) ms /\s+(\d+) runs", r.stdout + r.stderr)
+        for _ in range(3):  # its asynchronous log sometimes loses the last lines at exit: retry
+            r, cpu = run_cpu(cmd)
+            m = re.search(r"\beval time =\s+([\d.]+) ms /\s+(\d+) runs", r.stdout + r.stderr)
+            if r.returncode == 0 and m:
+                break
         if r.returncode != 0 or (k == n and not m):
             log(f"llama-completion failed ({r.returncode}): {' '.join(cmd)}")
             return None
@@ -272,7 +275,8 @@ def ratios(agg, kinds):
         return None
 
     llama = next((c for c in agg if c.startswith("llama.cpp llama-speculative")), None)
-    best_auto = max((c for c in agg if c.startswith("auto@")), key=lambda c: agg[c]["overall"], default=None)
+    best_auto = max((c for c in agg if c.startswith("auto@") and not c.endswith("(proposed)")),
+                    key=lambda c: agg[c]["overall"], default=None)
     res = {
         "best_fixed_overall": best_fixed_overall,
         "best_fixed_per_kind": best_fixed_kind,
@@ -287,6 +291,12 @@ def ratios(agg, kinds):
         "best_auto_vs_llama": r(best_auto, llama) if best_auto and llama else None,
         "best_auto_vs_plain": r(best_auto, "plain") if best_auto else None,
     }
+    if "auto@d0 (proposed)" in agg:
+        res["proposed_vs_best_fixed"] = r("auto@d0 (proposed)", best_fixed_overall) if best_fixed_overall else None
+        res["proposed_vs_heuristic"] = r("auto@d0 (proposed)", "heuristic@d0")
+        res["proposed_vs_llama"] = r("auto@d0 (proposed)", llama) if llama else None
+        res["proposed_vs_plain"] = r("auto@d0 (proposed)", "plain")
+        res["proposed_vs_auto"] = r("auto@d0 (proposed)", "auto@d0")
     # per kind: auto vs the best fixed gamma of that kind (chosen in hindsight per kind)
     res["auto_vs_best_fixed_per_kind"] = {
         k: agg["auto@d0"]["kinds"][k] / agg[best_fixed_kind[k]]["kinds"][k]
@@ -338,6 +348,12 @@ def ratios_md(rat, agg, kinds, ratw):
         out.append(line(f"{b} vs {b.replace('auto@', 'heuristic@')}", "best_auto_vs_heuristic_same_sources", 1.10))
         out.append(line(f"{b} vs {rat['llama_config']}", "best_auto_vs_llama", 1.20))
         out.append(line(f"{b} vs plain target decoding", "best_auto_vs_plain", 2.00))
+    if "proposed_vs_auto" in rat:
+        out.append(line("auto@d0 (proposed cost model) vs auto@d0", "proposed_vs_auto", 1.00))
+        out.append(line("auto@d0 (proposed) vs the best fixed gamma", "proposed_vs_best_fixed", 1.10))
+        out.append(line("auto@d0 (proposed) vs heuristic@d0", "proposed_vs_heuristic", 1.10))
+        out.append(line(f"auto@d0 (proposed) vs {rat['llama_config']}", "proposed_vs_llama", 1.20))
+        out.append(line("auto@d0 (proposed) vs plain target decoding", "proposed_vs_plain", 2.00))
     out.append("")
     out.append("Best fixed gamma per kind (hindsight, draft d0): " + ", ".join(
         f"{k} {rat['best_fixed_per_kind'][k].split('@')[0]} ({fmt(agg[rat['best_fixed_per_kind'][k]]['kinds'][k])}/s, "
@@ -363,6 +379,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", default=os.path.join(ROOT, "build", "specbench"))
     ap.add_argument("--bench-exe", default=None, help="a bench_spec binary to use instead of BUILD/bin/bench_spec")
+    ap.add_argument("--proposal-exe", default=None,
+                    help="bench_spec built with the proposed cost model (bench/spec/build_proposal.sh): its auto "
+                         "configurations are run in every pass too, as 'auto@... (proposed)'")
     ap.add_argument("--target", default=os.path.join(ROOT, "models", "frugal-tiny.gguf"))
     ap.add_argument("--draft", default=os.path.join(ROOT, "models", "frugal-tiny-draft.gguf"))
     ap.add_argument("--draft2", default=None, help="second draft (default: stories260K converted to f32)")
@@ -449,6 +468,23 @@ def main():
                         fraw.write(json.dumps(r) + "\n")
                         raw.append(r)
                 os.remove(part)
+            if a.proposal_exe:
+                pconf = [c for c in configs if c.startswith("auto@")]
+                cmd = [a.proposal_exe, "-m", a.target, "-d", a.draft, "-d", draft2, "-P", *prompts, "-c", *pconf,
+                       "-n", str(a.n), "-t", str(a.threads), "--passes", "1", "--pass-offset", str(p),
+                       "--gamma-max", str(a.gamma_max), "--isa", str(isa), "-o", part]
+                rc = subprocess.run(cmd).returncode
+                if rc != 0:
+                    sys.exit(f"run.py: bench_spec (proposal) failed ({rc}): {' '.join(cmd)}")
+                with open(part) as f:
+                    for line in f:
+                        r = json.loads(line)
+                        if r.get("type") == "run":
+                            r["config"] += " (proposed)"
+                            r.pop("trace", None)
+                        fraw.write(json.dumps(r) + "\n")
+                        raw.append(r)
+                os.remove(part)
             if llama_best:
                 log(f"pass {p}: llama.cpp")
                 for pr in prompts:
@@ -467,7 +503,11 @@ def main():
     ratw = ratios(wall, kinds)
     ratw.update({k: v for k, v in ratios_same_names(wall, rat).items()})
     meta["metric"] = metric
-    summary = {"meta": meta, "llama_best": llama_best, "llama_sweep": sweep,
+    profile = {}
+    for r in raw:
+        if r.get("type") == "profile":
+            profile.setdefault(r["model"], {})[r["batch"]] = r["seconds"]
+    summary = {"meta": meta, "llama_best": llama_best, "llama_sweep": sweep, "profile": profile,
                "aggregate": agg, "aggregate_wall": wall, "ratios": rat, "ratios_wall": ratw}
     with open(os.path.join(a.out, f"summary_{tag}.json"), "w") as f:
         json.dump(summary, f, indent=1)
@@ -514,6 +554,7 @@ def ratios_same_names(wall, rat):
         return None
     b, f, llama = rat["best_auto"], rat["best_fixed_overall"], rat["llama_config"]
     return {"auto_vs_best_fixed": r("auto@d0", f) if f else None,
+            "proposed_vs_best_fixed": r("auto@d0 (proposed)", f) if f else None,
             "best_auto_vs_best_fixed": r(b, f) if b and f else None,
             "best_auto_vs_heuristic_same_sources": r(b, b.replace("auto@", "heuristic@")) if b else None,
             "best_auto_vs_llama": r(b, llama) if b and llama else None,

@@ -22,7 +22,9 @@
  *     that runs the fastest path for `isa` (the caller picks isa once, e.g. with
  *     fr_isa_best(); FR_ISA_SCALAR is always valid). For int8 the dispatcher's output is
  *     bit-identical to the reference; for float it agrees up to summation order.
- *   - Output buffers must not overlap inputs (except RESHAPE, which may alias).
+ *   - Output buffers must not overlap inputs, except: RESHAPE may alias; ADD (same-shape
+ *     form), requantize, QUANTIZE/DEQUANTIZE of equal element size may run in place
+ *     (output == input exactly).
  *
  * Integer semantics (see docs/cnn_ops.md and src/cnn/quant.h)
  *   acc = bias[c] + sum (x + input_offset) * w            (int32, input_offset = -input_zp)

@@ -123,7 +123,9 @@ void fr_cnn_conv_f32_pack(fr_isa isa, const fr_cnn_geom *g, const float *filter,
 void fr_cnn_conv_f32_ex(fr_isa isa, const fr_cnn_geom *g, fr_cnn_range_f32 act,
                         const float *input, const float *filter, const float *bias,
                         const void *packed, float *output, void *scratch) {
-    if (FR_X86 && isa >= FR_ISA_AVX2)
+    if (FR_X86 && isa >= FR_ISA_AVX512)
+        fr_cnn_conv_f32_avx512(g, act, input, filter, bias, packed, output, scratch);
+    else if (FR_X86 && isa >= FR_ISA_AVX2)
         fr_cnn_conv_f32_avx2(g, act, input, filter, bias, packed, output, scratch);
     else
         fr_cnn_conv_f32_ref(g, act, input, filter, bias, output);

@@ -44,10 +44,34 @@ size_t fr_cnn_conv_s8_avx2_packed_bytes(const fr_cnn_geom *g) {
     return fr_cnn_rq_vec_bytes(cp) + fr_cnn_align64((size_t)cp * kp * 2);
 }
 
+/* The int16 image (x - input_zp, 0 in the padding) that im2col copies from when
+ * dil_w == 1: rows and columns padded so that every window lies inside it. */
+typedef struct img16 {
+    int hp, wp;
+    size_t bytes;
+} img16;
+
+static int img16_dims(const fr_cnn_geom *g, img16 *d) {
+    if (g->dil_w != 1) return 0;
+    const long long need_h = (long long)(g->out_h - 1) * g->stride_h + (long long)(g->k_h - 1) * g->dil_h + 1;
+    const long long need_w = (long long)(g->out_w - 1) * g->stride_w + g->k_w;
+    long long hp = g->in_h + g->pad_top, wp = g->in_w + g->pad_left;
+    if (need_h > hp) hp = need_h;
+    if (need_w > wp) wp = need_w;
+    const long long bytes = (long long)g->batch * hp * wp * g->in_c * 2;
+    if (bytes > ((long long)1 << 28)) return 0;
+    d->hp = (int)hp;
+    d->wp = (int)wp;
+    d->bytes = (size_t)bytes;
+    return 1;
+}
+
 size_t fr_cnn_conv_s8_avx2_scratch_bytes(const fr_cnn_geom *g) {
     const int kp = kpad_s8(g);
     const int pb = block_pixels(g, kp, 2);
-    return fr_cnn_conv_s8_avx2_packed_bytes(g) + fr_cnn_align64((size_t)pb * kp * 2);
+    img16 d;
+    const size_t img = img16_dims(g, &d) ? fr_cnn_align64(d.bytes) : 0;
+    return fr_cnn_conv_s8_avx2_packed_bytes(g) + img + fr_cnn_align64((size_t)pb * kp * 2);
 }
 
 /* Converts n int8 to int16 (v - zp). */
@@ -105,6 +129,66 @@ static void im2col_s8(const fr_cnn_geom *g, const int8_t *input, int32_t zp, int
             }
         }
         for (int k = K; k < kp; k++) row[k] = 0;
+    }
+}
+
+static void build_img16(const fr_cnn_geom *g, const int8_t *input, int32_t zp, const img16 *d,
+                        int16_t *img) {
+    const int ic = g->in_c;
+    const size_t row = (size_t)d->wp * ic;
+    for (int b = 0; b < g->batch; b++) {
+        int16_t *plane = img + (size_t)b * d->hp * row;
+        memset(plane, 0, (size_t)g->pad_top * row * 2);
+        const int below = d->hp - g->in_h - g->pad_top;
+        memset(plane + (size_t)(g->pad_top + g->in_h) * row, 0, (size_t)below * row * 2);
+        for (int y = 0; y < g->in_h; y++) {
+            int16_t *r = plane + (size_t)(y + g->pad_top) * row;
+            const size_t left = (size_t)g->pad_left * ic, mid = (size_t)g->in_w * ic;
+            memset(r, 0, left * 2);
+            memset(r + left + mid, 0, (row - left - mid) * 2);
+            cvt_row(r + left, input + ((size_t)b * g->in_h + y) * g->in_w * ic, g->in_w * ic, zp);
+        }
+    }
+}
+
+/* Copies n int16 (short runs). */
+static inline void copy16(int16_t *dst, const int16_t *src, int n) {
+    int i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm256_storeu_si256((__m256i *)(dst + i), _mm256_loadu_si256((const __m256i *)(src + i)));
+    if (i + 8 <= n) {
+        _mm_storeu_si128((__m128i *)(dst + i), _mm_loadu_si128((const __m128i *)(src + i)));
+        i += 8;
+    }
+    if (i + 4 <= n) {
+        uint64_t v;
+        memcpy(&v, src + i, 8);
+        memcpy(dst + i, &v, 8);
+        i += 4;
+    }
+    for (; i < n; i++) dst[i] = src[i];
+}
+
+/* im2col rows of output pixels [p0, p0 + n) copied from the int16 image. */
+static void im2col_img16(const fr_cnn_geom *g, const img16 *d, const int16_t *img, int p0,
+                         int n, int kp, int16_t *A) {
+    const int ic = g->in_c, K = g->k_h * g->k_w * ic, run = g->k_w * ic;
+    const size_t row_stride = (size_t)g->dil_h * d->wp * ic;
+    const int hw = g->out_h * g->out_w;
+    int b = p0 / hw, oy = (p0 % hw) / g->out_w, ox = p0 % g->out_w;
+    for (int i = 0; i < n; i++) {
+        int16_t *row = A + (size_t)i * kp;
+        const int16_t *base =
+            img + (((size_t)b * d->hp + (size_t)oy * g->stride_h) * d->wp + (size_t)ox * g->stride_w) * ic;
+        for (int fy = 0; fy < g->k_h; fy++) copy16(row + (size_t)fy * run, base + fy * row_stride, run);
+        for (int k = K; k < kp; k++) row[k] = 0;
+        if (++ox == g->out_w) { /* next output pixel in NHW order */
+            ox = 0;
+            if (++oy == g->out_h) {
+                oy = 0;
+                b++;
+            }
+        }
     }
 }
 
@@ -218,15 +302,26 @@ void fr_cnn_conv_s8_avx2(const fr_cnn_geom *g, const fr_cnn_requant *q, const in
     fr_cnn_rq_vec rq;
     fr_cnn_rq_vec_view(&rq, packed, cp, q);
     const int16_t *W = (const int16_t *)((const unsigned char *)packed + fr_cnn_rq_vec_bytes(cp));
-    int16_t *A = (int16_t *)s;
     /* 1x1, stride 1, unpadded, even depth: the im2col rows are the input pixels */
     const int direct = g->k_h == 1 && g->k_w == 1 && g->stride_h == 1 && g->stride_w == 1 &&
                        g->pad_top == 0 && g->pad_left == 0 && g->out_h == g->in_h &&
                        g->out_w == g->in_w && kp == K;
+    img16 d = {0, 0, 0};
+    const int use_img = !direct && img16_dims(g, &d);
+    int16_t *img = (int16_t *)s;
+    if (use_img) {
+        build_img16(g, input, q->input_zp, &d, img);
+        s += fr_cnn_align64(d.bytes);
+    } else if (img16_dims(g, &d)) {
+        s += fr_cnn_align64(d.bytes); /* keep the layout of the scratch size */
+    }
+    int16_t *A = (int16_t *)s;
     for (int p0 = 0; p0 < P; p0 += pb) {
         const int n = P - p0 < pb ? P - p0 : pb;
         if (direct)
             cvt_row(A, input + (size_t)p0 * K, n * K, q->input_zp);
+        else if (use_img)
+            im2col_img16(g, &d, img, p0, n, kp, A);
         else
             im2col_s8(g, input, q->input_zp, p0, n, kp, A);
         for (int cb = 0; cb < cp; cb += NR) {
@@ -263,13 +358,18 @@ size_t fr_cnn_conv_f32_avx2_packed_bytes(const fr_cnn_geom *g) {
     return fr_cnn_align64((size_t)cp * 4) + fr_cnn_align64((size_t)cp * K * 4);
 }
 
+/* Pixels per im2col block of the float paths (shared with the AVX-512 file). */
+int fr_cnn_conv_f32_block_pixels(const fr_cnn_geom *g) {
+    return block_pixels(g, g->k_h * g->k_w * g->in_c, 4);
+}
+
 size_t fr_cnn_conv_f32_avx2_scratch_bytes(const fr_cnn_geom *g) {
     const int K = g->k_h * g->k_w * g->in_c;
     const int pb = block_pixels(g, K, 4);
     return fr_cnn_conv_f32_avx2_packed_bytes(g) + fr_cnn_align64((size_t)pb * K * 4);
 }
 
-static void im2col_f32(const fr_cnn_geom *g, const float *input, int p0, int n, float *A) {
+void fr_cnn_im2col_f32(const fr_cnn_geom *g, const float *input, int p0, int n, float *A) {
     const int K = g->k_h * g->k_w * g->in_c, ic = g->in_c;
     const int hw = g->out_h * g->out_w;
     int b = p0 / hw, oy = (p0 % hw) / g->out_w, ox = p0 % g->out_w;
@@ -382,7 +482,7 @@ void fr_cnn_conv_f32_avx2(const fr_cnn_geom *g, fr_cnn_range_f32 act, const floa
         if (direct)
             Ab = input + (size_t)p0 * K;
         else
-            im2col_f32(g, input, p0, n, A);
+            fr_cnn_im2col_f32(g, input, p0, n, A);
         for (int cb = 0; cb < cp; cb += NR) {
             const float *wb = W + (size_t)cb * K;
             const int nc = C - cb < NR ? C - cb : NR;

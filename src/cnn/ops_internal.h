@@ -52,6 +52,12 @@ void fr_cnn_conv_f32_avx2_pack(const fr_cnn_geom *g, const float *filter, const 
 void fr_cnn_conv_f32_avx2(const fr_cnn_geom *g, fr_cnn_range_f32 act, const float *input,
                           const float *filter, const float *bias, const void *packed,
                           float *output, void *scratch);
+/* Shared by the float AVX2 / AVX-512 paths (same packed form and scratch layout). */
+int fr_cnn_conv_f32_block_pixels(const fr_cnn_geom *g);
+void fr_cnn_im2col_f32(const fr_cnn_geom *g, const float *input, int p0, int n, float *A);
+void fr_cnn_conv_f32_avx512(const fr_cnn_geom *g, fr_cnn_range_f32 act, const float *input,
+                            const float *filter, const float *bias, const void *packed,
+                            float *output, void *scratch);
 size_t fr_cnn_dwconv_s8_avx2_scratch_bytes(const fr_cnn_geom *g);
 void fr_cnn_dwconv_s8_avx2(const fr_cnn_geom *g, const fr_cnn_requant *q, const int8_t *input,
                            const int8_t *filter, const int32_t *bias, int8_t *output,
@@ -105,6 +111,13 @@ static inline void fr_cnn_conv_s8_avx512(const fr_cnn_geom *g, const fr_cnn_requ
                                          int8_t *output, void *scratch) {
     (void)packed, (void)scratch;
     fr_cnn_conv_s8_ref(g, q, input, filter, bias, output);
+}
+static inline void fr_cnn_conv_f32_avx512(const fr_cnn_geom *g, fr_cnn_range_f32 act,
+                                          const float *input, const float *filter,
+                                          const float *bias, const void *packed, float *output,
+                                          void *scratch) {
+    (void)packed, (void)scratch;
+    fr_cnn_conv_f32_ref(g, act, input, filter, bias, output);
 }
 static inline size_t fr_cnn_conv_f32_avx2_scratch_bytes(const fr_cnn_geom *g) {
     (void)g;

@@ -158,6 +158,7 @@ void fr_trec_conv_f32(fr_isa isa, const fr_trec_params *p, const fr_cnn_geom *g,
             const int k0 = j * L;
             const int Lj = K - k0 < L ? K - k0 : L;
             const float *P = p->proj_f32 + (size_t)H * k0;
+            const float *offs = p->offset_f32 ? p->offset_f32 + (size_t)j * H : NULL;
             for (int t = 0; t < Lj; t++)
                 for (int h = 0; h < Hp; h++) pt[t * Hp + h] = h < H ? P[h * Lj + t] : 0.0f;
             for (int oc = 0; oc < cout; oc++) {
@@ -171,6 +172,8 @@ void fr_trec_conv_f32(fr_isa isa, const fr_trec_params *p, const fr_cnn_geom *g,
                 row_coords(g, r, &b, &oy, &ox);
                 const float *x = gather_f32(g, input, b, oy, ox, k0, Lj, xbuf);
                 hash(pt, Hp, x, Lj, d);
+                if (offs)
+                    for (int h = 0; h < H; h++) d[h] = d[h] + offs[h];
                 const unsigned id = fr_trec_bits_f32(d, H);
                 if (stats && stats->bucket_ids) stats->bucket_ids[r * J + j] = (uint16_t)id;
                 int32_t c = table[id];
@@ -242,6 +245,7 @@ void fr_trec_conv_s8(fr_isa isa, const fr_trec_params *p, const fr_cnn_geom *g,
             const int k0 = j * L;
             const int Lj = K - k0 < L ? K - k0 : L;
             const int8_t *P = p->proj_s8 + (size_t)H * k0;
+            const int32_t *offs = p->offset_s32 ? p->offset_s32 + (size_t)j * H : NULL;
             for (int h = 0; h < H; h++)
                 for (int t = 0; t < Lj; t++) pt[t * H + h] = P[h * Lj + t];
             for (int oc = 0; oc < cout; oc++) {
@@ -260,7 +264,9 @@ void fr_trec_conv_s8(fr_isa isa, const fr_trec_params *p, const fr_cnn_geom *g,
                     const int32_t *pr = pt + t * H;
                     for (int h = 0; h < H; h++) d[h] += pr[h] * xt;
                 }
-                const unsigned id = fr_trec_bits_i32(d, H);
+                unsigned id = 0;
+                for (int h = 0; h < H; h++)
+                    if ((int64_t)d[h] + (offs ? offs[h] : 0) >= 0) id |= 1u << h;
                 if (stats && stats->bucket_ids) stats->bucket_ids[r * J + j] = (uint16_t)id;
                 int32_t c = table[id];
                 int32_t *sm;

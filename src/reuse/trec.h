@@ -24,6 +24,9 @@
  *               float: summed in float32 in order t = 0, 1, ..., L_j - 1, each product
  *                      rounded to float32 before the add (no fused multiply-add);
  *               int8 : exact int32 sum of int8 projection times v.
+ *             offset (optional, o = offset[j * H + h], 0 when absent):
+ *               float: d_h = d_h + o (one float32 add, also done when o = 0 is given);
+ *               int8 : d_h = d_h + o computed exactly (in 64 bits).
  *             bit_h = 1 if d_h >= 0 (so +0 and -0 give 1), else 0 (NaN gives 0).
  *             bucket id = sum_h bit_h << h, in [0, 2^H).
  *   scope     FR_TREC_SCOPE_IMAGE: buckets are per image (rows of one batch element);
@@ -81,6 +84,9 @@ typedef struct fr_trec_params {
     fr_trec_scope scope;
     const float *proj_f32;   /* H * K floats (layout above); float kernels */
     const int8_t *proj_s8;   /* H * K int8; int8 kernels */
+    const float *offset_f32; /* optional (NULL: 0): J * H hyperplane offsets, [j * H + h];
+                                float kernels */
+    const int32_t *offset_s32; /* optional (NULL: 0): J * H offsets; int8 kernels */
 } fr_trec_params;
 
 /* What a call did. Every field is optional to read; the pointers are optional to give
@@ -152,13 +158,18 @@ void fr_trec_conv_s8(fr_isa isa, const fr_trec_params *p, const fr_cnn_geom *g,
  *             u8  hash_bits   H (1..16)
  *             u8  scope       0 image, 1 batch
  *             u8  types       bit 0: float projections present, bit 1: int8 present
- *                             (at least one)
+ *                             (at least one of the two); bit 2: hyperplane offsets
+ *                             present (for each type present)
  *             u8  reserved[3] = 0
  *             u32 offset      of the projection data from the file start, multiple of 4
  *             u32 bytes       = (types & 1 ? 4 * H * K : 0) + (types & 2 ? H * K : 0)
- *   data    per layer: the float projections (H * K float32, layout as fr_trec_params)
- *           then the int8 ones (H * K int8); blocks lie inside the file, after the table,
- *           and do not overlap.
+ *                               + (types & 4 ? 4 * J * H * n_types : 0), n_types = the
+ *                               number of bits 0..1 set
+ *   data    per layer, in this order: the float projections (H * K float32, layout as
+ *           fr_trec_params) and [bit 2] their J * H float32 offsets; [bit 2] the J * H
+ *           int32 offsets of the int8 kernels and the int8 projections (H * K int8).
+ *           Blocks lie inside the file, after the table, in table order, without
+ *           overlap.
  * The float data is used in place, so the buffer must be 4-byte aligned (checked).
  * tools/py/trec.py writes it (write_sidecar).
  */
@@ -169,7 +180,7 @@ void fr_trec_conv_s8(fr_isa isa, const fr_trec_params *p, const fr_cnn_geom *g,
 typedef struct fr_trec_layer {
     int op_index;
     int K;
-    fr_trec_params params; /* proj_f32 / proj_s8 point into the file buffer (or NULL) */
+    fr_trec_params params; /* proj_* / offset_* point into the file buffer (or NULL) */
 } fr_trec_layer;
 
 /* Validates the whole sidecar in buf (len bytes; `name` names it in messages) and

@@ -30,6 +30,15 @@ static void rd_entry(const unsigned char *e, trec_entry *t) {
     t->bytes = rd_u32(e + 20);
 }
 
+/* Data bytes of an entry (fields already range-checked or not: no overflow in 64 bits). */
+static uint64_t entry_bytes(const trec_entry *t) {
+    const uint64_t hk = (uint64_t)t->hash_bits * t->K;
+    const uint64_t J = t->sub_len ? ((uint64_t)t->K + t->sub_len - 1) / t->sub_len : 0;
+    const uint64_t n_types = (t->types & 1) + (t->types >> 1 & 1);
+    return (t->types & 1 ? 4 * hk : 0) + (t->types & 2 ? hk : 0) +
+           (t->types & 4 ? 4 * J * t->hash_bits * n_types : 0);
+}
+
 /* Checks the header; *n gets the layer count. */
 static fr_status check_header(const unsigned char *b, size_t len, const char *name, int *n,
                               fr_error *err) {
@@ -92,11 +101,10 @@ fr_status fr_trec_file_open(const void *buf, size_t len, const char *name, int *
                            name, i, t.sub_len, (unsigned)t.K);
         if (t.scope > 1)
             return fr_fail(err, FR_E_FORMAT, "%s: layer %d: unknown scope %u", name, i, t.scope);
-        if (t.types < 1 || t.types > 3 || t.reserved != 0)
+        if ((t.types & 3) == 0 || t.types > 7 || t.reserved != 0)
             return fr_fail(err, FR_E_FORMAT, "%s: layer %d: bad projection types %u", name, i,
                            t.types);
-        const uint64_t hk = (uint64_t)t.hash_bits * t.K;
-        const uint64_t want = (t.types & 1 ? 4 * hk : 0) + (t.types & 2 ? hk : 0);
+        const uint64_t want = entry_bytes(&t);
         if (t.bytes != want)
             return fr_fail(err, FR_E_FORMAT, "%s: layer %d: %u data bytes, expected %llu",
                            name, i, (unsigned)t.bytes, (unsigned long long)want);
@@ -124,10 +132,11 @@ fr_status fr_trec_file_layer(const void *buf, size_t len, int i, fr_trec_layer *
     rd_entry(b + FR_TREC_FILE_HEADER + (size_t)i * FR_TREC_FILE_ENTRY, &t);
     /* re-check what the pointers depend on (cheap; the file may not have been opened) */
     const uint64_t hk = (uint64_t)t.hash_bits * t.K;
-    const uint64_t want = (t.types & 1 ? 4 * hk : 0) + (t.types & 2 ? hk : 0);
-    if (t.types < 1 || t.types > 3 || t.bytes != want || (uint64_t)t.offset + t.bytes > len ||
+    if ((t.types & 3) == 0 || t.types > 7 || t.sub_len < 1 || t.K < 1 ||
+        t.bytes != entry_bytes(&t) || (uint64_t)t.offset + t.bytes > len ||
         t.offset % 4 != 0 || (uintptr_t)buf % 4 != 0)
         return fr_fail(err, FR_E_FORMAT, "trec sidecar: layer %d is malformed", i);
+    const uint64_t jh = ((uint64_t)t.K + t.sub_len - 1) / t.sub_len * t.hash_bits;
     memset(out, 0, sizeof *out);
     out->op_index = (int)t.op_index;
     out->K = (int)t.K;
@@ -138,8 +147,18 @@ fr_status fr_trec_file_layer(const void *buf, size_t len, int i, fr_trec_layer *
     if (t.types & 1) {
         out->params.proj_f32 = (const float *)(const void *)data;
         data += 4 * hk;
+        if (t.types & 4) {
+            out->params.offset_f32 = (const float *)(const void *)data;
+            data += 4 * jh;
+        }
     }
-    if (t.types & 2) out->params.proj_s8 = (const int8_t *)data;
+    if (t.types & 2) {
+        if (t.types & 4) {
+            out->params.offset_s32 = (const int32_t *)(const void *)data;
+            data += 4 * jh;
+        }
+        out->params.proj_s8 = (const int8_t *)data;
+    }
     return FR_OK;
 }
 

@@ -73,13 +73,6 @@ static inline unsigned fr_trec_bits_f32(const float *d, int H) {
     return id;
 }
 
-static inline unsigned fr_trec_bits_i32(const int32_t *d, int H) {
-    unsigned id = 0;
-    for (int h = 0; h < H; h++)
-        if (d[h] >= 0) id |= 1u << h;
-    return id;
-}
-
 /* Rounded mean of the int8 path: half away from zero, n >= 1. */
 static inline int32_t fr_trec_round_div(int32_t s, int32_t n) {
     return s >= 0 ? (s + n / 2) / n : -((-s + n / 2) / n);

@@ -192,6 +192,7 @@ void fr_trec_conv_f32_ref(const fr_trec_params *p, const fr_cnn_geom *g, fr_cnn_
                         const float prod = P[h * Lj + t] * x[t];
                         acc = acc + prod;
                     }
+                    if (p->offset_f32) acc = acc + p->offset_f32[j * H + h];
                     d[h] = acc;
                 }
                 const unsigned id = fr_trec_bits_f32(d, H);
@@ -269,12 +270,15 @@ void fr_trec_conv_s8_ref(const fr_trec_params *p, const fr_cnn_geom *g,
                     const int64_t src = trec_src_index(g, r, k0 + t);
                     x[t] = src < 0 ? 0 : (int32_t)input[src] - q->input_zp;
                 }
+                unsigned id = 0;
                 for (int h = 0; h < H; h++) {
                     int32_t dot = 0;
                     for (int t = 0; t < Lj; t++) dot += (int32_t)P[h * Lj + t] * x[t];
                     d[h] = dot;
+                    const int64_t dd =
+                        (int64_t)dot + (p->offset_s32 ? p->offset_s32[j * H + h] : 0);
+                    if (dd >= 0) id |= 1u << h;
                 }
-                const unsigned id = fr_trec_bits_i32(d, H);
                 if (stats && stats->bucket_ids) stats->bucket_ids[r * J + j] = (uint16_t)id;
                 int32_t c = table[id];
                 if (c < 0) {

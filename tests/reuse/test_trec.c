@@ -145,6 +145,8 @@ static void test_fast_equals_ref_f32(void **state) {
         float *bias = tr_int(&r, 0, 3) ? rand_f32(&r, (size_t)c.g.out_c, 0.1f) : NULL;
         float *proj = rand_f32(&r, (size_t)c.p.hash_bits * c.K, 1.0f);
         c.p.proj_f32 = proj;
+        float *off = tr_int(&r, 0, 1) ? rand_f32(&r, (size_t)c.J * c.p.hash_bits, 0.5f) : NULL;
+        c.p.offset_f32 = off;
         assert_int_equal(fr_trec_check(&c.p, &c.g, 0, "conv", NULL), FR_OK);
         fr_cnn_range_f32 act = {tr_int(&r, 0, 1) ? 0.0f : -1e30f, 1e30f};
         const size_t sb = fr_trec_conv_f32_scratch_bytes(&c.p, &c.g);
@@ -170,7 +172,7 @@ static void test_fast_equals_ref_f32(void **state) {
             fr_trec_conv_f32((fr_isa)isa, &c.p, &c.g, act, x, w, bias, y2, scr, NULL);
             assert_memory_equal(y1, y2, ny * sizeof *y1);
         }
-        free(x), free(w), free(bias), free(proj), free(scr), free(y1), free(y2);
+        free(x), free(w), free(bias), free(proj), free(off), free(scr), free(y1), free(y2);
         free(id1), free(id2), free(cp1), free(cp2);
     }
 }
@@ -192,6 +194,13 @@ static void test_fast_equals_ref_s8(void **state) {
         }
         int8_t *proj = rand_s8(&r, (size_t)c.p.hash_bits * c.K, -128, 127);
         c.p.proj_s8 = proj;
+        int32_t *off = NULL;
+        if (tr_int(&r, 0, 1)) {
+            off = malloc((size_t)c.J * c.p.hash_bits * 4);
+            for (int i = 0; i < c.J * c.p.hash_bits; i++)
+                off[i] = i == 0 ? INT32_MAX : i == 1 ? INT32_MIN : tr_int(&r, -40000, 40000);
+        }
+        c.p.offset_s32 = off;
         assert_int_equal(fr_trec_check(&c.p, &c.g, 1, "conv", NULL), FR_OK);
         tr_q q;
         random_requant(&r, &q, c.g.out_c);
@@ -209,7 +218,7 @@ static void test_fast_equals_ref_s8(void **state) {
         assert_int_equal(s1.clusters, s2.clusters);
         fr_trec_conv_s8(FR_ISA_SCALAR, &c.p, &c.g, &q.q, x, w, bias, y2, scr, NULL);
         assert_memory_equal(y1, y2, ny);
-        free(x), free(w), free(bias), free(proj), free(scr), free(y1), free(y2);
+        free(x), free(w), free(bias), free(proj), free(off), free(scr), free(y1), free(y2);
         free(id1), free(id2);
     }
 }

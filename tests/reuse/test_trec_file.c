@@ -33,7 +33,7 @@ static void test_demo_file(void **state) {
     assert_int_equal(fr_trec_file_open(buf, len, DEMO_PATH, &n, &err), FR_OK);
     assert_int_equal(n, 3);
     const int ops[3] = {2, 5, 9}, Ks[3] = {27, 144, 7}, Ls[3] = {9, 16, 7}, Hs[3] = {4, 8, 16};
-    const int scopes[3] = {0, 1, 0}, types[3] = {3, 1, 2};
+    const int scopes[3] = {0, 1, 0}, types[3] = {7, 1, 2};
     for (int i = 0; i < 3; i++) {
         fr_trec_layer l;
         assert_int_equal(fr_trec_file_layer(buf, len, i, &l, &err), FR_OK);
@@ -48,6 +48,13 @@ static void test_demo_file(void **state) {
         for (int k = 0; k < hk; k++) {
             if (l.params.proj_f32) assert_true(l.params.proj_f32[k] == (float)k * 0.25f - (float)i);
             if (l.params.proj_s8) assert_int_equal(l.params.proj_s8[k], k % 200 - 100);
+        }
+        assert_int_equal(l.params.offset_f32 != NULL, (types[i] & 5) == 5);
+        assert_int_equal(l.params.offset_s32 != NULL, (types[i] & 6) == 6);
+        const int jh = (Ks[i] + Ls[i] - 1) / Ls[i] * Hs[i];
+        for (int k = 0; k < jh; k++) {
+            if (l.params.offset_f32) assert_true(l.params.offset_f32[k] == (float)k * 0.5f - 1.0f);
+            if (l.params.offset_s32) assert_int_equal(l.params.offset_s32[k], k * 1000 - 7);
         }
         int found = 0;
         fr_trec_layer l2;

@@ -1,5 +1,6 @@
 /* TREC against its independent twins (tools/py/trec.py): the float cases come from the
- * PyTorch module, the int8 cases from the NumPy integer reference. Every case is run
+ * PyTorch module, the int8 cases from the NumPy integer reference (some with hyperplane
+ * offsets). Every case is run
  * through the scalar reference and the fast path; both must give the twin's bucket id
  * for every sub-vector of every row, the float output within float tolerance and the
  * int8 output bit-exactly. */
@@ -64,6 +65,8 @@ static void run_f32_case(tr_case *c, int ci) {
     int act, kind;
     case_geom(c, &g, &p, &act, &kind);
     p.proj_f32 = tr_get(c, "proj", 'f')->data;
+    tr_array *off = tr_find(c, "offset", 'f');
+    if (off) p.offset_f32 = off->data;
     fr_error err = {0};
     assert_int_equal(fr_trec_check(&p, &g, 0, "case", &err), FR_OK);
     fr_cnn_range_f32 range;
@@ -105,9 +108,9 @@ static void run_f32_case(tr_case *c, int ci) {
                      y_ref[i], wy[i]);
     }
     assert_memory_equal(y_ref, y_fast, N * g.out_c * sizeof(float));
-    print_message("case %d f32 kind %d: L %d H %d scope %d, %zu rows, %lld clusters, "
+    print_message("case %d f32 kind %d%s: L %d H %d scope %d, %zu rows, %lld clusters, "
                   "MACs %lld of %lld dense, max |err| %.2g\n",
-                  ci, kind, p.sub_len, p.hash_bits, (int)p.scope, N, (long long)st_ref.clusters,
+                  ci, kind, off ? " +offsets" : "", p.sub_len, p.hash_bits, (int)p.scope, N, (long long)st_ref.clusters,
                   (long long)st_ref.macs_reuse, (long long)st_ref.macs_dense, max_err);
     free(scratch);
     free(y_ref);
@@ -123,6 +126,8 @@ static void run_s8_case(tr_case *c, int ci) {
     int act, kind;
     case_geom(c, &g, &p, &act, &kind);
     p.proj_s8 = tr_get(c, "proj", 'b')->data;
+    tr_array *off = tr_find(c, "offset", 'i');
+    if (off) p.offset_s32 = off->data;
     fr_error err = {0};
     assert_int_equal(fr_trec_check(&p, &g, 1, "case", &err), FR_OK);
     const int32_t *qv = tr_get(c, "q", 'i')->data;
@@ -160,9 +165,9 @@ static void run_s8_case(tr_case *c, int ci) {
             fail_msg("case %d int8: output %zu is %d, NumPy says %d", ci, i, y_ref[i], wy[i]);
     assert_memory_equal(y_ref, y_fast, N * g.out_c);
     assert_int_equal(st_fast.clusters, st_ref.clusters);
-    print_message("case %d s8: L %d H %d scope %d, %zu rows, %lld clusters, MACs %lld of "
-                  "%lld dense\n",
-                  ci, p.sub_len, p.hash_bits, (int)p.scope, N, (long long)st_ref.clusters,
+    print_message("case %d s8%s: L %d H %d scope %d, %zu rows, %lld clusters, MACs %lld "
+                  "of %lld dense\n",
+                  ci, off ? " +offsets" : "", p.sub_len, p.hash_bits, (int)p.scope, N, (long long)st_ref.clusters,
                   (long long)st_ref.macs_reuse, (long long)st_ref.macs_dense);
     free(scratch);
     free(y_ref);
@@ -190,8 +195,8 @@ static void test_against_twins(void **state) {
         tr_case_free(&c);
     }
     fclose(tf.f);
-    assert_true(n_f32 >= 5);
-    assert_true(n_s8 >= 4);
+    assert_true(n_f32 >= 9);
+    assert_true(n_s8 >= 6);
 }
 
 int main(void) {

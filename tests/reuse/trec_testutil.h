@@ -105,6 +105,16 @@ static inline void tr_read_case(tr_file *tf, tr_case *c) {
     }
 }
 
+/* The array `name` of type `type`, or NULL when the case has none. */
+static inline tr_array *tr_find(tr_case *c, const char *name, char type) {
+    for (int i = 0; i < c->n; i++)
+        if (strcmp(c->a[i].name, name) == 0) {
+            if (c->a[i].type != type) fail_msg("array %s has type %c", name, c->a[i].type);
+            return &c->a[i];
+        }
+    return NULL;
+}
+
 static inline tr_array *tr_get(tr_case *c, const char *name, char type) {
     for (int i = 0; i < c->n; i++)
         if (strcmp(c->a[i].name, name) == 0) {

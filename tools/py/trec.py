@@ -7,7 +7,8 @@ Semantics (docs/trec.md, src/reuse/trec.h): the layer input is unrolled into row
 per output pixel, K = kh*kw*cin values in filter order (fy, fx, ic)); each row is split
 into J = ceil(K/L) sub-vectors of length L (the last one shorter when L does not divide
 K); sub-vector j of every row is hashed with H projections P_j (H x L_j):
-    bit h = 1 if P_j[h] . x >= 0 else 0        (so an exact 0 gives 1)
+    bit h = 1 if P_j[h] . x + o_j[h] >= 0 else 0   (so an exact 0 gives 1; the offsets
+                                                   o are optional, zero by default)
     bucket id = sum_h bit_h << h
 the sub-vectors of one bucket (per image, or over the whole batch) are replaced by their
 mean, and the output is  bias + sum_j centroid_j(row) . W_j.
@@ -101,6 +102,9 @@ class TrecConv2d(nn.Module):
         self.weight = nn.Parameter(torch.randn(out_c, in_c, kh, kw) / math.sqrt(self.K))
         self.bias = nn.Parameter(torch.zeros(out_c)) if bias else None
         self.proj = nn.Parameter(torch.randn(self.J, self.H, self.L))
+        # per-hyperplane offsets: bit h = (P_j[h] . x + offset[j, h] >= 0); zero = the
+        # hyperplanes pass through the origin
+        self.offset = nn.Parameter(torch.zeros(self.J, self.H))
         mask = torch.ones(self.J, 1, self.L)
         tail = self.K - (self.J - 1) * self.L
         mask[-1, :, tail:] = 0
@@ -148,7 +152,7 @@ class TrecConv2d(nn.Module):
         X, oh, ow = self.rows(x)                             # [B, N, J, L]
         N = X.shape[1]
         P = self.proj * self.mask                            # [J, H, L]
-        d = torch.einsum("bnjl,jhl->bnjh", X, P)             # [B, N, J, H]
+        d = torch.einsum("bnjl,jhl->bnjh", X, P) + self.offset  # [B, N, J, H]
         bits = (d >= 0).to(torch.int64)
         ids = (bits << torch.arange(self.H, device=x.device)).sum(-1)  # [B, N, J]
         self.last_ids = ids.detach()
@@ -254,7 +258,7 @@ def round_div(s, n):
 
 
 def trec_s8_numpy(x, zp, filt, bias, proj, geom, L, H, scope, mult, shift, out_zp, act_min,
-                  act_max):
+                  act_max, offset=None):
     """int8 TREC: x [B,H,W,C] int8, filt [O,kh,kw,C] int8, bias int32 [O], proj int8 flat.
     Returns (output int8 [B*N, O], ids uint16 [B*N, J])."""
     B = x.shape[0]
@@ -278,6 +282,8 @@ def trec_s8_numpy(x, zp, filt, bias, proj, geom, L, H, scope, mult, shift, out_z
             P = proj[H * k0: H * k0 + H * lj].astype(np.int64).reshape(H, lj)
             X = R[:, k0:k0 + lj]
             d = X @ P.T
+            if offset is not None:
+                d = d + np.asarray(offset, dtype=np.int64)[j * H:(j + 1) * H][None, :]
             bid = ((d >= 0).astype(np.int64) << np.arange(H)).sum(1)
             ids[gi * G:(gi + 1) * G, j] = bid
             for b in np.unique(bid):
@@ -349,7 +355,7 @@ def module_for(g, L, H, scope, act):
     return m
 
 
-def float_case(rng, g, L, H, scope, act, kind):
+def float_case(rng, g, L, H, scope, act, kind, with_off=False):
     """kind 0: dyadic data (every dot product exact in float32: ties at 0 are exercised);
     kind 1: Gaussian data, projections redrawn until no dot product is within 1e-4
     (relative) of 0."""
@@ -363,11 +369,13 @@ def float_case(rng, g, L, H, scope, act, kind):
         w = rng.integers(-8, 9, size=(O, g["kh"], g["kw"], C)).astype(np.float32) / 8
         bias = rng.integers(-4, 5, size=O).astype(np.float32) / 4
         proj = rng.integers(-3, 4, size=H * K).astype(np.float32)
+        off = (rng.integers(-8, 9, size=m.J * H).astype(np.float32) / 4) if with_off else None
     else:
         x = rng.standard_normal((B, ih, iw, C)).astype(np.float32)
         w = (rng.standard_normal((O, g["kh"], g["kw"], C)) / math.sqrt(K)).astype(np.float32)
         bias = (0.1 * rng.standard_normal(O)).astype(np.float32)
         proj = None
+        off = (0.5 * rng.standard_normal(m.J * H)).astype(np.float32) if with_off else None
     with torch.no_grad():
         m.weight.copy_(torch.from_numpy(w).permute(0, 3, 1, 2))
         m.bias.copy_(torch.from_numpy(bias))
@@ -379,11 +387,12 @@ def float_case(rng, g, L, H, scope, act, kind):
             parts = []
             for j, lj in enumerate(m.sub_lens()):
                 X = rows[:, j * L: j * L + lj]
+                o = np.zeros(H) if off is None else off[j * H:(j + 1) * H].astype(np.float64)
                 for _ in range(1000):
                     P = rng.standard_normal((H, lj)).astype(np.float32)
                     Pd = P.astype(np.float64)
-                    dd = X @ Pd.T
-                    mag = np.abs(X) @ np.abs(Pd).T
+                    dd = X @ Pd.T + o[None, :]
+                    mag = np.abs(X) @ np.abs(Pd).T + np.abs(o)[None, :]
                     ok = (mag == 0) | (np.abs(dd) > 1e-4 * mag)
                     if ok.all():
                         break
@@ -392,6 +401,8 @@ def float_case(rng, g, L, H, scope, act, kind):
                 parts.append(P.reshape(-1))
             proj = np.concatenate(parts)
         m.set_proj_flat(torch.from_numpy(proj))
+        if off is not None:
+            m.offset.copy_(torch.from_numpy(off).reshape(m.J, H))
         y = m(xt)
     out = y.permute(0, 2, 3, 1).reshape(-1, O).numpy()
     ids = m.last_ids.reshape(-1, m.J).numpy().astype(np.uint16)
@@ -405,10 +416,10 @@ def float_case(rng, g, L, H, scope, act, kind):
         _arr("ids", "h", ids),
         _arr("output", "f", out),
         _arr("clusters", "i", np.array([m.last_clusters])),
-    ]
+    ] + ([_arr("offset", "f", off)] if off is not None else [])
 
 
-def s8_case(rng, g, L, H, scope, act):
+def s8_case(rng, g, L, H, scope, act, with_off=False):
     B, ih, iw, C = g["B"], g["in_h"], g["in_w"], g["in_c"]
     O = g["out_c"]
     K = g["kh"] * g["kw"] * C
@@ -431,8 +442,13 @@ def s8_case(rng, g, L, H, scope, act):
     out_zp = int(rng.integers(-10, 11))
     act_min = out_zp if act == ACT_RELU else -128
     act_max = 127
+    J = (K + L - 1) // L
+    off = rng.integers(-30000, 30001, size=J * H).astype(np.int64) if with_off else None
+    if with_off:
+        off[0] = 2**31 - 1  # extremes: the sum must not wrap
+        off[-1] = -2**31
     out, ids = trec_s8_numpy(x, zp, w, bias, proj, g, L, H, scope, mult, shift, out_zp,
-                             act_min, act_max)
+                             act_min, act_max, off)
     return [
         _arr("geom", "i", _geom_arr(g)),
         _arr("trec", "i", np.array([L, H, scope, act, 2])),
@@ -445,7 +461,7 @@ def s8_case(rng, g, L, H, scope, act):
         _arr("shift", "i", np.array(shift)),
         _arr("ids", "h", ids),
         _arr("output", "b", out),
-    ]
+    ] + ([_arr("offset", "i", off)] if off is not None else [])
 
 
 def gen_tests(path, seed=1234):
@@ -461,20 +477,24 @@ def gen_tests(path, seed=1234):
         ((2, 10, 10, 2, 6, 3, 1, 2, "same"), 7, 5, SCOPE_BATCH, ACT_RELU, 1),
         ((2, 6, 5, 5, 4, 1, 1, 1, "valid"), 5, 3, SCOPE_IMAGE, ACT_NONE, 1),
         ((1, 9, 8, 3, 4, 3, 2, 1, "same"), 4, 7, SCOPE_IMAGE, ACT_RELU6, 1),
+        ((2, 7, 7, 3, 4, 3, 1, 1, "same"), 9, 4, SCOPE_IMAGE, ACT_NONE, 2),
+        ((1, 9, 9, 8, 16, 3, 1, 1, "same"), 8, 8, SCOPE_BATCH, ACT_RELU, 3),
     ]
     for (B, ih, iw, C, O, k, s, d, pad), L, H, scope, act, kind in f_specs:
         g = make_geom(B, ih, iw, C, O, k, s, d, pad)
-        cases.append(float_case(rng, g, L, H, scope, act, kind))
+        # kinds 2 and 3: kinds 0 and 1 with hyperplane offsets
+        cases.append(float_case(rng, g, L, H, scope, act, kind % 2, with_off=kind >= 2))
     s_specs = [
         ((2, 7, 7, 3, 4, 3, 1, 1, "same"), 9, 4, SCOPE_IMAGE, ACT_NONE),
         ((2, 8, 8, 4, 5, 3, 2, 1, "same"), 5, 6, SCOPE_BATCH, ACT_RELU),
         ((1, 6, 6, 4, 8, 3, 1, 1, "valid"), 8, 16, SCOPE_IMAGE, ACT_NONE),
         ((2, 10, 10, 2, 6, 3, 1, 2, "same"), 7, 2, SCOPE_BATCH, ACT_RELU),
         ((1, 9, 8, 3, 4, 3, 2, 1, "same"), 27, 3, SCOPE_IMAGE, ACT_NONE),
+        ((2, 8, 8, 4, 5, 3, 2, 1, "same"), 5, 6, SCOPE_IMAGE, ACT_RELU),
     ]
-    for (B, ih, iw, C, O, k, s, d, pad), L, H, scope, act in s_specs:
+    for i, ((B, ih, iw, C, O, k, s, d, pad), L, H, scope, act) in enumerate(s_specs):
         g = make_geom(B, ih, iw, C, O, k, s, d, pad)
-        cases.append(s8_case(rng, g, L, H, scope, act))
+        cases.append(s8_case(rng, g, L, H, scope, act, with_off=i >= 4))
     demo_sidecar(path + ".trec")
     with open(path, "wb") as f:
         f.write(b"TRECTST1" + struct.pack("<I", len(cases)))
@@ -487,20 +507,32 @@ def gen_tests(path, seed=1234):
 # ---------------------------------------------------------------------------------------
 # export of a layer's parameters (for the sidecar file, docs/trec.md)
 
-def export_layer(m, op_index):
-    """The TREC record of one conv (the sidecar format planned in docs/trec.md): a dict
-    with op index, L, H, scope and the projections in the C layout (float32 and int8)."""
+def export_layer(m, op_index, input_scale=None):
+    """The TREC record of one conv for the sidecar (docs/trec.md): op index, K, L, H,
+    scope, the float projections and offsets in the C layout, and their int8 form: each
+    projection row scaled to max |p| = 127 and rounded; the int8 kernels hash
+    v = x_q - zp = x / input_scale, so an offset o becomes round(o * 127 / (max|p| *
+    input_scale)) (int8 data is only exported when input_scale is given or every offset
+    is 0)."""
     flat = m.proj_flat().detach().float().numpy()
+    offs = m.offset.detach().float().numpy().reshape(-1)
     s8 = np.zeros_like(flat, dtype=np.int8)
-    off = 0
-    for lj in m.sub_lens():
-        blk = flat[off:off + m.H * lj].reshape(m.H, lj)
+    s32 = np.zeros(m.J * m.H, dtype=np.int64)
+    pos = 0
+    for j, lj in enumerate(m.sub_lens()):
+        blk = flat[pos:pos + m.H * lj].reshape(m.H, lj)
         scale = np.abs(blk).max(1, keepdims=True)
         scale[scale == 0] = 1
-        s8[off:off + m.H * lj] = np.clip(np.round(blk / scale * 127), -127, 127).reshape(-1)
-        off += m.H * lj
+        s8[pos:pos + m.H * lj] = np.clip(np.round(blk / scale * 127), -127, 127).reshape(-1)
+        if input_scale is not None:
+            s32[j * m.H:(j + 1) * m.H] = np.round(offs[j * m.H:(j + 1) * m.H] * 127 /
+                                                  (scale[:, 0] * input_scale))
+        pos += m.H * lj
+    has_off = bool(np.any(offs != 0))
+    int8_ok = input_scale is not None or not has_off
     return dict(op=op_index, K=m.K, sub_len=m.L, hash_bits=m.H, scope=m.scope, proj_f32=flat,
-                proj_s8=s8)
+                offset_f32=offs if has_off else None, proj_s8=s8 if int8_ok else None,
+                offset_s32=np.clip(s32, -2**31, 2**31 - 1) if has_off and int8_ok else None)
 
 
 def write_sidecar(path, layers):
@@ -512,11 +544,20 @@ def write_sidecar(path, layers):
     table, blobs = b"", b""
     for r in layers:
         hk = r["hash_bits"] * r["K"]
+        jh = (r["K"] + r["sub_len"] - 1) // r["sub_len"] * r["hash_bits"]
         types = (1 if r.get("proj_f32") is not None else 0) | (2 if r.get("proj_s8") is not None else 0)
+        if r.get("offset_f32") is not None or r.get("offset_s32") is not None:
+            types |= 4
         data = b""
         if types & 1:
             data += np.asarray(r["proj_f32"], dtype="<f4").reshape(-1)[:hk].tobytes()
+            if types & 4:
+                o = r.get("offset_f32")
+                data += np.asarray(np.zeros(jh) if o is None else o, dtype="<f4").reshape(-1)[:jh].tobytes()
         if types & 2:
+            if types & 4:
+                o = r.get("offset_s32")
+                data += np.asarray(np.zeros(jh) if o is None else o, dtype="<i4").reshape(-1)[:jh].tobytes()
             data += np.asarray(r["proj_s8"], dtype="i1").reshape(-1)[:hk].tobytes()
         table += struct.pack("<IIHBBB3xII", r["op"], r["K"], r["sub_len"], r["hash_bits"],
                              r["scope"], types, off + len(blobs), len(data))
@@ -530,14 +571,17 @@ def write_sidecar(path, layers):
 def demo_sidecar(path):
     """A sidecar with known contents for tests/reuse/test_trec_file.c: layers at op indices
     2, 5, 9 with (K, L, H, scope, types) below; proj_f32[i] = i * 0.25 - layer,
-    proj_s8[i] = i % 200 - 100."""
-    specs = [(2, 27, 9, 4, 0, 3), (5, 144, 16, 8, 1, 1), (9, 7, 7, 16, 0, 2)]
+    proj_s8[i] = i % 200 - 100, offset_f32[i] = i * 0.5 - 1, offset_s32[i] = i * 1000 - 7."""
+    specs = [(2, 27, 9, 4, 0, 7), (5, 144, 16, 8, 1, 1), (9, 7, 7, 16, 0, 2)]
     recs = []
     for li, (op, K, L, H, scope, types) in enumerate(specs):
         hk = H * K
+        jh = (K + L - 1) // L * H
         recs.append(dict(op=op, K=K, sub_len=L, hash_bits=H, scope=scope,
                          proj_f32=(np.arange(hk) * 0.25 - li) if types & 1 else None,
-                         proj_s8=(np.arange(hk) % 200 - 100) if types & 2 else None))
+                         proj_s8=(np.arange(hk) % 200 - 100) if types & 2 else None,
+                         offset_f32=(np.arange(jh) * 0.5 - 1) if types & 4 else None,
+                         offset_s32=(np.arange(jh) * 1000 - 7) if types & 4 else None))
     write_sidecar(path, recs)
 
 

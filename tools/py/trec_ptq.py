@@ -145,7 +145,7 @@ def load_cifar(path, offset, count, step=10):
 class TrecWrap(nn.Module):
     """A dense conv replaced by TrecConv2d with the same weights."""
 
-    def __init__(self, conv, L, H, proj_flat):
+    def __init__(self, conv, L, H, proj_flat, offset=None):
         super().__init__()
         k = conv.kernel_size[0]
         L = min(L, conv.in_channels * k * k)
@@ -155,6 +155,9 @@ class TrecWrap(nn.Module):
         with torch.no_grad():
             self.t.weight.copy_(conv.weight)
         self.t.set_proj_flat(proj_flat)
+        if offset is not None:
+            with torch.no_grad():
+                self.t.offset.copy_(offset)
         self.t.eval()
         self.macs = [0, 0, 0]
 
@@ -193,13 +196,16 @@ def calib_rows(model, x):
     return {k: torch.cat(v) for k, v in rows.items()}
 
 
-def make_proj(method, rows, L, H, gen):
-    """Projection vector in the C layout (sub-vector j: H x L_j) for one conv."""
+def make_proj(method, rows, L, H, gen, centre=False):
+    """Projection vector in the C layout (sub-vector j: H x L_j) for one conv, and the
+    offsets [J, H] (zero, or with centre=True -P.mean so that the hyperplanes pass through
+    the calibration mean of each sub-vector)."""
     K = rows.shape[1]
     L = min(L, K)
-    parts = []
+    parts, offs = [], []
     for j in range((K + L - 1) // L):
         lj = min(L, K - j * L)
+        mu = rows[:, j * L: j * L + lj].mean(0)
         if method == "gauss":
             P = torch.randn(H, lj, generator=gen)
         else:
@@ -212,17 +218,19 @@ def make_proj(method, rows, L, H, gen):
             if P.shape[0] < H:  # fewer dimensions than bits: fill with random directions
                 P = torch.cat([P, torch.randn(H - P.shape[0], lj, generator=gen)])
         parts.append(P.reshape(-1))
-    return torch.cat(parts)
+        offs.append(-(P @ mu) if centre else torch.zeros(H))
+    return torch.cat(parts), torch.stack(offs)
 
 
-def apply_trec(model, dense, config, rows, method, seed=0):
+def apply_trec(model, dense, config, rows, method, seed=0, centre=False):
     """Replace the convs named in config {name: (L, H)}; returns the wrappers."""
     gen = torch.Generator().manual_seed(seed)
     wraps = {}
     for name, (L, H) in config.items():
         mod, attr = get_parent(model, name)
         conv = dict(dense.named_modules())[name]
-        w = TrecWrap(conv, L, H, make_proj(method, rows[name], L, H, gen))
+        proj, off = make_proj(method, rows[name], L, H, gen, centre)
+        w = TrecWrap(conv, L, H, proj, off)
         setattr(mod, attr, w)
         wraps[name] = w
     return wraps
@@ -276,7 +284,9 @@ def main(argv):
     ap.add_argument("--eval", type=int, default=1000)
     ap.add_argument("--calib", type=int, default=200)
     ap.add_argument("--agree", type=float, default=0.98)
-    ap.add_argument("--methods", default="gauss,pca")
+    ap.add_argument("--methods", default="gauss,pca",
+                    help="gauss, pca; a '+c' suffix (gauss+c, pca+c) adds offsets that centre "
+                         "each sub-vector on its calibration mean")
     ap.add_argument("--L", default="4,8,16")
     ap.add_argument("--H", default="4,6,8,10")
     ap.add_argument("--model", default=os.path.join(ASSETS, "cnn/resnet-cifar/resnet20-12fca82f.th"))
@@ -316,7 +326,8 @@ def main(argv):
                 for H in Hs:
                     t0 = time.time()
                     m = fresh(dense)
-                    wraps = apply_trec(m, dense, {n: (L, H) for n in names}, rows, method)
+                    wraps = apply_trec(m, dense, {n: (L, H) for n in names}, rows,
+                                       method.split("+")[0], centre=method.endswith("+c"))
                     acc, pred = evaluate(m, xe, ye)
                     rem, net = mac_summary(wraps, dense_macs)
                     emit("| %s | %d | %d | %.1f%% | %.1f%% | %.1f%% | %.1f%% | %.0f |" % (
@@ -333,7 +344,8 @@ def main(argv):
             best = None
             for L, H in cands:
                 m = fresh(dense)
-                wraps = apply_trec(m, dense, {name: (L, H)}, rows, method)
+                wraps = apply_trec(m, dense, {name: (L, H)}, rows, method.split("+")[0],
+                                   centre=method.endswith("+c"))
                 _, cp = evaluate(m, xc, torch.zeros(a.calib, dtype=torch.int64))
                 agree = float((cp == cpred0).float().mean())
                 w = wraps[name]
@@ -347,7 +359,8 @@ def main(argv):
             else:
                 emit("  %-18s dense (no candidate keeps agreement)" % name)
         m = fresh(dense)
-        wraps = apply_trec(m, dense, chosen, rows, method)
+        wraps = apply_trec(m, dense, chosen, rows, method.split("+")[0],
+                           centre=method.endswith("+c"))
         acc, pred = evaluate(m, xe, ye)
         rem, net = mac_summary(wraps, dense_macs)
         emit("combined: top-1 %.1f%% (dense %.1f%%), agreement %.1f%%, conv MACs removed "
