@@ -61,6 +61,24 @@ typedef enum fr_cnn_kernels {
     FR_CNN_KERNELS_REFERENCE = 1 /* the plain scalar reference kernels */
 } fr_cnn_kernels;
 
+/* Computation reuse: a provider of replacement kernels for some operators (e.g. TREC, see
+ * frugal_trec.h and docs/trec.md). The CNN core only calls these hooks (it does not link
+ * the reuse kernels), so the firmware library stays dense-only. At fr_cnn_model_init, after
+ * every operator is prepared, `prepare` is called once with a zeroed block of
+ * n_ops * state_bytes bytes in the arena's persistent part (op i's state at
+ * i * state_bytes, 16-byte aligned when state_bytes is a multiple of 16): it validates its
+ * parameters against the model, and for each operator it takes over sets
+ * use[i] = 1 and scratch[i] to the scratch bytes it needs (planned like any op scratch).
+ * At invoke, `run` replaces the operator's kernel. The provider (and whatever it points
+ * to) must outlive the model. Given to fr_cnn_model_init_reuse / fr_cnn_plan_reuse. */
+typedef struct fr_cnn_reuse {
+    void *ctx;
+    size_t state_bytes;
+    fr_status (*prepare)(void *ctx, fr_cnn_model *m, void *state, uint8_t *use,
+                         size_t *scratch, fr_error *err);
+    void (*run)(void *ctx, fr_cnn_model *m, int op, void *state, void *scratch);
+} fr_cnn_reuse;
+
 typedef struct fr_cnn_config {
     fr_cnn_kernels kernels;
     const char *name; /* names the model in error messages (e.g. its path); NULL: "model" */
@@ -87,6 +105,15 @@ fr_status fr_cnn_model_init(const void *buf, size_t len, void *arena, size_t are
  * arena size to use). work needs about total_bytes too; FR_E_NOMEM when it is too small. */
 fr_status fr_cnn_plan(const void *buf, size_t len, void *work, size_t work_bytes,
                       const fr_cnn_config *cfg, fr_cnn_arena_info *info, fr_error *err);
+
+/* fr_cnn_model_init / fr_cnn_plan with a computation-reuse provider (NULL: identical to
+ * them). The provider's state and scratch are part of the arena figures. */
+fr_status fr_cnn_model_init_reuse(const void *buf, size_t len, void *arena, size_t arena_bytes,
+                                  const fr_cnn_config *cfg, const fr_cnn_reuse *reuse,
+                                  fr_cnn_model **out, fr_error *err);
+fr_status fr_cnn_plan_reuse(const void *buf, size_t len, void *work, size_t work_bytes,
+                            const fr_cnn_config *cfg, const fr_cnn_reuse *reuse,
+                            fr_cnn_arena_info *info, fr_error *err);
 
 /* The arena figures of an initialised model. */
 void fr_cnn_model_arena(const fr_cnn_model *m, fr_cnn_arena_info *info);

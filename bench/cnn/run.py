@@ -240,6 +240,7 @@ def main():
         die("onnxruntime-node not installed: run bench/cnn/setup_peers.sh")
     exe = build()
     mcu, mcu_note = mcu_rows(not a.no_mcu)
+    load_start = os.getloadavg()[0]
     out = []
     cpu = "?"
     try:
@@ -247,8 +248,10 @@ def main():
             cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    out.append("Machine: %s, %d logical CPUs (shared), %s; %s." % (
-        cpu, os.cpu_count() or 0, platform.platform(), time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())))
+    out.append("Machine: %s, %d logical CPUs (shared), %s; %s; load average %.1f at the start. "
+               "Rounds %d, blocks of about %g ms per engine and turn." % (
+                   cpu, os.cpu_count() or 0, platform.platform(),
+                   time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), load_start, a.rounds, a.block_ms))
     out.append("")
     out.append("| model | engine | threads | median ms | p10-p90 ms | inferences | peak RSS growth KiB | planned arena + model bytes |")
     out.append("|---|---|---:|---:|---:|---:|---:|---:|")
@@ -266,6 +269,15 @@ def main():
                 title, r["engine"], r["threads"], r["median"] / 1000, r["p10"] / 1000, r["p90"] / 1000,
                 r["n"], r["rss_kb"], planned))
         print("run.py: %s done" % k, file=sys.stderr)
+    out.append("")
+    out.append("Load average %.1f at the end. Notes: (1) KWS's float file is hybrid (int8 conv weights); "
+               "frugal dequantises them once at load (they count in its arena), ONNX Runtime and "
+               "PyTorch get the same weights already dequantised. (2) On a 2-core machine shared "
+               "with other jobs, a 2-thread engine waits at every operator for a thread the kernel "
+               "has descheduled: PyTorch's OpenMP pool suffers most (tens to hundreds of ms), so "
+               "its 2-thread rows measure the machine's load rather than PyTorch. (3) frugal's "
+               "host arenas are larger than the Cortex-M ones: the x86 kernels plan scratch "
+               "(im2col / packing) and the tables hold 64-bit pointers." % os.getloadavg()[0])
     out.append("")
     out.append("Arena of the int8 models, frugal against TFLM:")
     out.append("")

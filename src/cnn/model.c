@@ -887,6 +887,34 @@ static fr_status check_graph(fr_cnn_model *m, fr_error *err) {
     return FR_OK;
 }
 
+/* Lets a computation-reuse provider take over operators (frugal_cnn.h, fr_cnn_reuse). */
+static fr_status prepare_reuse(fr_cnn_model *m, bump *a, const fr_cnn_reuse *r,
+                               fr_error *err) {
+    if (!r->prepare || !r->run || r->state_bytes > ((size_t)1 << 20))
+        return fr_fail(err, FR_E_ARG, "%s: invalid reuse provider", m->fb.name);
+    size_t n = (size_t)m->n_ops;
+    size_t sb = align_up(r->state_bytes, 16);
+    uint8_t *state = balloc(a, n * sb + 1, 16, err, m->fb.name);
+    uint8_t *use = state ? balloc(a, n + 1, 1, err, m->fb.name) : NULL;
+    size_t *scratch = use ? balloc(a, n * sizeof(size_t) + 1, 8, err, m->fb.name) : NULL;
+    if (!scratch)
+        return FR_E_NOMEM;
+    memset(state, 0, n * sb + 1);
+    memset(use, 0, n + 1);
+    for (size_t i = 0; i < n; i++)
+        scratch[i] = m->ops[i].scratch_bytes;
+    fr_status st = r->prepare(r->ctx, m, state, use, scratch, err);
+    if (st)
+        return st;
+    for (size_t i = 0; i < n; i++)
+        if (use[i])
+            m->ops[i].scratch_bytes = scratch[i];
+    m->reuse = r;
+    m->reuse_state = state;
+    m->reuse_use = use;
+    return FR_OK;
+}
+
 /* Plans activations and scratch; sets tensor data pointers. */
 static fr_status plan(fr_cnn_model *m, bump *a, fr_error *err) {
     size_t n = (size_t)m->n_tensors + (size_t)m->n_ops;
@@ -942,6 +970,12 @@ static fr_status plan(fr_cnn_model *m, bump *a, fr_error *err) {
 
 fr_status fr_cnn_model_init(const void *buf, size_t len, void *arena, size_t arena_bytes,
                             const fr_cnn_config *cfg, fr_cnn_model **out, fr_error *err) {
+    return fr_cnn_model_init_reuse(buf, len, arena, arena_bytes, cfg, NULL, out, err);
+}
+
+fr_status fr_cnn_model_init_reuse(const void *buf, size_t len, void *arena, size_t arena_bytes,
+                                  const fr_cnn_config *cfg, const fr_cnn_reuse *reuse,
+                                  fr_cnn_model **out, fr_error *err) {
     const char *name = cfg && cfg->name ? cfg->name : "model";
     if (!out)
         return fr_fail(err, FR_E_ARG, "%s: no output handle", name);
@@ -1069,6 +1103,8 @@ fr_status fr_cnn_model_init(const void *buf, size_t len, void *arena, size_t are
         if ((st = prepare_op(&p, err)))
             return st;
     }
+    if (reuse && (st = prepare_reuse(m, &a, reuse, err)))
+        return st;
     if ((st = plan(m, &a, err)))
         return st;
     *out = m;
@@ -1077,9 +1113,15 @@ fr_status fr_cnn_model_init(const void *buf, size_t len, void *arena, size_t are
 
 fr_status fr_cnn_plan(const void *buf, size_t len, void *work, size_t work_bytes,
                       const fr_cnn_config *cfg, fr_cnn_arena_info *info, fr_error *err) {
+    return fr_cnn_plan_reuse(buf, len, work, work_bytes, cfg, NULL, info, err);
+}
+
+fr_status fr_cnn_plan_reuse(const void *buf, size_t len, void *work, size_t work_bytes,
+                            const fr_cnn_config *cfg, const fr_cnn_reuse *reuse,
+                            fr_cnn_arena_info *info, fr_error *err) {
     fr_cnn_model *m;
     memset(info, 0, sizeof *info);
-    fr_status st = fr_cnn_model_init(buf, len, work, work_bytes, cfg, &m, err);
+    fr_status st = fr_cnn_model_init_reuse(buf, len, work, work_bytes, cfg, reuse, &m, err);
     if (st)
         return st;
     *info = m->arena;

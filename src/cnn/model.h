@@ -97,6 +97,10 @@ struct fr_cnn_model {
     int32_t *inputs, *outputs;
     uint8_t *activations;     /* the planned region */
     fr_cnn_arena_info arena;
+    /* computation reuse (fr_cnn_config.reuse; NULL: none) */
+    const fr_cnn_reuse *reuse;
+    uint8_t *reuse_state;     /* n_ops * reuse->state_bytes */
+    uint8_t *reuse_use;       /* n_ops flags: op i runs reuse->run */
 };
 
 #endif

@@ -1,5 +1,5 @@
 /* frugal classify -m MODEL.tflite [--cifar10 FILE.bin [--limit N]] [IMAGE ...] [-t THREADS]
- * [--top K] [--range LO,HI] [--ref]
+ * [--top K] [--range LO,HI] [--ref] [--reuse off|trec --trec FILE.trec]
  *
  * Images (PPM/PGM/PNG) are resized bilinearly to the model input; 8-bit pixels map to the
  * float range the model expects (int8 models: the range their input quantisation covers,
@@ -9,6 +9,7 @@
  * last line is "accuracy: 0.8123 (8123/10000)". With -t, records are split over threads,
  * each with its own model arena (the library itself has no threads). */
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,7 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: frugal classify -m MODEL.tflite [--cifar10 FILE.bin [--limit N]]\n"
             "                       [IMAGE.png|IMAGE.ppm ...] [-t THREADS] [--top K]\n"
+            "                       [--reuse off|trec --trec FILE.trec]\n"
             "\n"
             "Classifies images with a TFLite image model and prints the top classes of each.\n"
             "With --cifar10 it evaluates a CIFAR-10 binary batch (1 label byte + 1024 R +\n"
@@ -43,6 +45,9 @@ static void usage(FILE *f) {
             "  --range LO,HI       float value of pixel 0 and 255 (default: from the model's\n"
             "                      input quantisation; 0,255 for float models)\n"
             "  --ref               use the scalar reference kernels\n"
+            "  --reuse off|trec    computation reuse (default off); trec runs the TREC\n"
+            "                      convolution on the CONV_2D layers listed in --trec FILE\n"
+            "  --trec FILE         TREC sidecar (docs/trec.md); needs --reuse trec\n"
             "  -h, --help          show this help\n");
 }
 
@@ -94,6 +99,42 @@ static void *cifar_worker(void *arg) {
             j->correct++;
     }
     return NULL;
+}
+
+typedef struct trec_totals {
+    int layers;
+    int64_t invokes, dense, reuse, hash, conv_dense;
+} trec_totals;
+
+/* Adds a model's TREC figures (all invokes so far) to *s. */
+static void trec_add(const fr_cnn_model *m, trec_totals *s) {
+    if (!m)
+        return;
+    int layers = 0;
+    for (int i = 0; i < fr_cnn_num_ops(m); i++) {
+        fr_cnn_trec_info ti;
+        fr_cnn_op_info oi;
+        if (fr_cnn_trec_op_info(m, i, &ti, NULL) || fr_cnn_op(m, i, &oi, NULL))
+            continue;
+        if (ti.enabled) {
+            layers++;
+            s->dense += ti.total_macs_dense;
+            s->reuse += ti.total_macs_reuse;
+            s->hash += ti.total_macs_hash;
+            if (ti.invokes > s->invokes)
+                s->invokes = ti.invokes;
+        }
+    }
+    if (layers > s->layers)
+        s->layers = layers;
+}
+
+static void trec_print(const trec_totals *s) {
+    printf("trec: %d layers; on them %" PRId64 " MACs done (partial products) + %" PRId64
+           " hashing, dense %" PRId64 ": %.1f%% of the MACs removed, %.1f%% net of hashing\n",
+           s->layers, s->reuse, s->hash, s->dense,
+           s->dense ? 100.0 * (double)(s->dense - s->reuse) / (double)s->dense : 0.0,
+           s->dense ? 100.0 * (double)(s->dense - s->reuse - s->hash) / (double)s->dense : 0.0);
 }
 
 static int run_cifar(const char *cmd, const char *model_path, cnn_cli_model *c,
@@ -181,18 +222,22 @@ static int run_cifar(const char *cmd, const char *model_path, cnn_cli_model *c,
             pthread_join(tids[t], NULL);
     }
     size_t correct = 0;
+    trec_totals trec_sum = {0};
     for (int t = 0; t < made; t++) {
         if (!rc && jobs[t].failed) {
             cli_error(cmd, "%s", jobs[t].err.msg);
             rc = 1;
         }
         correct += jobs[t].correct;
+        trec_add(jobs[t].model.m, &trec_sum);
         if (t > 0)
             cnn_cli_free_instance(&jobs[t].model);
     }
     free(recs);
     if (rc)
         return rc;
+    if (trec_sum.layers)
+        trec_print(&trec_sum);
     printf("accuracy: %.4f (%zu/%zu)\n", (double)correct / (double)n, correct, n);
     return 0;
 }
@@ -223,6 +268,8 @@ int cmd_classify(int argc, char **argv) {
     long long limit = 0, threads = 1, top = 3;
     float lo = 0, hi = 255;
     fr_cnn_kernels kernels = FR_CNN_KERNELS_BEST;
+    const char *trec_path = NULL;
+    int reuse_trec = 0;
     int rc = 2;
     if (!images) {
         cli_error(cmd, "out of memory");
@@ -257,6 +304,20 @@ int cmd_classify(int argc, char **argv) {
             have_range = 1;
         } else if (!strcmp(a, "--ref")) {
             kernels = FR_CNN_KERNELS_REFERENCE;
+        } else if (!strcmp(a, "--reuse")) {
+            if (!(v = cli_value(cmd, argc, argv, &i)))
+                goto done;
+            if (!strcmp(v, "off")) {
+                reuse_trec = 0;
+            } else if (!strcmp(v, "trec")) {
+                reuse_trec = 1;
+            } else {
+                cli_error(cmd, "--reuse: expected off or trec, got '%s'", v);
+                goto done;
+            }
+        } else if (!strcmp(a, "--trec")) {
+            if (!(trec_path = cli_value(cmd, argc, argv, &i)))
+                goto done;
         } else if (a[0] == '-' && a[1]) {
             cli_error(cmd, "unknown option '%s' (see --help)", a);
             goto done;
@@ -276,9 +337,17 @@ int cmd_classify(int argc, char **argv) {
         cli_error(cmd, "--limit needs --cifar10");
         goto done;
     }
+    if (reuse_trec && !trec_path) {
+        cli_error(cmd, "--reuse trec needs --trec FILE");
+        goto done;
+    }
+    if (!reuse_trec && trec_path) {
+        cli_error(cmd, "--trec FILE needs --reuse trec");
+        goto done;
+    }
     rc = 1;
     cnn_cli_model c;
-    if (cnn_cli_load(cmd, model_path, kernels, &c))
+    if (cnn_cli_load_trec(cmd, model_path, reuse_trec ? trec_path : NULL, kernels, &c))
         goto done;
     if (fr_cnn_num_inputs(c.m) != 1 || fr_cnn_num_outputs(c.m) < 1) {
         cli_error(cmd, "%s: need a model with one image input", model_path);
@@ -326,6 +395,11 @@ int cmd_classify(int argc, char **argv) {
     }
     free(scores);
     free(idx);
+    if (rc == 0 && !cifar && reuse_trec) {
+        trec_totals ts = {0};
+        trec_add(c.m, &ts);
+        trec_print(&ts);
+    }
     if (rc == 0 && cifar)
         rc = run_cifar(cmd, model_path, &c, cifar, limit, (int)threads, lo, hi, kernels);
 free_model:

@@ -1,4 +1,6 @@
-/* frugal cnn-bench -m MODEL.tflite [-r REPS] [--ref]: per-layer and whole-model latency. */
+/* frugal cnn-bench -m MODEL.tflite [-r REPS] [--ref] [--reuse off|trec --trec FILE.trec]:
+ * per-layer and whole-model latency; with TREC, per replaced layer its rows, clusters and
+ * MACs done versus dense. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +13,7 @@
 static void usage(FILE *f) {
     fprintf(f,
             "usage: frugal cnn-bench -m MODEL.tflite [-r REPS] [--ref]\n"
+            "                        [--reuse off|trec --trec FILE.trec]\n"
             "\n"
             "Runs the model REPS times on a fixed pseudo-random input (after one warm-up run)\n"
             "and prints, per operator, the median latency, MACs and share of the total; then\n"
@@ -20,6 +23,9 @@ static void usage(FILE *f) {
             "  -m, --model FILE    the .tflite model (required)\n"
             "  -r, --reps N        repetitions (default 20)\n"
             "  --ref               use the scalar reference kernels\n"
+            "  --reuse off|trec    computation reuse (default off): TREC convolution on the\n"
+            "                      CONV_2D layers of --trec FILE\n"
+            "  --trec FILE         TREC sidecar (docs/trec.md); needs --reuse trec\n"
             "  -h, --help          show this help\n");
 }
 
@@ -75,6 +81,8 @@ int cmd_cnn_bench(int argc, char **argv) {
     const char *path = NULL;
     long long reps = 20;
     fr_cnn_kernels kernels = FR_CNN_KERNELS_BEST;
+    const char *trec_path = NULL;
+    int reuse_trec = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -89,6 +97,18 @@ int cmd_cnn_bench(int argc, char **argv) {
                 return 2;
         } else if (!strcmp(a, "--ref")) {
             kernels = FR_CNN_KERNELS_REFERENCE;
+        } else if (!strcmp(a, "--reuse")) {
+            if (!(v = cli_value(cmd, argc, argv, &i)))
+                return 2;
+            if (!strcmp(v, "off") || !strcmp(v, "trec")) {
+                reuse_trec = !strcmp(v, "trec");
+            } else {
+                cli_error(cmd, "--reuse: expected off or trec, got '%s'", v);
+                return 2;
+            }
+        } else if (!strcmp(a, "--trec")) {
+            if (!(trec_path = cli_value(cmd, argc, argv, &i)))
+                return 2;
         } else {
             cli_error(cmd, "unknown argument '%s' (see --help)", a);
             return 2;
@@ -98,8 +118,13 @@ int cmd_cnn_bench(int argc, char **argv) {
         cli_error(cmd, "-m MODEL.tflite is required (see --help)");
         return 2;
     }
+    if (reuse_trec != (trec_path != NULL)) {
+        cli_error(cmd, reuse_trec ? "--reuse trec needs --trec FILE"
+                                  : "--trec FILE needs --reuse trec");
+        return 2;
+    }
     cnn_cli_model c;
-    if (cnn_cli_load(cmd, path, kernels, &c))
+    if (cnn_cli_load_trec(cmd, path, reuse_trec ? trec_path : NULL, kernels, &c))
         return 1;
     fr_cnn_model *m = c.m;
     int n_ops = fr_cnn_num_ops(m);
@@ -162,6 +187,32 @@ int cmd_cnn_bench(int argc, char **argv) {
     printf("whole model: median %.4f ms, min %.4f ms over %lld runs; %" PRIu64
            " MACs, %.2f GMAC/s\n",
            wm * 1e3, whole[0] * 1e3, reps, macs, wm > 0 ? (double)macs / wm / 1e9 : 0.0);
+    if (reuse_trec) {
+        int64_t d = 0, r = 0, h = 0;
+        printf("trec (last run): %3s %5s %3s %8s %10s %12s %12s %12s %7s %10s\n", "op", "L",
+               "H", "rows", "clusters", "MACs done", "hash MACs", "dense MACs", "removed",
+               "median ms");
+        for (int i = 0; i < n_ops; i++) {
+            fr_cnn_trec_info ti;
+            if (fr_cnn_trec_op_info(m, i, &ti, &err) || !ti.enabled)
+                continue;
+            printf("                 %3d %5d %3d %8" PRId64 " %10" PRId64 " %12" PRId64
+                   " %12" PRId64 " %12" PRId64 " %6.1f%% %10.4f\n",
+                   i, ti.sub_len, ti.hash_bits, ti.rows, ti.clusters, ti.macs_reuse,
+                   ti.macs_hash, ti.macs_dense,
+                   ti.macs_dense ? 100.0 * (double)(ti.macs_dense - ti.macs_reuse) /
+                                       (double)ti.macs_dense
+                                 : 0.0,
+                   med[i] * 1e3);
+            d += ti.macs_dense;
+            r += ti.macs_reuse;
+            h += ti.macs_hash;
+        }
+        printf("trec total: %" PRId64 " MACs done + %" PRId64 " hashing instead of %" PRId64
+               " dense (%.1f%% removed, %.1f%% net of hashing)\n",
+               r, h, d, d ? 100.0 * (double)(d - r) / (double)d : 0.0,
+               d ? 100.0 * (double)(d - r - h) / (double)d : 0.0);
+    }
     printf("arena: %zu bytes (persistent %zu + activations/scratch %zu; naive sum %zu)\n",
            c.info.total_bytes, c.info.persistent_bytes, c.info.activation_bytes,
            c.info.naive_bytes);

@@ -50,6 +50,7 @@ static int read_file(const char *cmd, const char *path, uint8_t **buf, size_t *l
 static int init_model(const char *cmd, const char *path, fr_cnn_kernels kernels,
                       cnn_cli_model *c) {
     fr_cnn_config cfg = {.kernels = kernels, .name = path};
+    const fr_cnn_reuse *reuse = c->trec ? &c->trec->reuse : NULL;
     fr_error err = {0};
     size_t work_bytes = c->len * 2 + ((size_t)1 << 20);
     for (;;) {
@@ -58,7 +59,8 @@ static int init_model(const char *cmd, const char *path, fr_cnn_kernels kernels,
             cli_error(cmd, "%s: out of memory (%zu bytes)", path, work_bytes);
             return -1;
         }
-        fr_status st = fr_cnn_plan(c->file, c->len, work, work_bytes, &cfg, &c->info, &err);
+        fr_status st = fr_cnn_plan_reuse(c->file, c->len, work, work_bytes, &cfg, reuse,
+                                         &c->info, &err);
         free(work);
         if (st == FR_OK)
             break;
@@ -73,7 +75,8 @@ static int init_model(const char *cmd, const char *path, fr_cnn_kernels kernels,
         cli_error(cmd, "%s: out of memory (arena of %zu bytes)", path, c->info.total_bytes);
         return -1;
     }
-    if (fr_cnn_model_init(c->file, c->len, c->arena, c->info.total_bytes, &cfg, &c->m, &err)) {
+    if (fr_cnn_model_init_reuse(c->file, c->len, c->arena, c->info.total_bytes, &cfg, reuse,
+                                &c->m, &err)) {
         cli_error(cmd, "%s", err.msg);
         free(c->arena);
         c->arena = NULL;
@@ -83,11 +86,35 @@ static int init_model(const char *cmd, const char *path, fr_cnn_kernels kernels,
 }
 
 int cnn_cli_load(const char *cmd, const char *path, fr_cnn_kernels kernels, cnn_cli_model *c) {
+    return cnn_cli_load_trec(cmd, path, NULL, kernels, c);
+}
+
+int cnn_cli_load_trec(const char *cmd, const char *path, const char *trec_path,
+                      fr_cnn_kernels kernels, cnn_cli_model *c) {
     memset(c, 0, sizeof *c);
-    if (read_file(cmd, path, &c->file, &c->len))
-        return -1;
-    if (init_model(cmd, path, kernels, c)) {
+    if (trec_path) {
+        fr_error err = {0};
+        if (read_file(cmd, trec_path, &c->trec_file, &c->trec_len))
+            return -1;
+        c->trec = malloc(sizeof *c->trec);
+        if (!c->trec) {
+            cli_error(cmd, "out of memory");
+            free(c->trec_file);
+            memset(c, 0, sizeof *c);
+            return -1;
+        }
+        if (fr_cnn_trec_init(c->trec, c->trec_file, c->trec_len, trec_path, &err)) {
+            cli_error(cmd, "%s", err.msg);
+            free(c->trec);
+            free(c->trec_file);
+            memset(c, 0, sizeof *c);
+            return -1;
+        }
+    }
+    if (read_file(cmd, path, &c->file, &c->len) || init_model(cmd, path, kernels, c)) {
         free(c->file);
+        free(c->trec);
+        free(c->trec_file);
         memset(c, 0, sizeof *c);
         return -1;
     }
@@ -99,6 +126,9 @@ int cnn_cli_instance(const char *cmd, const char *path, const cnn_cli_model *c,
     memset(out, 0, sizeof *out);
     out->file = c->file;
     out->len = c->len;
+    out->trec_file = c->trec_file;
+    out->trec_len = c->trec_len;
+    out->trec = c->trec;
     if (init_model(cmd, path, kernels, out)) {
         memset(out, 0, sizeof *out);
         return -1;
@@ -114,6 +144,8 @@ void cnn_cli_free_instance(cnn_cli_model *c) {
 void cnn_cli_free(cnn_cli_model *c) {
     free(c->arena);
     free(c->file);
+    free(c->trec);
+    free(c->trec_file);
     memset(c, 0, sizeof *c);
 }
 

@@ -1,0 +1,306 @@
+#!/usr/bin/python3
+"""TREC sidecar for a TFLite CNN (e.g. the MLPerf Tiny IC ResNet), post-training.
+
+Reads the model with tflite_inspect.py, runs it in NumPy (tflite_run_ref.py, independent of
+the C runtime) on calibration images from a CIFAR-10 binary file, collects every chosen
+CONV_2D's im2col rows and picks per sub-vector j the projections:
+  pca   (default) the top-H principal directions of the sub-vector's calibration
+        distribution, hyperplanes through its mean (offsets o = -P . mean): "pca+c";
+  gauss i.i.d. Gaussian directions through the mean ("gauss+c").
+int8 models get int8 projections in the space the int8 kernels hash (v = x_q - zp: each
+row scaled to max|p| = 127, offsets -round(p_q . mean_v)); float models get float ones.
+The sidecar (docs/trec.md) is written with trec.py's write_sidecar.
+
+usage:
+  trec_tflite.py make MODEL.tflite OUT.trec [--cifar FILE] [--calib N] [--L N] [--H N]
+                 [--method pca|gauss] [--ops all|wide|I,J,...] [--seed S]
+      --L      sub-vector length (default: the conv's in_c, i.e. one filter tap)
+      --ops    all CONV_2D, wide (default: 3x3 convs with >= 32 output channels) or a list
+      --calib  calibration images (default 16): records 25, 75, 125, ... (every 50th from
+               25, disjoint from the evaluation subset of `subset`)
+  trec_tflite.py subset CIFAR.bin OUT.bin [--every 50]
+      writes records 0, every, 2*every, ... (the evaluation subset for frugal classify)
+  trec_tflite.py eval MODEL.tflite CIFAR.bin [--trec FILE] [--limit N]
+      int8 models: runs the graph in NumPy (tflite_run_ref.py) with the sidecar's convs as
+      TREC (an independent NumPy twin of the int8 kernels) and prints the accuracy line
+      as `frugal classify --cifar10 ... --reuse trec --trec FILE` does
+Runs are short (seconds); use nice -n 15.
+"""
+import argparse
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tflite_inspect as ti  # noqa: E402
+import tflite_run_ref as rr  # noqa: E402
+
+CIFAR_REC = 3073
+
+
+def cifar_images(path, start, step, n):
+    raw = np.fromfile(path, dtype=np.uint8)
+    recs = raw[:raw.size // CIFAR_REC * CIFAR_REC].reshape(-1, CIFAR_REC)
+    sel = recs[start::step][:n]
+    # planar R, G, B -> HWC
+    return sel[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), sel[:, 0]
+
+
+def model_input(m, px):
+    """The input tensor frugal classify feeds for 8-bit pixels px [32,32,3] (same size as
+    the model input: no resize): int8: the range its quantisation covers, quantised."""
+    t = m["tensors"][m["inputs"][0]]
+    if t["type"] == 9:
+        s, zp = float(t["scales"][0]), int(t["zps"][0])
+        lo, hi = s * (-128 - zp), s * (127 - zp)
+        f = (np.float32(lo) + np.float32(hi - lo) * px.astype(np.float32) / np.float32(255))
+        v = (f / np.float32(s)).astype(np.float32)
+        q = np.where(v >= 0, np.floor(v + 0.5), -np.floor(-v + 0.5)) + zp
+        return np.clip(q, -128, 127).astype(np.int8).reshape(t["shape"])
+    return px.astype(np.float32).reshape(t["shape"])
+
+
+def conv_info(m, op):
+    T = m["tensors"]
+    x_t = T[op["inputs"][0]]
+    w = rr.const(m, T[op["inputs"][1]])
+    pad, sw, sh = rr.opt(op, 0, "b", 0), rr.opt(op, 1, "i", 0), rr.opt(op, 2, "i", 0)
+    dwf, dhf = rr.opt(op, 4, "i", 1), rr.opt(op, 5, "i", 1)
+    g = rr.geom(x_t["shape"], pad, w.shape[1], w.shape[2], sh, sw, dhf, dwf, w.shape[0])
+    return g, x_t
+
+
+def rows_of(x, g, zp):
+    """x [1,H,W,C] -> rows [out_h*out_w, K] in filter order, v = x - zp, 0 outside."""
+    v = x.astype(np.float64) - zp
+    H, W, C = g["in_h"], g["in_w"], g["in_c"]
+    out = np.zeros((g["out_h"], g["out_w"], g["k_h"], g["k_w"], C))
+    for fy in range(g["k_h"]):
+        iy = np.arange(g["out_h"]) * g["stride_h"] - g["pad_top"] + fy * g["dil_h"]
+        vy = (iy >= 0) & (iy < H)
+        for fx in range(g["k_w"]):
+            ix = np.arange(g["out_w"]) * g["stride_w"] - g["pad_left"] + fx * g["dil_w"]
+            vx = (ix >= 0) & (ix < W)
+            sub = v[0][np.clip(iy, 0, H - 1)][:, np.clip(ix, 0, W - 1)]
+            out[:, :, fy, fx, :] = sub * (vy[:, None] & vx[None, :])[:, :, None]
+    return out.reshape(-1, g["k_h"] * g["k_w"] * C)
+
+
+def make(args):
+    import torch
+    torch.set_num_threads(1)
+    import trec  # the sidecar writer (imports torch)
+    m = ti.load(args.model)
+    T = m["tensors"]
+    convs = [i for i, op in enumerate(m["ops"]) if op["code"] == 3]
+    if args.ops == "all":
+        chosen = convs
+    elif args.ops == "wide":
+        chosen = []
+        for i in convs:
+            g, _ = conv_info(m, m["ops"][i])
+            if g["k_h"] * g["k_w"] > 1 and g["out_c"] >= 32:
+                chosen.append(i)
+    else:
+        chosen = [int(s) for s in args.ops.split(",")]
+        for i in chosen:
+            if i not in convs:
+                raise SystemExit("trec_tflite.py: op %d is not a CONV_2D" % i)
+    imgs, _ = cifar_images(args.cifar, 25, 50, args.calib)
+    rows = {i: [] for i in chosen}
+    for px in imgs:
+        vals = {m["inputs"][0]: model_input(m, px)}
+        for k, op in enumerate(m["ops"]):
+            if k in rows:
+                g, x_t = conv_info(m, op)
+                zp = int(x_t["zps"][0]) if x_t["type"] == 9 else 0
+                rows[k].append(rows_of(vals[op["inputs"][0]], g, zp))
+            vals[op["outputs"][0]] = rr.run_op(m, op, vals)
+    rng = np.random.default_rng(args.seed)
+    recs = []
+    for k in chosen:
+        g, x_t = conv_info(m, m["ops"][k])
+        s8 = x_t["type"] == 9
+        R = np.concatenate(rows[k])
+        K = R.shape[1]
+        L = min(args.L or g["in_c"], K)
+        H = args.H
+        J = (K + L - 1) // L
+        pf = np.zeros(H * K, dtype=np.float64)
+        ps = np.zeros(H * K, dtype=np.int64)
+        of = np.zeros(J * H, dtype=np.float64)
+        os32 = np.zeros(J * H, dtype=np.int64)
+        pos = 0
+        for j in range(J):
+            X = R[:, j * L:min(j * L + L, K)]
+            lj = X.shape[1]
+            mu = X.mean(0)
+            if args.method == "pca":
+                _, _, vt = np.linalg.svd(X - mu, full_matrices=False)
+                P = np.zeros((H, lj))
+                P[:min(H, vt.shape[0])] = vt[:H]
+                # rows beyond the rank: random directions
+                for h in range(min(H, vt.shape[0]), H):
+                    P[h] = rng.standard_normal(lj)
+            else:
+                P = rng.standard_normal((H, lj))
+            pf[pos:pos + H * lj] = P.reshape(-1)
+            of[j * H:(j + 1) * H] = -(P @ mu)
+            sc = np.abs(P).max(1, keepdims=True)
+            sc[sc == 0] = 1
+            Q = np.clip(np.round(P / sc * 127), -127, 127).astype(np.int64)
+            ps[pos:pos + H * lj] = Q.reshape(-1)
+            os32[j * H:(j + 1) * H] = -np.round(Q @ mu).astype(np.int64)
+            pos += H * lj
+        rec = dict(op=k, K=K, sub_len=L, hash_bits=H, scope=0)
+        if s8:
+            rec.update(proj_s8=ps.astype(np.int8), offset_s32=os32.astype(np.int32))
+        else:
+            rec.update(proj_f32=pf.astype(np.float32), offset_f32=of.astype(np.float32))
+        recs.append(rec)
+        print("op %d: K %d, L %d, H %d, J %d, out_c %d, %d calibration rows" %
+              (k, K, L, H, J, g["out_c"], R.shape[0]))
+    trec.write_sidecar(args.out, recs)
+    print("wrote %s: %d layers" % (args.out, len(recs)))
+    return 0
+
+
+def read_sidecar(path):
+    """The layers of a TREC sidecar (format in src/reuse/trec.h) as dicts by op index."""
+    import struct
+    b = open(path, "rb").read()
+    if b[:4] != b"FRTC":
+        raise SystemExit("trec_tflite.py: %s: not a TREC sidecar" % path)
+    _, n, total, _ = struct.unpack_from("<HHII", b, 4)
+    out = {}
+    for i in range(n):
+        op, K, L, H, scope, types, off, nb = struct.unpack_from("<IIHBBB3xII", b, 16 + 24 * i)
+        J = (K + L - 1) // L
+        p = off
+        r = dict(op=op, K=K, L=L, H=H, scope=scope)
+        if types & 1:
+            r["proj_f32"] = np.frombuffer(b, "<f4", H * K, p)
+            p += 4 * H * K
+            if types & 4:
+                r["offset_f32"] = np.frombuffer(b, "<f4", J * H, p)
+                p += 4 * J * H
+        if types & 2:
+            if types & 4:
+                r["offset_s32"] = np.frombuffer(b, "<i4", J * H, p)
+                p += 4 * J * H
+            r["proj_s8"] = np.frombuffer(b, "i1", H * K, p)
+        out[op] = r
+    return out
+
+
+def trec_acc_s8(rows, W, bias, r):
+    """int8 TREC accumulators (docs/trec.md): rows [N, K] int64 (v = x - zp, one image),
+    W [O, K] int64, bias [O] or None. Also returns the cluster count."""
+    N, K = rows.shape
+    L, H = r["L"], r["H"]
+    J = (K + L - 1) // L
+    acc = np.zeros((N, W.shape[0]), dtype=np.int64)
+    if bias is not None:
+        acc += bias.astype(np.int64)[None, :]
+    clusters = 0
+    for j in range(J):
+        k0 = j * L
+        lj = min(L, K - k0)
+        P = r["proj_s8"][H * k0:H * k0 + H * lj].astype(np.int64).reshape(H, lj)
+        X = rows[:, k0:k0 + lj]
+        d = X @ P.T
+        if "offset_s32" in r:
+            d = d + r["offset_s32"][j * H:(j + 1) * H].astype(np.int64)[None, :]
+        bid = ((d >= 0).astype(np.int64) << np.arange(H)).sum(1)
+        u, inv, cnt = np.unique(bid, return_inverse=True, return_counts=True)
+        clusters += len(u)
+        s = np.zeros((len(u), lj), dtype=np.int64)
+        np.add.at(s, inv, X)
+        n = cnt[:, None]
+        c = np.where(s >= 0, (s + n // 2) // n, -((-s + n // 2) // n))
+        acc += (c @ W[:, k0:k0 + lj].T)[inv]
+    return acc, clusters
+
+
+def evaluate(args):
+    """Accuracy of the int8 graph (NumPy) with the sidecar's convs run as TREC."""
+    m = ti.load(args.model)
+    T = m["tensors"]
+    side = read_sidecar(args.trec) if args.trec else {}
+    raw = np.fromfile(args.cifar, dtype=np.uint8)
+    recs = raw[:raw.size // CIFAR_REC * CIFAR_REC].reshape(-1, CIFAR_REC)
+    if args.limit:
+        recs = recs[:args.limit]
+    imgs = recs[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    correct = 0
+    for px, label in zip(imgs, recs[:, 0]):
+        vals = {m["inputs"][0]: model_input(m, px)}
+        for k, op in enumerate(m["ops"]):
+            if k in side:
+                g, x_t = conv_info(m, op)
+                if x_t["type"] != 9 or "proj_s8" not in side[k]:
+                    raise SystemExit("trec_tflite.py: eval: op %d: int8 models only" % k)
+                zp = int(x_t["zps"][0])
+                rows = rows_of(vals[op["inputs"][0]], g, zp).astype(np.int64)
+                w_t = T[op["inputs"][1]]
+                W = rr.const(m, w_t).astype(np.int64).reshape(g["out_c"], -1)
+                ins = op["inputs"]
+                bias = rr.const(m, T[ins[2]]) if len(ins) > 2 and ins[2] >= 0 else None
+                acc, _ = trec_acc_s8(rows, W, bias, side[k])
+                acc = acc.reshape(1, g["out_h"], g["out_w"], g["out_c"])
+                y_t = T[op["outputs"][0]]
+                act = rr.opt(op, 3, "b", 0)
+                vals[op["outputs"][0]] = rr.requant_conv(acc, x_t, w_t, y_t, act,
+                                                         g["out_c"]).astype(np.int8)
+            else:
+                vals[op["outputs"][0]] = rr.run_op(m, op, vals)
+        y = vals[m["outputs"][0]].reshape(-1)
+        if int(np.argmax(y)) == int(label):
+            correct += 1
+    n = len(recs)
+    print("accuracy: %.4f (%d/%d)" % (correct / n, correct, n))
+    return 0
+
+
+def subset(args):
+    raw = np.fromfile(args.cifar, dtype=np.uint8)
+    recs = raw[:raw.size // CIFAR_REC * CIFAR_REC].reshape(-1, CIFAR_REC)
+    recs[::args.every].tofile(args.out)
+    print("wrote %s: %d records" % (args.out, len(recs[::args.every])))
+    return 0
+
+
+def main(argv):
+    here = os.path.dirname(os.path.abspath(__file__))
+    cifar = os.path.join(here, "..", "..", "..", "shared", "assets", "cnn", "cifar10",
+                         "test_batch.bin")
+    ap = argparse.ArgumentParser(description="TREC sidecar for a TFLite CNN")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    a = sub.add_parser("make")
+    a.add_argument("model")
+    a.add_argument("out")
+    a.add_argument("--cifar", default=cifar)
+    a.add_argument("--calib", type=int, default=16)
+    a.add_argument("--L", type=int, default=0)
+    a.add_argument("--H", type=int, default=8)
+    a.add_argument("--method", choices=["pca", "gauss"], default="pca")
+    a.add_argument("--ops", default="wide")
+    a.add_argument("--seed", type=int, default=1)
+    b = sub.add_parser("subset")
+    b.add_argument("cifar")
+    b.add_argument("out")
+    b.add_argument("--every", type=int, default=50)
+    e = sub.add_parser("eval")
+    e.add_argument("model")
+    e.add_argument("cifar")
+    e.add_argument("--trec", default=None)
+    e.add_argument("--limit", type=int, default=0)
+    args = ap.parse_args(argv)
+    if not (1 <= getattr(args, "H", 1) <= 16):
+        raise SystemExit("trec_tflite.py: --H must be 1..16")
+    return {"make": make, "subset": subset, "eval": evaluate}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
