@@ -128,108 +128,83 @@ void fr_mm_prep_avx512(const fr_mm_args *a, int n0, int n1) {
 
 /* ---- helpers ---- */
 
-FR_AI float hsum256(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
+/* ---- quantised tiles (256-bit VNNI) ----
+ * Each block's integer dot product is reduced exactly to one int32 per weight row, and the
+ * float accumulation is then acc = fma(float(sum), d_w * d_x, acc) block after block: the
+ * same operations, in the same order, as the GEMM tiles below, so a row's result does not
+ * depend on the batch it is computed in (speculative verification relies on this). */
+
+/* Lane r of the result is the exact sum of the 8 lanes of s[r]. */
+FR_AI __m256i hsum8x8_epi32(const __m256i s[8]) {
+    __m256i t01 = _mm256_hadd_epi32(s[0], s[1]), t23 = _mm256_hadd_epi32(s[2], s[3]);
+    __m256i t45 = _mm256_hadd_epi32(s[4], s[5]), t67 = _mm256_hadd_epi32(s[6], s[7]);
+    __m256i u0 = _mm256_hadd_epi32(t01, t23), u1 = _mm256_hadd_epi32(t45, t67);
+    return _mm256_add_epi32(_mm256_permute2x128_si256(u0, u1, 0x20), _mm256_permute2x128_si256(u0, u1, 0x31));
 }
 
-FR_AI __m256 fp16_bcast(const uint8_t *p) {
-    uint16_t h;
-    memcpy(&h, p, 2);
-    return _mm256_cvtph_ps(_mm_set1_epi16((short)h));
-}
-
-/* ---- quantised tiles (256-bit VNNI) ---- */
-
-FR_AI void tile_q8(const fr_mm_args *a, const xplan *p, int m, int n, const int R, const int NX) {
+/* R weight rows x NX activation rows; `q4` selects the Q4_0 weight layout (else Q8_0). */
+FR_AI void tile_q(const fr_mm_args *a, const xplan *p, int m, int n, const int R, const int NX, const int q4) {
     const int nb = p->nb;
-    const size_t rs = p->rs;
+    const size_t rs = p->rs, bb = q4 ? 18 : 34;
     const uint8_t *w[8];
     const uint8_t *xr[4];
-    __m256 acc[8][4];
+    __m256 acc[4];
 #pragma GCC unroll 8
     for (int r = 0; r < R; r++) w[r] = a->W + (size_t)(m + r) * a->w_row_bytes;
 #pragma GCC unroll 4
-    for (int j = 0; j < NX; j++) xr[j] = a->xq + p->gbytes + (size_t)(n + j) * rs;
-#pragma GCC unroll 8
-    for (int r = 0; r < R; r++)
-#pragma GCC unroll 4
-        for (int j = 0; j < NX; j++) acc[r][j] = _mm256_setzero_ps();
+    for (int j = 0; j < NX; j++) {
+        xr[j] = a->xq + p->gbytes + (size_t)(n + j) * rs;
+        acc[j] = _mm256_setzero_ps();
+    }
     const __m256i flip = _mm256_set1_epi8((char)0x80);
+    const __m256i low = _mm256_set1_epi8(0x0f);
+    const __m256i shift = _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4);
+    /* the R block scales are gathered in one instruction: row r's block starts r rows on */
+    const __m256i row_off = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                                               _mm256_set1_epi32((int)a->w_row_bytes));
+    const __mmask8 rmask = (__mmask8)((1u << R) - 1u);
     for (int b = 0; b < nb; b++) {
-        __m256i xv[4], bias[4];
-        __m256 dx[4];
-#pragma GCC unroll 4
-        for (int j = 0; j < NX; j++) {
-            xv[j] = _mm256_load_si256((const __m256i *)(xr[j] + b * 32));
-            dx[j] = _mm256_set1_ps(((const float *)(xr[j] + (size_t)nb * 32))[b]);
-            bias[j] = _mm256_set1_epi32(((const int32_t *)(xr[j] + (size_t)nb * 36))[b]);
-        }
+        __m256i wv[8];
+        const __m256i dwords = _mm256_mmask_i32gather_epi32(_mm256_setzero_si256(), rmask, row_off,
+                                                            (const void *)(w[0] + (size_t)b * bb), 1);
+        const __m256 dw = _mm256_cvtph_ps(_mm256_cvtepi32_epi16(dwords)); /* the low 16 bits: d */
 #pragma GCC unroll 8
         for (int r = 0; r < R; r++) {
-            const uint8_t *blk = w[r] + (size_t)b * 34;
+            const uint8_t *blk = w[r] + (size_t)b * bb;
             _mm_prefetch((const char *)(blk + FR_PREFETCH_ROWS * a->w_row_bytes), _MM_HINT_T0);
-            __m256i wv = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(blk + 2)), flip);
-            __m256 dw = fp16_bcast(blk);
-#pragma GCC unroll 4
-            for (int j = 0; j < NX; j++) {
-                __m256i s = _mm256_dpbusd_epi32(bias[j], wv, xv[j]);
-                acc[r][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dw, dx[j]), acc[r][j]);
+            if (q4) { /* both halves hold the 16 bytes; the upper one shifted right by 4 */
+                __m256i raw = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(blk + 2)));
+                wv[r] = _mm256_and_si256(_mm256_srlv_epi32(raw, shift), low);
+            } else {
+                wv[r] = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(blk + 2)), flip);
             }
         }
-    }
-#pragma GCC unroll 8
-    for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
-        for (int j = 0; j < NX; j++) a->Y[(size_t)(p->groups * 16 + n + j) * a->M + m + r] = hsum256(acc[r][j]);
+        for (int j = 0; j < NX; j++) {
+            const __m256i xv = _mm256_load_si256((const __m256i *)(xr[j] + b * 32));
+            const __m256 dx = _mm256_set1_ps(((const float *)(xr[j] + (size_t)nb * 32))[b]);
+            const __m256i bias = _mm256_set1_epi32(((const int32_t *)(xr[j] + (size_t)nb * 36))[b]);
+            __m256i s[8];
+#pragma GCC unroll 8
+            for (int r = 0; r < 8; r++) s[r] = r < R ? _mm256_dpbusd_epi32(bias, wv[r], xv) : _mm256_setzero_si256();
+            acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(hsum8x8_epi32(s)), _mm256_mul_ps(dw, dx), acc[j]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int j = 0; j < NX; j++) {
+        float out[8];
+        _mm256_storeu_ps(out, acc[j]);
+#pragma GCC unroll 8
+        for (int r = 0; r < R; r++) a->Y[(size_t)(p->groups * 16 + n + j) * a->M + m + r] = out[r];
+    }
+}
+
+FR_AI void tile_q8(const fr_mm_args *a, const xplan *p, int m, int n, const int R, const int NX) {
+    tile_q(a, p, m, n, R, NX, 0);
 }
 
 FR_AI void tile_q4(const fr_mm_args *a, const xplan *p, int m, int n, const int R, const int NX) {
-    const int nb = p->nb;
-    const size_t rs = p->rs;
-    const uint8_t *w[8];
-    const uint8_t *xr[4];
-    __m256 acc[8][4];
-#pragma GCC unroll 8
-    for (int r = 0; r < R; r++) w[r] = a->W + (size_t)(m + r) * a->w_row_bytes;
-#pragma GCC unroll 4
-    for (int j = 0; j < NX; j++) xr[j] = a->xq + p->gbytes + (size_t)(n + j) * rs;
-#pragma GCC unroll 8
-    for (int r = 0; r < R; r++)
-#pragma GCC unroll 4
-        for (int j = 0; j < NX; j++) acc[r][j] = _mm256_setzero_ps();
-    const __m256i low = _mm256_set1_epi8(0x0f);
-    const __m256i shift = _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4);
-    for (int b = 0; b < nb; b++) {
-        __m256i xv[4], bias[4];
-        __m256 dx[4];
-#pragma GCC unroll 4
-        for (int j = 0; j < NX; j++) {
-            xv[j] = _mm256_load_si256((const __m256i *)(xr[j] + b * 32));
-            dx[j] = _mm256_set1_ps(((const float *)(xr[j] + (size_t)nb * 32))[b]);
-            bias[j] = _mm256_set1_epi32(((const int32_t *)(xr[j] + (size_t)nb * 36))[b]);
-        }
-#pragma GCC unroll 8
-        for (int r = 0; r < R; r++) {
-            const uint8_t *blk = w[r] + (size_t)b * 18;
-            _mm_prefetch((const char *)(blk + FR_PREFETCH_ROWS * a->w_row_bytes), _MM_HINT_T0);
-            /* both halves hold the 16 bytes; the upper one shifted right by 4 */
-            __m256i raw = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(blk + 2)));
-            __m256i wv = _mm256_and_si256(_mm256_srlv_epi32(raw, shift), low);
-            __m256 dw = fp16_bcast(blk);
-#pragma GCC unroll 4
-            for (int j = 0; j < NX; j++) {
-                __m256i s = _mm256_dpbusd_epi32(bias[j], wv, xv[j]);
-                acc[r][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dw, dx[j]), acc[r][j]);
-            }
-        }
-    }
-#pragma GCC unroll 8
-    for (int r = 0; r < R; r++)
-#pragma GCC unroll 4
-        for (int j = 0; j < NX; j++) a->Y[(size_t)(p->groups * 16 + n + j) * a->M + m + r] = hsum256(acc[r][j]);
+    tile_q(a, p, m, n, R, NX, 1);
 }
 
 /* ---- quantised GEMM tiles: R weight rows x one group of 16 activation rows ----

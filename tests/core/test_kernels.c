@@ -307,6 +307,42 @@ static void test_best_isa_large(void **state) {
     }
 }
 
+/* A row's result must not depend on the batch it is computed in, bit for bit, on every ISA
+ * and thread count: speculative decoding verifies drafted tokens in a batch and must agree
+ * exactly with one-token decoding, and fr_decode promises chunking-independent logits. */
+static void test_batch_invariance(void **state) {
+    (void)state;
+    const int batches[] = {1, 2, 4, 5, 9, 16, 17, 21, 37};
+    for (int ti = 0; ti < 4; ti++)
+        for (int isa = 0; isa < FR_ISA_COUNT; isa++) {
+            if (!fr_isa_supported((fr_isa)isa)) continue;
+            problem p;
+            problem_init(&p, k_types[ti], 77, 256, 37, (uint64_t)(900 + ti));
+            float *all = malloc(sizeof(float) * (size_t)p.M * p.N), *y = malloc(sizeof(float) * (size_t)p.M * p.N);
+            assert_non_null(all);
+            assert_non_null(y);
+            for (int n = 0; n < p.N; n++) /* each row alone */
+                fr_matmul((fr_isa)isa, p.t, p.w, p.M, p.K, p.x + (size_t)n * p.K, 1, all + (size_t)n * p.M, p.scratch, NULL);
+            for (size_t bi = 0; bi < sizeof batches / sizeof batches[0]; bi++)
+                for (int threads = 1; threads <= 2; threads++) {
+                    fr_pool *pool = NULL;
+                    assert_int_equal(fr_pool_create(threads, &pool, NULL), FR_OK);
+                    int nb = batches[bi];
+                    for (int n0 = 0; n0 < p.N; n0 += nb) {
+                        int n = p.N - n0 < nb ? p.N - n0 : nb;
+                        fr_matmul((fr_isa)isa, p.t, p.w, p.M, p.K, p.x + (size_t)n0 * p.K, n, y + (size_t)n0 * p.M, p.scratch, pool);
+                    }
+                    if (memcmp(all, y, sizeof(float) * (size_t)p.M * p.N) != 0)
+                        fail_msg("%s on %s: batches of %d (%d threads) differ from one row at a time",
+                                 fr_type_name(p.t), fr_isa_name((fr_isa)isa), nb, threads);
+                    fr_pool_free(pool);
+                }
+            free(all);
+            free(y);
+            problem_free(&p);
+        }
+}
+
 static void test_isa_info(void **state) {
     (void)state;
     assert_true(fr_isa_supported(FR_ISA_SCALAR));
@@ -330,6 +366,7 @@ int main(void) {
         cmocka_unit_test(test_float_odd_k),
         cmocka_unit_test(test_multi),
         cmocka_unit_test(test_best_isa_large),
+        cmocka_unit_test(test_batch_invariance),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

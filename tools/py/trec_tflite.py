@@ -204,6 +204,7 @@ def trec_acc_s8(rows, W, bias, r):
     if bias is not None:
         acc += bias.astype(np.int64)[None, :]
     clusters = 0
+    macs = 0
     for j in range(J):
         k0 = j * L
         lj = min(L, K - k0)
@@ -215,12 +216,13 @@ def trec_acc_s8(rows, W, bias, r):
         bid = ((d >= 0).astype(np.int64) << np.arange(H)).sum(1)
         u, inv, cnt = np.unique(bid, return_inverse=True, return_counts=True)
         clusters += len(u)
+        macs += len(u) * lj * W.shape[0]
         s = np.zeros((len(u), lj), dtype=np.int64)
         np.add.at(s, inv, X)
         n = cnt[:, None]
         c = np.where(s >= 0, (s + n // 2) // n, -((-s + n // 2) // n))
         acc += (c @ W[:, k0:k0 + lj].T)[inv]
-    return acc, clusters
+    return acc, clusters, macs
 
 
 def evaluate(args):
@@ -234,6 +236,7 @@ def evaluate(args):
         recs = recs[:args.limit]
     imgs = recs[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
     correct = 0
+    stats = {}
     for px, label in zip(imgs, recs[:, 0]):
         vals = {m["inputs"][0]: model_input(m, px)}
         for k, op in enumerate(m["ops"]):
@@ -247,7 +250,12 @@ def evaluate(args):
                 W = rr.const(m, w_t).astype(np.int64).reshape(g["out_c"], -1)
                 ins = op["inputs"]
                 bias = rr.const(m, T[ins[2]]) if len(ins) > 2 and ins[2] >= 0 else None
-                acc, _ = trec_acc_s8(rows, W, bias, side[k])
+                acc, ncl, macs = trec_acc_s8(rows, W, bias, side[k])
+                st = stats.setdefault(k, [0, 0, 0, 0, side[k]])
+                st[0] += rows.shape[0]
+                st[1] += ncl
+                st[2] += macs
+                st[3] += rows.size * g["out_c"]
                 acc = acc.reshape(1, g["out_h"], g["out_w"], g["out_c"])
                 y_t = T[op["outputs"][0]]
                 act = rr.opt(op, 3, "b", 0)
@@ -259,6 +267,11 @@ def evaluate(args):
         if int(np.argmax(y)) == int(label):
             correct += 1
     n = len(recs)
+    for k in sorted(stats):
+        rows, ncl, macs, dense, r = stats[k]
+        print("op %d: L %d, H %d, per image %d rows, %.1f clusters, %.0f MACs done of %d "
+              "dense (%.1f%% removed)" % (k, r["L"], r["H"], rows // n, ncl / n, macs / n,
+                                          dense // n, 100.0 * (dense - macs) / dense))
     print("accuracy: %.4f (%d/%d)" % (correct / n, correct, n))
     return 0
 
