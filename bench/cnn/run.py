@@ -201,7 +201,8 @@ def update_doc(path, table, command):
                "and ONNX Runtime's, checked by every run with --check-ort).\n"
                "Engines take turns (A B C ... A B C ...) on a shared 2-core machine; see\n"
                "bench/cnn/run.py for the method and docs/mcu.md for the Cortex-M build.\n\n"
-               "Command: `%s`\n\n%s" % (command, table))
+               "Command (after `bench/cnn/setup_peers.sh`, which installs onnxruntime-node): `%s`\n\n%s"
+               % (command, table))
     try:
         with open(path) as f:
             lines = f.read().split("\n")

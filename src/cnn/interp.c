@@ -84,13 +84,14 @@ fr_status fr_cnn_invoke_hooked(fr_cnn_model *m, fr_cnn_op_hook hook, void *ctx,
     for (int i = 0; i < m->n_ops; i++) {
         if (hook)
             hook(ctx, i, 0);
-        if (m->reuse && m->reuse_use[i])
-            m->reuse->run(m->reuse->ctx, m, i,
-                          m->reuse_state + (size_t)i * ((m->reuse->state_bytes + 15) & ~(size_t)15),
-                          m->ops[i].scratch_bytes ? m->activations + m->ops[i].scratch_offset
-                                                  : NULL);
-        else
+        if (m->reuse && m->reuse_use[i]) { /* computation reuse (fr_cnn_reuse) */
+            size_t stride = (m->reuse->state_bytes + 15) & ~(size_t)15;
+            const fr_cnn_node *op = &m->ops[i];
+            m->reuse->run(m->reuse->ctx, m, i, m->reuse_state + (size_t)i * stride,
+                          op->scratch_bytes ? m->activations + op->scratch_offset : NULL);
+        } else {
             run_op(m, &m->ops[i]);
+        }
         if (hook)
             hook(ctx, i, 1);
     }
