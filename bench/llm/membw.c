@@ -1,4 +1,5 @@
-/* Measures memory read bandwidth (GB/s) with 1..T threads: each thread sums its slice of a
+/* Measures memory read bandwidth (GB/s) with T threads (build with -O3 -march=native so the
+ * summation is vectorised and the loads, not the adds, are the limit): each thread sums its slice of a
  * buffer much larger than the caches; median of repetitions. Used by bench/llm/run.py to
  * compute the bandwidth floor of generation (weight bytes per token / bandwidth). */
 #include <pthread.h>

@@ -211,7 +211,7 @@ static fr_status io_tensor(const fr_cnn_model *m, int i, int output, size_t n,
 
 fr_status fr_cnn_set_input_f32(fr_cnn_model *m, int i, const float *x, size_t n,
                                fr_error *err) {
-    const fr_cnn_tns *t;
+    const fr_cnn_tns *t = NULL;
     fr_status st = io_tensor(m, i, 0, n, &t, err);
     if (st)
         return st;
@@ -224,7 +224,7 @@ fr_status fr_cnn_set_input_f32(fr_cnn_model *m, int i, const float *x, size_t n,
 
 fr_status fr_cnn_get_output_f32(const fr_cnn_model *m, int i, float *y, size_t n,
                                 fr_error *err) {
-    const fr_cnn_tns *t;
+    const fr_cnn_tns *t = NULL;
     fr_status st = io_tensor(m, i, 1, n, &t, err);
     if (st)
         return st;

@@ -463,7 +463,7 @@ static fr_status prep_conv(prep *p, int depthwise, fr_error *err) {
         out_c = w->dims[0];
         if (w->dims[3] != in_c)
             return OPFAIL(FR_E_UNSUPPORTED, "filter '%s' has %d input channels, input has %d",
-                          fb->name, p->i, fr_tfl_op_name(op->code), w->name, w->dims[3], in_c);
+                          fb->name, p->i, fr_tfl_op_name(op->code), w->name, (int)w->dims[3], (int)in_c);
         op->depth_mult = 1;
     }
     op->filter_h = kh;
@@ -817,7 +817,7 @@ static fr_status check_graph(fr_cnn_model *m, fr_error *err) {
         fr_cnn_tns *t = &m->tensors[m->inputs[k]];
         if (t->is_const)
             return fr_fail(err, FR_E_FORMAT, "%s: graph input %d '%s' is a constant", name,
-                           m->inputs[k], t->name);
+                           (int)m->inputs[k], t->name);
         t->is_input = 1;
     }
     for (int k = 0; k < m->n_outputs; k++)
@@ -868,7 +868,7 @@ static fr_status check_graph(fr_cnn_model *m, fr_error *err) {
         fr_cnn_tns *t = &m->tensors[m->outputs[k]];
         if (!t->is_const && !t->is_input && t->producer < 0)
             return fr_fail(err, FR_E_FORMAT, "%s: graph output %d '%s' is never written", name,
-                           m->outputs[k], t->name);
+                           (int)m->outputs[k], t->name);
         if (!t->is_const)
             t->last = end;
     }
