@@ -4,8 +4,11 @@
  *    prompts and lengths (stories260K as target with a q8_0 copy of itself and a random
  *    model as drafts; the bundled frugal-tiny pair);
  *  - sampling: the first generated token's empirical distribution under speculation fits
- *    the target's exact distribution (chi-square), for each controller, with a draft whose
- *    distribution differs from the target's (exercises the residual resampling);
+ *    the target's exact distribution (chi-square), and the second token's matches plain
+ *    sampling's (two-sample chi-square), for each controller, with a draft whose
+ *    distribution differs from the target's (the target's weights quantised to q4_0: about
+ *    85% of drafted tokens are accepted, so both the acceptance test and the residual draw
+ *    shape the result) and with prompt lookup beside it;
  *  - a draft with another vocabulary is refused with a message naming it. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -149,7 +152,7 @@ static const char *stories_gguf(const char *type) {
     return path[slot];
 }
 
-static const char *random_model(const char *name, int vocab, int seed) {
+static const char *random_model(const char *name, int vocab, int seed, const char *type) {
     static char path[4][512];
     static int next = 0;
     char *p = path[next++ % 4];
@@ -158,8 +161,8 @@ static const char *random_model(const char *name, int vocab, int seed) {
         char cmd[2048];
         snprintf(cmd, sizeof cmd, "mkdir -p " TEST_DIR " && " FR_PYTHON " " FR_SOURCE_DIR
                  "/tools/py/make_test_model.py --out %s --ref %s.ref --dim 64 --n-layers 2 --n-heads 4 "
-                 "--n-kv-heads 2 --hidden 96 --vocab %d --ctx 256 --type f32 --tied 0 --seed %d --n-tokens 4",
-                 p, p, vocab, seed);
+                 "--n-kv-heads 2 --hidden 96 --vocab %d --ctx 256 --type %s --tied 0 --seed %d --n-tokens 4",
+                 p, p, vocab, type, seed);
         if (run(cmd) != 0) return NULL;
     }
     return p;
@@ -209,7 +212,7 @@ static void test_greedy_identity_bundled_pair(void **state) {
  * distribution (after temperature and top-k), for each controller. */
 static void test_sampling_distribution(void **state) {
     (void)state;
-    const char *tp = random_model("spec-target", 300, 11), *dp = random_model("spec-draft", 300, 12);
+    const char *tp = random_model("spec-target", 300, 11, "f32"), *dp = random_model("spec-draft-q4", 300, 11, "q4_0");
     assert_non_null(tp);
     assert_non_null(dp);
     loaded t, d;
@@ -231,7 +234,7 @@ static void test_sampling_distribution(void **state) {
     assert_int_equal(fr_sampler_probs(smp, logits, V, probs, &e), FR_OK);
     fr_sampler_free(smp);
 
-    const int runs = 1500;
+    const int runs = 3000;
     loaded *drafts[] = {&d};
     int *count = calloc((size_t)V, sizeof *count);
     for (size_t ci = 0; ci < N_CONTROLLERS; ci++) {
@@ -265,9 +268,94 @@ static void test_sampling_distribution(void **state) {
     unload(&t);
 }
 
+/* Plain sampling of two tokens after the prompt with the target alone. */
+static void plain_sample2(loaded *t, const fr_sampler_params *sp, const int32_t *prompt, int np,
+                          int32_t out[2]) {
+    fr_error e = {0};
+    int32_t V = fr_model_n_vocab(t->m);
+    float *logits = malloc(sizeof *logits * (size_t)V);
+    fr_sampler *smp;
+    assert_int_equal(fr_sampler_create(sp, V, &smp, &e), FR_OK);
+    fr_kv_truncate(t->c, 0);
+    assert_int_equal(fr_decode(t->c, prompt, np, 0, logits, false, &e), FR_OK);
+    out[0] = fr_sampler_sample(smp, logits, V);
+    assert_int_equal(fr_decode(t->c, &out[0], 1, np, logits, false, &e), FR_OK);
+    out[1] = fr_sampler_sample(smp, logits, V);
+    fr_sampler_free(smp);
+    free(logits);
+}
+
+/* 99.9% quantile of chi-square with df degrees of freedom (Wilson-Hilferty). */
+static double chi2_crit(int df) {
+    double z = 3.0902, a = 2.0 / (9.0 * df);
+    double c = 1.0 - a + z * sqrt(a);
+    return df * c * c * c;
+}
+
+/* The second generated token depends on how the first step's draft was accepted, so its
+ * marginal distribution under speculation is compared with plain sampling's (two-sample
+ * chi-square, rare tokens pooled), for each controller. */
+static void test_sampling_second_token(void **state) {
+    (void)state;
+    const char *tp = random_model("spec-target", 300, 11, "f32"), *dp = random_model("spec-draft-q4", 300, 11, "q4_0");
+    assert_non_null(tp);
+    assert_non_null(dp);
+    loaded t, d;
+    load(tp, 64, &t);
+    load(dp, 64, &d);
+    const int32_t prompt[] = {1, 100, 200, 150};
+    const int np = 4, runs = 3000;
+    int32_t V = fr_model_n_vocab(t.m);
+    fr_sampler_params sp = fr_sampler_default_params();
+    sp.temperature = 1.0f;
+    sp.top_k = 8;
+    sp.top_p = 1.0f;
+    int *plain = calloc((size_t)V, sizeof *plain), *spec = calloc((size_t)V, sizeof *spec);
+    int32_t out[2];
+    for (int r = 0; r < runs; r++) {
+        sp.seed = 5000 + (uint64_t)r * 104729;
+        plain_sample2(&t, &sp, prompt, np, out);
+        plain[out[1]]++;
+    }
+    loaded *drafts[] = {&d};
+    for (size_t ci = 0; ci < N_CONTROLLERS; ci++) {
+        memset(spec, 0, sizeof *spec * (size_t)V);
+        for (int r = 0; r < runs; r++) {
+            spec_generate(&t, drafts, 1, 1, CONTROLLERS[ci], 1.0f, 90000 + (uint64_t)r * 7919, prompt, np, 2, out, NULL);
+            spec[out[1]]++;
+        }
+        double chi2 = 0;
+        int df = -1, pool_a = 0, pool_b = 0;
+        for (int32_t i = 0; i < V; i++) {
+            if (plain[i] + spec[i] == 0) continue;
+            if (plain[i] + spec[i] < 20) { /* pool rare tokens into one bin */
+                pool_a += plain[i];
+                pool_b += spec[i];
+                continue;
+            }
+            double diff = plain[i] - spec[i];
+            chi2 += diff * diff / (plain[i] + spec[i]);
+            df++;
+        }
+        if (pool_a + pool_b > 0) {
+            double diff = pool_a - pool_b;
+            chi2 += diff * diff / (pool_a + pool_b);
+            df++;
+        }
+        print_message("%-10s second token: chi2 = %.2f (df %d, 99.9%% critical %.2f)\n", CONTROLLERS[ci], chi2, df,
+                      chi2_crit(df));
+        assert_true(df >= 5);
+        assert_true(chi2 < chi2_crit(df));
+    }
+    free(plain);
+    free(spec);
+    unload(&d);
+    unload(&t);
+}
+
 static void test_vocab_mismatch(void **state) {
     (void)state;
-    const char *tp = random_model("spec-target", 300, 11), *op = random_model("spec-other", 320, 13);
+    const char *tp = random_model("spec-target", 300, 11, "f32"), *op = random_model("spec-other", 320, 13, "f32");
     assert_non_null(tp);
     assert_non_null(op);
     loaded t, o;
@@ -293,6 +381,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_vocab_mismatch),
         cmocka_unit_test(test_sampling_distribution),
+        cmocka_unit_test(test_sampling_second_token),
         cmocka_unit_test(test_greedy_identity_stories260k),
         cmocka_unit_test(test_greedy_identity_bundled_pair),
     };
