@@ -34,8 +34,8 @@ SHAPES = {  # name: (dim, layers, heads, kv heads, hidden, vocab, ctx)
 }
 
 
-def sh(cmd, stderr=subprocess.PIPE):
-    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=stderr, text=True)
+def sh(cmd, stderr=subprocess.PIPE, timeout=900):
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=stderr, text=True, timeout=timeout)
     if r.returncode != 0:
         raise RuntimeError("%s failed (%d): %s" % (" ".join(cmd), r.returncode, (r.stderr or "")[-2000:]))
     return r.stdout

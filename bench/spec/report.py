@@ -218,7 +218,15 @@ def main():
                  "and never estimate a batch as dearer than a measured larger one. Without it, one inflated early "
                  "measurement of a batch size that is then never chosen again (so never re-measured) locks the cost "
                  "controller into drafting where plain decoding is faster. The rows `... (proposed)` are the same "
-                 "runs with this change.")
+                 "runs with this change."
+                 + (f" It helps with one thread and hurts with two (auto@d0 at "
+                    f"{two['aggregate']['auto@d0 (proposed)']['overall'] / two['aggregate']['plain']['overall']:.2f}x "
+                    f"plain decoding instead of "
+                    f"{two['aggregate']['auto@d0']['overall'] / two['aggregate']['plain']['overall']:.2f}x): there the "
+                    "long passes are not accidents but the typical cost of waking a thread, and clipping them "
+                    "underestimates plain decoding's cost. A robust estimator for heavy-tailed times (a windowed "
+                    "median per batch size, or clipping against a running high quantile) would serve both."
+                    if two and "auto@d0 (proposed)" in two["aggregate"] else ""))
     notes.append("Also measured, not included above (two interleaved A/B runs at 13:28 and 13:31 UTC with the "
                  "intermediate models, tokens/s of CPU time, medians of 3 passes; "
                  "`bench/spec/proposal-draft-confidence.patch` on top of the cost model): a draft that stops "
