@@ -265,9 +265,9 @@ static fr_status load_merges(fr_vocab *v, const fr_gguf *g, fr_error *err) {
     if (mg.type != FR_GGUF_STRING)
         return fr_fail(err, FR_E_FORMAT, "%s: tokenizer.ggml.merges must be an array of strings",
                        name);
-    if (mg.n > 0x7FFFFFF0ull)
-        return fr_fail(err, FR_E_FORMAT, "%s: tokenizer.ggml.merges has %llu entries", name,
-                       (unsigned long long)mg.n);
+    if (mg.n > (1ull << 24)) /* ranks are merge priorities, exact in a float up to 2^24 */
+        return fr_fail(err, FR_E_UNSUPPORTED, "%s: tokenizer.ggml.merges has %llu entries (at most 2^24)",
+                       name, (unsigned long long)mg.n);
     uint32_t n = (uint32_t)mg.n;
     size_t total = 1;
     for (uint32_t i = 0; i < n; i++) {

@@ -110,63 +110,12 @@ typedef struct bpe_sym {
     size_t off, n;
 } bpe_sym;
 
-typedef struct bpe_pair {
-    int32_t left, right;
-    int32_t rank;
-    size_t size;
-} bpe_pair;
-
-typedef struct bpe_heap {
-    bpe_pair *v;
-    size_t n, cap;
-} bpe_heap;
-
-static int pair_before(const bpe_pair *a, const bpe_pair *b) {
-    if (a->rank != b->rank) return a->rank < b->rank;
-    return a->left < b->left;
-}
-
-static int heap_push(bpe_heap *h, bpe_pair p) {
-    if (h->n == h->cap) {
-        size_t cap = h->cap ? h->cap * 2 : 64;
-        bpe_pair *q = realloc(h->v, cap * sizeof *q);
-        if (!q) return -1;
-        h->v = q;
-        h->cap = cap;
-    }
-    size_t i = h->n++;
-    while (i > 0) {
-        size_t parent = (i - 1) / 2;
-        if (!pair_before(&p, &h->v[parent])) break;
-        h->v[i] = h->v[parent];
-        i = parent;
-    }
-    h->v[i] = p;
-    return 0;
-}
-
-static bpe_pair heap_pop(bpe_heap *h) {
-    bpe_pair top = h->v[0];
-    bpe_pair last = h->v[--h->n];
-    size_t i = 0;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= h->n) break;
-        if (c + 1 < h->n && pair_before(&h->v[c + 1], &h->v[c])) c++;
-        if (!pair_before(&h->v[c], &last)) break;
-        h->v[i] = h->v[c];
-        i = c;
-    }
-    if (h->n) h->v[i] = last;
-    return top;
-}
-
-static int try_pair(const fr_vocab *v, const char *s, const bpe_sym *sym, bpe_heap *h, int32_t l,
+static int try_pair(const fr_vocab *v, const char *s, const bpe_sym *sym, fr_merge_heap *h, int32_t l,
                     int32_t r) {
     if (l < 0 || r < 0) return 0;
     int32_t rank = fr_vocab_merge_rank(v, s + sym[l].off, sym[l].n, s + sym[r].off, sym[r].n);
     if (rank < 0) return 0;
-    return heap_push(h, (bpe_pair){l, r, rank, sym[l].n + sym[r].n});
+    return fr_merge_heap_push(h, (fr_merge_pair){l, r, -(float)rank, sym[l].n + sym[r].n});
 }
 
 typedef struct bpe_work {
@@ -174,7 +123,7 @@ typedef struct bpe_work {
     size_t cap;
     bpe_sym *sym;
     size_t sym_cap;
-    bpe_heap heap;
+    fr_merge_heap heap;
 } bpe_work;
 
 static int reserve(void **p, size_t *cap, size_t need, size_t elem) {
@@ -215,7 +164,7 @@ static fr_status encode_word(const fr_vocab *v, const uint32_t *cps, size_t n, b
     for (int32_t i = 1; i < n_sym; i++)
         if (try_pair(v, s, sym, &w->heap, i - 1, i)) goto nomem;
     while (w->heap.n) {
-        bpe_pair p = heap_pop(&w->heap);
+        fr_merge_pair p = fr_merge_heap_pop(&w->heap);
         bpe_sym *l = &sym[p.left], *r = &sym[p.right];
         if (l->n == 0 || r->n == 0 || l->n + r->n != p.size) continue; /* stale */
         l->n += r->n;

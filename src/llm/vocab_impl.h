@@ -51,6 +51,26 @@ int32_t fr_vocab_lookup(const fr_vocab *v, const char *s, size_t len);
 /* Rank of the merge (left, right), -1 if absent. */
 int32_t fr_vocab_merge_rank(const fr_vocab *v, const char *l, size_t ll, const char *r, size_t rl);
 
+/* A candidate merge of the adjacent symbols left and right; the heap pops the highest
+ * priority first (SentencePiece: the merged token's score; BPE: minus the merge rank, exact
+ * in a float below 2^24 merges), ties
+ * to the leftmost pair. */
+typedef struct fr_merge_pair {
+    int32_t left, right;
+    float priority;
+    size_t size; /* bytes of the merged text, to detect stale entries */
+} fr_merge_pair;
+
+typedef struct fr_merge_heap {
+    fr_merge_pair *v;
+    size_t n, cap;
+} fr_merge_heap;
+
+/* Returns -1 when out of memory. */
+int fr_merge_heap_push(fr_merge_heap *h, fr_merge_pair p);
+/* h->n must be > 0. */
+fr_merge_pair fr_merge_heap_pop(fr_merge_heap *h);
+
 /* Encode one plain-text fragment (no special tokens inside). */
 fr_status fr_vocab_spm_encode(const fr_vocab *v, const char *text, size_t len, bool add_prefix,
                               fr_ivec *out, fr_error *err);

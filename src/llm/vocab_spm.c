@@ -20,65 +20,13 @@ typedef struct spm_sym {
     size_t off, n; /* bytes in the escaped text; n == 0 once merged away */
 } spm_sym;
 
-typedef struct spm_pair {
-    int32_t left, right;
-    float score;
-    size_t size;
-} spm_pair;
-
-typedef struct spm_heap {
-    spm_pair *v;
-    size_t n, cap;
-} spm_heap;
-
-/* a comes before b: higher score, then smaller left index. */
-static int pair_before(const spm_pair *a, const spm_pair *b) {
-    if (a->score != b->score) return a->score > b->score;
-    return a->left < b->left;
-}
-
-static int heap_push(spm_heap *h, spm_pair p) {
-    if (h->n == h->cap) {
-        size_t cap = h->cap ? h->cap * 2 : 64;
-        spm_pair *q = realloc(h->v, cap * sizeof *q);
-        if (!q) return -1;
-        h->v = q;
-        h->cap = cap;
-    }
-    size_t i = h->n++;
-    while (i > 0) {
-        size_t parent = (i - 1) / 2;
-        if (!pair_before(&p, &h->v[parent])) break;
-        h->v[i] = h->v[parent];
-        i = parent;
-    }
-    h->v[i] = p;
-    return 0;
-}
-
-static spm_pair heap_pop(spm_heap *h) {
-    spm_pair top = h->v[0];
-    spm_pair last = h->v[--h->n];
-    size_t i = 0;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= h->n) break;
-        if (c + 1 < h->n && pair_before(&h->v[c + 1], &h->v[c])) c++;
-        if (!pair_before(&h->v[c], &last)) break;
-        h->v[i] = h->v[c];
-        i = c;
-    }
-    if (h->n) h->v[i] = last;
-    return top;
-}
-
-static int try_pair(const fr_vocab *v, const char *s, const spm_sym *sym, spm_heap *h, int32_t l,
+static int try_pair(const fr_vocab *v, const char *s, const spm_sym *sym, fr_merge_heap *h, int32_t l,
                     int32_t r) {
     if (l < 0 || r < 0) return 0;
     size_t size = sym[l].n + sym[r].n;
     int32_t id = fr_vocab_lookup(v, s + sym[l].off, size);
     if (id < 0) return 0;
-    return heap_push(h, (spm_pair){l, r, v->scores[id], size});
+    return fr_merge_heap_push(h, (fr_merge_pair){l, r, v->scores[id], size});
 }
 
 fr_status fr_vocab_spm_encode(const fr_vocab *v, const char *text, size_t len, bool add_prefix,
@@ -91,7 +39,7 @@ fr_status fr_vocab_spm_encode(const fr_vocab *v, const char *text, size_t len, b
     if (elen == 0) return FR_OK;
     char *s = malloc(elen);
     spm_sym *sym = malloc(elen * sizeof *sym);
-    spm_heap heap = {0};
+    fr_merge_heap heap = {0};
     fr_status st = FR_OK;
     if (!s || !sym) goto nomem;
 
@@ -122,7 +70,7 @@ fr_status fr_vocab_spm_encode(const fr_vocab *v, const char *text, size_t len, b
         if (try_pair(v, s, sym, &heap, i - 1, i)) goto nomem;
 
     while (heap.n) {
-        spm_pair p = heap_pop(&heap);
+        fr_merge_pair p = fr_merge_heap_pop(&heap);
         spm_sym *l = &sym[p.left], *r = &sym[p.right];
         if (l->n == 0 || r->n == 0 || l->n + r->n != p.size) continue; /* stale */
         l->n += r->n;
