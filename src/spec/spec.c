@@ -248,7 +248,8 @@ fr_status fr_spec_start(fr_spec *s, const int32_t *prompt, int32_t n, fr_error *
 
 /* ---- choosing the source and gamma ---- */
 
-/* Proposal length available from a lookup source right now (0: no match). */
+/* Writes the lookup proposal (up to max_out tokens) into s->draft and returns its length
+ * (0: no match); fr_spec_step drafts from it when the lookup source is picked. */
 static int lookup_propose(fr_spec *s, int max_out) {
     return fr_lookup_propose(s->hist, s->n_hist, s->p.lookup_ngram_min, s->p.lookup_ngram_max, s->draft, max_out);
 }
@@ -394,6 +395,9 @@ fr_status fr_spec_step(fr_spec *s, int32_t *out, int32_t cap, int32_t *n_out, fr
     if (room < 0) return fr_fail(err, FR_E_RANGE, "the context of %d tokens is full", s->n_ctx);
     if (room > s->gamma_max) room = s->gamma_max;
 
+    /* Choosing the source runs the lookup scan, which leaves its proposal in s->draft: that
+     * is part of the drafting time. */
+    double t0 = now_s();
     int lookup_len = 0;
     int src_idx = room > 0 ? pick_source(s, room, &lookup_len) : -1;
     int gamma = 0;
@@ -409,12 +413,9 @@ fr_status fr_spec_step(fr_spec *s, int32_t *out, int32_t cap, int32_t *n_out, fr
     }
 
     fr_status st;
-    double t0 = now_s();
-    if (gamma > 0 && s->src[src_idx].kind == SOURCE_MODEL) {
+    if (gamma > 0 && s->src[src_idx].kind == SOURCE_MODEL) { /* a lookup proposal is in s->draft */
         st = draft_model(s, &s->src[src_idx], gamma, err);
         if (st != FR_OK) return st;
-    } else if (gamma > 0) {
-        lookup_propose(s, gamma); /* refill s->draft (pick_source may have used it for another length) */
     }
     double t1 = now_s();
 
