@@ -45,6 +45,8 @@ void fr_mm_rows_avx2(const fr_mm_args *a, int m0, int m1);
 /* AVX-512 F/BW/VL + VNNI (kernels_avx512.c), only compiled on x86. */
 void fr_mm_prep_avx512(const fr_mm_args *a, int n0, int n1);
 void fr_mm_rows_avx512(const fr_mm_args *a, int m0, int m1);
+/* Its f32/f16-weight part (kernels_f32_avx512.c). */
+void fr_mm_rows_float_avx512(const fr_mm_args *a, int m0, int m1);
 
 /* Does this CPU support the instructions of isa (cpu.c / cpu_x86.c)? */
 bool fr_cpu_has_isa(fr_isa isa);
