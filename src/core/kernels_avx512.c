@@ -1,10 +1,18 @@
 /* AVX-512 (F/BW/VL + VNNI) quantised matmul kernels (f32/f16 weights: kernels_f32_avx512.c).
  * Only called after fr_isa_supported(FR_ISA_AVX512).
  *
- * Matrix-vector tiles (q8_0/q4_0 for N < FR_GEMM_MIN and the rows left
- * after full groups of 16): R weight rows (8 for a single activation row, else 4, then 1) x
- * up to 4 activation rows, so every weight vector loaded is used for every activation row and
- * every activation vector for R weight rows. Weights are prefetched FR_PREFETCH_ROWS ahead.
+ * Every tile computes each output the same way: each 32-block's integer dot product exactly
+ * (one int32), then acc = fma(float(sum), d_w * d_x, acc) block after block from acc = 0, so a
+ * row's result does not depend on the batch or the tile it is computed in (speculative
+ * verification relies on this). The tiles differ in how they get the exact block sums:
+ *
+ * Matrix-vector tiles (a single q8_0 activation row, alone or left after full groups of 16): R
+ * weight rows (8, 4, then 1); the 8 partial sums of each row's block are reduced horizontally.
+ *
+ * Small-batch tiles (2..12 activation rows, or a single q4_0 row, alone or left after full
+ * groups of 16): 4 weight rows x a "lane group" of activation rows, one (weight row, activation row) pair per 32-bit
+ * lane of a 512-bit vector, so no horizontal reduction at all (see tile_small).
+ * Weights are prefetched FR_PREFETCH_ROWS ahead.
  *
  * Quantised GEMM tiles (N >= FR_GEMM_MIN): 8 weight rows x a group of 16 activation rows, one
  * activation row per 32-bit lane (see gemm_tile).
@@ -25,31 +33,44 @@
 
 #define FR_AI static inline __attribute__((always_inline))
 
-/* Matrix-vector tiles prefetch the weights this many rows ahead (a prefetch past the end of
- * the matrix is harmless: prefetches do not fault). */
+/* Matrix-vector and small-batch tiles prefetch the weights this many rows ahead (a prefetch
+ * past the end of the matrix is harmless: prefetches do not fault). It must exceed the 8 rows
+ * of a tile to be ahead at all: 6 rows made decode 2.5x slower, and 24 measured 5-40% faster
+ * than 12 on the matmuls of a 110M-shape q8_0 model (bench_kernels model q8_0 1). */
 #ifndef FR_PREFETCH_ROWS
-#define FR_PREFETCH_ROWS 12
+#define FR_PREFETCH_ROWS 24
 #endif
 
 /* ---- activation preparation ----
- * Layout of xq: first `groups` groups of 16 rows for the GEMM tiles, then `rowwise` single
- * rows for the matrix-vector tiles (a batch of fewer than FR_GEMM_MIN rows, or the few rows
- * left after the full groups).
+ * Layout of xq: first `groups` groups of 16 rows for the GEMM tiles, then the `rowwise` rows
+ * left (fewer than FR_GEMM_MIN) in one of three layouts:
  *   group, per 32-block (640 bytes): qs[8 chunks][16 rows][4 bytes] | d[16] | bias[16]
- *   row: qs[nb][32] | d[nb] | bias[nb], 64-byte aligned rows */
+ *   one q8_0 row (FR_SMALL_ROW): qs[nb][32] | d[nb] | bias[nb], 64-byte aligned
+ *   lane groups (FR_SMALL_ONE: one q4_0 row, FR_SMALL_PAIR: 2 rows, FR_SMALL_QUAD: 3..12 rows
+ *   in groups of 4, padded with zero rows), per 32-block: pat[steps][4 lanes][4 bytes] |
+ *   d[4 lanes] | bias[4 lanes]; lane q of step s holds 4 bytes of one activation row (see
+ *   lane_row / lane_chunk) and is broadcast to the 4 weight rows of a small-batch tile; the
+ *   bias sits in the lanes of the block's first 4-byte chunks only. */
 
 /* Batches of fewer rows (and the rows left after full groups of 16) take the matrix-vector
- * tiles: a group padded to 16 rows costs as much as 16 rows, which measured slower than the
- * matrix-vector tiles up to 8 rows (110M q8_0 model, one thread: a 5-token pass 2.7x a
- * 1-token pass instead of 4.5x). Both paths give bit-identical results. */
-#define FR_GEMM_MIN 9
+ * or small-batch tiles: a group padded to 16 rows costs as much as 16 rows. All paths give
+ * bit-identical results. */
+#define FR_GEMM_MIN 13
 #define FR_GBLOCK 640
+
+/* Layout of the rows left after the groups: FR_SMALL_ROW the matrix-vector row layout, else
+ * lane groups of `mode` activation rows. */
+enum { FR_SMALL_ONE = 1, FR_SMALL_PAIR = 2, FR_SMALL_QUAD = 4, FR_SMALL_ROW = 8 };
 
 typedef struct xplan {
     int nb;
     int groups, rowwise;
+    int mode;      /* layout of the rowwise rows (FR_SMALL_*), 0 if there are none */
+    int lgroups;   /* lane groups of the rowwise rows (one, pair: 1; quad: ceil(rowwise / 4)) */
+    int steps;     /* 4-byte steps per block of a lane group: one 2, pair 4, quad 8 */
     size_t gbytes; /* bytes of the grouped part */
     size_t rs;     /* stride of a single row */
+    size_t lb;     /* bytes per block of a lane group */
 } xplan;
 
 static xplan make_plan(const fr_mm_args *a) {
@@ -61,10 +82,26 @@ static xplan make_plan(const fr_mm_args *a) {
         p.groups++;
         p.rowwise = 0;
     }
+    /* One q8_0 row takes the matrix-vector tile: with the weights streamed from memory (decode)
+     * it measured 8-10% faster than the small-batch tile, which is 1.35x faster from cache. One
+     * q4_0 row takes the small-batch tile (1.7x faster, also from memory). */
+    p.mode = p.rowwise == 0 ? 0
+             : p.rowwise == 1 ? (a->wtype == FR_TYPE_Q8_0 ? FR_SMALL_ROW : FR_SMALL_ONE)
+             : p.rowwise == 2 ? FR_SMALL_PAIR
+                              : FR_SMALL_QUAD;
+    p.lgroups = p.mode == FR_SMALL_QUAD ? (p.rowwise + 3) / 4 : 1;
+    p.steps = p.mode == FR_SMALL_ROW ? 8 : 2 * p.mode;
     p.gbytes = (size_t)p.groups * (size_t)p.nb * FR_GBLOCK;
     p.rs = ((size_t)p.nb * 40 + 63) & ~(size_t)63;
+    p.lb = (size_t)p.steps * 16 + 32;
     return p;
 }
+
+/* Lane q (0..3) of a lane group: which of its activation rows, and which 4-byte chunk of the
+ * block at step s. Quad: row q, chunk s. Pair: row q & 1, chunk 2s + (q >> 1). One: row 0,
+ * chunk 4s + q. (The lanes holding parts of one row's block are added after the block.) */
+static inline int lane_row(int mode, int q) { return q % mode; }
+static inline int lane_chunk(int mode, int q, int s) { return s * (4 / mode) + q / mode; }
 
 /* roundf (half away from zero) of integral-range floats, exactly. */
 FR_AI __m512 round_away(__m512 v) {
@@ -91,15 +128,38 @@ FR_AI int32_t quant_block(const float *x, int8_t *qs, float *d_out) {
     return _mm512_reduce_add_epi32(_mm512_add_epi32(ia, ib));
 }
 
+/* One activation row into its slot j of a lane group (qs NULL: a zero padding row). */
+static void put_lane_row(const xplan *p, uint8_t *lg, int j, const int8_t *qs, float d, int32_t bias, int b) {
+    uint8_t *blk = lg + (size_t)b * p->lb;
+    float *dx = (float *)(blk + (size_t)p->steps * 16);
+    int32_t *bs = (int32_t *)(blk + (size_t)p->steps * 16 + 16);
+    for (int q = 0; q < 4; q++) {
+        if (lane_row(p->mode, q) != j) continue;
+        for (int s = 0; s < p->steps; s++) {
+            uint8_t *dst = blk + s * 16 + q * 4;
+            if (qs)
+                memcpy(dst, qs + 4 * lane_chunk(p->mode, q, s), 4);
+            else
+                memset(dst, 0, 4);
+        }
+        dx[q] = d;
+        /* the bias goes to one of the lanes whose sums are added (those of the first chunks) */
+        bs[q] = q < p->mode ? bias : 0;
+    }
+}
+
 void fr_mm_prep_avx512(const fr_mm_args *a, int n0, int n1) {
     const xplan p = make_plan(a);
     const int K = a->K, nb = p.nb;
     /* vpdpbusd bias: q8_0 weights are flipped to w + 128 (8 lanes share -128 sum(x) in the
-     * row layout, one lane holds it all in the group layout); q4_0 nibbles carry +8. */
+     * row layout, one lane holds it all in the group and lane-group layouts); q4_0 nibbles
+     * carry +8. */
     const int q8 = a->wtype == FR_TYPE_Q8_0;
     const int gpad = p.groups * 16;
-    if (n1 >= a->N) n1 = gpad > a->N ? gpad : a->N;
+    const int lpad = gpad + (p.mode == FR_SMALL_QUAD ? 4 * p.lgroups : p.rowwise);
+    if (n1 >= a->N) n1 = lpad > a->N ? lpad : a->N;
     for (int n = n0; n < n1; n++) {
+        const float *x = a->X + (size_t)n * K;
         if (n < gpad) {
             uint8_t *g = a->xq + (size_t)(n / 16) * (size_t)nb * FR_GBLOCK;
             const int j = n % 16;
@@ -114,12 +174,11 @@ void fr_mm_prep_avx512(const fr_mm_args *a, int n0, int n1) {
                     continue;
                 }
                 int8_t qs[32];
-                int32_t s = quant_block(a->X + (size_t)n * K + b * 32, qs, &dx[j]);
+                int32_t s = quant_block(x + b * 32, qs, &dx[j]);
                 for (int c = 0; c < 8; c++) memcpy(blk + c * 64 + j * 4, qs + 4 * c, 4);
                 bias[j] = (q8 ? -128 : -8) * s;
             }
-        } else {
-            const float *x = a->X + (size_t)n * K;
+        } else if (p.mode == FR_SMALL_ROW) {
             uint8_t *row = a->xq + p.gbytes + (size_t)(n - gpad) * p.rs;
             float *dx = (float *)(row + (size_t)nb * 32);
             int32_t *bias = (int32_t *)(row + (size_t)nb * 36);
@@ -127,17 +186,27 @@ void fr_mm_prep_avx512(const fr_mm_args *a, int n0, int n1) {
                 int32_t s = quant_block(x + b * 32, (int8_t *)row + b * 32, &dx[b]);
                 bias[b] = (q8 ? -16 : -1) * s;
             }
+        } else {
+            const int i = n - gpad, j = i % p.mode;
+            uint8_t *lg = a->xq + p.gbytes + (size_t)(i / p.mode) * (size_t)nb * p.lb;
+            for (int b = 0; b < nb; b++) {
+                if (n >= a->N) {
+                    put_lane_row(&p, lg, j, NULL, 0.0f, 0, b);
+                    continue;
+                }
+                int8_t qs[32];
+                float d;
+                int32_t s = quant_block(x + b * 32, qs, &d);
+                put_lane_row(&p, lg, j, qs, d, (q8 ? -128 : -8) * s, b);
+            }
         }
     }
 }
 
-/* ---- helpers ---- */
-
-/* ---- quantised tiles (256-bit VNNI) ----
- * Each block's integer dot product is reduced exactly to one int32 per weight row, and the
- * float accumulation is then acc = fma(float(sum), d_w * d_x, acc) block after block: the
- * same operations, in the same order, as the GEMM tiles below, so a row's result does not
- * depend on the batch it is computed in (speculative verification relies on this). */
+/* ---- matrix-vector tiles (256-bit VNNI): R weight rows x one activation row ----
+ * Each block's integer dot product is reduced exactly to one int32 per weight row, then
+ * acc = fma(float(sum), d_w * d_x, acc): the same operations, in the same order, as the
+ * small-batch and GEMM tiles below. */
 
 /* Lane r of the result is the exact sum of the 8 lanes of s[r]. */
 FR_AI __m256i hsum8x8_epi32(const __m256i s[8]) {
@@ -147,69 +216,188 @@ FR_AI __m256i hsum8x8_epi32(const __m256i s[8]) {
     return _mm256_add_epi32(_mm256_permute2x128_si256(u0, u1, 0x20), _mm256_permute2x128_si256(u0, u1, 0x31));
 }
 
-/* R weight rows x NX activation rows; `q4` selects the Q4_0 weight layout (else Q8_0). */
-FR_AI void tile_q(const fr_mm_args *a, const xplan *p, int m, int n, const int R, const int NX, const int q4) {
+/* The fp16 scales at the start of 4 blocks as 4 halves (scalar loads and shifts: a 4-lane
+ * gather measured much slower here). */
+FR_AI __m128i load_scales4(const uint8_t *const blk[4]) {
+    uint64_t v = 0;
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++) {
+        uint16_t h;
+        memcpy(&h, blk[r], 2);
+        v |= (uint64_t)h << (16 * r);
+    }
+    return _mm_cvtsi64_si128((long long)v);
+}
+
+/* R weight rows x one activation row (the row layout); `q4` selects the Q4_0 weight layout. */
+FR_AI void tile_row(const fr_mm_args *a, const xplan *p, int m, const int R, const int q4) {
     const int nb = p->nb;
-    const size_t rs = p->rs, bb = q4 ? 18 : 34;
+    const size_t bb = q4 ? 18 : 34;
     const uint8_t *w[8];
-    const uint8_t *xr[4];
-    __m256 acc[4];
 #pragma GCC unroll 8
     for (int r = 0; r < R; r++) w[r] = a->W + (size_t)(m + r) * a->w_row_bytes;
-#pragma GCC unroll 4
-    for (int j = 0; j < NX; j++) {
-        xr[j] = a->xq + p->gbytes + (size_t)(n + j) * rs;
-        acc[j] = _mm256_setzero_ps();
-    }
+    const uint8_t *xr = a->xq + p->gbytes;
+    const float *dxs = (const float *)(xr + (size_t)nb * 32);
+    const int32_t *biases = (const int32_t *)(xr + (size_t)nb * 36);
+    __m256 acc = _mm256_setzero_ps();
     const __m256i flip = _mm256_set1_epi8((char)0x80);
     const __m256i low = _mm256_set1_epi8(0x0f);
     const __m256i shift = _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4);
-    /* the R block scales are gathered in one instruction: row r's block starts r rows on */
+    /* the R block scales are gathered in one instruction: row r's block starts r rows on (for
+     * 8 rows this measured faster than scalar loads, for the 4 rows of tile_small slower) */
     const __m256i row_off = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
                                                _mm256_set1_epi32((int)a->w_row_bytes));
     const __mmask8 rmask = (__mmask8)((1u << R) - 1u);
     for (int b = 0; b < nb; b++) {
+        const uint8_t *blk[8];
         __m256i wv[8];
+#pragma GCC unroll 8
+        for (int r = 0; r < R; r++) {
+            blk[r] = w[r] + (size_t)b * bb;
+            _mm_prefetch((const char *)(blk[r] + FR_PREFETCH_ROWS * a->w_row_bytes), _MM_HINT_T0);
+            if (q4) { /* both halves hold the 16 bytes; the upper one shifted right by 4 */
+                __m256i raw = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(blk[r] + 2)));
+                wv[r] = _mm256_and_si256(_mm256_srlv_epi32(raw, shift), low);
+            } else {
+                wv[r] = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(blk[r] + 2)), flip);
+            }
+        }
         const __m256i dwords = _mm256_mmask_i32gather_epi32(_mm256_setzero_si256(), rmask, row_off,
                                                             (const void *)(w[0] + (size_t)b * bb), 1);
         const __m256 dw = _mm256_cvtph_ps(_mm256_cvtepi32_epi16(dwords)); /* the low 16 bits: d */
+        const __m256i xv = _mm256_load_si256((const __m256i *)(xr + b * 32));
+        const __m256i bias = _mm256_set1_epi32(biases[b]);
+        __m256i s[8];
 #pragma GCC unroll 8
-        for (int r = 0; r < R; r++) {
-            const uint8_t *blk = w[r] + (size_t)b * bb;
-            _mm_prefetch((const char *)(blk + FR_PREFETCH_ROWS * a->w_row_bytes), _MM_HINT_T0);
-            if (q4) { /* both halves hold the 16 bytes; the upper one shifted right by 4 */
-                __m256i raw = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(blk + 2)));
-                wv[r] = _mm256_and_si256(_mm256_srlv_epi32(raw, shift), low);
+        for (int r = 0; r < 8; r++) s[r] = r < R ? _mm256_dpbusd_epi32(bias, wv[r], xv) : _mm256_setzero_si256();
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(hsum8x8_epi32(s)), _mm256_mul_ps(dw, _mm256_set1_ps(dxs[b])), acc);
+    }
+    float out[8];
+    _mm256_storeu_ps(out, acc);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++) a->Y[(size_t)(p->groups * 16) * a->M + m + r] = out[r];
+}
+
+/* ---- small-batch tiles: 4 weight rows x NL lane groups ----
+ * Lane L = 4r + q of a 512-bit vector holds weight row r against lane q of a lane group. At
+ * step s one permute puts 4 bytes of each weight row into its 4 lanes (the chunk lane q needs,
+ * lane_chunk), and one vpdpbusd multiplies them with the lane group's prepared bytes for that
+ * step (a 16-byte pattern broadcast to the 4 rows): 16 (weight row, activation row) pairs
+ * per instruction and no horizontal sums. A quad group has 4 activation rows and 8 steps per
+ * block; a pair group has 2 rows x 2 chunk halves (4 steps), whose two lanes are added once
+ * per block; a single row (q4_0 only) 4 chunk quarters (2 steps), added once per block. RH
+ * row quads (1 or 2) share the activation loads. Weight rows past the tile's last row repeat it (valid memory, never stored). */
+
+/* The permute index of step s: lane 4r + q takes dword r * 8 + chunk (q8_0: rows 0-1 in the
+ * first source, 2-3 in the second) or r * 4 + chunk % 4 (q4_0: the low or the high nibbles). */
+FR_AI __m512i small_perm_index(int mode, int s, const int q4) {
+    const __m512i row = q4 ? _mm512_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4, 8, 8, 8, 8, 12, 12, 12, 12)
+                           : _mm512_setr_epi32(0, 0, 0, 0, 8, 8, 8, 8, 16, 16, 16, 16, 24, 24, 24, 24);
+    /* chunk = s * (4 / mode) + q / mode */
+    const __m512i q = _mm512_setr_epi32(0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3);
+    const __m512i qd = mode == 1 ? q : mode == 2 ? _mm512_srli_epi32(q, 1) : _mm512_setzero_si512();
+    const int c0 = s * (4 / mode);
+    return _mm512_add_epi32(_mm512_add_epi32(row, qd), _mm512_set1_epi32(q4 ? c0 & 3 : c0));
+}
+
+FR_AI void tile_small(const fr_mm_args *a, const xplan *p, int m, int m_last, const int NL, const int mode,
+                      const int q4, const int RH) {
+    const int nb = p->nb, steps = 2 * mode;
+    const size_t bb = q4 ? 18 : 34, lb = p->lb, xstride = (size_t)nb * lb;
+    /* row r's block b is at w0 + b * bb + off[r] (rows past m_last repeat it) */
+    const uint8_t *w0 = a->W + (size_t)m * a->w_row_bytes;
+    size_t off[8];
+#pragma GCC unroll 8
+    for (int r = 0; r < 4 * RH; r++) off[r] = (size_t)((m + r <= m_last ? r : m_last - m)) * a->w_row_bytes;
+    const size_t pf = FR_PREFETCH_ROWS * a->w_row_bytes;
+    const uint8_t *x0 = a->xq + p->gbytes;
+    __m512 acc[2][3];
+#pragma GCC unroll 2
+    for (int h = 0; h < RH; h++)
+#pragma GCC unroll 4
+        for (int k = 0; k < NL; k++) acc[h][k] = _mm512_setzero_ps();
+    __m512i pidx[8];
+#pragma GCC unroll 8
+    for (int s = 0; s < steps; s++) pidx[s] = small_perm_index(mode, s, q4);
+    const __m512i flip = _mm512_set1_epi8((char)0x80);
+    const __m512i low = _mm512_set1_epi8(0x0f);
+    const __m512i dw_spread = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+    for (int b = 0; b < nb; b++) {
+        const uint8_t *wb0 = w0 + (size_t)b * bb, *xb = x0 + (size_t)b * lb;
+#pragma GCC unroll 2
+        for (int h = 0; h < RH; h++) {
+            const uint8_t *blk[4];
+#pragma GCC unroll 4
+            for (int r = 0; r < 4; r++) {
+                blk[r] = wb0 + off[4 * h + r];
+                _mm_prefetch((const char *)(blk[r] + pf), _MM_HINT_T0);
+            }
+            const __m512 dw = _mm512_permutexvar_ps(dw_spread, _mm512_castps128_ps512(_mm_cvtph_ps(load_scales4(blk))));
+            __m512i wa, wb;
+            if (q4) {
+                __m512i v = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(blk[0] + 2)));
+                v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(blk[1] + 2)), 1);
+                v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(blk[2] + 2)), 2);
+                v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(blk[3] + 2)), 3);
+                wa = _mm512_and_si512(v, low);
+                wb = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
             } else {
-                wv[r] = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(blk + 2)), flip);
+                wa = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(blk[0] + 2))),
+                                        _mm256_loadu_si256((const __m256i *)(blk[1] + 2)), 1);
+                wb = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(blk[2] + 2))),
+                                        _mm256_loadu_si256((const __m256i *)(blk[3] + 2)), 1);
+                wa = _mm512_xor_si512(wa, flip);
+                wb = _mm512_xor_si512(wb, flip);
+            }
+            __m512i sum[3];
+#pragma GCC unroll 4
+            for (int k = 0; k < NL; k++)
+                sum[k] = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(xb + k * xstride + steps * 16 + 16)));
+#pragma GCC unroll 8
+            for (int s = 0; s < steps; s++) {
+                __m512i wv;
+                if (q4) /* chunks 0-3 are the low nibbles, 4-7 the high ones */
+                    wv = _mm512_permutexvar_epi32(pidx[s], lane_chunk(mode, 0, s) < 4 ? wa : wb);
+                else
+                    wv = _mm512_permutex2var_epi32(wa, pidx[s], wb);
+#pragma GCC unroll 4
+                for (int k = 0; k < NL; k++) {
+                    const __m512i xv = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(xb + k * xstride + s * 16)));
+                    sum[k] = _mm512_dpbusd_epi32(sum[k], wv, xv);
+                }
+            }
+#pragma GCC unroll 4
+            for (int k = 0; k < NL; k++) {
+                if (mode <= 2) /* lanes q and q ^ 2 hold two halves of one block */
+                    sum[k] = _mm512_add_epi32(sum[k], _mm512_shuffle_epi32(sum[k], _MM_PERM_BADC));
+                if (mode == 1) /* and lanes q and q ^ 1 two quarters */
+                    sum[k] = _mm512_add_epi32(sum[k], _mm512_shuffle_epi32(sum[k], _MM_PERM_CDAB));
+                const __m512 dx = _mm512_broadcast_f32x4(_mm_loadu_ps((const float *)(xb + k * xstride + steps * 16)));
+                acc[h][k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum[k]), _mm512_mul_ps(dw, dx), acc[h][k]);
             }
         }
+    }
+    /* lane 4r + q -> 4q + r: each 128-bit quarter is then 4 consecutive outputs of one lane q */
+    const __m512i tr = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    const int nrows = mode;
+#pragma GCC unroll 2
+    for (int h = 0; h < RH; h++) {
+        const int mh = m + 4 * h;
+        const int nr = m_last - mh + 1 < 4 ? m_last - mh + 1 : 4;
+        if (nr <= 0) break;
+        const __mmask8 rmask = (__mmask8)((1u << nr) - 1u);
 #pragma GCC unroll 4
-        for (int j = 0; j < NX; j++) {
-            const __m256i xv = _mm256_load_si256((const __m256i *)(xr[j] + b * 32));
-            const __m256 dx = _mm256_set1_ps(((const float *)(xr[j] + (size_t)nb * 32))[b]);
-            const __m256i bias = _mm256_set1_epi32(((const int32_t *)(xr[j] + (size_t)nb * 36))[b]);
-            __m256i s[8];
-#pragma GCC unroll 8
-            for (int r = 0; r < 8; r++) s[r] = r < R ? _mm256_dpbusd_epi32(bias, wv[r], xv) : _mm256_setzero_si256();
-            acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(hsum8x8_epi32(s)), _mm256_mul_ps(dw, dx), acc[j]);
+        for (int k = 0; k < NL; k++) {
+            const __m512 t = _mm512_permutexvar_ps(tr, acc[h][k]);
+            float out[16];
+            _mm512_storeu_ps(out, t);
+            for (int q = 0; q < nrows; q++) {
+                const int n = p->groups * 16 + mode * k + q;
+                if (n >= a->N) break;
+                _mm_mask_storeu_ps(a->Y + (size_t)n * a->M + mh, rmask, _mm_loadu_ps(out + 4 * q));
+            }
         }
     }
-#pragma GCC unroll 4
-    for (int j = 0; j < NX; j++) {
-        float out[8];
-        _mm256_storeu_ps(out, acc[j]);
-#pragma GCC unroll 8
-        for (int r = 0; r < R; r++) a->Y[(size_t)(p->groups * 16 + n + j) * a->M + m + r] = out[r];
-    }
-}
-
-FR_AI void tile_q8(const fr_mm_args *a, const xplan *p, int m, int n, const int R, const int NX) {
-    tile_q(a, p, m, n, R, NX, 0);
-}
-
-FR_AI void tile_q4(const fr_mm_args *a, const xplan *p, int m, int n, const int R, const int NX) {
-    tile_q(a, p, m, n, R, NX, 1);
 }
 
 /* ---- quantised GEMM tiles: R weight rows x one group of 16 activation rows ----
@@ -290,17 +478,7 @@ FR_AI void gemm_tile(const fr_mm_args *a, const xplan *p, int m, int g, const in
 /* Activation groups are taken FR_NCHUNK rows at a time (they stay in L2). */
 #define FR_NCHUNK 64
 
-#define FR_MV_NX(tile, a, p, m, n, R, nx)                                                        \
-    do {                                                                                           \
-        switch (nx) {                                                                              \
-        case 1: tile(a, p, m, n, R, 1); break;                                                     \
-        case 2: tile(a, p, m, n, R, 2); break;                                                     \
-        case 3: tile(a, p, m, n, R, 3); break;                                                     \
-        default: tile(a, p, m, n, R, 4); break;                                                    \
-        }                                                                                          \
-    } while (0)
-
-#define FR_QROWS_FN(name, tile, q4)                                                                \
+#define FR_QROWS_FN(name, q4)                                                                \
     static void name(const fr_mm_args *a, int m0, int m1) {                                       \
         const xplan p = make_plan(a);                                                              \
         for (int c0 = 0; c0 < p.groups; c0 += FR_NCHUNK / 16) {                                    \
@@ -313,18 +491,33 @@ FR_AI void gemm_tile(const fr_mm_args *a, const xplan *p, int m, int g, const in
             for (; m < m1; m++)                                                                    \
                 for (int g = c0; g < c1; g++) gemm_tile(a, &p, m, g, 1, q4);                       \
         }                                                                                          \
-        if (p.rowwise == 0) return;                                                                \
         int m = m0;                                                                                \
-        if (p.rowwise == 1)                                                                        \
-            for (; m + 8 <= m1; m += 8) tile(a, &p, m, 0, 8, 1);                                   \
-        for (; m + 4 <= m1; m += 4)                                                                \
-            for (int n = 0; n < p.rowwise; n += 4) FR_MV_NX(tile, a, &p, m, n, 4, p.rowwise - n);  \
-        for (; m < m1; m++)                                                                        \
-            for (int n = 0; n < p.rowwise; n += 4) FR_MV_NX(tile, a, &p, m, n, 1, p.rowwise - n);  \
+        switch (p.mode) {                                                                          \
+        case FR_SMALL_ROW:                                                                         \
+            for (; m + 8 <= m1; m += 8) tile_row(a, &p, m, 8, q4);                                 \
+            for (; m + 4 <= m1; m += 4) tile_row(a, &p, m, 4, q4);                                 \
+            for (; m < m1; m++) tile_row(a, &p, m, 1, q4);                                         \
+            break;                                                                                 \
+        case FR_SMALL_ONE:                                                                         \
+            for (; m + 8 <= m1; m += 8) tile_small(a, &p, m, m1 - 1, 1, FR_SMALL_ONE, q4, 2);                              \
+            for (; m < m1; m += 4) tile_small(a, &p, m, m1 - 1, 1, FR_SMALL_ONE, q4, 1);              \
+            break;                                                                                 \
+        case FR_SMALL_PAIR:                                                                        \
+            for (; m < m1; m += 4) tile_small(a, &p, m, m1 - 1, 1, FR_SMALL_PAIR, q4, 1);             \
+            break;                                                                                 \
+        case FR_SMALL_QUAD:                                                                        \
+            if (p.lgroups == 1)                                                                    \
+                for (; m < m1; m += 4) tile_small(a, &p, m, m1 - 1, 1, FR_SMALL_QUAD, q4, 1);         \
+            else if (p.lgroups == 2)                                                               \
+                for (; m < m1; m += 4) tile_small(a, &p, m, m1 - 1, 2, FR_SMALL_QUAD, q4, 1);         \
+            else                                                                                   \
+                for (; m < m1; m += 4) tile_small(a, &p, m, m1 - 1, 3, FR_SMALL_QUAD, q4, 1);         \
+            break;                                                                                 \
+        }                                                                                          \
     }
 
-FR_QROWS_FN(rows_q8, tile_q8, 0)
-FR_QROWS_FN(rows_q4, tile_q4, 1)
+FR_QROWS_FN(rows_q8, 0)
+FR_QROWS_FN(rows_q4, 1)
 
 void fr_mm_rows_avx512(const fr_mm_args *a, int m0, int m1) {
     switch (a->wtype) {
