@@ -44,6 +44,11 @@ typedef struct fr_spec_params {
     fr_sampler_params sampling; /* temperature 0 = greedy */
     int32_t lookup_ngram_min; /* prompt lookup n-gram lengths (default 1..3) */
     int32_t lookup_ngram_max;
+    float draft_p_min;        /* a draft model stops proposing at the first position where its
+                                 most likely token has probability below this (its confidence):
+                                 fewer tokens than the controller's gamma, down to 0 (a plain
+                                 step); the controller counts the declined position as a
+                                 rejection. 0 = never (default). Exactness is unaffected. */
 } fr_spec_params;
 
 fr_spec_params fr_spec_default_params(void);

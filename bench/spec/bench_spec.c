@@ -53,6 +53,7 @@ typedef struct config {
     int drafts[MAX_SRC]; /* draft indices */
     int n_drafts;
     bool lookup;
+    float p_min; /* draft confidence stop (fr_spec_params.draft_p_min), "/pP" suffix */
 } config;
 
 typedef struct opts {
@@ -88,7 +89,8 @@ static void usage(FILE *f) {
             "  -m FILE            target model\n"
             "  -d FILE            draft model (repeatable; referred to as d0, d1, ... in configs)\n"
             "  -P FILE...         prompt files (kind = file name up to the first '_')\n"
-            "  -c CONFIG...       plain | CONTROLLER@SOURCES, e.g. auto@d0+lookup, fixed:4@d0\n"
+            "  -c CONFIG...       plain | CONTROLLER@SOURCES[/pP], e.g. auto@d0+lookup, fixed:4@d0,\n"
+            "                     auto@d0/p0.8 (drafts stop below confidence 0.8: draft_p_min)\n"
             "  -n N               tokens to generate per run (default 128)\n"
             "  -t N               threads of the target context (default 2)\n"
             "  --draft-threads N  threads of each draft context (default: -t)\n"
@@ -198,6 +200,16 @@ static int parse_config(const char *text, int n_drafts, config *c) {
     if (!at || at == text || (size_t)(at - text) >= sizeof c->controller) goto bad;
     memcpy(c->controller, text, (size_t)(at - text));
     const char *p = at + 1;
+    const char *slash = strchr(p, '/');
+    char srcs[96];
+    if (slash) {
+        char *end = NULL;
+        double pm = slash[1] == 'p' ? strtod(slash + 2, &end) : -1.0;
+        if (!end || end == slash + 2 || *end || pm < 0.0 || pm > 1.0) goto bad;
+        c->p_min = (float)pm;
+        snprintf(srcs, sizeof srcs, "%.*s", (int)(slash - p), p);
+        p = srcs;
+    }
     while (*p) {
         const char *e = strchr(p, '+');
         size_t len = e ? (size_t)(e - p) : strlen(p);
@@ -218,7 +230,7 @@ static int parse_config(const char *text, int n_drafts, config *c) {
     return 0;
 bad:
     if (n_drafts > 0)
-        fprintf(stderr, "bench_spec: -c %s: expected plain or CONTROLLER@SOURCES with sources d0..d%d and lookup\n",
+        fprintf(stderr, "bench_spec: -c %s: expected plain or CONTROLLER@SOURCES[/pP] with sources d0..d%d and lookup\n",
                 text, n_drafts - 1);
     else
         fprintf(stderr, "bench_spec: -c %s: expected plain or CONTROLLER@lookup (no draft models given with -d)\n",
@@ -300,6 +312,7 @@ static int run_spec(const fr_model *tm, fr_context *tc, fr_model **dm, fr_contex
     fr_spec *s = NULL;
     fr_spec_params sp = fr_spec_default_params();
     sp.controller = cf->controller;
+    sp.draft_p_min = cf->p_min;
     sp.gamma_max = o->gamma_max;
     sp.sampling.temperature = 0.0f;
     int32_t *got = malloc(sizeof *got * (size_t)(o->n_gen + STEP_CAP));

@@ -26,7 +26,7 @@ SOURCE_COLOURS = ["tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brow
 
 
 def source_names(config):
-    return config.split("@", 1)[1].split("+") if "@" in config else []
+    return config.split("@", 1)[1].split("/")[0].split("+") if "@" in config else []
 
 
 def panel(ax, run, title):

@@ -264,7 +264,8 @@ def aggregate(runs, llama_runs, metric):
     return out, kinds
 
 
-def ratios(agg, kinds):
+def ratios(agg, kinds, label=None):
+    """label: the --compare-label of the rows 'CONFIG (label)' (None: no comparison)."""
     fixed = {c: agg[c] for c in agg if c.startswith("fixed:") and c.endswith("@d0")}
     best_fixed_overall = max(fixed, key=lambda c: agg[c]["overall"]) if fixed else None
     best_fixed_kind = {k: max(fixed, key=lambda c: agg[c]["kinds"].get(k, 0)) for k in kinds} if fixed else {}
@@ -275,7 +276,7 @@ def ratios(agg, kinds):
         return None
 
     llama = next((c for c in agg if c.startswith("llama.cpp llama-speculative")), None)
-    best_auto = max((c for c in agg if c.startswith("auto@") and not c.endswith("(proposed)")),
+    best_auto = max((c for c in agg if c.startswith("auto@") and not c.endswith(")")),
                     key=lambda c: agg[c]["overall"], default=None)
     res = {
         "best_fixed_overall": best_fixed_overall,
@@ -291,12 +292,12 @@ def ratios(agg, kinds):
         "best_auto_vs_llama": r(best_auto, llama) if best_auto and llama else None,
         "best_auto_vs_plain": r(best_auto, "plain") if best_auto else None,
     }
-    if "auto@d0 (proposed)" in agg:
-        res["proposed_vs_best_fixed"] = r("auto@d0 (proposed)", best_fixed_overall) if best_fixed_overall else None
-        res["proposed_vs_heuristic"] = r("auto@d0 (proposed)", "heuristic@d0")
-        res["proposed_vs_llama"] = r("auto@d0 (proposed)", llama) if llama else None
-        res["proposed_vs_plain"] = r("auto@d0 (proposed)", "plain")
-        res["proposed_vs_auto"] = r("auto@d0 (proposed)", "auto@d0")
+    res["compare_label"] = label
+    if label and f"auto@d0 ({label})" in agg:
+        cmp = f"auto@d0 ({label})"
+        res["auto_vs_compare"] = r("auto@d0", cmp)
+        res["compare_vs_best_fixed"] = r(cmp, best_fixed_overall) if best_fixed_overall else None
+        res["compare_vs_plain"] = r(cmp, "plain")
     # per kind: auto vs the best fixed gamma of that kind (chosen in hindsight per kind)
     res["auto_vs_best_fixed_per_kind"] = {
         k: agg["auto@d0"]["kinds"][k] / agg[best_fixed_kind[k]]["kinds"][k]
@@ -350,13 +351,11 @@ def ratios_md(rat, agg, kinds, ratw):
         if rat["llama_config"]:
             out.append(line(f"{b} vs {rat['llama_config']}", "best_auto_vs_llama", 1.20))
         out.append(line(f"{b} vs plain target decoding", "best_auto_vs_plain", 2.00))
-    if "proposed_vs_auto" in rat:
-        out.append(line("auto@d0 (proposed cost model) vs auto@d0", "proposed_vs_auto", 1.00))
-        out.append(line("auto@d0 (proposed) vs the best fixed gamma", "proposed_vs_best_fixed", 1.10))
-        out.append(line("auto@d0 (proposed) vs heuristic@d0", "proposed_vs_heuristic", 1.10))
-        if rat["llama_config"]:
-            out.append(line(f"auto@d0 (proposed) vs {rat['llama_config']}", "proposed_vs_llama", 1.20))
-        out.append(line("auto@d0 (proposed) vs plain target decoding", "proposed_vs_plain", 2.00))
+    if "auto_vs_compare" in rat:
+        lab = rat["compare_label"]
+        out.append(line(f"auto@d0 vs auto@d0 ({lab})", "auto_vs_compare", 1.00))
+        out.append(line(f"auto@d0 ({lab}) vs the best fixed gamma", "compare_vs_best_fixed", 1.10))
+        out.append(line(f"auto@d0 ({lab}) vs plain target decoding", "compare_vs_plain", 2.00))
     out.append("")
     out.append("Best fixed gamma per kind (hindsight, draft d0): " + ", ".join(
         f"{k} {rat['best_fixed_per_kind'][k].split('@')[0]} ({fmt(agg[rat['best_fixed_per_kind'][k]]['kinds'][k])}/s, "
@@ -382,9 +381,12 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", default=os.path.join(ROOT, "build", "specbench"))
     ap.add_argument("--bench-exe", default=None, help="a bench_spec binary to use instead of BUILD/bin/bench_spec")
-    ap.add_argument("--proposal-exe", default=None,
-                    help="bench_spec built with the proposed cost model (bench/spec/build_proposal.sh): its auto "
-                         "configurations are run in every pass too, as 'auto@... (proposed)'")
+    ap.add_argument("--compare-exe", default=None,
+                    help="another bench_spec (e.g. an earlier revision's controllers, bench/spec/build_baseline.sh): "
+                         "the --compare-configs (default: the auto ones) are run with it in every pass too, "
+                         "as 'CONFIG (LABEL)'")
+    ap.add_argument("--compare-label", default="baseline")
+    ap.add_argument("--compare-configs", nargs="+", default=None)
     ap.add_argument("--target", default=os.path.join(ROOT, "models", "frugal-tiny.gguf"))
     ap.add_argument("--draft", default=os.path.join(ROOT, "models", "frugal-tiny-draft.gguf"))
     ap.add_argument("--draft2", default=None, help="second draft (default: stories260K converted to f32)")
@@ -440,13 +442,14 @@ def main():
 
     raw, llama_runs = [], []
     with open(raw_path, "w") as fraw, open(llama_path, "w") as fl:
-        for p in range(a.passes):
-            log(f"pass {p}: bench_spec ({len(configs)} configurations x {len(prompts)} prompts)")
+        def bench(bin_, prompt_set, confs, p, label=None, profile=False):
+            """Runs one bench_spec over prompt_set x confs; appends its records (configs renamed
+            'CONFIG (label)' for the comparison binary)."""
             part = os.path.join(a.out, f".part_{tag}.jsonl")
-            cmd = [exe, "-m", a.target, "-d", a.draft, "-d", draft2, "-P", *prompts, "-c", *configs,
+            cmd = [bin_, "-m", a.target, "-d", a.draft, "-d", draft2, "-P", *prompt_set, "-c", *confs,
                    "-n", str(a.n), "-t", str(a.threads), "--passes", "1", "--pass-offset", str(p),
                    "--gamma-max", str(a.gamma_max), "--isa", str(isa), "-o", part]
-            if p == 0:
+            if profile:
                 cmd.append("--profile-verify")
             r = subprocess.run(cmd)
             if r.returncode == 3:
@@ -455,9 +458,29 @@ def main():
                 sys.exit(f"run.py: bench_spec failed ({r.returncode}): {' '.join(cmd)}")
             with open(part) as f:
                 for line in f:
-                    fraw.write(line)
-                    raw.append(json.loads(line))
+                    rec = json.loads(line)
+                    if label and rec.get("type") == "run":
+                        rec["config"] += f" ({label})"
+                        rec.pop("trace", None)
+                    fraw.write(json.dumps(rec) + "\n")
+                    raw.append(rec)
             os.remove(part)
+
+        pconf = (a.compare_configs or [c for c in configs if c.startswith("auto@")]) if a.compare_exe else []
+        for p in range(a.passes):
+            log(f"pass {p}: bench_spec ({len(configs)} configurations x {len(prompts)} prompts)")
+            part = os.path.join(a.out, f".part_{tag}.jsonl")
+            if not a.compare_exe:
+                bench(exe, prompts, configs, p, profile=p == 0)
+            else:
+                # the comparison binary runs prompt by prompt, alternating with the main one (which
+                # goes first on even prompts of even passes), so that both see the same load
+                for i, pr in enumerate(prompts):
+                    order = [(exe, configs, None), (a.compare_exe, pconf, a.compare_label)]
+                    if (i + p) % 2:
+                        order.reverse()
+                    for bin_, confs, label in order:
+                        bench(bin_, [pr], confs, p, label, profile=p == 0 and i == 0 and label is None)
             if isa != -1 and "plain" in configs:  # the plain target with the best kernels, for reference
                 cmd = [exe, "-m", a.target, "-P", *prompts, "-c", "plain", "-n", str(a.n), "-t", str(a.threads),
                        "--passes", "1", "--pass-offset", str(p), "--isa", "-1", "-o", part]
@@ -468,23 +491,6 @@ def main():
                         r = json.loads(line)
                         if r.get("type") == "run":
                             r["config"] = "plain (best ISA)"
-                        fraw.write(json.dumps(r) + "\n")
-                        raw.append(r)
-                os.remove(part)
-            if a.proposal_exe:
-                pconf = [c for c in configs if c.startswith("auto@")]
-                cmd = [a.proposal_exe, "-m", a.target, "-d", a.draft, "-d", draft2, "-P", *prompts, "-c", *pconf,
-                       "-n", str(a.n), "-t", str(a.threads), "--passes", "1", "--pass-offset", str(p),
-                       "--gamma-max", str(a.gamma_max), "--isa", str(isa), "-o", part]
-                rc = subprocess.run(cmd).returncode
-                if rc != 0:
-                    sys.exit(f"run.py: bench_spec (proposal) failed ({rc}): {' '.join(cmd)}")
-                with open(part) as f:
-                    for line in f:
-                        r = json.loads(line)
-                        if r.get("type") == "run":
-                            r["config"] += " (proposed)"
-                            r.pop("trace", None)
                         fraw.write(json.dumps(r) + "\n")
                         raw.append(r)
                 os.remove(part)
@@ -502,9 +508,10 @@ def main():
     runs = [r for r in raw if r.get("type") == "run"]
     agg, kinds = aggregate(runs, llama_runs, metric)
     wall, _ = aggregate(runs, llama_runs, "wall")
-    rat = ratios(agg, kinds)
-    ratw = ratios(wall, kinds)
-    ratw.update({k: v for k, v in ratios_same_names(wall, rat).items()})
+    label = a.compare_label if a.compare_exe else None
+    rat = ratios(agg, kinds, label)
+    ratw = ratios(wall, kinds, label)
+    ratw.update({k: v for k, v in ratios_same_names(wall, rat, label).items()})
     meta["metric"] = metric
     profile = {}
     for r in raw:
@@ -549,7 +556,7 @@ def choose_isa(exe, a, draft2, prompts):
     return 1, note
 
 
-def ratios_same_names(wall, rat):
+def ratios_same_names(wall, rat, label=None):
     """Wall-clock ratios between the configurations the primary measure chose (best fixed, best auto)."""
     def r(a, b):
         if a in wall and b in wall and wall[b]["overall"] > 0:
@@ -557,7 +564,7 @@ def ratios_same_names(wall, rat):
         return None
     b, f, llama = rat["best_auto"], rat["best_fixed_overall"], rat["llama_config"]
     return {"auto_vs_best_fixed": r("auto@d0", f) if f else None,
-            "proposed_vs_best_fixed": r("auto@d0 (proposed)", f) if f else None,
+            "compare_vs_best_fixed": r(f"auto@d0 ({label})", f) if f and label else None,
             "best_auto_vs_best_fixed": r(b, f) if b and f else None,
             "best_auto_vs_heuristic_same_sources": r(b, b.replace("auto@", "heuristic@")) if b else None,
             "best_auto_vs_llama": r(b, llama) if b and llama else None,
@@ -578,8 +585,10 @@ def render_md(summary, kinds, raw):
              ] + ([meta["isa_note"], ""] if meta.get("isa_note") else []) + [
              table_md(agg, kinds, rat, meta, wall), "", ratios_md(rat, agg, kinds, ratw), ""]
     if summary.get("llama_best"):
-        lines.append(f"llama.cpp: the best speculative setting over one prompt per kind: `{llama_label(summary['llama_best'])}` "
-                     f"(sweep below, the better of 2 runs each; same thread count for target and draft, --temp 0, "
+        how = ("the best speculative setting over one prompt per kind (sweep below, the better of 2 runs each)"
+               if summary.get("llama_sweep") else "the setting given with --llama-setting (the best of an earlier sweep)")
+        lines.append(f"llama.cpp: {how}: `{llama_label(summary['llama_best'])}` "
+                     f"(same thread count for target and draft, --temp 0, "
                      f"--ignore-eos, -c 512). Its wall-clock rate is its own report (`decoded N tokens in T seconds`); "
                      f"its CPU-time rate is (N - 1) / (CPU time of the run - CPU time of the same run for 1 token). "
                      f"`llama.cpp plain` is llama-completion with the target alone, measured the same way.")

@@ -1,15 +1,14 @@
 #include "spec/controller.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define EMA_ALPHA 0.25
 #define ACCEPT_PRIOR 0.6
 #define ACCEPT_PRIOR_WEIGHT 2.0
 #define VERIFY_SLOPE_PRIOR 0.08 /* extra cost per extra batch token, relative to t_verify(1) */
 #define DRAFT_PRIOR 0.1         /* draft token cost relative to t_verify(1), before measured */
-#define COST_PROBE_EVERY 16     /* steps at gamma 0 before the cost controller probes gamma 1 */
 #define FSM_MISS_LIMIT 3
 #define FSM_COOLDOWN 8
 #define RL_DISCOUNT 0.99
@@ -17,51 +16,94 @@
 
 static int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
 
-static double ema(double old, int n, double x) { return n == 0 ? x : old + EMA_ALPHA * (x - old); }
-
 const char *fr_spec_kind_name(fr_spec_kind k) {
     static const char *const names[FR_SPEC_KIND_COUNT] = {"fixed", "heuristic", "fsm",
                                                           "cache-fsm", "rl", "cost"};
     return (unsigned)k < FR_SPEC_KIND_COUNT ? names[k] : "unknown";
 }
 
+/* ---- robust timing estimates ---- */
+
+void fr_spec_window_init(fr_spec_window *w) { memset(w, 0, sizeof *w); }
+
+void fr_spec_window_push(fr_spec_window *w, double x) {
+    w->x[w->head] = x;
+    w->head = (w->head + 1) % FR_SPEC_COST_WINDOW;
+    if (w->count < FR_SPEC_COST_WINDOW) w->count++;
+}
+
+double fr_spec_window_estimate(const fr_spec_window *w) {
+    int n = w->count;
+    if (n == 0) return 0.0;
+    double v[FR_SPEC_COST_WINDOW];
+    for (int i = 0; i < n; i++) { /* insertion sort: at most FR_SPEC_COST_WINDOW values */
+        double x = w->x[i];
+        int j = i;
+        for (; j > 0 && v[j - 1] > x; j--) v[j] = v[j - 1];
+        v[j] = x;
+    }
+    int drop = n >= 2 ? 1 : 0;
+    double sum = 0;
+    for (int i = 0; i < n - drop; i++) sum += v[i];
+    return sum / (n - drop);
+}
+
 void fr_spec_costs_init(fr_spec_costs *c) { memset(c, 0, sizeof *c); }
 
 void fr_spec_costs_observe(fr_spec_costs *c, const fr_spec_obs *s) {
-    if (s->gamma > 0 && s->t_draft > 0) {
-        c->t_draft = ema(c->t_draft, c->n_draft, s->t_draft / s->gamma);
-        c->n_draft++;
-    }
+    if (s->gamma > 0 && s->t_draft > 0) fr_spec_window_push(&c->draft, s->t_draft / s->gamma);
     int n = s->gamma + 1;
     if (n >= 1 && n <= FR_SPEC_GAMMA_MAX + 1 && s->t_verify > 0) {
-        c->t_verify[n] = ema(c->t_verify[n], c->n_verify[n], s->t_verify);
-        c->n_verify[n]++;
+        fr_spec_window_push(&c->verify[n], s->t_verify);
+        c->stamp[n] = ++c->n_obs;
     }
+}
+
+/* Measured, and not too long ago? */
+static bool live(const fr_spec_costs *c, int n) {
+    return c->verify[n].count > 0 && c->n_obs - c->stamp[n] < FR_SPEC_COST_MAX_AGE;
+}
+
+/* The estimate from measurements of size n and the sizes around it, before the cap. */
+static double verify_raw(const fr_spec_costs *c, int n) {
+    const fr_spec_window *w = c->verify;
+    if (live(c, n)) return fr_spec_window_estimate(&w[n]);
+    int lo = 0, hi = 0;
+    for (int i = n - 1; i >= 1; i--)
+        if (live(c, i)) { lo = i; break; }
+    for (int i = n + 1; i <= FR_SPEC_GAMMA_MAX + 1; i++)
+        if (live(c, i)) { hi = i; break; }
+    if (lo && hi) { /* interpolate between measured sizes */
+        double tl = fr_spec_window_estimate(&w[lo]), th = fr_spec_window_estimate(&w[hi]);
+        return tl + (th - tl) * (n - lo) / (double)(hi - lo);
+    }
+    if (lo) { /* extrapolate upwards with the prior slope, anchored at the smallest measurement */
+        double tl = fr_spec_window_estimate(&w[lo]);
+        double base = live(c, 1) ? fr_spec_window_estimate(&w[1]) : tl / (1 + VERIFY_SLOPE_PRIOR * (lo - 1));
+        double slope = base * VERIFY_SLOPE_PRIOR;
+        if (lo > 1 && live(c, 1)) slope = fmax(slope, (tl - base) / (lo - 1));
+        return tl + slope * (n - lo);
+    }
+    if (hi) /* only larger batches seen: assume the prior slope downwards */
+        return fr_spec_window_estimate(&w[hi]) / (1 + VERIFY_SLOPE_PRIOR * (hi - 1)) * (1 + VERIFY_SLOPE_PRIOR * (n - 1));
+    return 1.0 + VERIFY_SLOPE_PRIOR * (n - 1); /* nothing measured: relative units */
 }
 
 double fr_spec_costs_verify(const fr_spec_costs *c, int n) {
     n = clampi(n, 1, FR_SPEC_GAMMA_MAX + 1);
-    if (c->n_verify[n]) return c->t_verify[n];
-    int lo = 0, hi = 0;
-    for (int i = n - 1; i >= 1; i--)
-        if (c->n_verify[i]) { lo = i; break; }
-    for (int i = n + 1; i <= FR_SPEC_GAMMA_MAX + 1; i++)
-        if (c->n_verify[i]) { hi = i; break; }
-    if (lo && hi) /* interpolate between measured sizes */
-        return c->t_verify[lo] + (c->t_verify[hi] - c->t_verify[lo]) * (n - lo) / (double)(hi - lo);
-    if (lo) { /* extrapolate upwards with the prior slope, anchored at the smallest measurement */
-        double base = c->n_verify[1] ? c->t_verify[1] : c->t_verify[lo] / (1 + VERIFY_SLOPE_PRIOR * (lo - 1));
-        double slope = base * VERIFY_SLOPE_PRIOR;
-        if (lo > 1 && c->n_verify[1]) slope = fmax(slope, (c->t_verify[lo] - base) / (lo - 1));
-        return c->t_verify[lo] + slope * (n - lo);
-    }
-    if (hi) /* only larger batches seen: assume the prior slope downwards */
-        return c->t_verify[hi] / (1 + VERIFY_SLOPE_PRIOR * (hi - 1)) * (1 + VERIFY_SLOPE_PRIOR * (n - 1));
-    return 1.0 + VERIFY_SLOPE_PRIOR * (n - 1); /* nothing measured: relative units */
+    double v = verify_raw(c, n);
+    /* a pass over more tokens never costs less: a size whose estimate is too high (it is no
+     * longer chosen, so not re-measured) is capped by every measured larger size */
+    for (int m = n + 1; m <= FR_SPEC_GAMMA_MAX + 1; m++)
+        if (live(c, m)) {
+            double t = fr_spec_window_estimate(&c->verify[m]);
+            if (t < v) v = t;
+        }
+    return v;
 }
 
-static double draft_cost(const fr_spec_costs *c) {
-    return c->n_draft ? c->t_draft : DRAFT_PRIOR * fr_spec_costs_verify(c, 1);
+double fr_spec_costs_draft(const fr_spec_costs *c) {
+    return c->draft.count ? fr_spec_window_estimate(&c->draft) : DRAFT_PRIOR * fr_spec_costs_verify(c, 1);
 }
 
 void fr_spec_accept_init(fr_spec_accept *a) { memset(a, 0, sizeof *a); }
@@ -86,7 +128,7 @@ double fr_spec_accept_rate(const fr_spec_accept *a) {
 
 double fr_spec_expected_rate(double a, const fr_spec_costs *c, int gamma) {
     double tokens = gamma == 0 ? 1.0 : (1.0 - pow(a, gamma + 1)) / (1.0 - a);
-    double cost = gamma * draft_cost(c) + fr_spec_costs_verify(c, gamma + 1);
+    double cost = gamma * fr_spec_costs_draft(c) + fr_spec_costs_verify(c, gamma + 1);
     return tokens / cost;
 }
 
@@ -235,23 +277,35 @@ static void rl_observe(fr_spec_ctl *c, const fr_spec_obs *s) {
 
 /* ---- cost model ---- */
 
+/* Chosen within the last FR_SPEC_PROBE_EVERY steps? */
+static bool recently_chosen(const fr_spec_ctl *c, int g) {
+    return c->last_chosen[g] && c->step - c->last_chosen[g] <= FR_SPEC_PROBE_EVERY;
+}
+
 static int cost_choose(fr_spec_ctl *c, const fr_spec_accept *a, const fr_spec_costs *costs) {
-    int g = fr_spec_best_gamma(fr_spec_accept_rate(a), costs, c->p.gamma_max);
-    if (g > 0) {
-        c->steps_at_zero = 0;
-        return g;
-    }
-    /* Acceptance is only learned while drafting: probe now and then. */
-    if (++c->steps_at_zero >= COST_PROBE_EVERY) {
-        c->steps_at_zero = 0;
-        return 1;
-    }
-    return 0;
+    int gmax = c->p.gamma_max;
+    /* Bootstrap: measure a plain pass and a pass over 2 tokens first; the slope between them
+     * then extrapolates to longer drafts (a prior slope alone made the first steps draft long
+     * on a target whose extra tokens are dear, and only probes walked it back). */
+    if (!costs->verify[1].count) return 0;
+    if (!costs->verify[2].count) return 1;
+    int best = fr_spec_best_gamma(fr_spec_accept_rate(a), costs, gmax);
+    if (c->step - c->last_probe < FR_SPEC_PROBE_EVERY) return best;
+    /* Re-probe, in turn, the gamma above the best, the one below and 0: an estimate is only
+     * refreshed when its gamma is chosen (and acceptance only learned while drafting). A
+     * candidate out of range or chosen recently waits for the next turn (the next step). */
+    int phase = c->probe_phase;
+    c->probe_phase = (phase + 1) % 3;
+    int cand = phase == 0 ? best + 1 : phase == 1 ? best - 1 : 0;
+    if (cand < 0 || cand > gmax || cand == best || recently_chosen(c, cand)) return best;
+    c->last_probe = c->step;
+    return cand;
 }
 
 int fr_spec_ctl_choose(fr_spec_ctl *c, uint64_t context_key, const fr_spec_accept *a,
                        const fr_spec_costs *costs) {
     int g;
+    c->step++;
     switch (c->p.kind) {
     case FR_SPEC_FIXED: g = c->p.fixed_gamma; break;
     case FR_SPEC_HEURISTIC:
@@ -265,6 +319,7 @@ int fr_spec_ctl_choose(fr_spec_ctl *c, uint64_t context_key, const fr_spec_accep
 }
 
 void fr_spec_ctl_observe(fr_spec_ctl *c, const fr_spec_obs *s) {
+    c->last_chosen[clampi(s->gamma, 0, c->p.gamma_max)] = c->step;
     switch (c->p.kind) {
     case FR_SPEC_HEURISTIC:
         if (s->gamma > 0)

@@ -5,16 +5,29 @@
  * accepted and how long drafting and verification took. gamma = 0 means "decode one token
  * with the target alone this step".
  *
- * Timing model shared by every controller (fr_spec_costs): an exponential moving average of
- * the draft's time per drafted token and of the target's verification time for each batch
- * size 1..FR_SPEC_GAMMA_MAX+1 (a batch of gamma drafted tokens plus the last accepted one).
+ * Timing model shared by every controller (fr_spec_costs): for the draft's time per drafted
+ * token and for the target's verification time of each batch size 1..FR_SPEC_GAMMA_MAX+1 (a
+ * batch of gamma drafted tokens plus the last accepted one), a window of the last
+ * FR_SPEC_COST_WINDOW measurements, summarised by their mean without the largest one
+ * (a trimmed mean): timings on a shared machine are heavy-tailed (a
+ * preempted pass), and one spike must not decide; a real change of cost replaces the whole
+ * window within FR_SPEC_COST_WINDOW measurements. A size not measured for
+ * FR_SPEC_COST_MAX_AGE steps is forgotten (interpolated from the sizes measured since), so
+ * stale estimates do not outlive a change of load. A pass over more tokens is assumed never
+ * to cost less (the estimate of n is capped by those of larger measured sizes).
  * Acceptance model (fr_spec_accept): per-token acceptance a estimated over a recent window
  * as accepted / (accepted + rejections), with a weak prior.
  *
  * Expected tokens produced by a step with gamma drafted tokens (independent acceptance a):
  *     E(gamma) = (1 - a^(gamma+1)) / (1 - a)
  * and its cost is gamma * t_draft + t_verify(gamma + 1); the cost controller maximises
- * E(gamma) / cost(gamma), including gamma = 0 (cost t_verify(1), E = 1).
+ * E(gamma) / cost(gamma), including gamma = 0 (cost t_verify(1), E = 1). It starts with a
+ * plain step and a step of gamma 1, so that the slope of t_verify is measured. Sizes it does not
+ * choose are measured only when chosen, so every FR_SPEC_PROBE_EVERY steps it re-probes a
+ * gamma not chosen for that long: in turn the one above the best, the one below, and 0 (a
+ * plain pass, which anchors the interpolation of the sizes between): exploration costs at
+ * most one step in FR_SPEC_PROBE_EVERY, and an estimate that a spike or a change of load
+ * left wrong is corrected.
  *
  * All state is in the structs (no globals, no allocation); everything is deterministic
  * given the same observations (the RL controller uses its own seeded generator).
@@ -27,6 +40,9 @@
 #define FR_SPEC_GAMMA_MAX 16
 #define FR_SPEC_WINDOW 64      /* acceptance window (verified positions) */
 #define FR_SPEC_CACHE_SLOTS 1024
+#define FR_SPEC_COST_WINDOW 4  /* timing measurements kept per batch size */
+#define FR_SPEC_PROBE_EVERY 16 /* steps between re-probes of the cost controller */
+#define FR_SPEC_COST_MAX_AGE 128 /* a batch size not measured for this many steps is forgotten */
 
 typedef enum fr_spec_kind {
     FR_SPEC_FIXED = 0,     /* always gamma = fixed_gamma */
@@ -38,12 +54,18 @@ typedef enum fr_spec_kind {
     FR_SPEC_KIND_COUNT
 } fr_spec_kind;
 
+/* The last FR_SPEC_COST_WINDOW measurements of one quantity (a ring). */
+typedef struct fr_spec_window {
+    double x[FR_SPEC_COST_WINDOW];
+    int head, count;
+} fr_spec_window;
+
 /* Online timing estimates for one draft source and the target. Times in seconds. */
 typedef struct fr_spec_costs {
-    double t_draft;                            /* per drafted token (EMA) */
-    int n_draft;                               /* observations of t_draft */
-    double t_verify[FR_SPEC_GAMMA_MAX + 2];    /* index = batch size (1..GAMMA_MAX+1) */
-    int n_verify[FR_SPEC_GAMMA_MAX + 2];
+    fr_spec_window draft;                       /* seconds per drafted token */
+    fr_spec_window verify[FR_SPEC_GAMMA_MAX + 2]; /* index = batch size (1..GAMMA_MAX+1) */
+    int64_t stamp[FR_SPEC_GAMMA_MAX + 2];       /* n_obs at the size's last measurement */
+    int64_t n_obs;                              /* verification measurements so far */
 } fr_spec_costs;
 
 /* Online acceptance estimate for one draft source over a window of verified positions. */
@@ -79,8 +101,11 @@ typedef struct fr_spec_ctl {
     double arm_reward[FR_SPEC_GAMMA_MAX + 1];
     double arm_count[FR_SPEC_GAMMA_MAX + 1];
     uint64_t rng;
-    /* cost: probing of gamma > 0 while gamma 0 is chosen */
-    int steps_at_zero;
+    /* cost: re-probing of gammas not chosen recently */
+    int64_t step;                              /* fr_spec_ctl_choose calls so far */
+    int64_t last_chosen[FR_SPEC_GAMMA_MAX + 1]; /* step + 1 of the last choice (0: never) */
+    int64_t last_probe;
+    int probe_phase;                           /* next probe: 0 above, 1 below the best, 2 zero */
 } fr_spec_ctl;
 
 /* Observation of one finished step. */
@@ -93,10 +118,18 @@ typedef struct fr_spec_obs {
 
 const char *fr_spec_kind_name(fr_spec_kind k);
 
+void fr_spec_window_init(fr_spec_window *w);
+void fr_spec_window_push(fr_spec_window *w, double x);
+/* Trimmed mean of the window: the mean without the largest value (when count >= 2).
+ * 0 when empty. */
+double fr_spec_window_estimate(const fr_spec_window *w);
+
 void fr_spec_costs_init(fr_spec_costs *c);
 void fr_spec_costs_observe(fr_spec_costs *c, const fr_spec_obs *s);
 /* Estimated verification time of a batch of n tokens (interpolates unseen sizes). */
 double fr_spec_costs_verify(const fr_spec_costs *c, int n);
+/* Estimated drafting time per drafted token (a tenth of t_verify(1) before measured). */
+double fr_spec_costs_draft(const fr_spec_costs *c);
 
 void fr_spec_accept_init(fr_spec_accept *a);
 void fr_spec_accept_observe(fr_spec_accept *a, const fr_spec_obs *s);

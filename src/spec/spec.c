@@ -48,6 +48,7 @@ struct fr_spec {
     float *q;         /* gamma_max x n_vocab: draft distributions (sampling) */
     float *p_row;     /* n_vocab: target distribution (sampling) */
     int32_t *draft;   /* gamma_max proposed tokens */
+    double idle_catchup; /* seconds of this step's draft catch-up beyond the steady 2 tokens */
     fr_spec_stats stats;
     trace_entry *trace;
     int32_t trace_cap, trace_len;
@@ -99,6 +100,8 @@ fr_status fr_spec_create(const fr_model *target_model, fr_context *target,
     if (cp.kind == FR_SPEC_FIXED && cp.fixed_gamma > p.gamma_max) p.gamma_max = cp.fixed_gamma;
     cp.gamma_max = p.gamma_max;
     cp.seed = p.sampling.seed ^ 0x5bd1e995u;
+    if (!(p.draft_p_min >= 0.0f && p.draft_p_min <= 1.0f))
+        return fr_fail(err, FR_E_ARG, "--draft-p-min: %g is outside 0..1", (double)p.draft_p_min);
     if (p.lookup_ngram_min < 1 || p.lookup_ngram_max < p.lookup_ngram_min || p.lookup_ngram_max > 64)
         return fr_fail(err, FR_E_ARG, "lookup n-gram range %d..%d is invalid (need 1 <= min <= max <= 64)",
                        p.lookup_ngram_min, p.lookup_ngram_max);
@@ -285,17 +288,39 @@ static int pick_source(fr_spec *s, int room, int *lookup_len) {
 
 /* ---- drafting ---- */
 
-/* Brings the draft's cache up to the pending token and drafts gamma tokens into s->draft
- * (and their distributions into s->q when sampling). Returns the number drafted. */
-static fr_status draft_model(fr_spec *s, source *d, int gamma, fr_error *err) {
+/* Probability of the most likely token of a row of logits. */
+static double top_prob(const float *logits, int n) {
+    float mx = logits[0];
+    for (int i = 1; i < n; i++)
+        if (logits[i] > mx) mx = logits[i];
+    double sum = 0;
+    for (int i = 0; i < n; i++) sum += exp((double)(logits[i] - mx));
+    return 1.0 / sum;
+}
+
+/* Brings the draft's cache up to the pending token and drafts up to *gamma tokens into
+ * s->draft (and their distributions into s->q when sampling); stops early at a position
+ * where the draft's confidence is below draft_p_min, and writes the number drafted back to
+ * *gamma. The decision depends on the draft alone, so verification stays exact. */
+static fr_status draft_model(fr_spec *s, source *d, int *gamma_io, fr_error *err) {
+    int gamma = *gamma_io;
     int32_t L = s->n_hist;
     int32_t dp = fr_kv_n_pos(d->ctx);
     if (dp > L - 1) dp = L - 1;
+    double c0 = now_s();
     fr_status st = fr_decode(d->ctx, s->hist + dp, L - dp, dp, s->logits_d, false, err);
     if (st != FR_OK) return st;
+    /* A draft that drafts every step catches up 1 or 2 tokens; one that sat idle while the
+     * target decoded alone catches up more, once. That excess is not a cost of drafting
+     * (the controller would otherwise see drafting as dear because it had stopped). */
+    if (L - dp > 2) s->idle_catchup = (now_s() - c0) * (1.0 - 2.0 / (L - dp));
     size_t V = (size_t)s->n_vocab;
     for (int i = 0; i < gamma; i++) {
         int32_t x;
+        if (s->p.draft_p_min > 0 && top_prob(s->logits_d, s->n_vocab) < s->p.draft_p_min) {
+            *gamma_io = i;
+            return FR_OK;
+        }
         if (s->greedy) {
             x = fr_sampler_argmax(s->logits_d, s->n_vocab);
         } else {
@@ -360,6 +385,7 @@ static void record(fr_spec *s, int src_idx, const fr_spec_obs *step) {
     for (int i = 0; i < s->n_src; i++) { /* the target's verification time is shared by all */
         fr_spec_obs v = *step;
         if (i != src_idx) v.t_draft = 0; /* drafting time belongs to the source that drafted */
+        else v.t_draft -= s->idle_catchup;
         fr_spec_costs_observe(&s->src[i].costs, &v);
     }
     if (src_idx >= 0 && step->gamma > 0) {
@@ -413,8 +439,10 @@ fr_status fr_spec_step(fr_spec *s, int32_t *out, int32_t cap, int32_t *n_out, fr
     }
 
     fr_status st;
+    int chosen = gamma;
+    s->idle_catchup = 0;
     if (gamma > 0 && s->src[src_idx].kind == SOURCE_MODEL) { /* a lookup proposal is in s->draft */
-        st = draft_model(s, &s->src[src_idx], gamma, err);
+        st = draft_model(s, &s->src[src_idx], &gamma, err);
         if (st != FR_OK) return st;
     }
     double t1 = now_s();
@@ -444,5 +472,14 @@ fr_status fr_spec_step(fr_spec *s, int32_t *out, int32_t cap, int32_t *n_out, fr
 
     fr_spec_obs step = {gamma, acc, t1 - t0, t2 - t1};
     record(s, src_idx, &step);
+    if (gamma < chosen && acc == gamma) {
+        /* The draft declined a position: for the source's estimates that is a rejected token
+         * (acceptance becomes the yield per position asked for), and a draft that declined
+         * at once still cost its pass. */
+        source *d = &s->src[src_idx];
+        fr_spec_obs declined = {1, 0, gamma == 0 ? t1 - t0 - s->idle_catchup : 0.0, 0.0};
+        fr_spec_accept_observe(&d->acc, &declined);
+        if (gamma == 0) fr_spec_costs_observe(&d->costs, &declined);
+    }
     return FR_OK;
 }

@@ -1,6 +1,7 @@
 /* Draft-length controllers: parsing, the expected-throughput model against a brute-force
  * geometric sum, timing interpolation, and each controller's behaviour in a simulated
- * environment with known acceptance and costs (where the optimal gamma is known). */
+ * environment with known acceptance and costs (where the optimal gamma is known), and the
+ * robustness of the cost controller's timing estimates to spikes and to real changes. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -85,7 +86,31 @@ static void test_verify_interpolation(void **state) {
     assert_true(fabs(fr_spec_costs_verify(&c, 3) - 1.5) < 1e-12);
     assert_true(fabs(fr_spec_costs_verify(&c, 5) - 2.0) < 1e-12);
     assert_true(fr_spec_costs_verify(&c, 7) > 2.0); /* extrapolated upwards */
-    assert_true(fabs(c.t_draft - 0.1) < 1e-12);     /* per drafted token */
+    assert_true(fabs(fr_spec_costs_draft(&c) - 0.1) < 1e-12); /* per drafted token */
+}
+
+static void test_window_trimmed_mean(void **state) {
+    (void)state;
+    fr_spec_window w;
+    fr_spec_window_init(&w);
+    assert_true(fr_spec_window_estimate(&w) == 0.0);
+    fr_spec_window_push(&w, 5.0);
+    assert_true(fabs(fr_spec_window_estimate(&w) - 5.0) < 1e-12);
+    fr_spec_window_push(&w, 100.0); /* the largest is dropped */
+    assert_true(fabs(fr_spec_window_estimate(&w) - 5.0) < 1e-12);
+    fr_spec_window_push(&w, 3.0);
+    assert_true(fabs(fr_spec_window_estimate(&w) - 4.0) < 1e-12);
+    for (int i = 3; i < FR_SPEC_COST_WINDOW; i++) fr_spec_window_push(&w, 1.0); /* full: the largest dropped */
+    assert_true(fabs(fr_spec_window_estimate(&w) - (8.0 + (FR_SPEC_COST_WINDOW - 3)) / (FR_SPEC_COST_WINDOW - 1)) < 1e-12);
+    for (int i = 0; i < FR_SPEC_COST_WINDOW; i++) fr_spec_window_push(&w, 2.0); /* all replaced */
+    assert_true(fabs(fr_spec_window_estimate(&w) - 2.0) < 1e-12);
+    /* a pass over more tokens never costs less: an inflated size is capped by a larger one */
+    fr_spec_costs c;
+    fr_spec_costs_init(&c);
+    fr_spec_obs s2 = {1, 0, 0.1, 50.0}, s4 = {3, 0, 0.3, 2.0};
+    fr_spec_costs_observe(&c, &s2);
+    fr_spec_costs_observe(&c, &s4);
+    assert_true(fabs(fr_spec_costs_verify(&c, 2) - 2.0) < 1e-12);
 }
 
 static void test_acceptance_window(void **state) {
@@ -275,16 +300,144 @@ static void test_cost_and_rl_near_optimal(void **state) {
     assert_true(hist[0] > 800);
 }
 
+/* Deterministic fake timings for the robustness tests: verification of n tokens costs
+ * v0 + v1 * n, except on the steps listed in spike (x spike_factor); acceptance is drawn
+ * from the sim's own generator. Returns the gamma chosen at each step in hist_out. */
+typedef struct timing_env {
+    sim s;
+    int spike_every;     /* every k-th pass of size spike_size is slow (0: none) */
+    int spike_size;
+    int spike_first;     /* only the first pass of spike_size is slow */
+    double spike_factor;
+    int n_size_passes[FR_SPEC_GAMMA_MAX + 2];
+} timing_env;
+
+static fr_spec_obs timing_step(timing_env *e, int g) {
+    fr_spec_obs o = sim_step(&e->s, g);
+    int n = g + 1, k = ++e->n_size_passes[n];
+    if (n == e->spike_size && ((e->spike_every && k % e->spike_every == 0) || (e->spike_first && k == 1)))
+        o.t_verify *= e->spike_factor;
+    return o;
+}
+
+typedef struct cost_run {
+    fr_spec_ctl c;
+    fr_spec_accept a;
+    fr_spec_costs k;
+} cost_run;
+
+static void cost_run_init(cost_run *r) {
+    fr_spec_ctl_params p;
+    assert_int_equal(fr_spec_parse("auto", &p), 0);
+    fr_spec_ctl_init(&r->c, &p);
+    fr_spec_accept_init(&r->a);
+    fr_spec_costs_init(&r->k);
+}
+
+static int cost_run_step(cost_run *r, timing_env *e) {
+    int g = fr_spec_ctl_choose(&r->c, 0, &r->a, &r->k);
+    fr_spec_obs o = timing_step(e, g);
+    fr_spec_costs_observe(&r->k, &o);
+    fr_spec_accept_observe(&r->a, &o);
+    fr_spec_ctl_observe(&r->c, &o);
+    return g;
+}
+
+/* One preempted pass (x30) of the size the controller is using, or a slow pass every 8th
+ * time, does not move it off the best gamma (the old moving average switched to drafting
+ * and, never re-measuring plain passes, stayed there). */
+static void test_cost_spike_does_not_lock(void **state) {
+    (void)state;
+    /* plain decoding is best: a pass over n tokens costs 1 + 0.9 (n - 1), acceptance 0.5 */
+    const sim plain_best = {0.5, 0.1, 0.1, 0.9, 11};
+    assert_int_equal(brute_best(0.5, 0.1, 0.1, 0.9, 8), 0);
+    for (int mode = 0; mode < 2; mode++) {
+        timing_env e = {plain_best, mode ? 8 : 0, 1, mode ? 0 : 1, 30.0, {0}};
+        cost_run r;
+        cost_run_init(&r);
+        int at_best = 0;
+        for (int i = 0; i < 400; i++) {
+            if (mode == 0 && i == 100) e.n_size_passes[1] = 0; /* the spike hits at step ~100 */
+            int g = cost_run_step(&r, &e);
+            if (i >= 100) at_best += g == 0;
+        }
+        print_message("spike mode %d: %d of 300 steps at gamma 0\n", mode, at_best);
+        assert_true(at_best >= 300 - 300 / FR_SPEC_PROBE_EVERY - 4);
+    }
+    /* drafting 4 tokens is best, and the first pass over 5 tokens is slow (x30): the
+     * re-probes find the true cost within a few probes */
+    const sim draft_best = {0.8, 0.02, 1.0, 0.2, 12};
+    int opt = brute_best(0.8, 0.02, 1.0, 0.2, 8);
+    assert_int_equal(opt, 4);
+    timing_env e = {draft_best, 0, 5, 1, 30.0, {0}};
+    cost_run r;
+    cost_run_init(&r);
+    int near = 0;
+    for (int i = 0; i < 600; i++) {
+        int g = cost_run_step(&r, &e);
+        if (i >= 300) near += g >= opt - 1 && g <= opt + 1;
+    }
+    print_message("spike at size 4: %d of 300 late steps within 1 of gamma %d\n", near, opt);
+    assert_true(near >= 270);
+}
+
+/* Rate (tokens per unit time) of the cost controller over steps [from, to) of a run whose
+ * environment switches from env0 to env1 at step `change`. */
+static double rate_after_change(const sim *env0, const sim *env1, int change, int from, int to) {
+    timing_env e = {*env0, 0, 0, 0, 1.0, {0}};
+    cost_run r;
+    cost_run_init(&r);
+    double tok = 0, time = 0;
+    for (int i = 0; i < to; i++) {
+        if (i == change) {
+            uint64_t rng = e.s.rng;
+            e.s = *env1;
+            e.s.rng = rng;
+        }
+        int g = fr_spec_ctl_choose(&r.c, 0, &r.a, &r.k);
+        fr_spec_obs o = timing_step(&e, g);
+        fr_spec_costs_observe(&r.k, &o);
+        fr_spec_accept_observe(&r.a, &o);
+        fr_spec_ctl_observe(&r.c, &o);
+        if (i >= from) {
+            tok += o.accepted + 1;
+            time += o.t_draft + o.t_verify;
+        }
+    }
+    return tok / time;
+}
+
+/* A real change of the costs (the machine's load, threads waking up) is followed within a
+ * bounded number of steps, in both directions. */
+static void test_cost_change_followed(void **state) {
+    (void)state;
+    const sim cheap = {0.8, 0.02, 1.0, 0.03, 21}; /* batches nearly free: draft long */
+    const sim dear = {0.8, 0.02, 0.1, 0.9, 21};   /* every extra token costs 0.9: plain */
+    double opt_cheap = optimal_rate(&cheap, 8), opt_dear = optimal_rate(&dear, 8);
+    /* from cheap to dear: the chosen size itself gets slower; its first slow pass looks like
+     * a spike and is ignored, from the second on the estimate moves, and the controller walks
+     * down to gamma 0 within a few windows */
+    double r1 = rate_after_change(&cheap, &dear, 500, 500 + 6 * FR_SPEC_COST_WINDOW, 800);
+    /* from dear to cheap: the neighbours of gamma 0 are re-probed and found cheaper */
+    double r2 = rate_after_change(&dear, &cheap, 500, 500 + 200, 1000);
+    print_message("cheap->dear %.3f of optimal, dear->cheap %.3f of optimal\n", r1 / opt_dear, r2 / opt_cheap);
+    assert_true(r1 >= 0.9 * opt_dear);
+    assert_true(r2 >= 0.85 * opt_cheap);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse),
         cmocka_unit_test(test_expected_rate_model),
         cmocka_unit_test(test_verify_interpolation),
+        cmocka_unit_test(test_window_trimmed_mean),
         cmocka_unit_test(test_acceptance_window),
         cmocka_unit_test(test_heuristic_schedule),
         cmocka_unit_test(test_fsm_backs_off_and_probes),
         cmocka_unit_test(test_cache_fsm_remembers_context),
         cmocka_unit_test(test_cost_and_rl_near_optimal),
+        cmocka_unit_test(test_cost_spike_does_not_lock),
+        cmocka_unit_test(test_cost_change_followed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -25,8 +25,9 @@
 
 #define TEST_DIR FR_BINARY_DIR "/tests/spec"
 
+/* "/pP": with the draft confidence stop draft_p_min = P */
 static const char *CONTROLLERS[] = {"fixed:1", "fixed:3", "fixed:8", "heuristic", "fsm",
-                                    "cache-fsm", "rl", "auto"};
+                                    "cache-fsm", "rl", "auto", "fixed:4/p0.6"};
 #define N_CONTROLLERS (sizeof CONTROLLERS / sizeof CONTROLLERS[0])
 
 static int file_exists(const char *p) {
@@ -80,7 +81,14 @@ static void spec_generate(loaded *t, loaded **drafts, int n_drafts, int lookup, 
                           int32_t *out, fr_spec_stats *stats) {
     fr_error e = {0};
     fr_spec_params sp = fr_spec_default_params();
-    sp.controller = ctl;
+    char name[32];
+    snprintf(name, sizeof name, "%s", ctl);
+    char *slash = strchr(name, '/');
+    if (slash) {
+        sp.draft_p_min = strtof(slash + 2, NULL);
+        *slash = '\0';
+    }
+    sp.controller = name;
     sp.sampling.temperature = temp;
     sp.sampling.top_k = 8;
     sp.sampling.top_p = 1.0f;
@@ -133,6 +141,8 @@ static void greedy_identity(loaded *t, loaded **drafts, int n_drafts, const char
                                  label, pi, CONTROLLERS[ci], mode, i, spec[i], plain[i]);
                 assert_true(st.tokens >= n);
                 assert_true(st.accepted <= st.drafted);
+                if (strchr(CONTROLLERS[ci], '/') && mode < n_drafts) /* the confidence stop fired */
+                    assert_true(st.drafted < 4 * st.steps);
             }
         }
     }
@@ -372,18 +382,31 @@ static void test_vocab_mismatch(void **state) {
     fr_spec *s2 = NULL;
     assert_int_equal(fr_spec_create(t.m, t.c, &sp, &s2, &e), FR_E_ARG);
     assert_null(s2);
+    sp = fr_spec_default_params();
+    sp.draft_p_min = 1.5f;
+    assert_int_equal(fr_spec_create(t.m, t.c, &sp, &s2, &e), FR_E_ARG);
+    assert_null(s2);
+    assert_non_null(strstr(e.msg, "--draft-p-min"));
     fr_spec_free(s);
     unload(&o);
     unload(&t);
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
+/* argv[1]: "greedy" or "sampling" runs one group (CTest runs them as two tests, so that
+ * each stays short under the sanitizers); no argument runs both. */
+int main(int argc, char **argv) {
+    const struct CMUnitTest sampling[] = {
         cmocka_unit_test(test_vocab_mismatch),
         cmocka_unit_test(test_sampling_distribution),
         cmocka_unit_test(test_sampling_second_token),
+    };
+    const struct CMUnitTest greedy[] = {
         cmocka_unit_test(test_greedy_identity_stories260k),
         cmocka_unit_test(test_greedy_identity_bundled_pair),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    const char *which = argc > 1 ? argv[1] : "";
+    int rc = 0;
+    if (strcmp(which, "greedy") != 0) rc |= cmocka_run_group_tests_name("sampling", sampling, NULL, NULL);
+    if (strcmp(which, "sampling") != 0) rc |= cmocka_run_group_tests_name("greedy", greedy, NULL, NULL);
+    return rc;
 }

@@ -13,6 +13,13 @@ The learning-rate schedule (linear warm-up, cosine decay to lr/10) runs over --m
 wall-clock time (or --steps, when given), so a run fits a deadline on a shared machine.
 Every --export-every minutes, and at the end, it saves a checkpoint (build/pytools/<name>.pt,
 resumable with --resume) and exports the GGUF (--type q8_0 by default; norms stay f32).
+
+Distillation (--teacher T.gguf, for draft models): the loss is the KL divergence from the
+teacher's next-token distribution to the student's (soft labels, computed by the frozen
+teacher on every batch), plus --hard-weight times the usual cross-entropy on the text.
+--gen-frac of the batch rows come from a pool of text the teacher itself generated greedily
+from corpus prompts (the text a draft sees during speculative decoding); --init S.gguf
+starts the student from an existing model of the same shape. See docs/training.md.
 """
 import argparse
 import math
@@ -103,6 +110,61 @@ def sample_text(model, vocab_path, prompt="Once upon a time", n=60):
     return prompt + v.decode(ids, strip_leading_space=False)
 
 
+def teacher_pool(teacher, rng, streams, fracs, n_rows, seq, path, log_fn, batch=32):
+    """Rows of seq + 1 tokens: a corpus prompt of 16..64 tokens continued greedily by the
+    teacher (batched, KV cache). Cached at path (the pool depends only on the seed)."""
+    if os.path.exists(path):
+        pool = np.load(path)
+        if pool.shape == (n_rows, seq + 1):
+            log_fn("teacher pool: %d rows from %s" % (n_rows, path))
+            return pool
+    rows = []
+    t0 = time.time()
+    while len(rows) < n_rows:
+        b = min(batch, n_rows - len(rows))
+        plen = int(rng.integers(16, 65))
+        x, _ = batch_from(rng, streams, fracs, b, plen)
+        cache = [None] * teacher.cfg.n_layers
+        with torch.no_grad():
+            logits = teacher(x, 0, cache)[:, -1]
+            out = [x]
+            for pos in range(plen, seq + 1):
+                nxt = torch.argmax(logits, dim=-1, keepdim=True)
+                out.append(nxt)
+                if pos == seq:
+                    break
+                logits = teacher(nxt, pos, cache)[:, -1]
+        rows.extend(torch.cat(out, dim=1)[:, :seq + 1].numpy())
+        log_fn("teacher pool: %d / %d rows (%.0f s)" % (len(rows), n_rows, time.time() - t0))
+    pool = np.stack(rows).astype(np.int64)
+    np.save(path + ".tmp.npy", pool)
+    os.replace(path + ".tmp.npy", path)
+    return pool
+
+
+def distill_loss(student_logits, teacher_logits, y, hard_weight):
+    """KL(teacher || student) per token, plus hard_weight * cross-entropy on the text."""
+    V = student_logits.shape[-1]
+    ls = F.log_softmax(student_logits.reshape(-1, V), dim=-1)
+    lt = F.log_softmax(teacher_logits.reshape(-1, V), dim=-1)
+    loss = (lt.exp() * (lt - ls)).sum(-1).mean()
+    if hard_weight > 0:
+        loss = loss + hard_weight * F.nll_loss(ls, y.reshape(-1))
+    return loss
+
+
+@torch.no_grad()
+def agreement(student, teacher, val, seq, n_rows=32):
+    """Fraction of held-out positions where the student's argmax equals the teacher's (the
+    greedy acceptance of the student as a draft for the teacher, to first order)."""
+    student.eval()
+    starts = np.linspace(0, len(val) - seq - 2, n_rows).astype(np.int64)
+    x = torch.from_numpy(np.stack([val[s:s + seq] for s in starts]))
+    a = (student(x).argmax(-1) == teacher(x).argmax(-1)).float().mean()
+    student.train()
+    return float(a)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", choices=sorted(PRESETS), default="tiny")
@@ -123,6 +185,13 @@ def main():
     ap.add_argument("--data", default=os.path.join(ROOT, "build", "pytools", "data"))
     ap.add_argument("--corpus", default=os.path.join(ROOT, "..", "shared", "corpus"))
     ap.add_argument("--vocab", default=os.path.join(ROOT, "..", "shared", "assets", "llm", "tok512.bin"))
+    ap.add_argument("--teacher", default=None, help="distil from this GGUF (soft labels)")
+    ap.add_argument("--init", default=None, help="start from this GGUF (same shape)")
+    ap.add_argument("--hard-weight", type=float, default=0.0,
+                    help="with --teacher: weight of the cross-entropy on the text")
+    ap.add_argument("--gen-frac", type=float, default=0.0,
+                    help="with --teacher: fraction of rows from teacher-generated text")
+    ap.add_argument("--gen-rows", type=int, default=512, help="size of the teacher-generated pool")
     a = ap.parse_args()
 
     p = dict(PRESETS[a.preset])
@@ -144,6 +213,17 @@ def main():
     model = llama_ref.Llama(cfg, dtype=torch.float32)
     gen = torch.Generator().manual_seed(a.seed)
     model.init_random(gen)
+    if a.init:
+        init = llama_ref.from_gguf(a.init, dtype=torch.float32)
+        if init.cfg.as_dict() != cfg.as_dict():
+            raise SystemExit("%s: shape %s does not match %s" % (a.init, init.cfg.as_dict(), cfg.as_dict()))
+        model.load_state_dict(init.state_dict())
+        del init
+    teacher = None
+    if a.teacher:
+        teacher = llama_ref.from_gguf(a.teacher, dtype=torch.float32).eval()
+        for q in teacher.parameters():
+            q.requires_grad_(False)
     decay = [q for q in model.parameters() if q.dim() >= 2]
     nodecay = [q for q in model.parameters() if q.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1},
@@ -165,6 +245,15 @@ def main():
 
     streams = [st, gb]
     fracs = [a.story_frac, 1.0 - a.story_frac]
+    if teacher is not None:
+        log("distilling from %s (hard weight %g, init %s)" % (a.teacher, a.hard_weight, a.init), logfh)
+        if a.gen_frac > 0:
+            pool_path = os.path.splitext(ckpt)[0] + ".pool%d-%d.npy" % (a.gen_rows, a.seed)
+            pool = teacher_pool(teacher, np.random.default_rng(a.seed + 7), streams, fracs,
+                                a.gen_rows, p["seq"], pool_path, lambda m: log(m, logfh))
+            # one long stream of rows; a window starting at a row boundary is one row
+            streams = streams + [pool.reshape(-1)]
+            fracs = [f * (1.0 - a.gen_frac) for f in fracs] + [a.gen_frac]
     t_start = time.time()
     t_export = t_start
     budget = a.minutes * 60.0
@@ -190,7 +279,12 @@ def main():
             g["lr"] = lr
         x, y = batch_from(rng, streams, fracs, p["batch"], p["seq"])
         logits = model(x)
-        loss = F.cross_entropy(logits.reshape(-1, cfg.vocab), y.reshape(-1))
+        if teacher is not None:
+            with torch.no_grad():
+                t_logits = teacher(x)
+            loss = distill_loss(logits, t_logits, y, a.hard_weight)
+        else:
+            loss = F.cross_entropy(logits.reshape(-1, cfg.vocab), y.reshape(-1))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -203,18 +297,20 @@ def main():
                 % (step, float(loss), ema, lr, tok, tok / max(1e-9, time.time() - t_start)), logfh)
         if time.time() - t_export >= a.export_every * 60.0:
             t_export = time.time()
-            save(model, opt, step, ckpt, a, p, sv, logfh, name)
-    save(model, opt, step, ckpt, a, p, sv, logfh, name)
+            save(model, opt, step, ckpt, a, p, sv, logfh, name, teacher)
+    save(model, opt, step, ckpt, a, p, sv, logfh, name, teacher)
     log("done: %d steps, %.1f min" % (step, (time.time() - t_start) / 60.0), logfh)
     return 0
 
 
-def save(model, opt, step, ckpt, a, p, sv, logfh, name):
+def save(model, opt, step, ckpt, a, p, sv, logfh, name, teacher=None):
     torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
                 "cfg": model.cfg.as_dict()}, ckpt + ".tmp")
     os.replace(ckpt + ".tmp", ckpt)
     vl = evaluate(model, sv, p["seq"])
     log("checkpoint step %d val_loss %.4f -> %s" % (step, vl, ckpt), logfh)
+    if teacher is not None:
+        log("argmax agreement with the teacher (held-out): %.4f" % agreement(model, teacher, sv, p["seq"]), logfh)
     try:
         export(model, a.out, a.vocab, p["type"], name)
         log("exported %s (%s)" % (a.out, p["type"]), logfh)
