@@ -1,9 +1,11 @@
 /* Contexts, the KV cache and the batched forward pass.
  *
  * A decode of n tokens runs in chunks of at most n_batch tokens; within a chunk every
- * weight matrix is streamed once (fr_matmul with N = chunk). The KV cache is f32, laid out
- * transposed, [layer][kv head][head_dim][position], so that the attention loops run over
- * contiguous positions (vectorised for any head size). Attention is parallelised over (token, head) pairs, the matmuls
+ * weight matrix is streamed once (fr_matmul with N = chunk). The KV cache is f32: keys
+ * transposed, [layer][kv head][head_dim][position], so that the score loop runs over
+ * contiguous positions, values as rows, [layer][kv head][position][head_dim], so that the
+ * weighted sum of values is a row update (vectorised for any head size). Attention is
+ * parallelised over (block of FR_ATT_TOKENS tokens, kv head) pairs, the matmuls
  * by output rows inside fr_matmul; per-row ops run on the calling thread. No work is ever
  * split along a reduction, so results do not depend on the thread count. */
 #include <math.h>
@@ -28,6 +30,8 @@
 #define FR_PAR_MIN_WORK ((size_t)1 << 18)
 #define FR_PAR_MIN_MACS ((size_t)1 << 16)
 #define FR_PAR_MIN_BYTES ((size_t)1 << 16)
+/* Tokens per attention work item: their queries share each key and value load. */
+#define FR_ATT_TOKENS 8
 
 struct fr_context {
     const fr_model *model;
@@ -36,7 +40,7 @@ struct fr_context {
     fr_pool *pool;
     int32_t n_pos;       /* positions held in the cache */
     float *k_cache;      /* [n_layer][n_head_kv][head_dim][n_ctx] */
-    float *v_cache;
+    float *v_cache;      /* [n_layer][n_head_kv][n_ctx][head_dim] */
     /* Activation scratch for n_batch tokens. */
     float *x;            /* [n_batch][n_embd] residual stream */
     float *xb;           /* [n_batch][n_embd] normed input / projection output */
@@ -44,7 +48,7 @@ struct fr_context {
     float *k, *v;        /* [n_batch][n_head_kv * head_dim] */
     float *att;          /* [n_batch][n_head * head_dim] attention output */
     float *hb, *hb2;     /* [n_batch][n_ff] */
-    float *scores;       /* [n_threads][n_head / n_head_kv][n_ctx] */
+    float *scores;       /* [n_threads][FR_ATT_TOKENS * n_head / n_head_kv][n_ctx + FR_ATT_TOKENS] */
     float *rope_cs;      /* [n_batch][n_rot] */
     double *inv_freq;    /* [n_rot / 2] */
     void *mm_scratch;
@@ -159,8 +163,8 @@ fr_status fr_context_create(const fr_model *m, const fr_context_params *params,
     c->att = alloc_array(B, dq, sizeof(float));
     c->hb = alloc_array(B, (size_t)hp->n_ff, sizeof(float));
     c->hb2 = alloc_array(B, (size_t)hp->n_ff, sizeof(float));
-    c->scores = alloc_array((size_t)p.n_threads * (size_t)(hp->n_head / hp->n_head_kv),
-                            (size_t)p.n_ctx, sizeof(float));
+    c->scores = alloc_array((size_t)p.n_threads * FR_ATT_TOKENS * (size_t)(hp->n_head / hp->n_head_kv),
+                            (size_t)p.n_ctx + FR_ATT_TOKENS, sizeof(float));
     c->rope_cs = alloc_array(B, (size_t)hp->n_rot + 1, sizeof(float));
     c->inv_freq = alloc_array((size_t)hp->n_rot / 2 + 1, 1, sizeof(double));
     size_t mm = weight_scratch(&m->output, p.n_batch);
@@ -228,16 +232,19 @@ static void attn_run(void *arg, int ith, int nth) {
     int hd = hp->head_dim, HKV = hp->n_head_kv, group = hp->n_head / hp->n_head_kv;
     size_t dq = (size_t)hp->n_head * (size_t)hd;
     float scale = 1.0f / sqrtf((float)hd);
-    float *scores = c->scores + (size_t)ith * (size_t)c->n_ctx * (size_t)group;
+    float *scores = c->scores + (size_t)ith * ((size_t)c->n_ctx + FR_ATT_TOKENS) * FR_ATT_TOKENS * (size_t)group;
     size_t layer_off = (size_t)t->layer * (size_t)HKV * (size_t)c->n_ctx * (size_t)hd;
-    int total = (t->n - t->r0) * HKV;
-    /* One item = one token and one KV head with its group of query heads (contiguous in
-     * q and att). Interleaved so that every thread gets short and long queries. */
+    int blocks = (t->n - t->r0 + FR_ATT_TOKENS - 1) / FR_ATT_TOKENS;
+    int total = blocks * HKV;
+    /* One item = up to FR_ATT_TOKENS tokens and one KV head with its group of query heads
+     * (contiguous in q and att). Interleaved so that every thread gets short and long
+     * queries. A query's result does not depend on the other queries of its item. */
     for (int idx = ith; idx < total; idx += nth) {
-        int i = t->r0 + idx / HKV, kvh = idx % HKV;
+        int i = t->r0 + idx / HKV * FR_ATT_TOKENS, kvh = idx % HKV;
+        int nt = t->n - i < FR_ATT_TOKENS ? t->n - i : FR_ATT_TOKENS;
         size_t head_off = layer_off + (size_t)kvh * (size_t)c->n_ctx * (size_t)hd;
         size_t qo = (size_t)i * dq + (size_t)kvh * (size_t)group * (size_t)hd;
-        c->attend(c->q + qo, group, c->k_cache + head_off, c->v_cache + head_off,
+        c->attend(c->q + qo, nt, group, dq, c->k_cache + head_off, c->v_cache + head_off,
                   t->pos0 + i + 1, c->n_ctx, hd, scale, scores, c->att + qo);
     }
 }
@@ -362,17 +369,18 @@ static void forward_chunk(fr_context *c, const int32_t *tokens, int n, int pos0,
         float *const qkv_out[3] = {c->q, c->k, c->v};
         matmul_shared(c, qkv, qkv_out, 3, c->xb, n);
         rows(c, L, PH_ROPE, 0, n, dq + dkv);
-        /* columns pos0..pos0+n-1 of the transposed cache ([kv head][d] rows of n_ctx):
-         * contiguous writes along each row */
+        /* keys: columns pos0..pos0+n-1 of the transposed cache ([kv head][d] rows of n_ctx),
+         * contiguous writes along each row; values: rows pos0.. of each kv head */
         size_t layer_off = (size_t)l * (size_t)hp->n_head_kv * (size_t)c->n_ctx * (size_t)hd;
         for (size_t j = 0; j < dkv; j++) {
             float *kc = c->k_cache + layer_off + j * (size_t)c->n_ctx + (size_t)pos0;
-            float *vc = c->v_cache + layer_off + j * (size_t)c->n_ctx + (size_t)pos0;
-            for (int i = 0; i < n; i++) {
+            for (int i = 0; i < n; i++)
                 kc[i] = c->k[(size_t)i * dkv + j];
-                vc[i] = c->v[(size_t)i * dkv + j];
-            }
         }
+        for (int h = 0; h < hp->n_head_kv; h++)
+            for (int i = 0; i < n; i++)
+                memcpy(c->v_cache + layer_off + ((size_t)h * (size_t)c->n_ctx + (size_t)(pos0 + i)) * (size_t)hd,
+                       c->v + (size_t)i * dkv + (size_t)h * (size_t)hd, sizeof(float) * (size_t)hd);
         int r0 = 0;
         if (l == hp->n_layer - 1)
             r0 = !logits ? n : all_logits ? 0 : n - 1;

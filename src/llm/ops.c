@@ -106,7 +106,7 @@ void fr_op_add(float *y, const float *x, int n) {
         y[i] += x[i];
 }
 
-static void attend1(const float *q, const float *Kt, const float *Vt, int n_kv, int stride,
+static void attend1(const float *q, const float *Kt, const float *V, int n_kv, int stride,
                     int hd, float scale, float *scores, float *out) {
     memset(scores, 0, sizeof(float) * (size_t)n_kv);
     for (int d = 0; d < hd; d++)
@@ -120,15 +120,21 @@ static void attend1(const float *q, const float *Kt, const float *Vt, int n_kv, 
         sum += scores[t];
     }
     float inv = 1.0f / sum;
+    memset(out, 0, sizeof(float) * (size_t)hd);
+    for (int t = 0; t < n_kv; t++)
+        fr_op_axpy(out, scores[t], V + (size_t)t * (size_t)hd, hd);
     for (int d = 0; d < hd; d++)
-        out[d] = fr_op_dot(scores, Vt + (size_t)d * (size_t)stride, n_kv) * inv;
+        out[d] *= inv;
 }
 
-void fr_op_attend_ref(const float *q, int nq, const float *Kt, const float *Vt, int n_kv,
-                      int stride, int hd, float scale, float *scores, float *out) {
-    for (int j = 0; j < nq; j++)
-        attend1(q + (size_t)j * (size_t)hd, Kt, Vt, n_kv, stride, hd, scale,
-                scores + (size_t)j * (size_t)n_kv, out + (size_t)j * (size_t)hd);
+void fr_op_attend_ref(const float *q, int n_tok, int nq, size_t q_stride, const float *Kt,
+                      const float *V, int n_kv, int stride, int hd, float scale, float *scores,
+                      float *out) {
+    for (int i = 0; i < n_tok; i++)
+        for (int j = 0; j < nq; j++) {
+            size_t o = (size_t)i * q_stride + (size_t)j * (size_t)hd;
+            attend1(q + o, Kt, V, n_kv + i, stride, hd, scale, scores, out + o);
+        }
 }
 
 fr_op_attend_fn fr_op_attend_for(int isa) {

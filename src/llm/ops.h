@@ -4,6 +4,8 @@
 #ifndef FR_LLM_OPS_H
 #define FR_LLM_OPS_H
 
+#include <stddef.h>
+
 /* out[i] = x[i] / sqrt(mean(x²) + eps) * w[i]   (out may alias x). */
 void fr_op_rmsnorm(float *out, const float *x, const float *w, int n, float eps);
 
@@ -36,27 +38,32 @@ void fr_op_axpy(float *y, float a, const float *x, int n);
 /* y[i] += x[i]. */
 void fr_op_add(float *y, const float *x, int n);
 
-/* Attention of nq query heads that share one KV head (a GQA group), for one token, over a
- * transposed cache: Kt[d * stride + t] holds component d of key t (likewise Vt),
- * t < n_kv <= stride. Query j is q[j*hd .. j*hd+hd), its output out[j*hd ..]:
- *   s[t] = scale * Σ_d q_j[d] Kt[d][t];  p = softmax(s);  out_j[d] = Σ_t p[t] Vt[d][t].
- * scores is scratch of nq * n_kv floats. Reading the cache once for the whole group saves
- * memory bandwidth. Summation runs over t in index order within each implementation, so a
- * result never depends on threads. */
-typedef void (*fr_op_attend_fn)(const float *q, int nq, const float *Kt, const float *Vt,
-                                int n_kv, int stride, int hd, float scale, float *scores,
-                                float *out);
+/* Attention of n_tok consecutive tokens, each with nq query heads that share one KV head (a
+ * GQA group). Keys are transposed, Kt[d * stride + t] = component d of key t; values are rows,
+ * V[t * hd + d]. Token i sees the keys and values t < n_kv + i (<= stride). Its query j is
+ * q[i * q_stride + j * hd ..+hd), its output out[i * q_stride + j * hd ..]:
+ *   s[t] = scale * Σ_d q[d] Kt[d][t];  p = softmax(s);  out[d] = Σ_t p[t] V[t][d].
+ * scores is scratch of n_tok * nq * (n_kv + n_tok - 1) floats. Taking several tokens and the
+ * whole group at once loads every key and value once for all of them. Within an
+ * implementation a query's result depends only on its own inputs (the sums run over d and t
+ * in index order, whatever n_tok and nq), so it never depends on threads or batching. */
+typedef void (*fr_op_attend_fn)(const float *q, int n_tok, int nq, size_t q_stride, const float *Kt,
+                                const float *V, int n_kv, int stride, int hd, float scale,
+                                float *scores, float *out);
 /* The plain scalar reference (expf from libm), one query at a time. */
-void fr_op_attend_ref(const float *q, int nq, const float *Kt, const float *Vt, int n_kv,
-                      int stride, int hd, float scale, float *scores, float *out);
+void fr_op_attend_ref(const float *q, int n_tok, int nq, size_t q_stride, const float *Kt,
+                      const float *V, int n_kv, int stride, int hd, float scale, float *scores,
+                      float *out);
 /* AVX2+FMA, eight keys at a time, one query at a time, with a polynomial exp (relative
  * error < 3e-7); x86 builds only: call it only through fr_op_attend_for. */
-void fr_op_attend_avx2(const float *q, int nq, const float *Kt, const float *Vt, int n_kv,
-                       int stride, int hd, float scale, float *scores, float *out);
-/* AVX-512F, sixteen keys and up to four queries at a time (each key and value vector is
- * loaded once for them), masked tails. */
-void fr_op_attend_avx512(const float *q, int nq, const float *Kt, const float *Vt, int n_kv,
-                         int stride, int hd, float scale, float *scores, float *out);
+void fr_op_attend_avx2(const float *q, int n_tok, int nq, size_t q_stride, const float *Kt,
+                       const float *V, int n_kv, int stride, int hd, float scale, float *scores,
+                       float *out);
+/* AVX-512F: up to eight queries (of any tokens) at a time against sixteen keys, then up to
+ * four queries x 64 value components per pass over the values; masked tails. */
+void fr_op_attend_avx512(const float *q, int n_tok, int nq, size_t q_stride, const float *Kt,
+                         const float *V, int n_kv, int stride, int hd, float scale,
+                         float *scores, float *out);
 /* The implementation for a kernel ISA (an fr_isa value): the widest of AVX-512 and AVX2 that
  * the ISA, the build and the CPU allow, else the reference. */
 fr_op_attend_fn fr_op_attend_for(int isa);

@@ -1,4 +1,4 @@
-/* AVX2 + FMA attention for one query and head over the transposed KV cache (see ops.h).
+/* AVX2 + FMA attention, one query at a time, over the KV cache layout of ops.h.
  * Compiled with -mavx2 -mfma; reached only through fr_op_attend_for after a CPU check. */
 #include <immintrin.h>
 #include <string.h>
@@ -59,7 +59,7 @@ static inline float hmax(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-static void attend1(const float *q, const float *Kt, const float *Vt, int n_kv, int stride,
+static void attend1(const float *q, const float *Kt, const float *V, int n_kv, int stride,
                     int hd, float scale, float *scores, float *out) {
     const int n8 = n_kv & ~7;
     /* scores = scale * q . K, eight keys at a time */
@@ -103,22 +103,33 @@ static void attend1(const float *q, const float *Kt, const float *Vt, int n_kv, 
         vsum = _mm256_add_ps(vsum, _mm256_loadu_ps(tail));
     }
     float inv = 1.0f / hsum(vsum);
-    /* out[d] = p . V[d] */
-    for (int d = 0; d < hd; d++) {
-        const float *v = Vt + (size_t)d * (size_t)stride;
-        __m256 acc = _mm256_setzero_ps();
-        for (t = 0; t < n8; t += 8)
-            acc = _mm256_fmadd_ps(_mm256_loadu_ps(scores + t), _mm256_loadu_ps(v + t), acc);
-        float s = hsum(acc);
-        for (t = n8; t < n_kv; t++)
-            s = __builtin_fmaf(scores[t], v[t], s);
-        out[d] = s * inv;
+    /* out = Σ_t p[t] V[t], 32 components at a time (masked tail) */
+    for (int d0 = 0; d0 < hd; d0 += 32) {
+        __m256 acc[4];
+        __m256i mk[4];
+        for (int v = 0; v < 4; v++) {
+            acc[v] = _mm256_setzero_ps();
+            int left = hd - d0 - 8 * v;
+            mk[v] = _mm256_cmpgt_epi32(_mm256_set1_epi32(left < 0 ? 0 : left),
+                                       _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        }
+        for (t = 0; t < n_kv; t++) {
+            const float *vr = V + (size_t)t * (size_t)hd + d0;
+            const __m256 p = _mm256_set1_ps(scores[t]);
+            for (int v = 0; v < 4; v++)
+                acc[v] = _mm256_fmadd_ps(p, _mm256_maskload_ps(vr + 8 * v, mk[v]), acc[v]);
+        }
+        for (int v = 0; v < 4; v++)
+            _mm256_maskstore_ps(out + d0 + 8 * v, mk[v], _mm256_mul_ps(acc[v], _mm256_set1_ps(inv)));
     }
 }
 
-void fr_op_attend_avx2(const float *q, int nq, const float *Kt, const float *Vt, int n_kv,
-                       int stride, int hd, float scale, float *scores, float *out) {
-    for (int j = 0; j < nq; j++)
-        attend1(q + (size_t)j * (size_t)hd, Kt, Vt, n_kv, stride, hd, scale,
-                scores + (size_t)j * (size_t)n_kv, out + (size_t)j * (size_t)hd);
+void fr_op_attend_avx2(const float *q, int n_tok, int nq, size_t q_stride, const float *Kt,
+                       const float *V, int n_kv, int stride, int hd, float scale, float *scores,
+                       float *out) {
+    for (int i = 0; i < n_tok; i++)
+        for (int j = 0; j < nq; j++) {
+            size_t o = (size_t)i * q_stride + (size_t)j * (size_t)hd;
+            attend1(q + o, Kt, V, n_kv + i, stride, hd, scale, scores, out + o);
+        }
 }

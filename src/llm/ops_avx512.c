@@ -1,6 +1,7 @@
-/* AVX-512 attention for a group of queries sharing one KV head, over the transposed KV cache
- * (see ops.h): sixteen keys at a time, up to four queries per pass so that every key and
- * value vector is loaded once for all of them; masked loads for the tails. Compiled with
+/* AVX-512 attention over the KV cache layout of ops.h: up to eight queries (tokens x heads of
+ * a GQA group) per pass over the keys, sixteen keys at a time, then up to four queries x 64
+ * value components per pass over the values, so that every key and value vector is loaded
+ * once for all of them; masked loads for the tails. Compiled with
  * -mavx512f; reached only through fr_op_attend_for after a CPU check. */
 #include <immintrin.h>
 
@@ -35,73 +36,155 @@ static inline __mmask16 tail_mask(int left) {
     return left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
 }
 
-/* NQ (1..4, a constant after inlining) queries at once. */
-static inline __attribute__((always_inline)) void attend_nq(const float *q, const int NQ, const float *Kt, const float *Vt,
-                             int n_kv, int stride, int hd, float scale, float *scores,
-                             float *out) {
+/* The queries of one call, in order (token-major, then head): pointers, key counts, and
+ * their score rows in the scratch. */
+#define FR_ATT_QMAX 8
+typedef struct att_q {
+    const float *q;
+    float *out, *s;
+    int n;
+} att_q;
+
+/* Scores of NQ (1..8) queries against keys [0, max n): each key vector is loaded once for
+ * all of them. A score is the same Σ_d (in order) whatever NQ or the other queries are. */
+static inline __attribute__((always_inline)) void scores_nq(const att_q *qs, const int NQ, const float *Kt, int stride,
+                                                            int hd, float scale, float *mx) {
     const __m512 vscale = _mm512_set1_ps(scale);
-    __m512 vmax[4];
-    for (int j = 0; j < NQ; j++)
+    __m512 vmax[FR_ATT_QMAX];
+    int n_max = 0;
+    for (int j = 0; j < NQ; j++) {
         vmax[j] = _mm512_set1_ps(-3.0e38f);
-    for (int t = 0; t < n_kv; t += 16) {
-        __mmask16 m = tail_mask(n_kv - t);
-        __m512 acc[4];
+        n_max = qs[j].n > n_max ? qs[j].n : n_max;
+    }
+    for (int t = 0; t < n_max; t += 16) {
+        const __mmask16 m = tail_mask(n_max - t);
+        __m512 acc[FR_ATT_QMAX];
         for (int j = 0; j < NQ; j++)
             acc[j] = _mm512_setzero_ps();
         for (int d = 0; d < hd; d++) {
             __m512 k = _mm512_maskz_loadu_ps(m, Kt + (size_t)d * (size_t)stride + t);
             for (int j = 0; j < NQ; j++)
-                acc[j] = _mm512_fmadd_ps(_mm512_set1_ps(q[j * hd + d]), k, acc[j]);
+                acc[j] = _mm512_fmadd_ps(_mm512_set1_ps(qs[j].q[d]), k, acc[j]);
         }
         for (int j = 0; j < NQ; j++) {
+            if (qs[j].n <= t) continue;
+            const __mmask16 mj = tail_mask(qs[j].n - t);
             acc[j] = _mm512_mul_ps(acc[j], vscale);
-            _mm512_mask_storeu_ps(scores + (size_t)j * (size_t)n_kv + t, m, acc[j]);
-            vmax[j] = _mm512_mask_max_ps(vmax[j], m, vmax[j], acc[j]);
+            _mm512_mask_storeu_ps(qs[j].s + t, mj, acc[j]);
+            vmax[j] = _mm512_mask_max_ps(vmax[j], mj, vmax[j], acc[j]);
         }
     }
-    float inv[4];
-    for (int j = 0; j < NQ; j++) {
-        float *s = scores + (size_t)j * (size_t)n_kv;
-        const __m512 vm = _mm512_set1_ps(_mm512_reduce_max_ps(vmax[j]));
-        __m512 vsum = _mm512_setzero_ps();
-        for (int t = 0; t < n_kv; t += 16) {
-            __mmask16 m = tail_mask(n_kv - t);
-            __m512 e = _mm512_maskz_mov_ps(m, exp_neg(_mm512_sub_ps(
-                                                  _mm512_maskz_loadu_ps(m, s + t), vm)));
-            _mm512_mask_storeu_ps(s + t, m, e);
-            vsum = _mm512_add_ps(vsum, e);
-        }
-        inv[j] = 1.0f / _mm512_reduce_add_ps(vsum);
+    for (int j = 0; j < NQ; j++)
+        mx[j] = _mm512_reduce_max_ps(vmax[j]);
+}
+
+/* s = exp(s - mx) over the query's keys; returns 1 / Σ s. */
+static float softmax_row(float *s, int n, float mx) {
+    const __m512 vm = _mm512_set1_ps(mx);
+    __m512 vsum = _mm512_setzero_ps();
+    for (int t = 0; t < n; t += 16) {
+        __mmask16 m = tail_mask(n - t);
+        __m512 e = _mm512_maskz_mov_ps(m, exp_neg(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, s + t), vm)));
+        _mm512_mask_storeu_ps(s + t, m, e);
+        vsum = _mm512_add_ps(vsum, e);
     }
-    for (int d = 0; d < hd; d++) {
-        const float *v = Vt + (size_t)d * (size_t)stride;
-        __m512 acc[4];
+    return 1.0f / _mm512_reduce_add_ps(vsum);
+}
+
+/* out[d0 .. d0 + 16 DV) of NQ (1..4) queries = inv * Σ_t p[t] V[t][..] (t in order): each
+ * value vector is loaded once for all of them; queries stop at their own key count. */
+static inline __attribute__((always_inline)) void values_nq(const att_q *qs, const int NQ, const int DV,
+                                                            const float *V, int hd, int d0,
+                                                            const float *inv) {
+    __mmask16 dm[4];
+    __m512 acc[4][4];
+    int n_min = qs[0].n, n_max = qs[0].n;
+    for (int j = 1; j < NQ; j++) {
+        n_min = qs[j].n < n_min ? qs[j].n : n_min;
+        n_max = qs[j].n > n_max ? qs[j].n : n_max;
+    }
+    for (int v = 0; v < DV; v++) {
+        dm[v] = tail_mask(hd - d0 - 16 * v);
         for (int j = 0; j < NQ; j++)
-            acc[j] = _mm512_setzero_ps();
-        for (int t = 0; t < n_kv; t += 16) {
-            __mmask16 m = tail_mask(n_kv - t);
-            __m512 vv = _mm512_maskz_loadu_ps(m, v + t);
-            for (int j = 0; j < NQ; j++)
-                acc[j] = _mm512_fmadd_ps(
-                    _mm512_maskz_loadu_ps(m, scores + (size_t)j * (size_t)n_kv + t), vv, acc[j]);
+            acc[j][v] = _mm512_setzero_ps();
+    }
+    int t = 0;
+    for (; t < n_min; t++) {
+        const float *vr = V + (size_t)t * (size_t)hd + d0;
+        __m512 vv[4];
+        for (int v = 0; v < DV; v++)
+            vv[v] = _mm512_maskz_loadu_ps(dm[v], vr + 16 * v);
+        for (int j = 0; j < NQ; j++) {
+            const __m512 p = _mm512_set1_ps(qs[j].s[t]);
+            for (int v = 0; v < DV; v++)
+                acc[j][v] = _mm512_fmadd_ps(p, vv[v], acc[j][v]);
         }
-        for (int j = 0; j < NQ; j++)
-            out[j * hd + d] = _mm512_reduce_add_ps(acc[j]) * inv[j];
+    }
+    for (; t < n_max; t++) {
+        const float *vr = V + (size_t)t * (size_t)hd + d0;
+        __m512 vv[4];
+        for (int v = 0; v < DV; v++)
+            vv[v] = _mm512_maskz_loadu_ps(dm[v], vr + 16 * v);
+        for (int j = 0; j < NQ; j++) {
+            if (t >= qs[j].n) continue;
+            const __m512 p = _mm512_set1_ps(qs[j].s[t]);
+            for (int v = 0; v < DV; v++)
+                acc[j][v] = _mm512_fmadd_ps(p, vv[v], acc[j][v]);
+        }
+    }
+    for (int j = 0; j < NQ; j++)
+        for (int v = 0; v < DV; v++)
+            _mm512_mask_storeu_ps(qs[j].out + d0 + 16 * v, dm[v], _mm512_mul_ps(acc[j][v], _mm512_set1_ps(inv[j])));
+}
+
+#define FR_ATT_DV(NQ)                                                                              \
+    switch (dv) {                                                                                  \
+    case 1: values_nq(qs, NQ, 1, V, hd, d0, inv); break;                                           \
+    case 2: values_nq(qs, NQ, 2, V, hd, d0, inv); break;                                           \
+    case 3: values_nq(qs, NQ, 3, V, hd, d0, inv); break;                                           \
+    default: values_nq(qs, NQ, 4, V, hd, d0, inv); break;                                          \
+    }
+
+static void values(const att_q *qs, int nq, const float *V, int hd, const float *inv) {
+    for (int d0 = 0; d0 < hd; d0 += 64) {
+        const int dv = (hd - d0 + 15) / 16;
+        switch (nq) {
+        case 1: FR_ATT_DV(1) break;
+        case 2: FR_ATT_DV(2) break;
+        case 3: FR_ATT_DV(3) break;
+        default: FR_ATT_DV(4) break;
+        }
     }
 }
 
-void fr_op_attend_avx512(const float *q, int nq, const float *Kt, const float *Vt, int n_kv,
-                         int stride, int hd, float scale, float *scores, float *out) {
-    for (int j = 0; j < nq;) {
-        int left = nq - j;
-        const float *qj = q + (size_t)j * (size_t)hd;
-        float *sj = scores + (size_t)j * (size_t)n_kv, *oj = out + (size_t)j * (size_t)hd;
-        switch (left >= 4 ? 4 : left) {
-        case 4: attend_nq(qj, 4, Kt, Vt, n_kv, stride, hd, scale, sj, oj); j += 4; break;
-        case 3: attend_nq(qj, 3, Kt, Vt, n_kv, stride, hd, scale, sj, oj); j += 3; break;
-        case 2: attend_nq(qj, 2, Kt, Vt, n_kv, stride, hd, scale, sj, oj); j += 2; break;
-        default: attend_nq(qj, 1, Kt, Vt, n_kv, stride, hd, scale, sj, oj); j += 1; break;
+void fr_op_attend_avx512(const float *q, int n_tok, int nq, size_t q_stride, const float *Kt,
+                         const float *V, int n_kv, int stride, int hd, float scale,
+                         float *scores, float *out) {
+    const size_t row = (size_t)n_kv + (size_t)n_tok - 1;
+    const int total = n_tok * nq;
+    for (int i0 = 0; i0 < total; i0 += FR_ATT_QMAX) {
+        att_q qs[FR_ATT_QMAX];
+        float mx[FR_ATT_QMAX], inv[FR_ATT_QMAX];
+        const int nb = total - i0 < FR_ATT_QMAX ? total - i0 : FR_ATT_QMAX;
+        for (int j = 0; j < nb; j++) {
+            const int tok = (i0 + j) / nq, h = (i0 + j) % nq;
+            const size_t o = (size_t)tok * q_stride + (size_t)h * (size_t)hd;
+            qs[j] = (att_q){q + o, out + o, scores + (size_t)(i0 + j) * row, n_kv + tok};
         }
+        switch (nb) {
+        case 1: scores_nq(qs, 1, Kt, stride, hd, scale, mx); break;
+        case 2: scores_nq(qs, 2, Kt, stride, hd, scale, mx); break;
+        case 3: scores_nq(qs, 3, Kt, stride, hd, scale, mx); break;
+        case 4: scores_nq(qs, 4, Kt, stride, hd, scale, mx); break;
+        case 5: scores_nq(qs, 5, Kt, stride, hd, scale, mx); break;
+        case 6: scores_nq(qs, 6, Kt, stride, hd, scale, mx); break;
+        case 7: scores_nq(qs, 7, Kt, stride, hd, scale, mx); break;
+        default: scores_nq(qs, 8, Kt, stride, hd, scale, mx); break;
+        }
+        for (int j = 0; j < nb; j++)
+            inv[j] = softmax_row(qs[j].s, qs[j].n, mx[j]);
+        for (int j = 0; j < nb; j += 4)
+            values(qs + j, nb - j < 4 ? nb - j : 4, V, hd, inv + j);
     }
 }
 

@@ -162,57 +162,86 @@ static void test_dot_axpy_add(void **state) {
     }
 }
 
+/* Attention of n_tok tokens x nq heads (token i sees n_kv + i keys) against double
+ * precision, for every implementation; and each query's result bit-identical to the same
+ * query computed alone (n_tok = nq = 1), which batched and speculative decoding rely on. */
 static void test_attend(void **state) {
     (void)state;
-    const int hds[] = {1, 8, 13, 64};
+    const int hds[] = {1, 8, 13, 64, 80};
     const int nqs[] = {1, 2, 3, 4, 5, 8};
+    const int ntoks[] = {1, 3, 8};
     fr_op_attend_fn impl[3] = {fr_op_attend_ref, fr_op_attend_for(FR_ISA_AVX2),
                                fr_op_attend_for(FR_ISA_AVX512)};
-    for (size_t hi = 0; hi < 4; hi++)
-        for (size_t qi = 0; qi < 6; qi++)
-            for (int n_kv = 1; n_kv < 150; n_kv += 29) {
-                int hd = hds[hi], nq = nqs[qi], stride = n_kv + 5;
-                float q[8 * 64], out[8 * 64];
-                float *Kt = malloc(sizeof(float) * hd * stride);
-                float *Vt = malloc(sizeof(float) * hd * stride);
-                float *scores = malloc(sizeof(float) * nq * n_kv);
-                double *s = malloc(sizeof(double) * n_kv), ref[8 * 64] = {0};
-                for (int i = 0; i < hd * nq; i++)
-                    q[i] = 2 * frand();
-                for (int i = 0; i < hd * stride; i++) {
-                    Kt[i] = 2 * frand();
-                    Vt[i] = frand();
-                }
-                double scale = 1.0 / sqrt(hd);
-                for (int j = 0; j < nq; j++) {
-                    double mx = -INFINITY, z = 0;
-                    for (int t = 0; t < n_kv; t++) {
-                        double d = 0;
-                        for (int i = 0; i < hd; i++)
-                            d += (double)q[j * hd + i] * Kt[i * stride + t];
-                        s[t] = d * scale;
-                        mx = s[t] > mx ? s[t] : mx;
+    for (size_t hi = 0; hi < sizeof hds / sizeof hds[0]; hi++)
+        for (size_t qi = 0; qi < sizeof nqs / sizeof nqs[0]; qi++)
+            for (size_t ti = 0; ti < sizeof ntoks / sizeof ntoks[0]; ti++)
+                for (int n_kv = 1; n_kv < 150; n_kv += 29) {
+                    const int hd = hds[hi], nq = nqs[qi], n_tok = ntoks[ti];
+                    const int n_all = n_kv + n_tok - 1, stride = n_all + 5;
+                    const size_t q_stride = (size_t)(nq + 1) * (size_t)hd; /* a gap between tokens */
+                    const size_t nqv = (size_t)n_tok * q_stride;
+                    float *q = malloc(sizeof(float) * nqv), *out = malloc(sizeof(float) * nqv),
+                          *one = malloc(sizeof(float) * (size_t)hd);
+                    float *Kt = malloc(sizeof(float) * (size_t)hd * (size_t)stride);
+                    float *V = malloc(sizeof(float) * (size_t)hd * (size_t)stride);
+                    float *scores = malloc(sizeof(float) * (size_t)n_tok * (size_t)nq * (size_t)n_all);
+                    double *s = malloc(sizeof(double) * (size_t)n_all), *ref = malloc(sizeof(double) * nqv);
+                    assert_true(q && out && one && Kt && V && scores && s && ref);
+                    for (size_t i = 0; i < nqv; i++)
+                        q[i] = 2 * frand();
+                    for (int i = 0; i < hd * stride; i++) {
+                        Kt[i] = 2 * frand();
+                        V[i] = frand();
                     }
-                    for (int t = 0; t < n_kv; t++)
-                        z += (s[t] = exp(s[t] - mx));
-                    for (int t = 0; t < n_kv; t++)
-                        for (int i = 0; i < hd; i++)
-                            ref[j * hd + i] += s[t] / z * Vt[i * stride + t];
+                    double scale = 1.0 / sqrt(hd);
+                    for (int tok = 0; tok < n_tok; tok++)
+                        for (int j = 0; j < nq; j++) {
+                            const size_t o = (size_t)tok * q_stride + (size_t)j * (size_t)hd;
+                            const int n = n_kv + tok;
+                            double mx = -INFINITY, z = 0;
+                            for (int t = 0; t < n; t++) {
+                                double d = 0;
+                                for (int i = 0; i < hd; i++)
+                                    d += (double)q[o + i] * Kt[i * stride + t];
+                                s[t] = d * scale;
+                                mx = s[t] > mx ? s[t] : mx;
+                            }
+                            for (int t = 0; t < n; t++)
+                                z += (s[t] = exp(s[t] - mx));
+                            for (int i = 0; i < hd; i++) {
+                                ref[o + i] = 0;
+                                for (int t = 0; t < n; t++)
+                                    ref[o + i] += s[t] / z * V[t * hd + i];
+                            }
+                        }
+                    for (int k = 0; k < 3; k++) {
+                        for (size_t i = 0; i < nqv; i++)
+                            out[i] = -7.0f; /* the gaps must stay untouched */
+                        impl[k](q, n_tok, nq, q_stride, Kt, V, n_kv, stride, hd, (float)scale, scores, out);
+                        for (int tok = 0; tok < n_tok; tok++) {
+                            const size_t o = (size_t)tok * q_stride;
+                            check_close(out + o, ref + o, hd * nq, 2e-6);
+                            for (int i = hd * nq; i < hd * (nq + 1); i++)
+                                assert_true(out[o + (size_t)i] == -7.0f);
+                            for (int j = 0; j < nq; j++) { /* the same query alone */
+                                impl[k](q + o + (size_t)j * hd, 1, 1, 0, Kt, V, n_kv + tok, stride, hd,
+                                        (float)scale, scores, one);
+                                if (memcmp(one, out + o + (size_t)j * hd, sizeof(float) * (size_t)hd) != 0)
+                                    fail_msg("attend impl %d: token %d head %d of %d x %d (hd %d, n_kv %d) differs "
+                                             "from the query alone", k, tok, j, n_tok, nq, hd, n_kv);
+                            }
+                        }
+                    }
+                    free(q), free(out), free(one), free(Kt), free(V), free(scores), free(s), free(ref);
                 }
-                for (int k = 0; k < 3; k++) {
-                    memset(out, 0, sizeof out);
-                    impl[k](q, nq, Kt, Vt, n_kv, stride, hd, (float)scale, scores, out);
-                    check_close(out, ref, hd * nq, 2e-6);
-                }
-                free(Kt), free(Vt), free(scores), free(s);
-            }
     /* very negative scores underflow to 0 without NaN */
     float q1[1] = {1}, K1[3] = {0, -200, -300}, V1[3] = {1, 2, 3}, sc[3], o1[1];
     for (int k = 0; k < 3; k++) {
-        impl[k](q1, 1, K1, V1, 3, 3, 1, 1.0f, sc, o1);
+        impl[k](q1, 1, 1, 1, K1, V1, 3, 3, 1, 1.0f, sc, o1);
         assert_true(fabsf(o1[0] - 1.0f) < 1e-6f);
     }
 }
+
 
 int main(void) {
     const struct CMUnitTest tests[] = {
