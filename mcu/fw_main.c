@@ -10,9 +10,14 @@
  *   FW_INPUTS       how many inputs to run (default 8)
  *   FW_CIFAR        1: inputs are CIFAR-10 records from fw_cifar[] (IC model);
  *                   0: deterministic pseudo-random int8 inputs (xorshift32)
- *   FW_PROFILE      1: also prints the ticks of every operator for input 0
- *                   ("# op <index> <name> <ticks>"), through fr_cnn_invoke_hooked
- * Embedded data (tools/py/embed_model.py): fw_model[] / fw_model_len, fw_cifar[];
+ *   FW_PROFILE      1: also prints the ticks of every operator, summed over all inputs
+ *                   ("# op <index> <name> macs <n> ticks <t>"), through
+ *                   fr_cnn_invoke_hooked
+ *   FW_TREC         1: the model runs with the TREC sidecar fw_trec[] (docs/trec.md):
+ *                   its CONV_2D ops run the TREC convolution (src/reuse); prints
+ *                   "# trec_op <index> L <l> H <h> clusters <c> macs_reuse <r> macs_hash
+ *                   <h> macs_dense <d>" (sums over all inputs) after the run
+ * Embedded data (tools/py/embed_model.py): fw_model[] / fw_model_len, fw_cifar[], fw_trec[];
  * the static arena fw_arena[fw_arena_bytes] (.bss) comes from a generated arena_<model>.c.
  *
  * Host only: `--inputs N` overrides FW_INPUTS.
@@ -22,6 +27,9 @@
 #include <string.h>
 
 #include "frugal.h"
+#if FW_TREC
+#include "frugal_trec.h"
+#endif
 #include "platform.h"
 
 #ifndef FW_MODEL_NAME
@@ -36,6 +44,9 @@
 #ifndef FW_PROFILE
 #define FW_PROFILE 0
 #endif
+#ifndef FW_TREC
+#define FW_TREC 0
+#endif
 #define FW_PROFILE_MAX_OPS 256
 
 extern const unsigned char fw_model[];
@@ -44,6 +55,11 @@ extern const unsigned int fw_model_len;
 #define CIFAR_RECORD (1 + 32 * 32 * 3)
 extern const unsigned char fw_cifar[];
 extern const unsigned int fw_cifar_len;
+#endif
+
+#if FW_TREC
+extern const unsigned char fw_trec[];
+extern const unsigned int fw_trec_len;
 #endif
 
 extern uint8_t fw_arena[];
@@ -72,6 +88,13 @@ static void put_i64(int64_t v) {
         put_u64((uint64_t)v);
     }
 }
+
+#if FW_TREC
+static void put_kv2(const char *key, uint64_t v) {
+    fw_puts(key);
+    put_u64(v);
+}
+#endif
 
 static void put_kv(const char *key, uint64_t v) {
     fw_puts(key);
@@ -105,11 +128,16 @@ static int fill_input(fr_cnn_model *m, const fr_cnn_tensor_info *in, int k) {
     (void)m;
     const unsigned char *rec = fw_cifar + (size_t)k * CIFAR_RECORD;
     int8_t *q = in->data;
-    /* CIFAR record: label, 1024 R, 1024 G, 1024 B; the model wants NHWC bytes
-     * quantised with its input scale/zero point (IC: scale 1, zp -128). */
+    /* CIFAR record: label, 1024 R, 1024 G, 1024 B; the model wants NHWC int8. As
+     * `frugal classify` does, the pixels 0..255 map linearly onto the real range the
+     * input's quantisation covers, [scale * (-128 - zp), scale * (127 - zp)], and are
+     * quantised back (IC: scale 1, zp -128, so q = pixel - 128 exactly). */
+    const float lo = in->scale * (float)(-128 - in->zero_point);
+    const float hi = in->scale * (float)(127 - in->zero_point);
     for (int p = 0; p < 32 * 32; p++) {
         for (int c = 0; c < 3; c++) {
-            float v = (float)rec[1 + c * 1024 + p] / in->scale;
+            const float f = lo + (hi - lo) * (float)rec[1 + c * 1024 + p] / 255.0f;
+            float v = f / in->scale;
             int32_t r = (int32_t)(v >= 0.0f ? v + 0.5f : v - 0.5f) + in->zero_point;
             q[p * 3 + c] = (int8_t)(r < -128 ? -128 : r > 127 ? 127 : r);
         }
@@ -188,17 +216,35 @@ static void profile_print(const fr_cnn_model *m, const profile *p) {
 
 static profile fw_profile;
 
-/* Input 0 runs hooked and prints its per-operator ticks; the others run plainly. */
+/* Every input runs hooked; the per-operator ticks (sums) are printed after the last. */
 static fr_status run_once(fr_cnn_model *m, int k, fr_error *err) {
-    if (k != 0) return fr_cnn_invoke(m, err);
-    fr_status st = fr_cnn_invoke_hooked(m, profile_hook, &fw_profile, err);
-    if (st == FR_OK) profile_print(m, &fw_profile);
-    return st;
+    (void)k;
+    return fr_cnn_invoke_hooked(m, profile_hook, &fw_profile, err);
 }
 #else
 static fr_status run_once(fr_cnn_model *m, int k, fr_error *err) {
     (void)k;
     return fr_cnn_invoke(m, err);
+}
+#endif
+
+#if FW_TREC
+/* Per TREC op: L, H, and clusters / MACs summed over all invokes. */
+static void trec_print(const fr_cnn_model *m) {
+    int n = fr_cnn_num_ops(m);
+    for (int i = 0; i < n; i++) {
+        fr_cnn_trec_info ti;
+        if (fr_cnn_trec_op_info(m, i, &ti, NULL) != FR_OK || !ti.enabled) continue;
+        fw_puts("# trec_op ");
+        put_u64((uint64_t)i);
+        put_kv2(" L ", (uint64_t)ti.sub_len);
+        put_kv2(" H ", (uint64_t)ti.hash_bits);
+        put_kv2(" clusters ", (uint64_t)ti.total_clusters);
+        put_kv2(" macs_reuse ", (uint64_t)ti.total_macs_reuse);
+        put_kv2(" macs_hash ", (uint64_t)ti.total_macs_hash);
+        put_kv2(" macs_dense ", (uint64_t)ti.total_macs_dense);
+        fw_puts("\n");
+    }
 }
 #endif
 
@@ -235,8 +281,16 @@ int main(int argc, char **argv) {
     fr_error err = {0};
     fr_cnn_config cfg = {FR_CNN_KERNELS_BEST, FW_MODEL_NAME};
     fr_cnn_model *m = NULL;
+    const fr_cnn_reuse *reuse = NULL;
+#if FW_TREC
+    fr_cnn_trec trec; /* lives as long as main, i.e. as the model */
+    if (fr_cnn_trec_init(&trec, fw_trec, fw_trec_len, FW_MODEL_NAME ".trec", &err) != FR_OK)
+        return fail("trec sidecar", &err);
+    reuse = &trec.reuse;
+#endif
     uint64_t t0 = fw_ticks();
-    if (fr_cnn_model_init(fw_model, fw_model_len, fw_arena, fw_arena_bytes, &cfg, &m, &err) != FR_OK)
+    if (fr_cnn_model_init_reuse(fw_model, fw_model_len, fw_arena, fw_arena_bytes, &cfg, reuse, &m,
+                                &err) != FR_OK)
         return fail("model init", &err);
     uint64_t t_init = fw_ticks() - t0;
 
@@ -285,6 +339,13 @@ int main(int argc, char **argv) {
         put_kv("# invoke_ticks ", t);
     }
     if (n_inputs > 0) put_kv("# invoke_ticks_mean ", total_ticks / (uint64_t)n_inputs);
+    put_kv("# inputs ", (uint64_t)n_inputs);
+#if FW_PROFILE
+    profile_print(m, &fw_profile);
+#endif
+#if FW_TREC
+    trec_print(m);
+#endif
     uint32_t calib_insns;
     uint64_t calib_ticks = fw_calibrate(&calib_insns);
     put_kv("# calib_instructions ", calib_insns);

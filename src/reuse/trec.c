@@ -1,5 +1,7 @@
 /* TREC convolution: the fast path (portable C; the float hash and partial-product loops
- * switch to the AVX2 kernels of trec_avx2.c when the caller's isa allows).
+ * switch to the AVX2 kernels of trec_avx2.c when the caller's isa allows; the int8 path
+ * is the body fr_trec_s8_body of trec_internal.h, instantiated here with portable kernels
+ * and in trec_avx2.c / trec_avx512.c with SIMD ones).
  *
  * Same algorithm and the same summation orders as trec_ref.c, so the results are
  * bit-identical; what changes is the memory access:
@@ -58,28 +60,6 @@ static const float *gather_f32(const fr_cnn_geom *g, const float *input, int b, 
         k += n;
     }
     return xbuf;
-}
-
-/* int8: v = x - zp into xbuf (padding gives 0). */
-static void gather_s8(const fr_cnn_geom *g, const int8_t *input, int32_t zp, int b, int oy,
-                      int ox, int k0, int Lj, int32_t *xbuf) {
-    const int cin = g->in_c;
-    int k = k0;
-    const int end = k0 + Lj;
-    int32_t *dst = xbuf;
-    while (k < end) {
-        const int pix = k / cin, ic = k % cin;
-        const int n = cin - ic < end - k ? cin - ic : end - k;
-        const int8_t *src = trec_tap(g, input, 1, b, oy, ox, pix / g->k_w, pix % g->k_w);
-        if (src) {
-            src += ic;
-            for (int t = 0; t < n; t++) dst[t] = (int32_t)src[t] - zp;
-        } else {
-            for (int t = 0; t < n; t++) dst[t] = 0;
-        }
-        dst += n;
-        k += n;
-    }
 }
 
 static void hash_f32_c(const float *pt, int Hp, const float *x, int Lj, float *d) {
@@ -212,101 +192,51 @@ void fr_trec_conv_f32(fr_isa isa, const fr_trec_params *p, const fr_cnn_geom *g,
     }
 }
 
+/* Portable int8 kernels (packed layouts: trec_internal.h). */
+static uint32_t hash_s8_c(const int16_t *ptp, int Hq, int H, const int16_t *v, int np,
+                          const int32_t *thr) {
+    int32_t d[FR_TREC_MAX_HASH_BITS];
+    for (int h = 0; h < H; h++) d[h] = 0;
+    for (int pp = 0; pp < np; pp++) {
+        const int32_t v0 = v[2 * pp], v1 = v[2 * pp + 1];
+        const int16_t *pr = ptp + (size_t)pp * Hq * 2;
+        for (int h = 0; h < H; h++) d[h] += pr[2 * h] * v0 + pr[2 * h + 1] * v1;
+    }
+    uint32_t id = 0;
+    for (int h = 0; h < H; h++) id |= (uint32_t)(d[h] >= thr[h]) << h;
+    return id;
+}
+
+static void partial_s8_c(const int16_t *cent, int np, const int16_t *wt2, int cout, int32_t *y) {
+    for (int oc = 0; oc < cout; oc++) y[oc] = 0;
+    for (int pp = 0; pp < np; pp++) {
+        const int32_t c0 = cent[2 * pp], c1 = cent[2 * pp + 1];
+        const int16_t *w = wt2 + (size_t)pp * cout * 2;
+        for (int oc = 0; oc < cout; oc++) y[oc] += c0 * w[2 * oc] + c1 * w[2 * oc + 1];
+    }
+}
+
 void fr_trec_conv_s8(fr_isa isa, const fr_trec_params *p, const fr_cnn_geom *g,
                      const fr_cnn_requant *q, const int8_t *input, const int8_t *filter,
                      const int32_t *bias, int8_t *output, void *scratch,
                      fr_trec_stats *stats) {
-    (void)isa;
-    fr_trec_layout lo;
-    fr_trec_layout_init(&lo, p, g, 1);
-    fr_trec_stats_begin(stats, &lo);
-    unsigned char *s = scratch;
-    int32_t *table = (int32_t *)(s + lo.off_table);
-    int32_t *cl = (int32_t *)(s + lo.off_cl);
-    int32_t *counts = (int32_t *)(s + lo.off_counts);
-    int32_t *sums = (int32_t *)(s + lo.off_sums);
-    int32_t *ybuf = (int32_t *)(s + lo.off_ybuf);
-    int32_t *x = (int32_t *)(s + lo.off_xbuf);
-    int32_t *d = (int32_t *)(s + lo.off_dbuf);
-    int32_t *wt = (int32_t *)(s + lo.off_wt);
-    int32_t *pt = (int32_t *)(s + lo.off_pt);
-    int32_t *acc = (int32_t *)(s + lo.off_acc);
-    int32_t *cid = (int32_t *)(s + lo.off_cid);
-    const int K = lo.K, L = lo.L, H = lo.H, J = lo.J, cout = lo.cout;
-    const int64_t G = lo.group_rows;
-    const int buckets = 1 << H;
-    for (int b = 0; b < buckets; b++) table[b] = -1;
-
-    for (int grp = 0; grp < lo.n_groups; grp++) {
-        const int64_t r0 = (int64_t)grp * G;
-        for (int64_t i = 0; i < G; i++)
-            for (int oc = 0; oc < cout; oc++) acc[i * cout + oc] = bias ? bias[oc] : 0;
-        for (int j = 0; j < J; j++) {
-            const int k0 = j * L;
-            const int Lj = K - k0 < L ? K - k0 : L;
-            const int8_t *P = p->proj_s8 + (size_t)H * k0;
-            const int32_t *offs = p->offset_s32 ? p->offset_s32 + (size_t)j * H : NULL;
-            for (int h = 0; h < H; h++)
-                for (int t = 0; t < Lj; t++) pt[t * H + h] = P[h * Lj + t];
-            for (int oc = 0; oc < cout; oc++) {
-                const int8_t *w = filter + (size_t)oc * K + k0;
-                for (int t = 0; t < Lj; t++) wt[(size_t)t * cout + oc] = w[t];
-            }
-            int32_t nc = 0;
-            for (int64_t i = 0; i < G; i++) {
-                const int64_t r = r0 + i;
-                int b, oy, ox;
-                row_coords(g, r, &b, &oy, &ox);
-                gather_s8(g, input, q->input_zp, b, oy, ox, k0, Lj, x);
-                for (int h = 0; h < H; h++) d[h] = 0;
-                for (int t = 0; t < Lj; t++) {
-                    const int32_t xt = x[t];
-                    const int32_t *pr = pt + t * H;
-                    for (int h = 0; h < H; h++) d[h] += pr[h] * xt;
-                }
-                unsigned id = 0;
-                for (int h = 0; h < H; h++)
-                    if ((int64_t)d[h] + (offs ? offs[h] : 0) >= 0) id |= 1u << h;
-                if (stats && stats->bucket_ids) stats->bucket_ids[r * J + j] = (uint16_t)id;
-                int32_t c = table[id];
-                int32_t *sm;
-                if (c < 0) {
-                    c = nc++;
-                    table[id] = c;
-                    counts[c] = 1;
-                    sm = sums + (size_t)c * L;
-                    memcpy(sm, x, (size_t)Lj * sizeof *sm);
-                } else {
-                    counts[c]++;
-                    sm = sums + (size_t)c * L;
-                    for (int t = 0; t < Lj; t++) sm[t] += x[t];
-                }
-                cl[i] = c;
-                cid[c] = (int32_t)id;
-            }
-            for (int32_t c = 0; c < nc; c++) {
-                table[cid[c]] = -1;
-                int32_t *cent = sums + (size_t)c * L;
-                const int32_t n = counts[c];
-                for (int t = 0; t < Lj; t++) cent[t] = fr_trec_round_div(cent[t], n);
-                int32_t *y = ybuf + (size_t)c * cout;
-                for (int oc = 0; oc < cout; oc++) y[oc] = 0;
-                for (int t = 0; t < Lj; t++) {
-                    const int32_t ct = cent[t];
-                    const int32_t *w = wt + (size_t)t * cout;
-                    for (int oc = 0; oc < cout; oc++) y[oc] += ct * w[oc];
-                }
-            }
-            for (int64_t i = 0; i < G; i++) {
-                const int32_t *y = ybuf + (size_t)cl[i] * cout;
-                int32_t *a = acc + i * cout;
-                for (int oc = 0; oc < cout; oc++) a[oc] = fr_q_add(a[oc], y[oc]);
-            }
-            fr_trec_stats_add(stats, &lo, j, Lj, nc);
-        }
-        int8_t *out0 = output + r0 * cout;
-        for (int64_t i = 0; i < G; i++)
-            for (int oc = 0; oc < cout; oc++)
-                out0[i * cout + oc] = fr_cnn_requant1(q, acc[i * cout + oc], oc);
+#if FR_X86
+    if (isa >= FR_ISA_AVX512) {
+        fr_trec_conv_s8_avx512(p, g, q, input, filter, bias, output, scratch, stats);
+        return;
     }
+    if (isa >= FR_ISA_AVX2) {
+        fr_trec_conv_s8_avx2(p, g, q, input, filter, bias, output, scratch, stats);
+        return;
+    }
+#else
+    (void)isa;
+#endif
+#if FR_TREC_ARM_DSP
+    fr_trec_conv_s8_armdsp(p, g, q, input, filter, bias, output, scratch, stats);
+    return;
+#endif
+    fr_trec_s8_body(p, g, q, input, filter, bias, output, scratch, stats, hash_s8_c,
+                    partial_s8_c, fr_trec_requant_rows_c,
+                    fr_trec_cent_div, 0);
 }

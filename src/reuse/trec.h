@@ -138,8 +138,9 @@ void fr_trec_conv_s8_ref(const fr_trec_params *p, const fr_cnn_geom *g,
                          const fr_cnn_requant *q, const int8_t *input, const int8_t *filter,
                          const int32_t *bias, int8_t *output, void *scratch,
                          fr_trec_stats *stats);
-/* The int8 fast path (portable C for now; isa is accepted for future ISA variants).
- * Bit-identical to fr_trec_conv_s8_ref. */
+/* The int8 fast path: portable C, or with isa >= FR_ISA_AVX2 / FR_ISA_AVX512 (checked by
+ * the caller with fr_isa_supported) the AVX2 / AVX-512 VNNI kernels, and on Arm cores with
+ * the DSP extension (Cortex-M4/M7) SMLAD kernels. Bit-identical to fr_trec_conv_s8_ref. */
 void fr_trec_conv_s8(fr_isa isa, const fr_trec_params *p, const fr_cnn_geom *g,
                      const fr_cnn_requant *q, const int8_t *input, const int8_t *filter,
                      const int32_t *bias, int8_t *output, void *scratch,

@@ -3,6 +3,7 @@
 #ifndef FR_REUSE_TREC_INTERNAL_H
 #define FR_REUSE_TREC_INTERNAL_H
 
+#include "cnn/ops_internal.h"
 #include "reuse/trec.h"
 
 /* Offsets (bytes from the scratch start, each a multiple of 64) and counts of one
@@ -76,6 +77,336 @@ static inline unsigned fr_trec_bits_f32(const float *d, int H) {
 /* Rounded mean of the int8 path: half away from zero, n >= 1. */
 static inline int32_t fr_trec_round_div(int32_t s, int32_t n) {
     return s >= 0 ? (s + n / 2) / n : -((-s + n / 2) / n);
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* int8 fast path: one body (fr_trec_s8_body) instantiated per ISA file with that file's  */
+/* inner kernels, so the loops around them are compiled (and auto-vectorised) for that    */
+/* ISA and the kernels inline. All int8 arithmetic is exact (int32 sums that cannot       */
+/* overflow, see trec.h), so any order of the terms gives the reference's bits.           */
+/*                                                                                        */
+/* Packed layouts (per sub-vector j, Lp = Lj rounded up to even, np = Lp / 2 pairs,       */
+/* Hq = fr_trec_hpad(H), 8 or 16):                                                        */
+/*   v     int16 [Lp]: the row's values x - zp (0 in the padding and at t = Lj)            */
+/*   ptp   int16 [np][Hq][2]: ptp[(p*Hq + h)*2 + e] = P_j[h][2p + e] (0 beyond H / Lj)     */
+/*   thr   int32 [Hq]: bit h is 1 iff d_h >= thr[h] (thr = -offset); lanes of `never`     */
+/*         (offset INT32_MIN: d_h + o >= 0 is impossible) and lanes >= H are masked off    */
+/*   wt2   int16 [np][cout][2]: wt2[(p*cout + oc)*2 + e] = filter[oc][k0 + 2p + e]        */
+/*   cent  int16 [Lp]: the centroid (in [-255, 255]; 0 at t = Lj)                          */
+/* Kernels:                                                                               */
+/*   hash:    returns sum_h (d_h >= thr[h]) << h for h < H (lanes H..Hq-1: any value),     */
+/*            d_h = sum_t ptp * v                                                         */
+/*   partial: y[oc] = sum_t cent[t] * wt2 (int32, exact)                                   */
+
+typedef uint32_t (*fr_trec_hash_s8_fn)(const int16_t *ptp, int Hq, int H, const int16_t *v,
+                                       int np, const int32_t *thr);
+typedef void (*fr_trec_partial_s8_fn)(const int16_t *cent, int np, const int16_t *wt2, int cout,
+                                      int32_t *y);
+/* out[r * cout + oc] = fr_cnn_requant1(q, acc[r * cout + oc], oc) for r < rows */
+typedef void (*fr_trec_requant_s8_fn)(const fr_cnn_requant *q, const int32_t *acc, int64_t rows,
+                                      int cout, int8_t *out);
+
+/* cent[t] = fr_trec_round_div(sm[t], n) for t < Lj (and cent[Lj] = 0 when Lj is odd). */
+typedef void (*fr_trec_cent_s8_fn)(const int32_t *sm, int32_t n, int Lj, int16_t *cent);
+
+/* With the division (cheap on cores with a hardware divider, e.g. Cortex-M). */
+static inline void fr_trec_cent_div(const int32_t *sm, int32_t n, int Lj, int16_t *cent) {
+    if (n == 1)
+        for (int t = 0; t < Lj; t++) cent[t] = (int16_t)sm[t];
+    else
+        for (int t = 0; t < Lj; t++) cent[t] = (int16_t)fr_trec_round_div(sm[t], n);
+    if (Lj & 1) cent[Lj] = 0;
+}
+
+/* With a double reciprocal and an exact integer correction (no divide instruction per
+ * element): q = trunc(a * (1/n)) is within 1 of a / n for 0 <= a < 2^31, then fixed with the
+ * remainder, so the result equals the C division exactly. */
+static inline void fr_trec_cent_recip(const int32_t *sm, int32_t n, int Lj, int16_t *cent) {
+    if (n == 1) {
+        for (int t = 0; t < Lj; t++) cent[t] = (int16_t)sm[t];
+    } else {
+        const double inv = 1.0 / (double)n;
+        const int32_t half = n / 2;
+        for (int t = 0; t < Lj; t++) {
+            const int32_t s = sm[t];
+            const int32_t a = (s >= 0 ? s : -s) + half; /* < 2^31: |s| <= 255 * G */
+            int32_t q = (int32_t)((double)a * inv);
+            const int32_t r = a - q * n;
+            q += (r >= n) - (r < 0);
+            cent[t] = (int16_t)(s >= 0 ? q : -q);
+        }
+    }
+    if (Lj & 1) cent[Lj] = 0;
+}
+
+/* The portable requantisation of the accumulators (one value at a time). */
+static inline void fr_trec_requant_rows_c(const fr_cnn_requant *q, const int32_t *acc,
+                                          int64_t rows, int cout, int8_t *out) {
+    for (int64_t r = 0; r < rows; r++)
+        for (int oc = 0; oc < cout; oc++)
+            out[r * cout + oc] = fr_cnn_requant1(q, acc[r * cout + oc], oc);
+}
+
+#if FR_X86
+void fr_trec_conv_s8_avx2(const fr_trec_params *p, const fr_cnn_geom *g,
+                          const fr_cnn_requant *q, const int8_t *input, const int8_t *filter,
+                          const int32_t *bias, int8_t *output, void *scratch,
+                          fr_trec_stats *stats);
+void fr_trec_conv_s8_avx512(const fr_trec_params *p, const fr_cnn_geom *g,
+                            const fr_cnn_requant *q, const int8_t *input, const int8_t *filter,
+                            const int32_t *bias, int8_t *output, void *scratch,
+                            fr_trec_stats *stats);
+#endif
+
+/* Arm cores with the DSP extension (Cortex-M4/M7): trec_armdsp.c (SMLAD kernels). */
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+#define FR_TREC_ARM_DSP 1
+void fr_trec_conv_s8_armdsp(const fr_trec_params *p, const fr_cnn_geom *g,
+                            const fr_cnn_requant *q, const int8_t *input, const int8_t *filter,
+                            const int32_t *bias, int8_t *output, void *scratch,
+                            fr_trec_stats *stats);
+#else
+#define FR_TREC_ARM_DSP 0
+#endif
+
+#if defined(__GNUC__)
+#define FR_TREC_INLINE static inline __attribute__((always_inline))
+#else
+#define FR_TREC_INLINE static inline
+#endif
+
+/* Row (b, oy, ox), sub-vector [k0, k0 + Lj) into v (int16, Lp values). */
+FR_TREC_INLINE void fr_trec_gather_s16(const fr_cnn_geom *g, const int8_t *input, int32_t zp,
+                                      int b, int oy, int ox, int k0, int Lj, int16_t *v) {
+    const int cin = g->in_c;
+    int k = k0, n_out = 0;
+    const int end = k0 + Lj;
+    while (k < end) {
+        const int pix = k / cin, ic = k % cin;
+        const int n = cin - ic < end - k ? cin - ic : end - k;
+        const int fy = pix / g->k_w, fx = pix % g->k_w;
+        const int iy = oy * g->stride_h - g->pad_top + fy * g->dil_h;
+        const int ix = ox * g->stride_w - g->pad_left + fx * g->dil_w;
+        int16_t *dst = v + n_out;
+        if (iy < 0 || iy >= g->in_h || ix < 0 || ix >= g->in_w) {
+            for (int t = 0; t < n; t++) dst[t] = 0;
+        } else {
+            const int8_t *src = input + (((size_t)b * g->in_h + iy) * g->in_w + ix) * cin + ic;
+            for (int t = 0; t < n; t++) dst[t] = (int16_t)(src[t] - zp);
+        }
+        n_out += n;
+        k += n;
+    }
+    if (Lj & 1) v[Lj] = 0;
+}
+
+/* v[t] = src[t] - zp and sm[t] (+)= v[t] for t < n; the common lengths get their own
+ * constant-length copies, which the compiler vectorises completely (a loop of unknown
+ * length runs its short remainder one element at a time). */
+FR_TREC_INLINE void fr_trec_cvt_n(const int8_t *restrict src, int32_t zp, int n,
+                                 int16_t *restrict v) {
+    for (int t = 0; t < n; t++) v[t] = (int16_t)(src[t] - zp);
+}
+FR_TREC_INLINE void fr_trec_cvt(const int8_t *src, int32_t zp, int n, int16_t *v) {
+    switch (n) {
+    case 4: fr_trec_cvt_n(src, zp, 4, v); break;
+    case 8: fr_trec_cvt_n(src, zp, 8, v); break;
+    case 16: fr_trec_cvt_n(src, zp, 16, v); break;
+    case 32: fr_trec_cvt_n(src, zp, 32, v); break;
+    default: fr_trec_cvt_n(src, zp, n, v); break;
+    }
+}
+FR_TREC_INLINE void fr_trec_acc_n(int32_t *restrict sm, const int16_t *restrict v, int n,
+                                 int first) {
+    if (first)
+        for (int t = 0; t < n; t++) sm[t] = v[t];
+    else
+        for (int t = 0; t < n; t++) sm[t] += v[t];
+}
+FR_TREC_INLINE void fr_trec_acc(int32_t *sm, const int16_t *v, int n, int first) {
+    switch (n) {
+    case 4: fr_trec_acc_n(sm, v, 4, first); break;
+    case 8: fr_trec_acc_n(sm, v, 8, first); break;
+    case 16: fr_trec_acc_n(sm, v, 16, first); break;
+    case 32: fr_trec_acc_n(sm, v, 32, first); break;
+    default: fr_trec_acc_n(sm, v, n, first); break;
+    }
+}
+
+FR_TREC_INLINE void fr_trec_zero_n(int32_t *restrict sm, int n) {
+    for (int t = 0; t < n; t++) sm[t] = 0;
+}
+FR_TREC_INLINE void fr_trec_zero(int32_t *sm, int n) {
+    switch (n) {
+    case 4: fr_trec_zero_n(sm, 4); break;
+    case 8: fr_trec_zero_n(sm, 8); break;
+    case 16: fr_trec_zero_n(sm, 16); break;
+    case 32: fr_trec_zero_n(sm, 32); break;
+    default: fr_trec_zero_n(sm, n); break;
+    }
+}
+
+/* The same when the sub-vector lies within filter tap (fy, fx), channels [ic0, ic0 + Lj). */
+FR_TREC_INLINE void fr_trec_tap_s16(const fr_cnn_geom *g, const int8_t *input, int32_t zp, int b,
+                                   int oy, int ox, int fy, int fx, int ic0, int Lj, int16_t *v) {
+    const int iy = oy * g->stride_h - g->pad_top + fy * g->dil_h;
+    const int ix = ox * g->stride_w - g->pad_left + fx * g->dil_w;
+    if (iy >= 0 && iy < g->in_h && ix >= 0 && ix < g->in_w) {
+        fr_trec_cvt(input + (((size_t)b * g->in_h + iy) * g->in_w + ix) * g->in_c + ic0, zp,
+                    Lj, v);
+    } else {
+        for (int t = 0; t < Lj; t++) v[t] = 0;
+    }
+    if (Lj & 1) v[Lj] = 0;
+}
+
+FR_TREC_INLINE void fr_trec_s8_body(const fr_trec_params *p, const fr_cnn_geom *g,
+                                   const fr_cnn_requant *q, const int8_t *input,
+                                   const int8_t *filter, const int32_t *bias, int8_t *output,
+                                   void *scratch, fr_trec_stats *stats,
+                                   fr_trec_hash_s8_fn hash, fr_trec_partial_s8_fn partial,
+                                   fr_trec_requant_s8_fn requant, fr_trec_cent_s8_fn centroid,
+                                   int two_pass) {
+    fr_trec_layout lo;
+    fr_trec_layout_init(&lo, p, g, 1);
+    fr_trec_stats_begin(stats, &lo);
+    unsigned char *s = scratch;
+    int32_t *table = (int32_t *)(s + lo.off_table);
+    int32_t *cl = (int32_t *)(s + lo.off_cl);
+    int32_t *counts = (int32_t *)(s + lo.off_counts);
+    int32_t *sums = (int32_t *)(s + lo.off_sums);
+    int32_t *ybuf = (int32_t *)(s + lo.off_ybuf);
+    int16_t *v = (int16_t *)(s + lo.off_xbuf);     /* Lp <= 4 * L bytes / 2 */
+    int32_t *thr = (int32_t *)(s + lo.off_dbuf);   /* Hq int32 */
+    int16_t *wt2 = (int16_t *)(s + lo.off_wt);     /* np * cout pairs <= L * cout * 4 bytes */
+    int16_t *ptp = (int16_t *)(s + lo.off_pt);     /* np * Hq pairs <= L * Hq * 4 bytes */
+    int32_t *acc = (int32_t *)(s + lo.off_acc);
+    int32_t *cid = (int32_t *)(s + lo.off_cid);
+    const int K = lo.K, L = lo.L, H = lo.H, J = lo.J, cout = lo.cout, cin = g->in_c;
+    const int Hq = fr_trec_hpad(H);
+    const int64_t G = lo.group_rows;
+    const int32_t zp = q->input_zp;
+    const uint32_t hmask = H >= 32 ? 0xffffffffu : (1u << H) - 1u;
+    const int buckets = 1 << H;
+    const int64_t C = lo.max_clusters;
+    for (int b = 0; b < buckets; b++) table[b] = -1;
+
+    for (int grp = 0; grp < lo.n_groups; grp++) {
+        const int64_t r0 = (int64_t)grp * G;
+        for (int64_t i = 0; i < G; i++) {
+            int32_t *a = acc + i * cout;
+            for (int oc = 0; oc < cout; oc++) a[oc] = bias ? bias[oc] : 0;
+        }
+        for (int j = 0; j < J; j++) {
+            const int k0 = j * L;
+            const int Lj = K - k0 < L ? K - k0 : L;
+            const int np = (Lj + 1) / 2;
+            const int8_t *P = p->proj_s8 + (size_t)H * k0;
+            const int32_t *offs = p->offset_s32 ? p->offset_s32 + (size_t)j * H : NULL;
+            uint32_t valid = hmask;
+            for (int h = 0; h < Hq; h++) {
+                const int32_t o = offs && h < H ? offs[h] : 0;
+                if (o == INT32_MIN) {
+                    valid &= ~(1u << h);
+                    thr[h] = 0;
+                } else {
+                    thr[h] = -o;
+                }
+            }
+            for (int pp = 0; pp < np; pp++)
+                for (int h = 0; h < Hq; h++)
+                    for (int e = 0; e < 2; e++) {
+                        const int t = 2 * pp + e;
+                        ptp[((size_t)pp * Hq + h) * 2 + e] =
+                            (int16_t)(h < H && t < Lj ? P[h * Lj + t] : 0);
+                    }
+            for (int oc = 0; oc < cout; oc++) {
+                const int8_t *w = filter + (size_t)oc * K + k0;
+                for (int pp = 0; pp < np; pp++)
+                    for (int e = 0; e < 2; e++) {
+                        const int t = 2 * pp + e;
+                        wt2[((size_t)pp * cout + oc) * 2 + e] = (int16_t)(t < Lj ? w[t] : 0);
+                    }
+            }
+            int32_t nc = 0;
+            /* the sub-vector within one filter tap: its tap and channel offset */
+            const int pix = k0 / cin, ic0 = k0 % cin;
+            const int one_tap = ic0 + Lj <= cin;
+            const int fy = pix / g->k_w, fx = pix % g->k_w;
+            const int b0 = (int)(r0 / ((int64_t)g->out_h * g->out_w));
+            const int nb = (int)(G / ((int64_t)g->out_h * g->out_w));
+            /* two_pass (out-of-order cores): pass 0 puts every row's bucket id into cl
+             * (rows are independent, so the hash chains of consecutive rows overlap) and
+             * pass 1 gathers again; otherwise (in-order cores) one pass hashes and
+             * clusters each row. Pass 1 assigns clusters in row order and sums. */
+            if (two_pass) fr_trec_zero(sums, Lj);
+            for (int pass = two_pass ? 0 : 1; pass < 2; pass++) {
+                int64_t i = 0;
+                for (int b = b0; b < b0 + nb; b++)
+                    for (int oy = 0; oy < g->out_h; oy++)
+                        for (int ox = 0; ox < g->out_w; ox++, i++) {
+                            if (one_tap)
+                                fr_trec_tap_s16(g, input, zp, b, oy, ox, fy, fx, ic0, Lj, v);
+                            else
+                                fr_trec_gather_s16(g, input, zp, b, oy, ox, k0, Lj, v);
+                            if (pass == 0) {
+                                cl[i] = (int32_t)(hash(ptp, Hq, H, v, np, thr) & valid);
+                                continue;
+                            }
+                            const uint32_t id = two_pass
+                                                    ? (uint32_t)cl[i]
+                                                    : hash(ptp, Hq, H, v, np, thr) & valid;
+                            if (stats && stats->bucket_ids)
+                                stats->bucket_ids[(r0 + i) * J + j] = (uint16_t)id;
+                            int32_t c = table[id];
+                            if (two_pass) {
+                                /* branch-free (a new bucket is unpredictable): the next
+                                 * free cluster slot nc is kept zeroed */
+                                const int isnew = c < 0;
+                                c = isnew ? nc : c;
+                                table[id] = c;
+                                cid[c] = (int32_t)id;
+                                counts[c] = isnew ? 1 : counts[c] + 1;
+                                nc += isnew;
+                                fr_trec_acc(sums + (size_t)c * L, v, Lj, 0);
+                                if (nc < C) fr_trec_zero(sums + (size_t)nc * L, Lj);
+                            } else {
+                                const int first = c < 0;
+                                if (first) {
+                                    c = nc++;
+                                    table[id] = c;
+                                    counts[c] = 1;
+                                    cid[c] = (int32_t)id;
+                                } else {
+                                    counts[c]++;
+                                }
+                                fr_trec_acc(sums + (size_t)c * L, v, Lj, first);
+                            }
+                            cl[i] = c;
+                        }
+            }
+            int16_t *cent = v;
+            for (int32_t c = 0; c < nc; c++) {
+                table[cid[c]] = -1;
+                centroid(sums + (size_t)c * L, counts[c], Lj, cent);
+                partial(cent, np, wt2, cout, ybuf + (size_t)c * cout);
+            }
+            for (int64_t r = 0; r < G; r++) {
+                const int32_t *y = ybuf + (size_t)cl[r] * cout;
+                int32_t *a = acc + r * cout;
+                int oc = 0;
+                for (; oc + 4 <= cout; oc += 4) { /* unrolled for in-order cores */
+                    a[oc] = (int32_t)((uint32_t)a[oc] + (uint32_t)y[oc]);
+                    a[oc + 1] = (int32_t)((uint32_t)a[oc + 1] + (uint32_t)y[oc + 1]);
+                    a[oc + 2] = (int32_t)((uint32_t)a[oc + 2] + (uint32_t)y[oc + 2]);
+                    a[oc + 3] = (int32_t)((uint32_t)a[oc + 3] + (uint32_t)y[oc + 3]);
+                }
+                for (; oc < cout; oc++) a[oc] = (int32_t)((uint32_t)a[oc] + (uint32_t)y[oc]);
+            }
+            fr_trec_stats_add(stats, &lo, j, Lj, nc);
+        }
+        requant(q, acc, G, cout, output + r0 * cout);
+    }
 }
 
 #endif

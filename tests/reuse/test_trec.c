@@ -216,8 +216,19 @@ static void test_fast_equals_ref_s8(void **state) {
         assert_memory_equal(id1, id2, c.N * c.J * 2);
         assert_memory_equal(y1, y2, ny);
         assert_int_equal(s1.clusters, s2.clusters);
-        fr_trec_conv_s8(FR_ISA_SCALAR, &c.p, &c.g, &q.q, x, w, bias, y2, scr, NULL);
-        assert_memory_equal(y1, y2, ny);
+        /* every supported isa (portable C, AVX2, AVX-512 VNNI), ids and outputs */
+        for (int isa = 0; isa < FR_ISA_COUNT; isa++) {
+            if (!fr_isa_supported((fr_isa)isa)) continue;
+            fr_trec_stats s3 = {.bucket_ids = id2};
+            memset(scr, 0x5A, sb);
+            memset(id2, 0, c.N * c.J * 2);
+            fr_trec_conv_s8((fr_isa)isa, &c.p, &c.g, &q.q, x, w, bias, y2, scr, &s3);
+            assert_memory_equal(id1, id2, c.N * c.J * 2);
+            assert_memory_equal(y1, y2, ny);
+            assert_int_equal(s1.clusters, s3.clusters);
+            fr_trec_conv_s8((fr_isa)isa, &c.p, &c.g, &q.q, x, w, bias, y2, scr, NULL);
+            assert_memory_equal(y1, y2, ny);
+        }
         free(x), free(w), free(bias), free(proj), free(off), free(scr), free(y1), free(y2);
         free(id1), free(id2);
     }

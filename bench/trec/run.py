@@ -1,0 +1,515 @@
+#!/usr/bin/python3
+"""TREC benchmark: MACs, host wall time, Cortex-M instructions and CIFAR-10 accuracy of
+TREC convolution against frugal's dense int8 and float convolution, in one run.
+
+usage: bench/trec/run.py [--build DIR] [--work DIR] [--L 4,8,c] [--H 4,8,12,16]
+                         [--ops wide] [--calib 16] [--eval-every 10] [--images 20]
+                         [--rounds 5] [--mcu-inputs 8] [--no-mcu] [--no-export]
+                         [--export-index FILE]
+                         [--md FILE] [--json FILE] [--plot FILE] [--update-docs] [--smoke]
+
+Networks: the MLPerf Tiny IC ResNet (int8, float twin for the dense float column) with
+post-training sidecars (tools/py/trec_tflite.py make, pca+c) over the grid L x H ("c":
+L = the conv's in_c, one filter tap); plus the trained nets listed in
+build/trec_models/export/index.json when that file exists (--no-export skips them).
+Per network and sidecar:
+  - MACs: per TREC layer (mean per image over the evaluation images, from
+    `frugal classify --reuse trec`'s counters via bench_trec): dense, partial products,
+    hashing; "x fewer" = dense / (partial + hashing);
+  - host wall time at batch 1 (bench_trec: dense int8, TREC int8 and dense float take
+    turns per image and round; medians), per layer and whole network;
+  - Cortex-M4 instructions under QEMU (-icount, mcu/fw_main.c with FW_PROFILE), dense and
+    TREC firmware of the same model on the same embedded images, per layer and whole
+    network; the TREC firmware's outputs must equal the host twin's (int8 bit-exact);
+  - top-1 on the CIFAR-10 evaluation subset (every --eval-every'th test record), dense
+    int8, dense float and TREC int8, with `frugal classify`.
+Writes a markdown table (--md, default build/trecbench/trec_bench.md), the raw figures
+(--json) and the accuracy vs speed-up / MACs plot (--plot, default docs/trec_tradeoff.png).
+--update-docs: puts the table between the "trec-bench" markers of docs/trec_bench.md and
+of the "## TREC" section of docs/benchmarks.md (appended at its end when missing).
+--smoke: one small sidecar, 2 images, no QEMU, no plot (the CTest bench_trec_smoke).
+Exit: 0, 1 on a failure (one line naming the step), 77 for --smoke without the assets.
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PY = "/usr/bin/python3"
+ASSETS = os.environ.get("FR_ASSETS", os.path.join(ROOT, "..", "shared", "assets"))
+IC = "cnn/mlperf-tiny/ic/pretrainedResnet_quant.tflite"
+IC_F = "cnn/mlperf-tiny/ic/pretrainedResnet.tflite"
+CIFAR = "cnn/cifar10/test_batch.bin"
+EXPORT_INDEX = os.path.join(ROOT, "build", "trec_models", "export", "index.json")
+
+
+def die(msg):
+    print("run.py: " + msg, file=sys.stderr)
+    sys.exit(1)
+
+
+def sh(cmd, quiet=False, **kw):
+    r = subprocess.run(cmd, capture_output=True, text=True, **kw)
+    if r.returncode != 0:
+        die("%s failed (exit %d):\n%s%s" % (" ".join(cmd), r.returncode, r.stdout[-3000:],
+                                             r.stderr[-3000:]))
+    return r.stdout
+
+
+def classify(a, model, cifar, trec=None):
+    cmd = [os.path.join(a.build, "bin", "frugal"), "classify", "-m", model, "--cifar10", cifar]
+    if trec:
+        cmd += ["--reuse", "trec", "--trec", trec]
+    out = sh(cmd)
+    m = re.search(r"^accuracy: ([0-9.]+) \((\d+)/(\d+)\)", out, re.M)
+    if not m:
+        die("no accuracy line from %s" % " ".join(cmd))
+    return float(m.group(1))
+
+
+def bench_host(a, model, fmodel, trec, cifar, images, rounds):
+    cmd = [os.path.join(a.build, "bin", "bench_trec"), "--model", model, "--trec", trec,
+           "--cifar", cifar, "--images", str(images), "--rounds", str(rounds)]
+    if fmodel:
+        cmd += ["--float", fmodel]
+    return json.loads(sh(cmd))
+
+
+# ---- Cortex-M ---------------------------------------------------------------------------
+
+def fw_name(s):
+    return re.sub(r"[^A-Za-z0-9_]", "_", s)
+
+
+def mcu_build(a, fws, inputs):
+    """fws: {name: (model path, sidecar or None)}. Builds Cortex-M4 firmware and host twins
+    with FW_PROFILE, runs them; returns {name: parsed firmware output}."""
+    if not (shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm")):
+        print("run.py: no arm-none-eabi-gcc / qemu-system-arm: Cortex-M columns skipped")
+        return None
+    defs = ["-DFW_MODELS=" + ";".join(fws), "-DFW_PROFILE=ON", "-DFW_INPUTS=%d" % inputs,
+            "-DFR_ASSETS=" + os.path.abspath(ASSETS)]
+    for n, (mp, tp) in fws.items():
+        defs += ["-DFW_MODEL_PATH_%s=%s" % (n, mp), "-DFW_CIFAR_%s=1" % n]
+        if tp:
+            defs.append("-DFW_TREC_%s=%s" % (n, tp))
+    res = {}
+    for kind in ("m4", "host"):
+        bdir = os.path.join(a.work, "mcu_" + kind)
+        extra = []
+        if kind == "m4":
+            # the QEMU board's whole 4 MB of code memory, so that models larger than an
+            # STM32F746's 1 MB flash (CifarNet) still get instruction counts
+            extra = ["-DCMAKE_TOOLCHAIN_FILE=" + os.path.join(ROOT, "mcu", "arm-none-eabi.cmake"),
+                     "-DFW_CPU=cortex-m4", "-DFW_BOARD=mps2_4m"]
+        sh(["cmake", "-S", os.path.join(ROOT, "mcu"), "-B", bdir, "-DCMAKE_BUILD_TYPE=Release"] +
+           extra + defs)
+        # keep going: a model larger than the 1 MB flash (e.g. CifarNet) fails to link
+        r = subprocess.run(["nice", "-n", "10", "cmake", "--build", bdir, "-j2", "--", "-k"],
+                           capture_output=True, text=True)
+        with open(os.path.join(a.work, "mcu_%s_build.log" % kind), "w") as f:
+            f.write(r.stdout + r.stderr)
+        for n in fws:
+            exe = os.path.join(bdir, "fw_%s%s" % (n, ".elf" if kind == "m4" else ""))
+            if not os.path.exists(exe):
+                print("run.py: %s (%s) did not build (larger than the 1 MB flash?), see %s" %
+                      (n, kind, os.path.join(a.work, "mcu_%s_build.log" % kind)))
+                res.setdefault(n, {})[kind] = None
+                continue
+            if kind == "m4":
+                cmd = ["timeout", "600", "qemu-system-arm", "-machine", "mps2-an386", "-icount",
+                       "shift=0", "-semihosting-config", "enable=on,target=native", "-nographic",
+                       "-monitor", "none", "-serial", "none", "-kernel",
+                       os.path.join(bdir, "fw_%s.elf" % n)]
+            else:
+                cmd = [os.path.join(bdir, "fw_" + n)]
+            r = subprocess.run(cmd, capture_output=True, text=True)
+            if r.returncode != 0 and "arena too small" not in r.stdout + r.stderr:
+                die("%s failed (exit %d):\n%s%s" % (" ".join(cmd), r.returncode, r.stdout[-2000:],
+                                                    r.stderr[-2000:]))
+            # semihosting output reaches QEMU's stderr when stdout is not a terminal
+            res.setdefault(n, {})[kind] = r.stdout + r.stderr if r.returncode == 0 else None
+            with open(os.path.join(a.work, "fw_%s_%s.txt" % (n, kind)), "w") as f:
+                f.write(r.stdout + r.stderr)
+    out = {}
+    for n, r in res.items():
+        txt = r["m4"]
+        if txt is None:   # H = 16 (the 2^16-entry bucket table alone is 256 KB) or flash
+            print("run.py: %s does not fit the firmware (flash or 256 KB arena)" % n)
+            continue
+        lines = lambda t: [ln for ln in t.splitlines() if not ln.startswith("#")]
+        def val(k, txt=txt, n=n):
+            m = re.search(r"^# %s (\d+)\r?$" % k, txt, re.M)
+            if not m:
+                die("firmware %s printed no '# %s' line (see %s)" % (n, k, a.work))
+            return int(m.group(1))
+        scale = val("calib_instructions") / val("calib_ticks")
+        ops = {}
+        for m in re.finditer(r"^# op (\d+) (\S+) macs (\d+) ticks (\d+)\r?$", txt, re.M):
+            ops[int(m.group(1))] = int(m.group(4)) * scale / val("inputs")
+        out[n] = {"insns": val("invoke_ticks_mean") * scale, "op_insns": ops,
+                  "bitexact": r["host"] is not None and lines(txt) == lines(r["host"]),
+                  "outputs": len(lines(txt)) - 2}
+    return out
+
+
+# ---- networks and sidecars ----------------------------------------------------------------
+
+def ic_configs(a):
+    cfgs = []
+    for L in a.L.split(","):
+        for H in a.H.split(","):
+            cfgs.append(("L%s_H%s" % (L, H), L, int(H)))
+    return cfgs
+
+
+def make_sidecar(a, model, out, L, H, ops):
+    sh(["nice", "-n", "15", PY, os.path.join(ROOT, "tools", "py", "trec_tflite.py"), "make",
+        model, out, "--cifar", os.path.join(ASSETS, CIFAR), "--L", "0" if L == "c" else L,
+        "--H", str(H), "--calib", str(a.calib), "--ops", ops])
+
+
+def export_nets(index_path):
+    """Trained nets from build/trec_models/export/index.json (tools/py/export_cifar.py
+    index: one entry per exported model, with int8_tflite, float_tflite, trec (its int8
+    sidecar, null for a dense model), net, tag, L, H). Grouped by net: the dense entries
+    give the baseline accuracy, every entry with a sidecar is one run.
+    Returns [(name, base int8, base float, [(cfg, int8, float, sidecar)])]."""
+    if not os.path.exists(index_path):
+        return []
+    base = os.path.dirname(index_path)
+    ok = lambda f: f if f and os.path.exists(f if os.path.isabs(f) else os.path.join(base, f)) else None
+    absp = lambda f: None if not ok(f) else (f if os.path.isabs(f) else os.path.join(base, f))
+    try:
+        items = json.load(open(index_path))
+    except (OSError, ValueError) as e:
+        print("run.py: %s unreadable (%s): trained nets skipped" % (index_path, e))
+        return []
+    if not isinstance(items, list):
+        return []
+    groups = {}
+    for it in items:
+        if not isinstance(it, dict) or not absp(it.get("int8_tflite")):
+            continue
+        g = groups.setdefault(it.get("net") or "net", {"dense": None, "runs": []})
+        if absp(it.get("trec")):
+            cfg = it.get("tag") or os.path.basename(it["trec"])
+            g["runs"].append((cfg, absp(it["int8_tflite"]), absp(it.get("float_tflite")),
+                              absp(it["trec"])))
+        elif g["dense"] is None:
+            g["dense"] = it
+    nets = []
+    for name, g in groups.items():
+        if not g["runs"]:
+            continue
+        d = g["dense"]
+        bm = absp(d["int8_tflite"]) if d else g["runs"][0][1]
+        bf = absp(d.get("float_tflite")) if d else g["runs"][0][2]
+        label = "%s (exported by tools/py/export_cifar.py; dense baseline: %s)" % (
+            name, "the dense export of that net" if d else "the same weights run dense")
+        nets.append((label, bm, bf, g["runs"]))
+    return nets
+
+
+# ---- report -------------------------------------------------------------------------------
+
+def summarise(run, mcu_dense, mcu_trec):
+    """Totals over the TREC layers of one (network, sidecar) run."""
+    ops = [o for o in run["host"]["ops"] if "trec" in o]
+    s = {"layers": [o["op"] for o in ops]}
+    dense = sum(o["trec"]["macs_dense"] for o in ops)
+    done = sum(o["trec"]["macs_reuse"] + o["trec"]["macs_hash"] for o in ops)
+    part = sum(o["trec"]["macs_reuse"] for o in ops)
+    net_macs = sum(o["macs"] for o in run["host"]["ops"])
+    s["mac_x"] = dense / done if done else 0.0
+    s["removed_net"] = (dense - done) / dense if dense else 0.0
+    s["removed_part"] = (dense - part) / dense if dense else 0.0
+    s["net_mac_x"] = net_macs / (net_macs - dense + done) if net_macs else 0.0
+    t_d = sum(o["dense_s8_ms"] for o in ops)
+    t_t = sum(o["trec_s8_ms"] for o in ops)
+    t_f = sum(o.get("dense_f32_ms", 0.0) for o in ops)
+    s["host_layer_x_s8"] = t_d / t_t if t_t else 0.0
+    s["host_layer_x_f32"] = t_f / t_t if t_t and t_f else 0.0
+    w = run["host"]["whole_ms"]
+    s["host_whole_x"] = w["dense_s8"] / w["trec_s8"]
+    s["host_whole_x_f32"] = w["dense_f32"] / w["trec_s8"] if "dense_f32" in w else 0.0
+    if mcu_dense and mcu_trec:
+        i_d = sum(mcu_dense["op_insns"].get(k, 0) for k in s["layers"])
+        i_t = sum(mcu_trec["op_insns"].get(k, 0) for k in s["layers"])
+        s["mcu_layer_x"] = i_d / i_t if i_t else 0.0
+        s["mcu_whole_x"] = mcu_dense["insns"] / mcu_trec["insns"]
+        s["mcu_bitexact"] = mcu_trec["bitexact"]
+    return s
+
+
+def goals(s, acc_drop):
+    return {"acc": acc_drop <= 1.0 + 1e-9, "macs": s["mac_x"] >= 3.0,
+            "host": s["host_layer_x_s8"] >= 2.5,
+            "mcu": s["mcu_layer_x"] >= 3.0 if "mcu_layer_x" in s else None,
+            "whole": s["host_whole_x"] >= 1.8 or s.get("mcu_whole_x", 0.0) >= 1.8}
+
+
+def fmt(x, f="%.2f"):
+    return "-" if x is None or x == 0.0 else f % x
+
+
+def write_md(a, results, path, cmdline):
+    L = []
+    L.append("<!-- bench/trec/run.py at %s UTC -->" % time.strftime("%Y-%m-%d %H:%M", time.gmtime()))
+    L.append("")
+    L.append("Command: `%s`" % cmdline)
+    L.append("")
+    for net in results:
+        L.append("**%s**: dense int8 top-1 %.1f%%, dense float %s (%d evaluation images); "
+                 "host dense int8 %.3f ms, dense float %s ms per image; Cortex-M4 dense %s M "
+                 "instructions" % (net["name"], 100 * net["acc_s8"],
+                                   fmt(net.get("acc_f32") and 100 * net["acc_f32"], "%.1f%%"),
+                                   net["eval_images"], net["dense_ms"],
+                                   fmt(net.get("dense_f32_ms"), "%.3f"),
+                                   fmt(net.get("mcu_dense") and net["mcu_dense"] / 1e6, "%.1f")))
+        L.append("")
+        L.append("| sidecar | TREC layers | top-1 (drop) | MACs x fewer (removed, net of hashing) "
+                 "| host layers vs dense int8 / float | host network | M4 layers | M4 network "
+                 "| M4 == host | goals (acc, MACs, host, M4, network) |")
+        L.append("|---|---|---:|---:|---:|---:|---:|---:|:-:|---|")
+        for r in net["runs"]:
+            s = r["sum"]
+            g = r["goals"]
+            gl = " ".join(("%s %s" % (k, {True: "met", False: "not met"}.get(v, "n/a")))
+                          for k, v in g.items())
+            L.append("| %s | %s | %.1f%% (%+.1f) | %.2fx (%.0f%%) | %sx / %sx | %sx | %s | %s | %s | %s |" % (
+                r["cfg"], ",".join(str(x) for x in s["layers"]), 100 * r["acc"], 0.0 - r["drop"] + 0.0,
+                s["mac_x"], 100 * s["removed_net"], fmt(s["host_layer_x_s8"]),
+                fmt(s["host_layer_x_f32"]), fmt(s["host_whole_x"]),
+                fmt(s.get("mcu_layer_x")) + ("x" if s.get("mcu_layer_x") else ""),
+                fmt(s.get("mcu_whole_x")) + ("x" if s.get("mcu_whole_x") else ""),
+                {True: "yes", False: "NO"}.get(s.get("mcu_bitexact"), "-"), gl))
+        L.append("")
+        names = {"acc": "accuracy within 1 point", "macs": ">= 3x fewer MACs",
+                 "host": ">= 2.5x faster layers on this CPU",
+                 "mcu": ">= 3x fewer Cortex-M4 instructions", "whole": "network >= 1.8x"}
+        parts = []
+        for k, lab in names.items():
+            ok = [r["cfg"] for r in net["runs"] if r["goals"][k]]
+            parts.append("%s: %s" % (lab, ", ".join(ok) if ok else "**not met**"))
+        allok = [r["cfg"] for r in net["runs"] if all(v is True for v in r["goals"].values())]
+        L.append("Goals (met by): " + "; ".join(parts) + ". All five at once: %s." %
+                 (", ".join(allok) if allok else "**not met**"))
+        L.append("")
+        best = [r for r in net["runs"] if r["goals"]["acc"]]
+        if best or net["runs"]:
+            if best:
+                b = max(best, key=lambda r: r["sum"]["mac_x"])
+                why = "the most MACs removed within 1 point"
+            else:
+                b = max(net["runs"], key=lambda r: r["acc"])
+                why = "no sidecar is within 1 point: the most accurate one"
+            L.append("Per layer, %s (%s):" % (b["cfg"], why))
+            L.append("")
+            L.append("| op | L | H | rows | clusters | dense MACs | partial + hash MACs | x fewer "
+                     "| host dense int8 ms | dense float ms | TREC ms | M4 dense M insns | M4 TREC M insns |")
+            L.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+            for o in b["host"]["ops"]:
+                if "trec" not in o:
+                    continue
+                t = o["trec"]
+                md = (b.get("mcu_dense_ops") or {}).get(o["op"])
+                mt = (b.get("mcu_ops") or {}).get(o["op"])
+                L.append("| %d | %d | %d | %d | %.0f | %.0f | %.0f | %.2f | %.4f | %s | %.4f | %s | %s |" % (
+                    o["op"], t["L"], t["H"], t["rows"], t["clusters"], t["macs_dense"],
+                    t["macs_reuse"] + t["macs_hash"],
+                    t["macs_dense"] / (t["macs_reuse"] + t["macs_hash"]), o["dense_s8_ms"],
+                    fmt(o.get("dense_f32_ms"), "%.4f"), o["trec_s8_ms"],
+                    fmt(md and md / 1e6, "%.2f"), fmt(mt and mt / 1e6, "%.2f")))
+            L.append("")
+    txt = "\n".join(L) + "\n"
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    open(path, "w").write(txt)
+    return txt
+
+
+def plot(results, path):
+    """Top-1 against host speed-up, Cortex-M4 instruction ratio and MAC ratio of the TREC
+    layers; one curve over H per (network, L), points labelled with their sidecar."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    panels = (("host_layer_x_s8", "host: dense int8 time / TREC time (TREC layers)", 2.5),
+              ("mcu_layer_x", "Cortex-M4: dense / TREC instructions (TREC layers)", 3.0),
+              ("mac_x", "MACs: dense / (partial products + hashing), TREC layers", 3.0))
+    fig, ax = plt.subplots(1, 3, figsize=(17, 5.5))
+    for ni, net in enumerate(results):
+        curves = {}
+        for r in net["runs"]:
+            m = re.match(r"L([^_]+)_H(\d+)$", r["cfg"])
+            key = ("L = " + ("in_c" if m.group(1) == "c" else m.group(1))) if m else "exports"
+            curves.setdefault(key, []).append(r)
+        for key, runs in curves.items():
+            runs.sort(key=lambda r: int(re.sub(r"\D", "", r["cfg"].split("H")[-1]) or 0))
+            for k, (field, lab, goal) in enumerate(panels):
+                pts = [(r["sum"].get(field, 0.0), 100 * r["acc"], r["cfg"]) for r in runs
+                       if r["sum"].get(field, 0.0) > 0]
+                if not pts:
+                    continue
+                ax[k].plot([p[0] for p in pts], [p[1] for p in pts], marker="o",
+                           linestyle="-" if key != "exports" else "none",
+                           label="%s: %s" % (net["name"].split(" (")[0], key))
+                for x, y, c in pts:
+                    ax[k].annotate(c, (x, y), fontsize=7, xytext=(3, 3),
+                                   textcoords="offset points")
+        for k in range(3):
+            ax[k].axhline(100 * net["acc_s8"], linestyle="--", linewidth=0.8, color="C%d" % ni)
+            ax[k].axhline(100 * net["acc_s8"] - 1, linestyle=":", linewidth=0.8, color="C%d" % ni)
+    for k, (field, lab, goal) in enumerate(panels):
+        ax[k].axvline(goal, color="red", linestyle=":", linewidth=1)
+        ax[k].axvline(1.0, color="grey", linewidth=0.5)
+        ax[k].set_xlabel(lab)
+        ax[k].set_ylabel("CIFAR-10 top-1 (%)")
+        ax[k].set_xscale("log")
+        ax[k].legend(fontsize=7)
+    fig.suptitle("TREC: accuracy vs speed-up and MACs over L and H (dashed: dense int8 top-1, "
+                 "dotted: 1 point below; red: goal; log x)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=85)
+
+
+BEGIN, END = "<!-- trec-bench:begin -->", "<!-- trec-bench:end -->"
+
+
+def update_doc(path, table, section=None):
+    """Replaces the text between the markers (one read, one write)."""
+    txt = open(path).read() if os.path.exists(path) else ""
+    block = BEGIN + "\n" + table.rstrip() + "\n" + END
+    if BEGIN in txt and END in txt:
+        a, b = txt.index(BEGIN), txt.index(END) + len(END)
+        txt = txt[:a] + block + txt[b:]
+    else:
+        head = ("\n" + section + "\n\nMethod, goals and analysis: docs/trec_bench.md.\n\n"
+                if section else "\n")
+        txt = txt.rstrip("\n") + "\n" + head + block + "\n"
+    with open(path, "w") as f:
+        f.write(txt)
+
+
+# ---- main ---------------------------------------------------------------------------------
+
+def main():
+    ap = argparse.ArgumentParser(description="TREC benchmark")
+    ap.add_argument("--build", default=os.path.join(ROOT, "build", "trecbench"))
+    ap.add_argument("--work", default=None)
+    ap.add_argument("--L", default="4,8,c")
+    ap.add_argument("--H", default="8,12,16")
+    ap.add_argument("--ops", default="wide")
+    ap.add_argument("--calib", type=int, default=16)
+    ap.add_argument("--eval-every", type=int, default=10)
+    ap.add_argument("--images", type=int, default=20)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--mcu-inputs", type=int, default=8)
+    ap.add_argument("--no-mcu", action="store_true")
+    ap.add_argument("--no-export", action="store_true")
+    ap.add_argument("--export-index", default=EXPORT_INDEX)
+    ap.add_argument("--md", default=None)
+    ap.add_argument("--json", default=None)
+    ap.add_argument("--plot", default=os.path.join(ROOT, "docs", "trec_tradeoff.png"))
+    ap.add_argument("--update-docs", action="store_true")
+    ap.add_argument("--smoke", action="store_true")
+    a = ap.parse_args()
+    cmdline = " ".join(["bench/trec/run.py"] + sys.argv[1:])
+    a.build = os.path.abspath(a.build)
+    a.work = os.path.abspath(a.work or os.path.join(a.build, "trec_bench"))
+    if a.smoke:
+        if not os.path.exists(os.path.join(ASSETS, IC)):
+            print("SKIPPED: %s not found" % os.path.join(ASSETS, IC))
+            return 77
+        a.L, a.H, a.calib, a.images, a.rounds, a.eval_every = "8", "12", 2, 2, 1, 500
+        a.no_mcu, a.no_export = True, True
+    os.makedirs(a.work, exist_ok=True)
+    a.md = a.md or os.path.join(a.work, "trec_bench.md")
+    a.json = a.json or os.path.join(a.work, "trec_bench.json")
+    for b in ("frugal", "bench_trec"):
+        if not os.path.exists(os.path.join(a.build, "bin", b)):
+            die("%s/bin/%s not found: build first (cmake --build %s -j2)" % (a.build, b, a.build))
+    tool = os.path.join(ROOT, "tools", "py", "trec_tflite.py")
+    cifar = os.path.join(ASSETS, CIFAR)
+    ev = os.path.join(a.work, "eval.bin")
+    tim = os.path.join(a.work, "timing.bin")
+    sh([PY, tool, "subset", cifar, ev, "--every", str(a.eval_every)])
+    sh([PY, tool, "subset", cifar, tim, "--every", "50"])   # balanced classes, first N timed
+    n_eval = os.path.getsize(ev) // 3073
+
+    nets = [("IC ResNet-8 (MLPerf Tiny, post-training sidecars)", os.path.join(ASSETS, IC),
+             os.path.join(ASSETS, IC_F), None)]
+    if not a.no_export:
+        nets += export_nets(a.export_index)
+    results = []
+    fws = {}
+    dense_fw = {}   # int8 model -> its dense firmware name
+    for ni, (name, model, fmodel, runs) in enumerate(nets):
+        tag = "n%d" % ni
+        net = {"name": name, "model": model, "eval_images": n_eval, "runs": [], "tag": tag}
+        net["acc_s8"] = classify(a, model, ev)
+        net["acc_f32"] = classify(a, fmodel, ev) if fmodel else None
+        if runs is None:
+            runs = []
+            for cfg, L, H in ic_configs(a):
+                out = os.path.join(a.work, "%s_%s.trec" % (tag, cfg))
+                make_sidecar(a, model, out, L, H, a.ops)
+                runs.append((cfg, model, fmodel, out))
+        for ri, (cfg, rmodel, rfloat, side) in enumerate(runs):
+            print("== %s %s" % (name, cfg), flush=True)
+            r = {"cfg": cfg, "sidecar": side, "model": rmodel, "fw": fw_name("%s_r%d" % (tag, ri))}
+            r["acc"] = classify(a, rmodel, ev, side)
+            r["drop"] = 100 * (net["acc_s8"] - r["acc"])
+            r["host"] = bench_host(a, rmodel, rfloat, side, tim, a.images, a.rounds)
+            fws[r["fw"]] = (rmodel, side)
+            if rmodel not in dense_fw:
+                dense_fw[rmodel] = "d%d" % len(dense_fw)
+                fws[dense_fw[rmodel]] = (rmodel, None)
+            r["fw_dense"] = dense_fw[rmodel]
+            net["runs"].append(r)
+        if net["runs"]:
+            w = net["runs"][0]["host"]["whole_ms"]
+            net["dense_ms"], net["dense_f32_ms"] = w["dense_s8"], w.get("dense_f32")
+        results.append(net)
+
+    mcu = None if a.no_mcu else mcu_build(a, fws, a.mcu_inputs)
+    for net in results:
+        for r in net["runs"]:
+            d = mcu and mcu.get(r["fw_dense"])
+            if d:
+                r["mcu_dense"] = d["insns"]
+                r["mcu_dense_ops"] = d["op_insns"]
+                net.setdefault("mcu_dense", d["insns"])
+            t = mcu and mcu.get(r["fw"])
+            if t:
+                r["mcu_ops"] = t["op_insns"]
+                r["mcu_insns"] = t["insns"]
+            r["sum"] = summarise(r, d, t)
+            r["goals"] = goals(r["sum"], r["drop"])
+    json.dump(results, open(a.json, "w"), indent=1)
+    print(write_md(a, results, a.md, cmdline))
+    if a.smoke:
+        r = results[0]["runs"][0]
+        ok = (r["sum"]["layers"] and r["sum"]["mac_x"] > 0 and r["host"]["whole_ms"]["trec_s8"] > 0
+              and 0.0 <= r["acc"] <= 1.0)
+        if not ok:
+            die("smoke: implausible figures in %s" % a.json)
+        print("bench_trec smoke: ok")
+        return 0
+    plot(results, a.plot)
+    print("wrote %s, %s, %s" % (a.md, a.json, a.plot))
+    if a.update_docs:
+        table = open(a.md).read()
+        update_doc(os.path.join(ROOT, "docs", "trec_bench.md"), table)
+        update_doc(os.path.join(ROOT, "docs", "benchmarks.md"), table, "## TREC")
+        print("updated docs/trec_bench.md and docs/benchmarks.md (## TREC)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
