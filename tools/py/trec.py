@@ -111,6 +111,13 @@ class TrecConv2d(nn.Module):
         self.register_buffer("mask", mask)
         self.last_ids = None
         self.last_clusters = None
+        # opt-in path (forward_fast): the same values up to float summation order, the
+        # same relaxation in training, matrix products as 1x1 convolutions (oneDNN)
+        self.fast = False
+        # forward_fast only: when True the relaxation's gradient reaches the projections
+        # and offsets but not the layer input through d (pi's 1/tau slope, multiplied
+        # through the earlier layers, blows up fine-tuning of ResNet-20)
+        self.relax_detach_x = False
 
     # sub-vector lengths
     def sub_lens(self):
@@ -148,6 +155,8 @@ class TrecConv2d(nn.Module):
         return r.reshape(B, oh * ow, self.J, self.L), oh, ow
 
     def forward(self, x):
+        if self.fast:
+            return self.forward_fast(x)
         B = x.shape[0]
         X, oh, ow = self.rows(x)                             # [B, N, J, L]
         N = X.shape[1]
@@ -188,6 +197,97 @@ class TrecConv2d(nn.Module):
         elif self.act == ACT_RELU6:
             y = y.clamp(0, 6)
         return y.reshape(B, oh, ow, self.out_c).permute(0, 3, 1, 2)
+
+    def rows_fast(self, x):
+        """rows() by strided slices of the padded NHWC input (one per filter tap) instead
+        of F.unfold and a permute: the same values, fewer passes over memory."""
+        B, C, H, W = x.shape
+        oh, ow = self.out_hw(H, W)
+        xp = F.pad(x, (self.pad[1], self.pad_after[1], self.pad[0], self.pad_after[0]))
+        xp = xp.permute(0, 2, 3, 1)                          # NHWC view
+        sh, sw = self.stride
+        taps = []
+        for fy in range(self.kh):
+            y0 = fy * self.dil[0]
+            for fx in range(self.kw):
+                x0 = fx * self.dil[1]
+                taps.append(xp[:, y0:y0 + (oh - 1) * sh + 1:sh, x0:x0 + (ow - 1) * sw + 1:sw, :])
+        r = torch.stack(taps, 3).reshape(B, oh * ow, self.K)  # (fy, fx, ic) order
+        if self.J * self.L != self.K:
+            r = F.pad(r, (0, self.J * self.L - self.K))
+        return r.reshape(B, oh * ow, self.J, self.L), oh, ow
+
+    def forward_fast(self, x):
+        """forward() computed faster (opt-in with fast = True): the same hard-bucket
+        semantics and, in training, the same relaxation, with the hash and output
+        products as 1x1 convolutions (oneDNN; Debian's torch has only the reference BLAS
+        for einsum/mm) and a custom backward (_TrecRelax) that keeps fewer row-sized
+        intermediates. Sums run in another order than forward()'s, so a dot product
+        within rounding of 0 may hash to the other side: use forward() (fast = False)
+        where exactness matters (tests, export checks)."""
+        B = x.shape[0]
+        X, oh, ow = self.rows_fast(x)                        # [B, N, J, L]
+        N = X.shape[1]
+        J, L, H = self.J, self.L, self.H
+        P = (self.proj * self.mask).reshape(J * H, L, 1, 1)
+        Xd = X.detach() if self.relax_detach_x else X
+        d = F.conv2d(Xd.reshape(B * N, J * L, 1, 1), P, groups=J).reshape(B, N, J, H)
+        d = d + self.offset                                  # [B, N, J, H]
+        with torch.no_grad():
+            ids = ((d >= 0).to(torch.int64) << torch.arange(H, device=x.device)).sum(-1)
+            self.last_ids = ids
+            jj = torch.arange(J, device=x.device).view(1, 1, J)
+            if self.scope == SCOPE_IMAGE:
+                bb = torch.arange(B, device=x.device).view(B, 1, 1)
+                key = ((bb * J + jj) << H) + ids
+            else:
+                key = (jj << H) + ids
+            uniq, inv = torch.unique(key.reshape(-1), return_inverse=True)
+            U = uniq.numel()
+            counts = torch.bincount(inv, minlength=U).to(X.dtype)
+            lens = torch.tensor(self.sub_lens(), device=x.device)
+            self.last_clusters = int(U)
+            self.last_rows = B * N
+            self.last_macs_dense = B * N * self.K * self.out_c
+            self.last_macs_reuse = int(lens[(uniq >> H) % J].sum().item()) * self.out_c
+            self.last_macs_hash = B * N * self.K * H
+        flatX = X.reshape(-1, L)
+        C = torch.zeros(U, L, dtype=X.dtype, device=x.device).index_add(0, inv, flatX)
+        C = C / counts[:, None]                              # centroids [U, L]
+        if self.training and torch.is_grad_enabled():
+            pi = torch.sigmoid(d.abs() / self.tau).prod(-1).reshape(-1, 1)  # [B*N*J, 1]
+            xhat = _TrecRelax.apply(flatX, C, inv, pi)       # value: C[inv]
+        else:
+            xhat = C.index_select(0, inv)
+        w = self.filter_kl().reshape(J * L, self.out_c).t().reshape(self.out_c, J * L, 1, 1)
+        y = F.conv2d(xhat.reshape(B * N, J * L, 1, 1), w, self.bias).reshape(B * N, self.out_c)
+        if self.act == ACT_RELU:
+            y = F.relu(y)
+        elif self.act == ACT_RELU6:
+            y = y.clamp(0, 6)
+        return y.reshape(B, oh, ow, self.out_c).permute(0, 3, 1, 2)
+
+
+class _TrecRelax(torch.autograd.Function):
+    """xhat = C[inv] in value; gradients those of  cent + (soft - soft.detach())  with
+    soft = pi * cent + (1 - pi) * x  and cent = C[inv] (TrecConv2d.forward's relaxation):
+    d/dC gets index_add(g * (1 + pi)), d/dx g * (1 - pi), d/dpi sum(g * (cent - x))."""
+
+    @staticmethod
+    def forward(ctx, x, C, inv, pi):
+        cent = C.index_select(0, inv)
+        ctx.save_for_backward(x, cent, inv, pi)
+        ctx.n_clusters = C.shape[0]
+        return cent
+
+    @staticmethod
+    def backward(ctx, g):
+        x, cent, inv, pi = ctx.saved_tensors
+        g_c = torch.zeros(ctx.n_clusters, g.shape[1], dtype=g.dtype, device=g.device)
+        g_c.index_add_(0, inv, g * (1 + pi))
+        g_x = g * (1 - pi)
+        g_pi = (g * (cent - x)).sum(1, keepdim=True)
+        return g_x, g_c, None, g_pi
 
 
 # ---------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 without retraining, and measure accuracy against the MACs that reuse removes.
 
 Network: the CIFAR-10 ResNet-20 of akamaster/pytorch_resnet_cifar10 (He et al., option-A
-shortcuts: stride-2 subsampling and zero channel padding), built here and loaded from its
+shortcuts: stride-2 subsampling and zero channel padding), defined in cifar_nets.py and loaded from its
 state_dict (../shared/assets/cnn/resnet-cifar/resnet20-12fca82f.th). Every one of its 19
 3x3 convolutions is replaced by tools/py/trec.py's TrecConv2d (per-image buckets,
 exactly the C semantics); batch norms, shortcuts, pooling and the classifier stay dense.
@@ -42,70 +42,15 @@ import time
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import trec  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ASSETS = os.path.normpath(os.path.join(HERE, "..", "..", "..", "shared", "assets"))
-MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
-STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
-
-
-# ---------------------------------------------------------------------------------------
-# ResNet-20 (option A)
-
-class Block(nn.Module):
-    def __init__(self, cin, cout, stride):
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
-        self.pad = cout // 4 if (stride != 1 or cin != cout) else None
-
-    def forward(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        if self.pad is None:
-            sc = x
-        else:
-            sc = F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, self.pad, self.pad))
-        return F.relu(out + sc)
-
-
-class ResNet20(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 16, 3, 1, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(16)
-        layers = []
-        cin = 16
-        for cout, stride in ((16, 1), (32, 2), (64, 2)):
-            blocks = []
-            for i in range(3):
-                blocks.append(Block(cin, cout, stride if i == 0 else 1))
-                cin = cout
-            layers.append(nn.Sequential(*blocks))
-        self.layer1, self.layer2, self.layer3 = layers
-        self.linear = nn.Linear(64, 10)
-
-    def forward(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = self.layer3(self.layer2(self.layer1(out)))
-        out = F.adaptive_avg_pool2d(out, 1).flatten(1)
-        return self.linear(out)
-
-
-def load_model(path):
-    ck = torch.load(path, map_location="cpu")
-    sd = ck.get("state_dict", ck)
-    sd = {k[len("module."):] if k.startswith("module.") else k: v for k, v in sd.items()}
-    m = ResNet20()
-    m.load_state_dict(sd)
-    m.eval()
-    return m
+from cifar_nets import MEAN, STD, ResNet20  # noqa: E402,F401  (shared definitions)
+from cifar_nets import BasicBlock as Block  # noqa: E402,F401
+from cifar_nets import load_resnet20 as load_model  # noqa: E402,F401
 
 
 def conv_paths(model):
