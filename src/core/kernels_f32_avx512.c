@@ -3,7 +3,8 @@
  * Small batches (N < FR_SGEMM_MIN, decode and speculative verification; and every f16
  * batch): R weight rows (8 for a single activation row, else 4, then 1) x up to 4 activation
  * rows in dot-product form, so every weight vector loaded is used for every activation row and
- * every activation vector for R weight rows; weights prefetched FR_PREFETCH_ROWS ahead. Each
+ * every activation vector for R weight rows; weights prefetched FR_PREFETCH_ROWS ahead (NTA for
+ * the 8-row single-activation tile, whose weights are used once; T0 otherwise). Each
  * output is the same 16-lane sum reduced the same way for any N, so a row's result does not
  * depend on the batch it is in.
  *
@@ -33,7 +34,7 @@
 #endif
 
 #ifndef FR_PREFETCH_ROWS
-#define FR_PREFETCH_ROWS 12
+#define FR_PREFETCH_ROWS 16
 #endif
 
 /* ---- float tiles (512-bit) ---- */
@@ -69,8 +70,11 @@ FR_AI void tile_float(const fr_mm_args *a, int m, int n, const int R, const int 
         for (int j = 0; j < NX; j++) xv[j] = _mm512_loadu_ps(x[j] + k);
 #pragma GCC unroll 8
         for (int r = 0; r < R; r++) {
-            _mm_prefetch((const char *)(w[r] + (size_t)k * (f16 ? 2 : 4) + FR_PREFETCH_ROWS * a->w_row_bytes),
-                         _MM_HINT_T0);
+            const char *pf = (const char *)(w[r] + (size_t)k * (f16 ? 2 : 4) + FR_PREFETCH_ROWS * a->w_row_bytes);
+            if (R == 8) /* one activation row: each weight is used once, so a non-temporal hint */
+                _mm_prefetch(pf, _MM_HINT_NTA);
+            else
+                _mm_prefetch(pf, _MM_HINT_T0);
             __m512 wv = f16 ? load_w_f16(w[r], k) : load_w_f32(w[r], k);
 #pragma GCC unroll 4
             for (int j = 0; j < NX; j++) acc[r][j] = _mm512_fmadd_ps(wv, xv[j], acc[r][j]);
