@@ -1,6 +1,8 @@
 /* Measures memory read bandwidth (GB/s) with T threads (build with -O3 -march=native so the
  * summation is vectorised and the loads, not the adds, are the limit): each thread sums its slice of a
- * buffer much larger than the caches; median of repetitions. Used by bench/llm/run.py to
+ * buffer much larger than the caches, with a software prefetch (non-temporal hint) MEMBW_PF
+ * elements ahead, which on this VM reads 10-30% faster than relying on the hardware
+ * prefetchers alone (as frugal's decode tiles do); median of repetitions. Used by bench/llm/run.py to
  * compute the bandwidth floor of generation (weight bytes per token / bandwidth). */
 #include <pthread.h>
 #include <stdint.h>
@@ -8,6 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+/* Prefetch distance in 8-byte elements (32 KiB): measured best of 64..4096 on this machine. A
+ * prefetch past the end of the buffer is harmless (prefetches do not fault). */
+#ifndef MEMBW_PF
+#define MEMBW_PF 4096
+#endif
 
 typedef struct slice {
     const uint64_t *p;
@@ -19,6 +27,13 @@ static void *reader(void *arg) {
     slice *s = arg;
     uint64_t a = 0, b = 0, c = 0, d = 0;
     size_t i = 0;
+    for (; i + 8 <= s->n; i += 8) {
+        __builtin_prefetch(s->p + i + MEMBW_PF, 0, 0);
+        a += s->p[i] + s->p[i + 4];
+        b += s->p[i + 1] + s->p[i + 5];
+        c += s->p[i + 2] + s->p[i + 6];
+        d += s->p[i + 3] + s->p[i + 7];
+    }
     for (; i + 4 <= s->n; i += 4) {
         a += s->p[i];
         b += s->p[i + 1];
