@@ -54,6 +54,13 @@ static inline uint8_t *read_all(const char *path, size_t *len) {
     return b;
 }
 
+/* One CIFAR-10 binary record (label byte, then 1024 R, 1024 G, 1024 B) as 32x32 HWC pixels. */
+static inline void cifar_hwc(const uint8_t *rec, uint8_t *hwc) {
+    for (int p = 0; p < 1024; p++)
+        for (int ch = 0; ch < 3; ch++)
+            hwc[p * 3 + ch] = rec[1 + ch * 1024 + p];
+}
+
 /* A model in an arena of exactly the planned size. */
 typedef struct test_model {
     uint8_t *file;

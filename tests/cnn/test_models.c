@@ -12,12 +12,6 @@
 #define STEP 50
 #define REC 3073
 
-static void cifar_hwc(const uint8_t *rec, uint8_t *hwc) {
-    for (int p = 0; p < 1024; p++)
-        for (int ch = 0; ch < 3; ch++)
-            hwc[p * 3 + ch] = rec[1 + ch * 1024 + p];
-}
-
 /* Top-1 class of one CIFAR record. */
 static int classify(fr_cnn_model *m, const uint8_t *rec, float *scores) {
     uint8_t hwc[3072];

@@ -27,6 +27,8 @@
 
 #include "frugal.h"
 
+#include "../cnn/cnn_rt_testutil.h"
+
 #define CIFAR FR_ASSETS "/cnn/cifar10/test_batch.bin"
 #define R20 FR_ASSETS "/cnn/resnet-cifar/resnet20-12fca82f.th"
 #define TRAIN FR_ASSETS "/cnn/cifar10/train-jpeg.tar"
@@ -109,40 +111,13 @@ static size_t put_idx(char *s, size_t n, size_t cap, const int32_t *v, int k) {
     return n;
 }
 
-static uint8_t *read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        fail_msg("cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = aligned_alloc(64, ((size_t)n + 64) & ~(size_t)63);
-    assert_non_null(b);
-    assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
-    return b;
-}
-
 /* Loads path with the C runtime, runs it once (mid-grey input) and compares its dump with
  * tflite_inspect.py --dump. */
 static void check_dump(const char *path) {
-    size_t len;
-    uint8_t *file = read_file(path, &len);
-    fr_cnn_config cfg = {.kernels = FR_CNN_KERNELS_BEST, .name = path};
+    test_model tm;
+    test_model_load(&tm, path, FR_CNN_KERNELS_BEST);
+    fr_cnn_model *m = tm.m;
     fr_error err = {0};
-    fr_cnn_arena_info info;
-    size_t work_bytes = 8u << 20;
-    void *work = malloc(work_bytes);
-    assert_non_null(work);
-    if (fr_cnn_plan(file, len, work, work_bytes, &cfg, &info, &err) != FR_OK)
-        fail_msg("plan %s: %s", path, err.msg);
-    free(work);
-    void *arena = malloc(info.total_bytes);
-    assert_non_null(arena);
-    fr_cnn_model *m = NULL;
-    if (fr_cnn_model_init(file, len, arena, info.total_bytes, &cfg, &m, &err) != FR_OK)
-        fail_msg("init %s: %s", path, err.msg);
     fr_cnn_tensor_info in;
     assert_int_equal(fr_cnn_input(m, 0, &in, &err), FR_OK);
     float *x = malloc(in.elems * sizeof *x);
@@ -178,8 +153,7 @@ static void check_dump(const char *path) {
     assert_int_equal(fr_cnn_num_inputs(m), 1);
     assert_int_equal(fr_cnn_num_outputs(m), 1);
     n = put(c, n, cap, "I %d\nU %d\n", (int)io[0], (int)io[1]);
-    free(arena);
-    free(file);
+    test_model_free(&tm);
 
     char cmd[1024];
     snprintf(cmd, sizeof cmd, PY "tflite_inspect.py --dump '%s'", path);
@@ -246,26 +220,16 @@ static void compare(const char *model, const char *trec) {
 /* Per-image classes: the C runtime (as classify feeds CIFAR images) vs export_cifar.py
  * predict (NumPy graph), on the first n records of the subset. */
 static void compare_predictions(const char *path, int n) {
-    size_t len;
-    uint8_t *file = read_file(path, &len);
-    fr_cnn_config cfg = {.kernels = FR_CNN_KERNELS_BEST, .name = path};
+    test_model tm;
+    test_model_load(&tm, path, FR_CNN_KERNELS_BEST);
+    fr_cnn_model *m = tm.m;
     fr_error err = {0};
-    fr_cnn_arena_info info;
-    size_t work_bytes = 8u << 20;
-    void *work = malloc(work_bytes);
-    assert_non_null(work);
-    assert_int_equal(fr_cnn_plan(file, len, work, work_bytes, &cfg, &info, &err), FR_OK);
-    free(work);
-    void *arena = malloc(info.total_bytes);
-    assert_non_null(arena);
-    fr_cnn_model *m = NULL;
-    assert_int_equal(fr_cnn_model_init(file, len, arena, info.total_bytes, &cfg, &m, &err), FR_OK);
     float lo, hi, scores[10];
     fr_cnn_input_range(m, 0, &lo, &hi);
     char sub[700], cmd[2048];
     snprintf(sub, sizeof sub, "%s/sub50.bin", TMPDIR);
     size_t sl;
-    uint8_t *recs = read_file(sub, &sl);
+    uint8_t *recs = read_all(sub, &sl);
     assert_true(sl >= (size_t)n * 3073);
     snprintf(cmd, sizeof cmd, PY "export_cifar.py predict %s %s %d", path, sub, n);
     must(cmd, "predict.txt");
@@ -273,10 +237,7 @@ static void compare_predictions(const char *path, int n) {
     int classes[10] = {0};
     for (int r = 0; r < n; r++) {
         uint8_t hwc[3072];
-        const uint8_t *rec = recs + (size_t)r * 3073;
-        for (int q = 0; q < 1024; q++)
-            for (int ch = 0; ch < 3; ch++)
-                hwc[q * 3 + ch] = rec[1 + ch * 1024 + q];
+        cifar_hwc(recs + (size_t)r * 3073, hwc);
         assert_int_equal(fr_cnn_set_input_image(m, 0, hwc, 32, 32, 3, lo, hi, &err), FR_OK);
         assert_int_equal(fr_cnn_invoke(m, &err), FR_OK);
         assert_int_equal(fr_cnn_get_output_f32(m, 0, scores, 10, &err), FR_OK);
@@ -296,42 +257,28 @@ static void compare_predictions(const char *path, int n) {
     printf("%s: %d per-image classes equal (%d distinct)\n", path, n, distinct);
     assert_true(distinct >= 2); /* the comparison is not vacuous */
     free(recs);
-    free(arena);
-    free(file);
+    test_model_free(&tm);
 }
 
 /* The C runtime's float logits vs PyTorch's (export_cifar.py torch-logits) on n images. */
 static void compare_torch_logits(const char *path, const char *net, const char *ckpt, int n) {
-    size_t len;
-    uint8_t *file = read_file(path, &len);
-    fr_cnn_config cfg = {.kernels = FR_CNN_KERNELS_BEST, .name = path};
+    test_model tm;
+    test_model_load(&tm, path, FR_CNN_KERNELS_BEST);
+    fr_cnn_model *m = tm.m;
     fr_error err = {0};
-    fr_cnn_arena_info info;
-    size_t work_bytes = 8u << 20;
-    void *work = malloc(work_bytes);
-    assert_non_null(work);
-    assert_int_equal(fr_cnn_plan(file, len, work, work_bytes, &cfg, &info, &err), FR_OK);
-    free(work);
-    void *arena = malloc(info.total_bytes);
-    assert_non_null(arena);
-    fr_cnn_model *m = NULL;
-    assert_int_equal(fr_cnn_model_init(file, len, arena, info.total_bytes, &cfg, &m, &err), FR_OK);
     float lo, hi, y[10];
     fr_cnn_input_range(m, 0, &lo, &hi);
     char sub[700], cmd[2048];
     snprintf(sub, sizeof sub, "%s/sub50.bin", TMPDIR);
     size_t sl;
-    uint8_t *recs = read_file(sub, &sl);
+    uint8_t *recs = read_all(sub, &sl);
     snprintf(cmd, sizeof cmd, PY "export_cifar.py torch-logits %s %s %s %d", net, ckpt, sub, n);
     must(cmd, "logits.txt");
     const char *p = g_out;
     double worst = 0, mag = 0;
     for (int r = 0; r < n; r++) {
         uint8_t hwc[3072];
-        const uint8_t *rec = recs + (size_t)r * 3073;
-        for (int q = 0; q < 1024; q++)
-            for (int ch = 0; ch < 3; ch++)
-                hwc[q * 3 + ch] = rec[1 + ch * 1024 + q];
+        cifar_hwc(recs + (size_t)r * 3073, hwc);
         assert_int_equal(fr_cnn_set_input_image(m, 0, hwc, 32, 32, 3, lo, hi, &err), FR_OK);
         assert_int_equal(fr_cnn_invoke(m, &err), FR_OK);
         assert_int_equal(fr_cnn_get_output_f32(m, 0, y, 10, &err), FR_OK);
@@ -350,8 +297,7 @@ static void compare_torch_logits(const char *path, const char *net, const char *
            n, worst, mag);
     assert_true(worst <= 1e-4 * (mag > 1 ? mag : 1));
     free(recs);
-    free(arena);
-    free(file);
+    test_model_free(&tm);
 }
 
 static void export_dense(const char *net, const char *ckpt, const char *prefix) {

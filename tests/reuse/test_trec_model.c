@@ -24,6 +24,8 @@
 #include "frugal.h"
 #include "frugal_trec.h"
 
+#include "../cnn/cnn_rt_testutil.h"
+
 #define IC_DIR FR_ASSETS "/cnn/mlperf-tiny/ic"
 #define MODEL_S8 IC_DIR "/pretrainedResnet_quant.tflite"
 #define MODEL_F32 IC_DIR "/pretrainedResnet.tflite"
@@ -31,22 +33,6 @@
 #define FRUGAL FR_BINARY_DIR "/bin/frugal"
 #define TMPDIR FR_BINARY_DIR "/tests/reuse/trec_model_tmp"
 
-static uint8_t *read_all(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = aligned_alloc(64, ((size_t)n + 64) & ~(size_t)63);
-    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
-        free(b);
-        b = NULL;
-    }
-    fclose(f);
-    *len = (size_t)n;
-    return b;
-}
 
 static int have_assets(void) {
     FILE *f = fopen(MODEL_S8, "rb");
@@ -514,9 +500,7 @@ static void test_real_images(void **st) {
     uint8_t img[3072];
     for (int r = 0; r < 3; r++) {
         const uint8_t *rec = cif + (size_t)r * 500 * 3073;
-        for (int p = 0; p < 1024; p++)
-            for (int c = 0; c < 3; c++)
-                img[p * 3 + c] = rec[1 + c * 1024 + p];
+        cifar_hwc(rec, img);
         float a[10];
         run_image(tr.m, img, a);
         for (int k = 0; k < 10; k++)
