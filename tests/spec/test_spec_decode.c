@@ -218,16 +218,22 @@ static void test_greedy_identity_bundled_pair(void **state) {
     unload(&t);
 }
 
+/* The pair both sampling tests use: a random f32 target and a q4_0 draft of the same shape
+ * (vocabulary 300), with a 64-token context. */
+static void load_sampling_pair(loaded *t, loaded *d) {
+    const char *tp = random_model("spec-target", 300, 11, "f32"), *dp = random_model("spec-draft-q4", 300, 11, "q4_0");
+    assert_non_null(tp);
+    assert_non_null(dp);
+    load(tp, 64, t);
+    load(dp, 64, d);
+}
+
 /* Chi-square goodness of fit of the first generated token against the exact target
  * distribution (after temperature and top-k), for each controller. */
 static void test_sampling_distribution(void **state) {
     (void)state;
-    const char *tp = random_model("spec-target", 300, 11, "f32"), *dp = random_model("spec-draft-q4", 300, 11, "q4_0");
-    assert_non_null(tp);
-    assert_non_null(dp);
     loaded t, d;
-    load(tp, 64, &t);
-    load(dp, 64, &d);
+    load_sampling_pair(&t, &d);
     fr_error e = {0};
     const int32_t prompt[] = {1, 100, 200, 150};
     const int np = 4;
@@ -307,12 +313,8 @@ static double chi2_crit(int df) {
  * chi-square, rare tokens pooled), for each controller. */
 static void test_sampling_second_token(void **state) {
     (void)state;
-    const char *tp = random_model("spec-target", 300, 11, "f32"), *dp = random_model("spec-draft-q4", 300, 11, "q4_0");
-    assert_non_null(tp);
-    assert_non_null(dp);
     loaded t, d;
-    load(tp, 64, &t);
-    load(dp, 64, &d);
+    load_sampling_pair(&t, &d);
     const int32_t prompt[] = {1, 100, 200, 150};
     const int np = 4, runs = 3000;
     int32_t V = fr_model_n_vocab(t.m);
