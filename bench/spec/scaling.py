@@ -5,6 +5,12 @@ with the same 512-token vocabulary, and the speedup the cost model then predicts
 with a given acceptance.
 
     /usr/bin/python3 bench/spec/scaling.py [--build build/specbench] [--dims 256 768]
+    /usr/bin/python3 bench/spec/scaling.py --ab new=build/a/bin/bench_spec old=/tmp/b/bench_spec \
+        [--passes 5] [--draft models/frugal-tiny-draft.gguf]
+
+The second form compares bench_spec binaries (builds) instead: it profiles the bundled target
+(and the draft) with each, alternating the builds pass by pass (A B A B ..., the first one
+rotating), and prints t(n)/t(1) for n = 1..9 and the median single-token times per build.
 
 Random weights say nothing about acceptance, only about time: the larger models are written
 as llama2.c checkpoints (numpy, seeded), converted with `frugal convert-llama2c --type q8_0`
@@ -57,18 +63,71 @@ def write_llama2c(path, dim, hidden, n_layers, n_heads, vocab=512, seq_len=512, 
         rand(vocab, dim)                                 # classifier
 
 
-def profile(exe, model, threads, isa):
-    out = subprocess.run([exe, "-m", model, "-P", os.path.join(HERE, "prompts", "story_1.txt"), "--profile-verify",
-                          "-n", "16", "-t", str(threads), "--isa", str(isa), "--passes", "0", "-o", "/dev/stdout"],
-                         capture_output=True, text=True)
+def profile(exe, model, threads, isa, draft=None, which="target"):
+    """{batch: seconds} of `which` ("target", or "d0" for the draft), or with which=None
+    {model name: {batch: seconds}} of every model profiled."""
+    cmd = [exe, "-m", model, "-P", os.path.join(HERE, "prompts", "story_1.txt"), "--profile-verify",
+           "-n", "16", "-t", str(threads), "--isa", str(isa), "--passes", "0", "-o", "/dev/stdout"]
+    if draft:
+        cmd += ["-d", draft]
+    out = subprocess.run(cmd, capture_output=True, text=True)
     if out.returncode != 0:
         sys.exit(f"scaling.py: bench_spec failed on {model}: {out.stderr[-400:]}")
     t = {}
     for line in out.stdout.splitlines():
         r = json.loads(line)
-        if r.get("type") == "profile" and r["model"] == "target":
-            t[r["batch"]] = r["seconds"]
-    return t
+        if r.get("type") == "profile":
+            t.setdefault(r["model"], {})[r["batch"]] = r["seconds"]
+    return t if which is None else t[which]
+
+
+def median(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    return xs[n // 2] if n % 2 else 0.5 * (xs[n // 2 - 1] + xs[n // 2])
+
+
+def ab(a):
+    """Alternated passes of several bench_spec builds; t(n)/t(1) tables of the medians."""
+    builds = []
+    for spec in a.ab:
+        label, _, exe = spec.partition("=")
+        if not exe or not os.path.exists(exe):
+            sys.exit(f"scaling.py: --ab {spec}: expected LABEL=PATH to a bench_spec binary")
+        builds.append((label, exe))
+    samples = {label: {} for label, _ in builds}  # label -> model -> batch -> [seconds]
+    for p in range(a.passes):
+        order = builds[p % len(builds):] + builds[:p % len(builds)]
+        for label, exe in order:
+            for model, t in profile(exe, a.target, a.threads, a.isa, a.draft, None).items():
+                for b, sec in t.items():
+                    samples[label].setdefault(model, {}).setdefault(b, []).append(sec)
+    nmax = 9
+    print(f"t(n)/t(1), medians of {a.passes} alternated passes (each a median of 15 passes per batch size), "
+          f"{a.threads} thread(s)\n")
+    print("| build | model | t(1) | " + " | ".join(f"n={n}" for n in range(2, nmax + 1)) + " |")
+    print("|---|---|---:|" + "---:|" * (nmax - 1))
+    med_t = {}
+    for label, _ in builds:
+        for model, bt in samples[label].items():
+            t = {b: median(v) for b, v in bt.items()}
+            med_t[(label, model)] = t
+            print(f"| {label} | {model} | {t[1] * 1e3:.4f} ms | "
+                  + " | ".join(f"{t[n] / t[1]:.2f}" for n in range(2, nmax + 1)) + " |")
+    if len(builds) > 1:
+        ref = builds[-1][0]
+        print(f"\nPass time relative to {ref}, t_build(n) / t_{ref}(n):\n")
+        print("| build | model | " + " | ".join(f"n={n}" for n in range(1, nmax + 1)) + " |")
+        print("|---|---|" + "---:|" * nmax)
+        for label, _ in builds[:-1]:
+            for model in samples[label]:
+                t, r = med_t[(label, model)], med_t[(ref, model)]
+                print(f"| {label} | {model} | " + " | ".join(f"{t[n] / r[n]:.2f}" for n in range(1, nmax + 1)) + " |")
+    out = {label: {m: {str(b): v for b, v in bt.items()} for m, bt in samples[label].items()} for label, _ in builds}
+    os.makedirs(os.path.dirname(a.out), exist_ok=True)
+    with open(a.out, "w") as f:
+        json.dump({"threads": a.threads, "isa": a.isa, "passes": a.passes, "builds": dict(builds), "seconds": out},
+                  f, indent=1)
 
 
 def best_speedup(t, a, draft_ratio, gmax=8):
@@ -91,8 +150,18 @@ def main():
     ap.add_argument("--isa", type=int, default=-1)
     ap.add_argument("--draft-ratio", type=float, default=0.05,
                     help="draft time per token / target single-token pass, for the prediction")
-    ap.add_argument("--out", default=os.path.join(HERE, "results", "scaling.json"))
+    ap.add_argument("--out", default=None, help="JSON results (default results/scaling.json, "
+                    "results/scaling-ab.json with --ab)")
+    ap.add_argument("--ab", nargs="+", metavar="LABEL=BENCH_SPEC",
+                    help="compare bench_spec builds on the bundled target (and --draft) instead")
+    ap.add_argument("--draft", default=None, help="with --ab: also profile this draft model")
+    ap.add_argument("--passes", type=int, default=5, help="with --ab: alternated passes per build")
     a = ap.parse_args()
+    if a.out is None:
+        a.out = os.path.join(HERE, "results", "scaling-ab.json" if a.ab else "scaling.json")
+    if a.ab:
+        ab(a)
+        return
     exe = a.bench_exe or os.path.join(a.build, "bin", "bench_spec")
     frugal = os.path.join(a.build, "bin", "frugal")
     models = [("bundled target", a.target)]

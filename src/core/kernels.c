@@ -17,7 +17,8 @@
 #define FR_ROWS_AVX512 fr_mm_rows_scalar
 #endif
 
-/* Output rows are split over threads in multiples of this (a multiple of every row tile). */
+/* Output rows are split over threads in multiples of this (a multiple of every row tile and
+ * of the 16-row groups of the Q8_0 x16 form). */
 #define FR_MM_ROW_UNIT 16
 
 static int is_quantised(fr_type t) { return t == FR_TYPE_Q8_0 || t == FR_TYPE_Q4_0; }
@@ -70,23 +71,27 @@ void fr_matmul_multi(fr_isa isa, fr_type wtype, const fr_matmul_job *jobs, int n
     t.n_jobs = n_jobs;
     t.first_unit[0] = 0;
     uint8_t *xq = (uint8_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+    if (!fr_isa_supported(isa)) isa = FR_ISA_SCALAR;
+    /* the packed Q8_0 x16 form when the AVX-512 kernels run and every job has it */
+    int x16 = wtype == FR_TYPE_Q8_0 && isa == FR_ISA_AVX512;
+    for (int j = 0; j < n_jobs; j++) x16 = x16 && jobs[j].W_x16 != NULL;
     for (int j = 0; j < n_jobs; j++) {
         int M = jobs[j].M > 0 ? jobs[j].M : 0;
         t.a[j] = (fr_mm_args){
             .wtype = wtype,
-            .W = jobs[j].W,
-            .w_row_bytes = fr_type_row_bytes(wtype, (size_t)K),
+            .W = x16 ? jobs[j].W_x16 : jobs[j].W,
+            .w_row_bytes = x16 ? 0 : fr_type_row_bytes(wtype, (size_t)K),
             .M = M,
             .K = K,
             .N = N,
             .X = X,
             .Y = jobs[j].Y,
             .xq = xq,
+            .x16 = x16,
         };
         t.first_unit[j + 1] = t.first_unit[j] + (M + FR_MM_ROW_UNIT - 1) / FR_MM_ROW_UNIT;
     }
     if (t.first_unit[n_jobs] == 0) return;
-    if (!fr_isa_supported(isa)) isa = FR_ISA_SCALAR;
     switch (isa) {
     case FR_ISA_AVX512:
         t.prep = FR_PREP_AVX512;
@@ -113,6 +118,6 @@ void fr_matmul_multi(fr_isa isa, fr_type wtype, const fr_matmul_job *jobs, int n
 
 void fr_matmul(fr_isa isa, fr_type wtype, const void *W, int M, int K, const float *X, int N,
                float *Y, void *scratch, fr_pool *pool) {
-    fr_matmul_job job = {W, M, Y};
+    fr_matmul_job job = {W, M, Y, NULL};
     fr_matmul_multi(isa, wtype, &job, 1, K, X, N, scratch, pool);
 }

@@ -29,6 +29,7 @@ typedef struct fr_mm_args {
     const float *X;
     float *Y;     /* Y[n * M + m] */
     uint8_t *xq;  /* 64-byte aligned scratch for the prepared activations */
+    int x16;      /* W is in the Q8_0 x16 packed form (AVX-512 only; w_row_bytes unused) */
 } fr_mm_args;
 
 typedef void (*fr_mm_prep_fn)(const fr_mm_args *a, int n0, int n1);

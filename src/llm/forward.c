@@ -49,11 +49,15 @@ struct fr_context {
     float *att;          /* [n_batch][n_head * head_dim] attention output */
     float *hb, *hb2;     /* [n_batch][n_ff] */
     float *scores;       /* [n_threads][FR_ATT_TOKENS * n_head / n_head_kv][n_ctx + FR_ATT_TOKENS] */
-    float *rope_cs;      /* [n_batch][n_rot] */
+    float *rope_cs;      /* [rope_cap][n_rot]: cos/sin of positions 0..rope_n-1 (grown on demand) */
+    int32_t rope_n, rope_cap;
     double *inv_freq;    /* [n_rot / 2] */
     void *mm_scratch;
     fr_op_attend_fn attend;
     fr_op_swiglu_fn swiglu;
+    fr_op_rmsnorm_fn rmsnorm;
+    fr_op_add_rmsnorm_fn add_rmsnorm;
+    fr_op_rope_fn rope;
 };
 
 fr_context_params fr_context_default_params(void) {
@@ -149,6 +153,9 @@ fr_status fr_context_create(const fr_model *m, const fr_context_params *params,
     c->isa = isa;
     c->attend = fr_op_attend_for((int)isa);
     c->swiglu = fr_op_swiglu_for((int)isa);
+    c->rmsnorm = fr_op_rmsnorm_for((int)isa);
+    c->add_rmsnorm = fr_op_add_rmsnorm_for((int)isa);
+    c->rope = fr_op_rope_for((int)isa);
     size_t B = (size_t)p.n_batch;
     size_t dq = (size_t)hp->n_head * (size_t)hp->head_dim;
     size_t dkv = (size_t)hp->n_head_kv * (size_t)hp->head_dim;
@@ -165,7 +172,6 @@ fr_status fr_context_create(const fr_model *m, const fr_context_params *params,
     c->hb2 = alloc_array(B, (size_t)hp->n_ff, sizeof(float));
     c->scores = alloc_array((size_t)p.n_threads * FR_ATT_TOKENS * (size_t)(hp->n_head / hp->n_head_kv),
                             (size_t)p.n_ctx + FR_ATT_TOKENS, sizeof(float));
-    c->rope_cs = alloc_array(B, (size_t)hp->n_rot + 1, sizeof(float));
     c->inv_freq = alloc_array((size_t)hp->n_rot / 2 + 1, 1, sizeof(double));
     size_t mm = weight_scratch(&m->output, p.n_batch);
     mm = max_sz(mm, weight_scratch(&m->tok_embd, 1));
@@ -181,7 +187,7 @@ fr_status fr_context_create(const fr_model *m, const fr_context_params *params,
     }
     c->mm_scratch = malloc(mm > 0 ? mm : 1);
     if (!c->k_cache || !c->v_cache || !c->x || !c->xb || !c->q || !c->k || !c->v || !c->att ||
-        !c->hb || !c->hb2 || !c->scores || !c->rope_cs || !c->inv_freq || !c->mm_scratch) {
+        !c->hb || !c->hb2 || !c->scores || !c->inv_freq || !c->mm_scratch) {
         fr_context_free(c);
         return fr_fail(err, FR_E_NOMEM, "%s: out of memory for a context of %d positions",
                        m->path, p.n_ctx);
@@ -252,12 +258,12 @@ static void attn_run(void *arg, int ith, int nth) {
 /* ---- row-wise element ops, split over the pool by rows for large batches ---- */
 
 typedef enum row_phase {
-    PH_ATTN_NORM, /* xb = rms(x) * attn_norm */
-    PH_ROPE,      /* rope q and k */
-    PH_FFN_NORM,  /* x += xb; xb = rms(x) * ffn_norm */
-    PH_SWIGLU,    /* hb = silu(hb) * hb2 */
-    PH_RESIDUAL,  /* x += xb */
-    PH_OUT_NORM   /* xb = rms(x) * output_norm */
+    PH_ATTN_NORM,       /* xb = rms(x) * attn_norm (the first layer) */
+    PH_ROPE,            /* rope q and k */
+    PH_FFN_NORM,        /* x += xb; xb = rms(x) * ffn_norm */
+    PH_SWIGLU,          /* hb = silu(hb) * hb2 */
+    PH_RESID_ATTN_NORM, /* x += xb; xb = rms(x) * attn_norm of the next layer (L) */
+    PH_RESID_OUT_NORM   /* x += xb; xb = rms(x) * output_norm (the last layer) */
 } row_phase;
 
 typedef struct rows_task {
@@ -265,6 +271,7 @@ typedef struct rows_task {
     const fr_llm_layer *L;
     row_phase phase;
     int r0, n; /* rows r0..n-1 */
+    int pos0;  /* position of row 0 */
 } rows_task;
 
 static void rows_run(void *arg, int ith, int nth) {
@@ -281,35 +288,34 @@ static void rows_run(void *arg, int ith, int nth) {
         float *x = c->x + (size_t)i * D, *xb = c->xb + (size_t)i * D;
         switch (t->phase) {
         case PH_ATTN_NORM:
-            fr_op_rmsnorm(xb, x, t->L->attn_norm, (int)D, hp->rms_eps);
+            c->rmsnorm(xb, x, t->L->attn_norm, (int)D, hp->rms_eps);
             break;
         case PH_ROPE:
-            fr_op_rope(c->q + (size_t)i * dq, hp->n_head, hp->head_dim, (int)R,
-                       c->rope_cs + (size_t)i * R);
-            fr_op_rope(c->k + (size_t)i * dkv, hp->n_head_kv, hp->head_dim, (int)R,
-                       c->rope_cs + (size_t)i * R);
+            c->rope(c->q + (size_t)i * dq, hp->n_head, hp->head_dim, (int)R,
+                    c->rope_cs + (size_t)(t->pos0 + i) * R);
+            c->rope(c->k + (size_t)i * dkv, hp->n_head_kv, hp->head_dim, (int)R,
+                    c->rope_cs + (size_t)(t->pos0 + i) * R);
             break;
         case PH_FFN_NORM:
-            fr_op_add(x, xb, (int)D);
-            fr_op_rmsnorm(xb, x, t->L->ffn_norm, (int)D, hp->rms_eps);
+            c->add_rmsnorm(xb, x, xb, t->L->ffn_norm, (int)D, hp->rms_eps);
+            break;
+        case PH_RESID_ATTN_NORM:
+            c->add_rmsnorm(xb, x, xb, t->L->attn_norm, (int)D, hp->rms_eps);
             break;
         case PH_SWIGLU:
             c->swiglu(c->hb + (size_t)i * F, c->hb2 + (size_t)i * F, (int)F);
             break;
-        case PH_RESIDUAL:
-            fr_op_add(x, xb, (int)D);
-            break;
-        case PH_OUT_NORM:
-            fr_op_rmsnorm(xb, x, c->model->output_norm, (int)D, hp->rms_eps);
+        case PH_RESID_OUT_NORM:
+            c->add_rmsnorm(xb, x, xb, c->model->output_norm, (int)D, hp->rms_eps);
             break;
         }
     }
 }
 
 /* Runs a row phase on rows r0..n-1; on the pool only when there is enough work. */
-static void rows(fr_context *c, const fr_llm_layer *L, row_phase phase, int r0, int n,
+static void rows(fr_context *c, const fr_llm_layer *L, row_phase phase, int r0, int n, int pos0,
                  size_t row_elems) {
-    rows_task t = {c, L, phase, r0, n};
+    rows_task t = {c, L, phase, r0, n, pos0};
     /* element ops cost several flops each: weigh them 8x against multiply-adds */
     if ((size_t)(n - r0) * row_elems * 8 < FR_PAR_MIN_WORK)
         rows_run(&t, 0, 1);
@@ -324,8 +330,11 @@ static bool use_pool(size_t macs, size_t bytes) {
 static void matmul(fr_context *c, const fr_llm_weight *w, const float *X, int n, float *Y) {
     size_t macs = (size_t)w->rows * (size_t)w->cols * (size_t)n;
     size_t bytes = (size_t)w->rows * w->row_bytes;
-    fr_matmul(c->isa, w->type, w->data, w->rows, w->cols, X, n, Y, c->mm_scratch,
-              use_pool(macs, bytes) ? c->pool : NULL);
+    /* the packed Q8_0 x16 form, where the model has one, serves the AVX-512 kernels */
+    const void *x16 = n >= c->model->x16_min_n ? w->data_x16 : NULL;
+    fr_matmul_job job = {w->data, w->rows, Y, x16};
+    fr_matmul_multi(c->isa, w->type, &job, 1, w->cols, X, n, c->mm_scratch,
+                    use_pool(macs, bytes) ? c->pool : NULL);
 }
 
 /* nw matmuls sharing the input X (Q/K/V, gate/up): one fr_matmul_multi (X prepared once,
@@ -340,7 +349,8 @@ static void matmul_shared(fr_context *c, const fr_llm_weight *const *w, float *c
                 matmul(c, w[i], X, n, Y[i]);
             return;
         }
-        jobs[j] = (fr_matmul_job){w[j]->data, w[j]->rows, Y[j]};
+        jobs[j] = (fr_matmul_job){w[j]->data, w[j]->rows, Y[j],
+                                  n >= c->model->x16_min_n ? w[j]->data_x16 : NULL};
         macs += (size_t)w[j]->rows * (size_t)w[j]->cols * (size_t)n;
         bytes += (size_t)w[j]->rows * w[j]->row_bytes;
     }
@@ -355,20 +365,20 @@ static void forward_chunk(fr_context *c, const int32_t *tokens, int n, int pos0,
                           bool all_logits) {
     const fr_model *m = c->model;
     const fr_llm_hparams *hp = &m->hp;
-    const int D = hp->n_embd, hd = hp->head_dim, F = hp->n_ff, R = hp->n_rot;
+    const int D = hp->n_embd, hd = hp->head_dim, F = hp->n_ff;
     const size_t dq = (size_t)hp->n_head * (size_t)hd;
     const size_t dkv = (size_t)hp->n_head_kv * (size_t)hd;
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < n; i++)
         fr_llm_embed(m, tokens[i], c->x + (size_t)i * (size_t)D);
-        fr_op_rope_table(c->rope_cs + (size_t)i * (size_t)R, pos0 + i, c->inv_freq, R);
-    }
+    /* n_layer >= 1 (checked at load); each layer ends with its residual add fused with the
+     * next RMSNorm (the next layer's, or the output norm of the rows whose logits are kept) */
+    rows(c, &m->layers[0], PH_ATTN_NORM, 0, n, pos0, (size_t)D);
     for (int32_t l = 0; l < hp->n_layer; l++) {
         const fr_llm_layer *L = &m->layers[l];
-        rows(c, L, PH_ATTN_NORM, 0, n, (size_t)D);
         const fr_llm_weight *qkv[3] = {&L->wq, &L->wk, &L->wv};
         float *const qkv_out[3] = {c->q, c->k, c->v};
         matmul_shared(c, qkv, qkv_out, 3, c->xb, n);
-        rows(c, L, PH_ROPE, 0, n, dq + dkv);
+        rows(c, L, PH_ROPE, 0, n, pos0, dq + dkv);
         /* keys: columns pos0..pos0+n-1 of the transposed cache ([kv head][d] rows of n_ctx),
          * contiguous writes along each row; values: rows pos0.. of each kv head */
         size_t layer_off = (size_t)l * (size_t)hp->n_head_kv * (size_t)c->n_ctx * (size_t)hd;
@@ -394,19 +404,44 @@ static void forward_chunk(fr_context *c, const int32_t *tokens, int n, int pos0,
         else
             fr_pool_run(c->pool, attn_run, &at);
         matmul(c, &L->wo, c->att + (size_t)r0 * dq, nr, c->xb + (size_t)r0 * (size_t)D);
-        rows(c, L, PH_FFN_NORM, r0, n, (size_t)D);
+        rows(c, L, PH_FFN_NORM, r0, n, pos0, (size_t)D);
         const fr_llm_weight *gu[2] = {&L->w_gate, &L->w_up};
         float *const gu_out[2] = {c->hb + (size_t)r0 * (size_t)F, c->hb2 + (size_t)r0 * (size_t)F};
         matmul_shared(c, gu, gu_out, 2, c->xb + (size_t)r0 * (size_t)D, nr);
-        rows(c, L, PH_SWIGLU, r0, n, (size_t)F);
+        rows(c, L, PH_SWIGLU, r0, n, pos0, (size_t)F);
         matmul(c, &L->w_down, c->hb + (size_t)r0 * (size_t)F, nr, c->xb + (size_t)r0 * (size_t)D);
-        rows(c, L, PH_RESIDUAL, r0, n, (size_t)D);
+        if (l + 1 < hp->n_layer)
+            rows(c, &m->layers[l + 1], PH_RESID_ATTN_NORM, r0, n, pos0, (size_t)D);
+        else
+            rows(c, NULL, PH_RESID_OUT_NORM, r0, n, pos0, (size_t)D);
     }
     if (!logits)
         return;
-    int first = all_logits ? 0 : n - 1;
-    rows(c, NULL, PH_OUT_NORM, first, n, (size_t)D);
+    int first = all_logits ? 0 : n - 1; /* = r0 of the last layer */
     matmul(c, &m->output, c->xb + (size_t)first * (size_t)D, n - first, logits);
+}
+
+/* Extends the RoPE table to cover positions 0..n_pos-1 (n_pos <= n_ctx): the cos/sin of a
+ * position are computed once per context instead of once per pass (the same values). The
+ * table grows by doubling, so a context never pays for positions it does not reach. */
+static fr_status rope_grow(fr_context *c, int32_t n_pos) {
+    const int R = c->model->hp.n_rot;
+    if (n_pos > c->rope_cap) {
+        int32_t cap = c->rope_cap < 64 ? 64 : c->rope_cap;
+        while (cap < n_pos)
+            cap = cap > c->n_ctx / 2 ? c->n_ctx : 2 * cap;
+        if (cap > c->n_ctx)
+            cap = c->n_ctx;
+        float *t = realloc(c->rope_cs, sizeof(float) * (size_t)cap * (size_t)(R > 0 ? R : 1));
+        if (!t)
+            return FR_E_NOMEM;
+        c->rope_cs = t;
+        c->rope_cap = cap;
+    }
+    for (int32_t p = c->rope_n; p < n_pos; p++)
+        fr_op_rope_table(c->rope_cs + (size_t)p * (size_t)R, p, c->inv_freq, R);
+    c->rope_n = n_pos;
+    return FR_OK;
 }
 
 fr_status fr_decode(fr_context *c, const int32_t *tokens, int32_t n, int32_t pos,
@@ -428,6 +463,9 @@ fr_status fr_decode(fr_context *c, const int32_t *tokens, int32_t n, int32_t pos
         if (tokens[i] < 0 || tokens[i] >= n_vocab)
             return fr_fail(err, FR_E_ARG, "fr_decode: token %d (id %d) is outside the "
                            "vocabulary [0, %d)", i, tokens[i], n_vocab);
+    if (pos + n > c->rope_n && rope_grow(c, pos + n) != FR_OK)
+        return fr_fail(err, FR_E_NOMEM, "fr_decode: out of memory for the RoPE table of %d "
+                       "positions", pos + n);
     c->n_pos = pos;
     for (int32_t done = 0; done < n;) {
         int32_t chunk = n - done < c->n_batch ? n - done : c->n_batch;

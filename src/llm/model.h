@@ -21,6 +21,7 @@ typedef struct fr_llm_weight {
     const void *data; /* inside the mapping */
     int32_t rows, cols;
     size_t row_bytes;
+    const void *data_x16; /* Q8_0 in the packed x16 form for AVX-512 (in fr_model.x16_mem), or NULL */
 } fr_llm_weight;
 
 typedef struct fr_llm_layer {
@@ -38,6 +39,8 @@ struct fr_model {
     float *output_norm; /* owned copy */
     fr_llm_layer *layers;
     uint64_t n_params, n_bytes;
+    void *x16_mem; /* owned: the packed forms of the Q8_0 matrices, NULL when none */
+    int32_t x16_min_n; /* AVX-512 matmuls of batches from this size read data_x16 (see model.c) */
 };
 
 /* Writes the embedding row of token id (any weight type) as f32 into dst[n_embd]. */

@@ -11,11 +11,17 @@
 #define FR_ATTEND_AVX512 fr_op_attend_avx512
 #define FR_SWIGLU_AVX2 fr_op_swiglu_avx2
 #define FR_SWIGLU_AVX512 fr_op_swiglu_avx512
+#define FR_RMSNORM_AVX512 fr_op_rmsnorm_avx512
+#define FR_ADD_RMSNORM_AVX512 fr_op_add_rmsnorm_avx512
+#define FR_ROPE_AVX512 fr_op_rope_avx512
 #else
 #define FR_ATTEND_AVX2 fr_op_attend_ref
 #define FR_ATTEND_AVX512 fr_op_attend_ref
 #define FR_SWIGLU_AVX2 fr_op_swiglu
 #define FR_SWIGLU_AVX512 fr_op_swiglu
+#define FR_RMSNORM_AVX512 fr_op_rmsnorm
+#define FR_ADD_RMSNORM_AVX512 fr_op_add_rmsnorm
+#define FR_ROPE_AVX512 fr_op_rope
 #endif
 
 void fr_op_rmsnorm(float *out, const float *x, const float *w, int n, float eps) {
@@ -33,6 +39,11 @@ void fr_op_rmsnorm(float *out, const float *x, const float *w, int n, float eps)
     float r = (float)(1.0 / sqrt(ss / (double)n + (double)eps));
     for (i = 0; i < n; i++)
         out[i] = x[i] * r * w[i];
+}
+
+void fr_op_add_rmsnorm(float *out, float *x, const float *y, const float *w, int n, float eps) {
+    fr_op_add(x, y, n);
+    fr_op_rmsnorm(out, x, w, n, eps);
 }
 
 void fr_op_rope_freqs(double *inv_freq, int n_rot, float base) {
@@ -151,4 +162,22 @@ fr_op_swiglu_fn fr_op_swiglu_for(int isa) {
     if (isa >= FR_ISA_AVX2 && isa < FR_ISA_COUNT && fr_isa_supported(FR_ISA_AVX2))
         return FR_SWIGLU_AVX2;
     return fr_op_swiglu;
+}
+
+fr_op_rmsnorm_fn fr_op_rmsnorm_for(int isa) {
+    if (isa >= FR_ISA_AVX512 && isa < FR_ISA_COUNT && fr_isa_supported(FR_ISA_AVX512))
+        return FR_RMSNORM_AVX512;
+    return fr_op_rmsnorm;
+}
+
+fr_op_rope_fn fr_op_rope_for(int isa) {
+    if (isa >= FR_ISA_AVX512 && isa < FR_ISA_COUNT && fr_isa_supported(FR_ISA_AVX512))
+        return FR_ROPE_AVX512;
+    return fr_op_rope;
+}
+
+fr_op_add_rmsnorm_fn fr_op_add_rmsnorm_for(int isa) {
+    if (isa >= FR_ISA_AVX512 && isa < FR_ISA_COUNT && fr_isa_supported(FR_ISA_AVX512))
+        return FR_ADD_RMSNORM_AVX512;
+    return fr_op_add_rmsnorm;
 }

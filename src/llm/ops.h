@@ -6,8 +6,23 @@
 
 #include <stddef.h>
 
-/* out[i] = x[i] / sqrt(mean(x²) + eps) * w[i]   (out may alias x). */
+/* out[i] = x[i] / sqrt(mean(x²) + eps) * w[i]   (out may alias x): the scalar reference and
+ * an AVX-512 version that gives bit for bit the same results (the same eight partial sums
+ * and rounding steps; x86 builds only: reach it through fr_op_rmsnorm_for). */
+typedef void (*fr_op_rmsnorm_fn)(float *out, const float *x, const float *w, int n, float eps);
 void fr_op_rmsnorm(float *out, const float *x, const float *w, int n, float eps);
+void fr_op_rmsnorm_avx512(float *out, const float *x, const float *w, int n, float eps);
+/* The implementation for a kernel ISA (an fr_isa value), as fr_op_attend_for. */
+fr_op_rmsnorm_fn fr_op_rmsnorm_for(int isa);
+/* The residual add fused with the next RMSNorm: x[i] += y[i]; out = rmsnorm(x) * w (out may
+ * alias y). The reference is fr_op_add then fr_op_rmsnorm; the AVX-512 version adds and sums
+ * the squares in one pass, bit for bit the reference. */
+typedef void (*fr_op_add_rmsnorm_fn)(float *out, float *x, const float *y, const float *w, int n,
+                                     float eps);
+void fr_op_add_rmsnorm(float *out, float *x, const float *y, const float *w, int n, float eps);
+void fr_op_add_rmsnorm_avx512(float *out, float *x, const float *y, const float *w, int n,
+                              float eps);
+fr_op_add_rmsnorm_fn fr_op_add_rmsnorm_for(int isa);
 
 /* inv_freq[i] = base^(-2i / n_rot) for i < n_rot/2 (computed in double). */
 void fr_op_rope_freqs(double *inv_freq, int n_rot, float base);
@@ -15,7 +30,12 @@ void fr_op_rope_freqs(double *inv_freq, int n_rot, float base);
 void fr_op_rope_table(float *cs, int pos, const double *inv_freq, int n_rot);
 /* Rotates the adjacent pairs (x[2i], x[2i+1]), 2i < n_rot, of each of n_heads heads of
  * head_dim values stored back to back, by the angles in cs (from fr_op_rope_table). */
+typedef void (*fr_op_rope_fn)(float *x, int n_heads, int head_dim, int n_rot, const float *cs);
 void fr_op_rope(float *x, int n_heads, int head_dim, int n_rot, const float *cs);
+/* AVX-512: eight pairs per vector, bit for bit the reference (x86 builds only: use
+ * fr_op_rope_for). */
+void fr_op_rope_avx512(float *x, int n_heads, int head_dim, int n_rot, const float *cs);
+fr_op_rope_fn fr_op_rope_for(int isa);
 
 /* In-place softmax of x[0..n) (max-subtracted; n >= 1). */
 void fr_op_softmax(float *x, int n);

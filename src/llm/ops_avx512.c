@@ -1,9 +1,12 @@
 /* AVX-512 attention over the KV cache layout of ops.h: up to eight queries (tokens x heads of
- * a GQA group) per pass over the keys, sixteen keys at a time, then up to four queries x 64
- * value components per pass over the values, so that every key and value vector is loaded
- * once for all of them; masked loads for the tails. Compiled with
+ * a GQA group) per pass over the keys, several blocks of sixteen keys at a time (enough
+ * independent FMA chains in flight), then up to four queries x 64 value components per pass
+ * over the values, so that every key and value vector is loaded once for all of them; masked
+ * loads for the tails. Every result is bit for bit what the one-block version (commit
+ * cad12e4) gave: a score is the same Σ_d in order however many blocks run together. Compiled with
  * -mavx512f; reached only through fr_op_attend_for after a CPU check. */
 #include <immintrin.h>
+#include <math.h>
 
 #include "llm/ops.h"
 
@@ -45,34 +48,74 @@ typedef struct att_q {
     int n;
 } att_q;
 
-/* Scores of NQ (1..8) queries against keys [0, max n): each key vector is loaded once for
- * all of them. A score is the same Σ_d (in order) whatever NQ or the other queries are. */
-static inline __attribute__((always_inline)) void scores_nq(const att_q *qs, const int NQ, const float *Kt, int stride,
-                                                            int hd, float scale, float *mx) {
+#define AI inline __attribute__((always_inline))
+
+/* Scores of NQ (1..8) queries against the KB (1..8) blocks of sixteen keys from t: every key
+ * vector is loaded once for all queries, and the NQ x KB accumulators are independent FMA
+ * chains (a single query against one block would wait on the FMA latency at every d). A
+ * score is the same Σ_d (in order, from 0) whatever NQ, KB or the other queries are. */
+static AI void scores_chunk(const att_q *qs, const int NQ, const int KB, const float *Kt, int stride,
+                            int hd, int t, int n_max, __m512 vscale, __m512 *vmax) {
+    __m512 acc[24];
+    __mmask16 m[8];
+    for (int b = 0; b < KB; b++) {
+        m[b] = tail_mask(n_max - t - 16 * b);
+        for (int j = 0; j < NQ; j++)
+            acc[j * KB + b] = _mm512_setzero_ps();
+    }
+    for (int d = 0; d < hd; d++) {
+        const float *kr = Kt + (size_t)d * (size_t)stride + t;
+        __m512 k[8];
+        for (int b = 0; b < KB; b++)
+            k[b] = _mm512_maskz_loadu_ps(m[b], kr + 16 * b);
+        for (int j = 0; j < NQ; j++) {
+            const __m512 qd = _mm512_set1_ps(qs[j].q[d]);
+            for (int b = 0; b < KB; b++)
+                acc[j * KB + b] = _mm512_fmadd_ps(qd, k[b], acc[j * KB + b]);
+        }
+    }
+    for (int j = 0; j < NQ; j++)
+        for (int b = 0; b < KB; b++) {
+            const int tb = t + 16 * b;
+            if (qs[j].n <= tb) continue;
+            const __mmask16 mj = tail_mask(qs[j].n - tb);
+            const __m512 sc = _mm512_mul_ps(acc[j * KB + b], vscale);
+            _mm512_mask_storeu_ps(qs[j].s + tb, mj, sc);
+            vmax[j] = _mm512_mask_max_ps(vmax[j], mj, vmax[j], sc);
+        }
+}
+
+/* Blocks of keys per chunk for NQ queries: about 8 to 16 accumulators in flight. */
+static AI int scores_kb(int nq) {
+    static const int kb[FR_ATT_QMAX + 1] = {0, 8, 4, 4, 3, 2, 2, 2, 2};
+    return kb[nq];
+}
+
+/* Scores of NQ queries against keys [0, max n), in chunks of scores_kb(NQ) blocks (the last
+ * chunk smaller); writes each query's largest score to mx. */
+static AI void scores_nq(const att_q *qs, const int NQ, const float *Kt, int stride, int hd,
+                         float scale, float *mx) {
     const __m512 vscale = _mm512_set1_ps(scale);
+    const int KB = scores_kb(NQ);
     __m512 vmax[FR_ATT_QMAX];
     int n_max = 0;
     for (int j = 0; j < NQ; j++) {
         vmax[j] = _mm512_set1_ps(-3.0e38f);
         n_max = qs[j].n > n_max ? qs[j].n : n_max;
     }
-    for (int t = 0; t < n_max; t += 16) {
-        const __mmask16 m = tail_mask(n_max - t);
-        __m512 acc[FR_ATT_QMAX];
-        for (int j = 0; j < NQ; j++)
-            acc[j] = _mm512_setzero_ps();
-        for (int d = 0; d < hd; d++) {
-            __m512 k = _mm512_maskz_loadu_ps(m, Kt + (size_t)d * (size_t)stride + t);
-            for (int j = 0; j < NQ; j++)
-                acc[j] = _mm512_fmadd_ps(_mm512_set1_ps(qs[j].q[d]), k, acc[j]);
-        }
-        for (int j = 0; j < NQ; j++) {
-            if (qs[j].n <= t) continue;
-            const __mmask16 mj = tail_mask(qs[j].n - t);
-            acc[j] = _mm512_mul_ps(acc[j], vscale);
-            _mm512_mask_storeu_ps(qs[j].s + t, mj, acc[j]);
-            vmax[j] = _mm512_mask_max_ps(vmax[j], mj, vmax[j], acc[j]);
-        }
+    const int blocks = (n_max + 15) / 16;
+    int b = 0;
+    for (; b + KB <= blocks; b += KB)
+        scores_chunk(qs, NQ, KB, Kt, stride, hd, 16 * b, n_max, vscale, vmax);
+    switch (blocks - b) { /* < KB blocks left (KB is a constant: the guards drop dead cases) */
+    case 0: break;
+    case 1: if (1 < KB) scores_chunk(qs, NQ, 1, Kt, stride, hd, 16 * b, n_max, vscale, vmax); break;
+    case 2: if (2 < KB) scores_chunk(qs, NQ, 2, Kt, stride, hd, 16 * b, n_max, vscale, vmax); break;
+    case 3: if (3 < KB) scores_chunk(qs, NQ, 3, Kt, stride, hd, 16 * b, n_max, vscale, vmax); break;
+    case 4: if (4 < KB) scores_chunk(qs, NQ, 4, Kt, stride, hd, 16 * b, n_max, vscale, vmax); break;
+    case 5: if (5 < KB) scores_chunk(qs, NQ, 5, Kt, stride, hd, 16 * b, n_max, vscale, vmax); break;
+    case 6: if (6 < KB) scores_chunk(qs, NQ, 6, Kt, stride, hd, 16 * b, n_max, vscale, vmax); break;
+    default: if (7 < KB) scores_chunk(qs, NQ, 7, Kt, stride, hd, 16 * b, n_max, vscale, vmax); break;
     }
     for (int j = 0; j < NQ; j++)
         mx[j] = _mm512_reduce_max_ps(vmax[j]);
@@ -197,5 +240,79 @@ void fr_op_swiglu_avx512(float *gate, const float *up, int n) {
         __m512 nx = _mm512_min_ps(_mm512_max_ps(_mm512_sub_ps(_mm512_setzero_ps(), x), lo), hi);
         __m512 s = _mm512_div_ps(x, _mm512_add_ps(one, exp_poly(nx)));
         _mm512_mask_storeu_ps(gate + i, m, _mm512_mul_ps(s, _mm512_maskz_loadu_ps(m, up + i)));
+    }
+}
+
+/* x += y in place when ADD (a constant), and the sum of squares of x exactly as the reference
+ * fr_op_rmsnorm forms it: eight float partial sums over i = j (mod 8), each square rounded
+ * before its add (no FMA), combined in double in lane order, the tail (n mod 8) added in
+ * double; so the AVX-512 norm is bit for bit the reference's, on sixteen lanes (two steps of
+ * eight per vector, the second half folded onto the first). */
+static AI double sumsq(float *x, const float *y, int n, const int ADD) {
+    __m256 acc = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 v = _mm512_loadu_ps(x + i);
+        if (ADD) {
+            v = _mm512_add_ps(v, _mm512_loadu_ps(y + i));
+            _mm512_storeu_ps(x + i, v);
+        }
+        const __m512 sq = _mm512_mul_ps(v, v);
+        acc = _mm256_add_ps(acc, _mm512_castps512_ps256(sq));
+        acc = _mm256_add_ps(acc, _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(sq), 1)));
+    }
+    if (ADD && i < n) {
+        const __mmask16 m = tail_mask(n - i);
+        _mm512_mask_storeu_ps(x + i, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, x + i),
+                                                      _mm512_maskz_loadu_ps(m, y + i)));
+    }
+    if (i + 8 <= n) {
+        const __m256 v = _mm256_loadu_ps(x + i);
+        acc = _mm256_add_ps(acc, _mm256_mul_ps(v, v));
+        i += 8;
+    }
+    float a[8];
+    _mm256_storeu_ps(a, acc);
+    double ss = 0.0;
+    for (int j = 0; j < 8; j++)
+        ss += (double)a[j];
+    for (; i < n; i++)
+        ss += (double)x[i] * (double)x[i];
+    return ss;
+}
+
+/* out = x * r * w with r = 1 / sqrt(ss / n + eps) (float), in the reference's order. */
+static AI void scale_rows(float *out, const float *x, const float *w, int n, double ss, float eps) {
+    const __m512 r = _mm512_set1_ps((float)(1.0 / sqrt(ss / (double)n + (double)eps)));
+    for (int i = 0; i < n; i += 16) {
+        const __mmask16 m = tail_mask(n - i);
+        _mm512_mask_storeu_ps(out + i, m, _mm512_mul_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), r),
+                                                        _mm512_maskz_loadu_ps(m, w + i)));
+    }
+}
+
+void fr_op_rmsnorm_avx512(float *out, const float *x, const float *w, int n, float eps) {
+    scale_rows(out, x, w, n, sumsq((float *)x, NULL, n, 0), eps); /* ADD = 0: x is only read */
+}
+
+void fr_op_add_rmsnorm_avx512(float *out, float *x, const float *y, const float *w, int n,
+                              float eps) {
+    scale_rows(out, x, w, n, sumsq(x, y, n, 1), eps);
+}
+
+void fr_op_rope_avx512(float *x, int n_heads, int head_dim, int n_rot, const float *cs) {
+    for (int i = 0; i < n_rot; i += 16) {
+        const __mmask16 m = tail_mask(n_rot - i);
+        const __m512 t = _mm512_maskz_loadu_ps(m, cs + i);
+        const __m512 c = _mm512_moveldup_ps(t), sn = _mm512_movehdup_ps(t); /* cos, sin per pair */
+        for (int h = 0; h < n_heads; h++) {
+            float *v = x + (size_t)h * (size_t)head_dim + i;
+            const __m512 a = _mm512_maskz_loadu_ps(m, v);
+            const __m512 sw = _mm512_permute_ps(a, 0xB1); /* (b, a) per pair */
+            /* even lanes a c - b s, odd lanes b c + a s: products rounded, then one add or
+             * subtract, as the reference */
+            const __m512 p = _mm512_mul_ps(a, c), q = _mm512_mul_ps(sw, sn);
+            _mm512_mask_storeu_ps(v, m, _mm512_mask_add_ps(_mm512_sub_ps(p, q), 0xAAAA, p, q));
+        }
     }
 }

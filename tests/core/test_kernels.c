@@ -280,6 +280,7 @@ static void test_multi(void **state) {
                     for (int j = 0; j < 3; j++) {
                         jobs[j].W = p[j].w;
                         jobs[j].M = p[j].M;
+                        jobs[j].W_x16 = NULL;
                         jobs[j].Y = malloc(sizeof(float) * (size_t)p[j].M * p[j].N);
                         assert_non_null(jobs[j].Y);
                     }
@@ -359,6 +360,92 @@ static void test_batch_invariance(void **state) {
             }
 }
 
+/* The Q8_0 x16 packed form: every row back bit for bit, padding rows zero. */
+static void test_x16_roundtrip(void **state) {
+    (void)state;
+    static const int ms[] = {1, 15, 16, 17, 77};
+    static const int ks[] = {32, 96, 768};
+    for (size_t mi = 0; mi < sizeof ms / sizeof ms[0]; mi++)
+        for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++) {
+            const int M = ms[mi], K = ks[ki], groups = (M + 15) / 16;
+            uint64_t s = 4242 + mi * 10 + ki;
+            void *w = make_weights(FR_TYPE_Q8_0, M, K, &s);
+            size_t bytes = fr_q8x16_bytes(M, K), rb = fr_type_row_bytes(FR_TYPE_Q8_0, (size_t)K);
+            assert_int_equal(bytes % 64, 0);
+            assert_int_equal(bytes, (size_t)groups * fr_q8x16_group_bytes(K));
+            assert_true(fr_q8x16_group_bytes(K) >= 16 * rb);
+            uint8_t *p = aligned_alloc(64, bytes), *row = malloc(rb), *zero = calloc(1, rb);
+            assert_non_null(p);
+            assert_non_null(row);
+            assert_non_null(zero);
+            memset(p, 0x5a, bytes); /* every byte must be written */
+            fr_q8x16_pack(w, M, K, p);
+            for (int m = 0; m < groups * 16; m++) {
+                fr_q8x16_unpack_row(p, K, m, row);
+                assert_memory_equal(row, m < M ? (uint8_t *)w + (size_t)m * rb : zero, rb);
+            }
+            /* the padding after the scales of each group is zero */
+            const size_t gb = fr_q8x16_group_bytes(K), sb = fr_q8x16_scale_bytes(K);
+            assert_int_equal(gb, sb + (size_t)K / 32 * 512);
+            assert_int_equal(sb % 64, 0);
+            for (int g = 0; g < groups; g++)
+                for (size_t i = (size_t)K / 32 * 32; i < sb; i++) assert_int_equal(p[(size_t)g * gb + i], 0);
+            free(p);
+            free(row);
+            free(zero);
+            free(w);
+        }
+}
+
+/* The packed form through fr_matmul_multi: every batch size 1..40 against the reference, and bit
+ * for bit equal to the unpacked Q8_0 weights on the same ISA one row at a time (on AVX-512 the
+ * packed kernels, elsewhere the jobs' W), for 1 and 2 threads and for two jobs at once. */
+static void test_x16_matmul(void **state) {
+    (void)state;
+    static const int shapes[][2] = {{77, 96}, {100, 768}, {17, 32}, {16, 288}}; /* M, K */
+    const int rows = 40;
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+        problem p;
+        problem_init(&p, FR_TYPE_Q8_0, shapes[si][0], shapes[si][1], rows, (uint64_t)(7100 + si));
+        void *px = aligned_alloc(64, fr_q8x16_bytes(p.M, p.K));
+        assert_non_null(px);
+        fr_q8x16_pack(p.w, p.M, p.K, px);
+        const size_t ny = (size_t)p.M * p.N;
+        float *single = malloc(sizeof(float) * ny), *y = malloc(sizeof(float) * ny), *y2 = malloc(sizeof(float) * ny);
+        assert_non_null(single);
+        assert_non_null(y);
+        assert_non_null(y2);
+        for (int isa = 0; isa < FR_ISA_COUNT; isa++) {
+            if (!fr_isa_supported((fr_isa)isa)) continue;
+            for (int n = 0; n < p.N; n++) /* unpacked, each row alone */
+                fr_matmul((fr_isa)isa, p.t, p.w, p.M, p.K, p.x + (size_t)n * p.K, 1, single + (size_t)n * p.M,
+                          p.scratch, NULL);
+            check_close(&p, single, fr_isa_name((fr_isa)isa));
+            for (int threads = 1; threads <= 2; threads++) {
+                fr_pool *pool = NULL;
+                assert_int_equal(fr_pool_create(threads, &pool, NULL), FR_OK);
+                for (int n = 1; n <= rows; n++) {
+                    for (size_t i = 0; i < ny; i++) y[i] = y2[i] = NAN;
+                    fr_matmul_job jobs[2] = {{p.w, p.M, y, px}, {p.w, p.M, y2, px}};
+                    fr_matmul_multi((fr_isa)isa, p.t, jobs, n % 3 == 0 ? 2 : 1, p.K, p.x, n, p.scratch, pool);
+                    if (memcmp(single, y, sizeof(float) * (size_t)n * p.M) != 0 ||
+                        (n % 3 == 0 && memcmp(single, y2, sizeof(float) * (size_t)n * p.M) != 0))
+                        fail_msg("q8_0 x16 on %s, M=%d K=%d N=%d (%d threads) differs from unpacked rows",
+                                 fr_isa_name((fr_isa)isa), p.M, p.K, n, threads);
+                    for (size_t i = (size_t)n * p.M; i < ny; i++) /* nothing written past the batch */
+                        assert_true(isnan(y[i]));
+                }
+                fr_pool_free(pool);
+            }
+        }
+        free(single);
+        free(y);
+        free(y2);
+        free(px);
+        problem_free(&p);
+    }
+}
+
 static void test_isa_info(void **state) {
     (void)state;
     assert_true(fr_isa_supported(FR_ISA_SCALAR));
@@ -383,6 +470,8 @@ int main(void) {
         cmocka_unit_test(test_multi),
         cmocka_unit_test(test_best_isa_large),
         cmocka_unit_test(test_batch_invariance),
+        cmocka_unit_test(test_x16_roundtrip),
+        cmocka_unit_test(test_x16_matmul),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -30,7 +30,9 @@ static void check_close(const float *got, const double *want, int n, double tol)
 
 static void test_rmsnorm(void **state) {
     (void)state;
-    const int sizes[] = {1, 7, 64, 260, 4096};
+    const int sizes[] = {1, 7, 16, 33, 64, 192, 260, 4096};
+    fr_op_rmsnorm_fn impl[2] = {fr_op_rmsnorm, fr_op_rmsnorm_for(FR_ISA_AVX512)};
+    for (int k = 0; k < 2; k++)
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
         int n = sizes[s];
         float *x = malloc(sizeof(float) * n), *w = malloc(sizeof(float) * n);
@@ -46,25 +48,71 @@ static void test_rmsnorm(void **state) {
         double r = 1.0 / sqrt(ss / n + 1e-5);
         for (int i = 0; i < n; i++)
             ref[i] = x[i] * r * w[i];
-        fr_op_rmsnorm(out, x, w, n, 1e-5f);
+        impl[k](out, x, w, n, 1e-5f);
         check_close(out, ref, n, 1e-6);
-        fr_op_rmsnorm(x, x, w, n, 1e-5f); /* in place */
+        float *out0 = malloc(sizeof(float) * n); /* every implementation is the reference */
+        assert_non_null(out0);
+        fr_op_rmsnorm(out0, x, w, n, 1e-5f);
+        assert_memory_equal(out, out0, sizeof(float) * (size_t)n);
+        free(out0);
+        impl[k](x, x, w, n, 1e-5f); /* in place */
         check_close(x, ref, n, 1e-6);
         free(x), free(w), free(out), free(ref);
     }
 }
 
+/* The residual add fused with RMSNorm: x becomes x + y exactly (float adds), out matches the
+ * double-precision norm of it (out aliasing y, as in the forward pass), and every version
+ * equals fr_op_add then fr_op_rmsnorm bit for bit. */
+static void test_add_rmsnorm(void **state) {
+    (void)state;
+    const int sizes[] = {1, 7, 16, 33, 64, 192, 260};
+    fr_op_add_rmsnorm_fn impl[2] = {fr_op_add_rmsnorm, fr_op_add_rmsnorm_for(FR_ISA_AVX512)};
+    for (int k = 0; k < 2; k++)
+        for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+            const int n = sizes[s];
+            float *x = malloc(sizeof(float) * n), *y = malloc(sizeof(float) * n);
+            float *w = malloc(sizeof(float) * n), *x2 = malloc(sizeof(float) * n);
+            float *out2 = malloc(sizeof(float) * n);
+            double *ref = malloc(sizeof(double) * n);
+            assert_true(x && y && w && x2 && out2 && ref);
+            for (int i = 0; i < n; i++) {
+                x[i] = 3.0f * frand();
+                y[i] = frand();
+                w[i] = frand();
+                x2[i] = x[i];
+            }
+            double ss = 0;
+            for (int i = 0; i < n; i++) {
+                float v = x[i] + y[i];
+                ss += (double)v * v;
+            }
+            double r = 1.0 / sqrt(ss / n + 1e-5);
+            for (int i = 0; i < n; i++)
+                ref[i] = (double)(x[i] + y[i]) * r * w[i];
+            fr_op_add(x2, y, n); /* the unfused sequence */
+            fr_op_rmsnorm(out2, x2, w, n, 1e-5f);
+            impl[k](y, x, y, w, n, 1e-5f); /* out aliases y */
+            assert_memory_equal(x, x2, sizeof(float) * (size_t)n);
+            check_close(y, ref, n, 1e-6);
+            assert_memory_equal(y, out2, sizeof(float) * (size_t)n);
+            free(x), free(y), free(w), free(x2), free(out2), free(ref);
+        }
+}
+
 static void test_rope(void **state) {
     (void)state;
-    const int hd = 16, heads = 3;
-    const int rots[] = {16, 8, 2};
+    const int hd = 40, heads = 3;
+    const int rots[] = {40, 32, 16, 8, 2};
     const float bases[] = {10000.0f, 500000.0f};
-    for (size_t ri = 0; ri < 3; ri++)
+    fr_op_rope_fn impl[2] = {fr_op_rope, fr_op_rope_for(FR_ISA_AVX512)};
+    for (int k = 0; k < 2; k++)
+    for (size_t ri = 0; ri < 5; ri++)
         for (size_t bi = 0; bi < 2; bi++)
             for (int pos = 0; pos < 300; pos += 37) {
                 int nr = rots[ri];
-                float x[48], cs[16];
-                double ref[48], inv[8];
+                float x[120], cs[40];
+                double ref[120], inv[20];
                 for (int i = 0; i < hd * heads; i++)
                     x[i] = frand();
                 for (int h = 0; h < heads; h++)
@@ -84,8 +132,12 @@ static void test_rope(void **state) {
                     }
                 fr_op_rope_freqs(inv, nr, bases[bi]);
                 fr_op_rope_table(cs, pos, inv, nr);
-                fr_op_rope(x, heads, hd, nr, cs);
-                check_close(x, ref, hd * heads, 1e-5);
+                float x0[120]; /* every implementation is the reference, bit for bit */
+                memcpy(x0, x, sizeof x0);
+                fr_op_rope(x0, heads, hd, nr, cs);
+                impl[k](x, heads, hd, nr, cs);
+                check_close(x, ref, hd * heads, 1e-5); /* the unrotated tail is untouched */
+                assert_memory_equal(x, x0, sizeof x0);
             }
 }
 
@@ -167,7 +219,7 @@ static void test_dot_axpy_add(void **state) {
  * query computed alone (n_tok = nq = 1), which batched and speculative decoding rely on. */
 static void test_attend(void **state) {
     (void)state;
-    const int hds[] = {1, 8, 13, 64, 80};
+    const int hds[] = {1, 8, 13, 16, 32, 64, 80};
     const int nqs[] = {1, 2, 3, 4, 5, 8};
     const int ntoks[] = {1, 3, 8};
     fr_op_attend_fn impl[3] = {fr_op_attend_ref, fr_op_attend_for(FR_ISA_AVX2),
@@ -245,7 +297,8 @@ static void test_attend(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_rmsnorm),   cmocka_unit_test(test_rope),
+        cmocka_unit_test(test_rmsnorm),   cmocka_unit_test(test_add_rmsnorm),
+        cmocka_unit_test(test_rope),
         cmocka_unit_test(test_softmax),   cmocka_unit_test(test_silu_swiglu),
         cmocka_unit_test(test_dot_axpy_add), cmocka_unit_test(test_attend),
     };
