@@ -277,6 +277,17 @@ static void rl_observe(fr_spec_ctl *c, const fr_spec_obs *s) {
 
 /* ---- cost model ---- */
 
+/* The acceptance estimate plus one standard error, used only to decide whether to stop
+ * drafting: acceptance is only learned while drafting, so an estimate from a few early
+ * rejections (a hard start of a text) would otherwise keep the controller at gamma 0,
+ * learning nothing, until the next probe. While drafting, the plain estimate decides (the
+ * bonus would bias gamma upwards). The bonus shrinks as the window fills. */
+static double optimistic_rate(const fr_spec_accept *a) {
+    double r = fr_spec_accept_rate(a);
+    r += sqrt(r * (1.0 - r) / (a->count + 1.0));
+    return r > 0.99 ? 0.99 : r;
+}
+
 /* Chosen within the last FR_SPEC_PROBE_EVERY steps? */
 static bool recently_chosen(const fr_spec_ctl *c, int g) {
     return c->last_chosen[g] && c->step - c->last_chosen[g] <= FR_SPEC_PROBE_EVERY;
@@ -284,19 +295,27 @@ static bool recently_chosen(const fr_spec_ctl *c, int g) {
 
 static int cost_choose(fr_spec_ctl *c, const fr_spec_accept *a, const fr_spec_costs *costs) {
     int gmax = c->p.gamma_max;
-    /* Bootstrap: measure a plain pass and a pass over 2 tokens first; the slope between them
-     * then extrapolates to longer drafts (a prior slope alone made the first steps draft long
-     * on a target whose extra tokens are dear, and only probes walked it back). */
-    if (!costs->verify[1].count) return 0;
-    if (!costs->verify[2].count) return 1;
+    /* Bootstrap: measure passes over 1 .. FR_SPEC_BOOT_SIZES tokens, in turn, twice each,
+     * before choosing (gamma 0, 1, 2, 3, 0, 1, 2, 3): sizes further up are extrapolated from
+     * the slope. A prior slope alone made the first steps draft long on a target whose extra
+     * tokens are dear; measuring only 1 and 2 tokens once let one slow first pass (cold
+     * caches) or a few early rejections keep the controller at gamma 0 for most of a short
+     * text, re-probing too rarely to recover, and missed a staircase (3 tokens as dear as 4). */
+    for (int round = 1; round <= FR_SPEC_BOOT_ROUNDS; round++)
+        for (int n = 1; n <= FR_SPEC_BOOT_SIZES && n <= gmax + 1; n++)
+            if (costs->verify[n].count < round) return n - 1;
     int best = fr_spec_best_gamma(fr_spec_accept_rate(a), costs, gmax);
+    if (best == 0) best = fr_spec_best_gamma(optimistic_rate(a), costs, gmax);
     if (c->step - c->last_probe < FR_SPEC_PROBE_EVERY) return best;
-    /* Re-probe, in turn, the gamma above the best, the one below and 0: an estimate is only
-     * refreshed when its gamma is chosen (and acceptance only learned while drafting). A
-     * candidate out of range or chosen recently waits for the next turn (the next step). */
+    /* Re-probe, in turn, the gamma above the best, the one below, 0 and the one two above:
+     * an estimate is only refreshed when its gamma is chosen (and acceptance only learned
+     * while drafting). Pass costs can be a staircase (a pass over 3 tokens as dear as one
+     * over 4, from the kernels' row tiles), where the next gamma up is worse than the best but
+     * the one after is better: the step of two finds it. A candidate out of range or chosen
+     * recently waits for the next turn (the next step). */
     int phase = c->probe_phase;
-    c->probe_phase = (phase + 1) % 3;
-    int cand = phase == 0 ? best + 1 : phase == 1 ? best - 1 : 0;
+    c->probe_phase = (phase + 1) % 4;
+    int cand = phase == 0 ? best + 1 : phase == 1 ? best - 1 : phase == 2 ? 0 : best + 2;
     if (cand < 0 || cand > gmax || cand == best || recently_chosen(c, cand)) return best;
     c->last_probe = c->step;
     return cand;

@@ -24,8 +24,9 @@
  * E(gamma) / cost(gamma), including gamma = 0 (cost t_verify(1), E = 1). It starts with a
  * plain step and a step of gamma 1, so that the slope of t_verify is measured. Sizes it does not
  * choose are measured only when chosen, so every FR_SPEC_PROBE_EVERY steps it re-probes a
- * gamma not chosen for that long: in turn the one above the best, the one below, and 0 (a
- * plain pass, which anchors the interpolation of the sizes between): exploration costs at
+ * gamma not chosen for that long: in turn the one above the best, the one below, 0 (a
+ * plain pass, which anchors the interpolation of the sizes between) and the one two above (pass
+ * costs can be a staircase where the next size up is dear and the one after is not): exploration costs at
  * most one step in FR_SPEC_PROBE_EVERY, and an estimate that a spike or a change of load
  * left wrong is corrected.
  *
@@ -42,6 +43,8 @@
 #define FR_SPEC_CACHE_SLOTS 1024
 #define FR_SPEC_COST_WINDOW 4  /* timing measurements kept per batch size */
 #define FR_SPEC_PROBE_EVERY 16 /* steps between re-probes of the cost controller */
+#define FR_SPEC_BOOT_SIZES 4   /* the cost controller first measures passes over 1..4 tokens */
+#define FR_SPEC_BOOT_ROUNDS 2  /* ... twice each */
 #define FR_SPEC_COST_MAX_AGE 128 /* a batch size not measured for this many steps is forgotten */
 
 typedef enum fr_spec_kind {
@@ -105,7 +108,7 @@ typedef struct fr_spec_ctl {
     int64_t step;                              /* fr_spec_ctl_choose calls so far */
     int64_t last_chosen[FR_SPEC_GAMMA_MAX + 1]; /* step + 1 of the last choice (0: never) */
     int64_t last_probe;
-    int probe_phase;                           /* next probe: 0 above, 1 below the best, 2 zero */
+    int probe_phase; /* next probe: 0 above, 1 below the best, 2 zero, 3 two above */
 } fr_spec_ctl;
 
 /* Observation of one finished step. */

@@ -425,11 +425,52 @@ static void test_cost_change_followed(void **state) {
     assert_true(r2 >= 0.85 * opt_cheap);
 }
 
+/* A staircase of pass costs, as measured on the bundled target with its x16 kernels (a pass
+ * over 3 tokens costs as much as one over 4, relative to one token: 1, 1.34, 1.9, 1.9, 2.4,
+ * 2.6, 2.9, 3.4, 3.7), acceptance 0.8 and a draft at 0.1: gamma 3 is best, gamma 2 is worse
+ * than gamma 1, so a search that only ever looks one step past the best stays at gamma 1.
+ * The controller must reach gamma 3 and keep close to the best rate. */
+static void test_cost_staircase(void **state) {
+    (void)state;
+    static const double t[10] = {0, 1.0, 1.34, 1.9, 1.9, 2.4, 2.6, 2.9, 3.4, 3.7};
+    const double a = 0.8, d = 0.1;
+    double best_rate = 0;
+    int opt = 0;
+    for (int g = 0; g <= 8; g++) {
+        double r = (1 - pow(a, g + 1)) / (1 - a) / (g * d + t[g + 1]);
+        if (r > best_rate) { best_rate = r; opt = g; }
+    }
+    assert_int_equal(opt, 3);
+    cost_run r;
+    cost_run_init(&r);
+    sim s = {a, d, 0, 0, 5};
+    double tok = 0, time = 0;
+    int at_opt = 0;
+    for (int i = 0; i < 1000; i++) {
+        int g = fr_spec_ctl_choose(&r.c, 0, &r.a, &r.k);
+        fr_spec_obs o = sim_step(&s, g);
+        o.t_verify = t[g + 1];
+        fr_spec_costs_observe(&r.k, &o);
+        fr_spec_accept_observe(&r.a, &o);
+        fr_spec_ctl_observe(&r.c, &o);
+        if (i >= 500) {
+            tok += o.accepted + 1;
+            time += o.t_draft + o.t_verify;
+            at_opt += g == opt;
+        }
+    }
+    print_message("staircase: %d of 500 late steps at gamma %d, %.3f of the best rate\n", at_opt, opt,
+                  tok / time / best_rate);
+    assert_true(at_opt >= 400);
+    assert_true(tok / time >= 0.93 * best_rate);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse),
         cmocka_unit_test(test_expected_rate_model),
         cmocka_unit_test(test_verify_interpolation),
+        cmocka_unit_test(test_cost_staircase),
         cmocka_unit_test(test_window_trimmed_mean),
         cmocka_unit_test(test_acceptance_window),
         cmocka_unit_test(test_heuristic_schedule),
