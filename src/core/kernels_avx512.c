@@ -77,6 +77,10 @@ typedef struct xplan {
     size_t lb;     /* bytes per block of a lane group */
 } xplan;
 
+/* Stride of one activation row in the row layout (qs[nb][32] | d[nb] | bias[nb], 64-byte
+ * aligned), used by the matrix-vector tiles and the x16 tiles. */
+static size_t row_stride(int nb) { return ((size_t)nb * 40 + 63) & ~(size_t)63; }
+
 static xplan make_plan(const fr_mm_args *a) {
     xplan p;
     p.nb = a->K / 32;
@@ -96,7 +100,7 @@ static xplan make_plan(const fr_mm_args *a) {
     p.lgroups = p.mode == FR_SMALL_QUAD ? (p.rowwise + 3) / 4 : 1;
     p.steps = p.mode == FR_SMALL_ROW ? 8 : 2 * p.mode;
     p.gbytes = (size_t)p.groups * (size_t)p.nb * FR_GBLOCK;
-    p.rs = ((size_t)p.nb * 40 + 63) & ~(size_t)63;
+    p.rs = row_stride(p.nb);
     p.lb = (size_t)p.steps * 16 + 32;
     return p;
 }
@@ -130,6 +134,14 @@ FR_AI int32_t quant_block(const float *x, int8_t *qs, float *d_out) {
     _mm_storeu_si128((__m128i *)qs, _mm512_cvtsepi32_epi8(ia));
     _mm_storeu_si128((__m128i *)(qs + 16), _mm512_cvtsepi32_epi8(ib));
     return _mm512_reduce_add_epi32(_mm512_add_epi32(ia, ib));
+}
+
+/* Quantises one activation row of nb blocks into the row layout at row (see row_stride):
+ * bias[b] = bias_mul * sum(qs of block b). */
+static void quant_row(const float *x, uint8_t *row, int nb, int32_t bias_mul) {
+    float *dx = (float *)(row + (size_t)nb * 32);
+    int32_t *bias = (int32_t *)(row + (size_t)nb * 36);
+    for (int b = 0; b < nb; b++) bias[b] = bias_mul * quant_block(x + b * 32, (int8_t *)row + b * 32, &dx[b]);
 }
 
 /* One activation row into its slot j of a lane group (qs NULL: a zero padding row). */
@@ -189,13 +201,7 @@ void fr_mm_prep_avx512(const fr_mm_args *a, int n0, int n1) {
                 bias[j] = (q8 ? -128 : -8) * s;
             }
         } else if (p.mode == FR_SMALL_ROW) {
-            uint8_t *row = a->xq + p.gbytes + (size_t)(n - gpad) * p.rs;
-            float *dx = (float *)(row + (size_t)nb * 32);
-            int32_t *bias = (int32_t *)(row + (size_t)nb * 36);
-            for (int b = 0; b < nb; b++) {
-                int32_t s = quant_block(x + b * 32, (int8_t *)row + b * 32, &dx[b]);
-                bias[b] = (q8 ? -16 : -1) * s;
-            }
+            quant_row(x, a->xq + p.gbytes + (size_t)(n - gpad) * p.rs, nb, q8 ? -16 : -1);
         } else {
             const int i = n - gpad, j = i % p.mode;
             uint8_t *lg = a->xq + p.gbytes + (size_t)(i / p.mode) * (size_t)nb * p.lb;
@@ -550,19 +556,11 @@ FR_QROWS_FN(rows_q4, 1)
 #define FR_X16_PF 4096
 #endif
 
-static size_t x16_row_stride(int nb) { return ((size_t)nb * 40 + 63) & ~(size_t)63; }
-
 static void prep_x16(const fr_mm_args *a, int n0, int n1) {
     const int nb = a->K / 32;
-    const size_t rs = x16_row_stride(nb);
+    const size_t rs = row_stride(nb);
     if (n1 > a->N) n1 = a->N;
-    for (int n = n0; n < n1; n++) {
-        const float *x = a->X + (size_t)n * a->K;
-        uint8_t *row = a->xq + (size_t)n * rs;
-        float *dx = (float *)(row + (size_t)nb * 32);
-        int32_t *bias = (int32_t *)(row + (size_t)nb * 36);
-        for (int b = 0; b < nb; b++) bias[b] = -128 * quant_block(x + b * 32, (int8_t *)row + b * 32, &dx[b]);
-    }
+    for (int n = n0; n < n1; n++) quant_row(a->X + (size_t)n * a->K, a->xq + (size_t)n * rs, nb, -128);
 }
 
 /* One group (ws: its scales, wq: its quants) x T activation rows from x0; y: the outputs of
@@ -612,7 +610,7 @@ FR_AI void x16_tile(const uint16_t *ws, const uint8_t *wq, const uint8_t *x0, si
 
 static void rows_x16(const fr_mm_args *a, int m0, int m1) {
     const int nb = a->K / 32;
-    const size_t rs = x16_row_stride(nb), gb = fr_q8x16_group_bytes(a->K), sb = fr_q8x16_scale_bytes(a->K);
+    const size_t rs = row_stride(nb), gb = fr_q8x16_group_bytes(a->K), sb = fr_q8x16_scale_bytes(a->K);
     const size_t M = (size_t)a->M;
     for (int c0 = 0; c0 < a->N; c0 += FR_X16_NCHUNK) {
         const int c1 = a->N - c0 < FR_X16_NCHUNK ? a->N : c0 + FR_X16_NCHUNK;

@@ -249,26 +249,33 @@ static void drop_pages(const void *p, size_t n) {
 #define FR_X16_MIN_N_STREAMED 0
 #endif
 
+/* The matrices the matmuls read: layer l's seven (l < n_layer), or the output matrix
+ * (l == n_layer). Returns their count. */
+static int matmul_weights(fr_model *m, int32_t l, fr_llm_weight *ws[7]) {
+    if (l == m->hp.n_layer) {
+        ws[0] = &m->output;
+        return 1;
+    }
+    fr_llm_layer *L = &m->layers[l];
+    fr_llm_weight *lw[7] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+    memcpy(ws, lw, sizeof lw);
+    return 7;
+}
+
 /* When the best kernels are AVX-512, every Q8_0 matrix the matmuls read (all of a layer's and
  * the output matrix) is packed into the Q8_0 x16 form in one owned allocation; the mapped
- * originals stay valid for contexts of other ISAs, small batches and the embedding lookup. */
+ * originals stay valid for contexts of other ISAs, small batches and the embedding lookup.
+ * Pass 0 sizes the allocation, pass 1 packs. */
 static fr_status pack_x16(fr_model *m, fr_error *err) {
     m->x16_min_n = INT32_MAX;
     if (fr_isa_best() != FR_ISA_AVX512)
         return FR_OK;
-    enum { per_layer = 7 };
     size_t total = 0;
     for (int pass = 0; pass < 2; pass++) {
         uint8_t *dst = m->x16_mem;
         for (int32_t l = 0; l <= m->hp.n_layer; l++) {
-            fr_llm_layer *L = l < m->hp.n_layer ? &m->layers[l] : NULL;
-            fr_llm_weight *ws[per_layer] = {&m->output};
-            int nw = 1;
-            if (L) {
-                fr_llm_weight *lw[per_layer] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
-                memcpy(ws, lw, sizeof lw);
-                nw = per_layer;
-            }
+            fr_llm_weight *ws[7];
+            int nw = matmul_weights(m, l, ws);
             for (int i = 0; i < nw; i++) {
                 fr_llm_weight *w = ws[i];
                 if (w->type != FR_TYPE_Q8_0)

@@ -148,36 +148,42 @@ void fr_op_attend_ref(const float *q, int n_tok, int nq, size_t q_stride, const 
         }
 }
 
+/* Is level asked for (the context's kernel ISA, an fr_isa value, is at least level) and
+ * supported by this CPU and build? */
+static bool use_isa(int isa, fr_isa level) {
+    return isa >= (int)level && isa < FR_ISA_COUNT && fr_isa_supported(level);
+}
+
 fr_op_attend_fn fr_op_attend_for(int isa) {
-    if (isa >= FR_ISA_AVX512 && isa < FR_ISA_COUNT && fr_isa_supported(FR_ISA_AVX512))
+    if (use_isa(isa, FR_ISA_AVX512))
         return FR_ATTEND_AVX512;
-    if (isa >= FR_ISA_AVX2 && isa < FR_ISA_COUNT && fr_isa_supported(FR_ISA_AVX2))
+    if (use_isa(isa, FR_ISA_AVX2))
         return FR_ATTEND_AVX2;
     return fr_op_attend_ref;
 }
 
 fr_op_swiglu_fn fr_op_swiglu_for(int isa) {
-    if (isa >= FR_ISA_AVX512 && isa < FR_ISA_COUNT && fr_isa_supported(FR_ISA_AVX512))
+    if (use_isa(isa, FR_ISA_AVX512))
         return FR_SWIGLU_AVX512;
-    if (isa >= FR_ISA_AVX2 && isa < FR_ISA_COUNT && fr_isa_supported(FR_ISA_AVX2))
+    if (use_isa(isa, FR_ISA_AVX2))
         return FR_SWIGLU_AVX2;
     return fr_op_swiglu;
 }
 
 fr_op_rmsnorm_fn fr_op_rmsnorm_for(int isa) {
-    if (isa >= FR_ISA_AVX512 && isa < FR_ISA_COUNT && fr_isa_supported(FR_ISA_AVX512))
+    if (use_isa(isa, FR_ISA_AVX512))
         return FR_RMSNORM_AVX512;
     return fr_op_rmsnorm;
 }
 
 fr_op_rope_fn fr_op_rope_for(int isa) {
-    if (isa >= FR_ISA_AVX512 && isa < FR_ISA_COUNT && fr_isa_supported(FR_ISA_AVX512))
+    if (use_isa(isa, FR_ISA_AVX512))
         return FR_ROPE_AVX512;
     return fr_op_rope;
 }
 
 fr_op_add_rmsnorm_fn fr_op_add_rmsnorm_for(int isa) {
-    if (isa >= FR_ISA_AVX512 && isa < FR_ISA_COUNT && fr_isa_supported(FR_ISA_AVX512))
+    if (use_isa(isa, FR_ISA_AVX512))
         return FR_ADD_RMSNORM_AVX512;
     return fr_op_add_rmsnorm;
 }
