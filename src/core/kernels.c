@@ -1,5 +1,6 @@
 /* Matmul driver: picks the ISA's kernels and splits the work over the pool in two phases
  * (prepare the activations by rows of X, then compute by rows of W). */
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "core/kernels.h"
@@ -30,12 +31,22 @@ size_t fr_matmul_scratch_bytes(fr_type wtype, int K, int N) {
     return 64 + rows * ((size_t)K / 32 * FR_MM_XQ_BLOCK_BYTES + FR_MM_XQ_ROW_PAD);
 }
 
+/* Row units are shared out as one contiguous range per thread (threads beyond
+ * FR_MM_MAX_RANGES share ranges); fb packs the range's next unit from the front (low 32 bits)
+ * and its end (high 32 bits), so the owner and a thief take units with one compare-exchange. */
+#define FR_MM_MAX_RANGES 32
+typedef struct mm_range {
+    _Alignas(64) atomic_ullong fb;
+} mm_range;
+
 typedef struct mm_task {
     fr_mm_args a[FR_MATMUL_MAX_JOBS]; /* one per job; they share X and xq */
     int n_jobs;
     int first_unit[FR_MATMUL_MAX_JOBS + 1]; /* job i owns row units [first_unit[i], first_unit[i+1]) */
     fr_mm_prep_fn prep;
     fr_mm_rows_fn rows;
+    int n_ranges;
+    mm_range range[FR_MM_MAX_RANGES]; /* the row units not yet taken, one range per thread */
 } mm_task;
 
 static void prep_task(void *arg, int ith, int nth) {
@@ -47,13 +58,8 @@ static void prep_task(void *arg, int ith, int nth) {
     if (g0 < g1) t->prep(&t->a[0], g0 * FR_MM_NGROUP, g1 * FR_MM_NGROUP);
 }
 
-/* Thread ith takes one contiguous range of the row units of all the jobs laid end to end. */
-static void rows_task(void *arg, int ith, int nth) {
-    const mm_task *t = arg;
-    int units = t->first_unit[t->n_jobs];
-    int per = (units + nth - 1) / nth;
-    int u0 = ith * per, u1 = u0 + per;
-    if (u1 > units) u1 = units;
+/* Runs row units [u0, u1) of the jobs laid end to end. */
+static void run_units(const mm_task *t, int u0, int u1) {
     for (int j = 0; j < t->n_jobs && u0 < u1; j++) {
         int lo = u0 > t->first_unit[j] ? u0 : t->first_unit[j];
         int hi = u1 < t->first_unit[j + 1] ? u1 : t->first_unit[j + 1];
@@ -62,6 +68,37 @@ static void rows_task(void *arg, int ith, int nth) {
         if (m1 > t->a[j].M) m1 = t->a[j].M;
         if (m0 < m1) t->rows(&t->a[j], m0, m1);
     }
+}
+
+/* Takes units [*u0, *u1) of range r: from its front (the owner, in order) or from its back (a
+ * thief), half of what is left (at least one unit; everything when `all`). 0 if it is empty. */
+static int take_units(mm_range *r, int from_back, int all, int *u0, int *u1) {
+    unsigned long long v = atomic_load_explicit(&r->fb, memory_order_relaxed);
+    for (;;) {
+        unsigned f = (unsigned)v, b = (unsigned)(v >> 32);
+        if (f >= b) return 0;
+        unsigned c = all ? b - f : (b - f + 1) / 2;
+        unsigned long long nv = from_back ? f | (unsigned long long)(b - c) << 32 : (f + c) | (unsigned long long)b << 32;
+        if (atomic_compare_exchange_weak_explicit(&r->fb, &v, nv, memory_order_relaxed, memory_order_relaxed)) {
+            *u0 = (int)(from_back ? b - c : f);
+            *u1 = (int)(from_back ? b : f + c);
+            return 1;
+        }
+    }
+}
+
+/* Each thread works through its own range from the front (contiguous weight rows, the same
+ * rows every call, so a model that stays in cache stays in the same core's cache), then helps
+ * the others from the backs of their ranges: a thread that starts late or runs on a slower
+ * (shared) core takes less instead of the others waiting for its fixed share. Which thread
+ * computes a row does not change its value. */
+static void rows_task(void *arg, int ith, int nth) {
+    mm_task *t = arg;
+    const int R = t->n_ranges, own = ith % R;
+    int u0, u1;
+    while (take_units(&t->range[own], 0, nth == 1, &u0, &u1)) run_units(t, u0, u1);
+    for (int k = 1; k < R; k++)
+        while (take_units(&t->range[(own + k) % R], 1, 0, &u0, &u1)) run_units(t, u0, u1);
 }
 
 void fr_matmul_multi(fr_isa isa, fr_type wtype, const fr_matmul_job *jobs, int n_jobs, int K,
@@ -112,6 +149,13 @@ void fr_matmul_multi(fr_isa isa, fr_type wtype, const fr_matmul_job *jobs, int n
             t.prep(&t.a[0], 0, N);
         else
             fr_pool_run(pool, prep_task, &t);
+    }
+    const int units = t.first_unit[n_jobs], nth = fr_pool_size(pool);
+    t.n_ranges = nth < FR_MM_MAX_RANGES ? nth : FR_MM_MAX_RANGES;
+    for (int i = 0; i < t.n_ranges; i++) {
+        unsigned long long f = (unsigned long long)units * (unsigned)i / (unsigned)t.n_ranges;
+        unsigned long long b = (unsigned long long)units * (unsigned)(i + 1) / (unsigned)t.n_ranges;
+        atomic_init(&t.range[i].fb, f | b << 32);
     }
     fr_pool_run(pool, rows_task, &t);
 }

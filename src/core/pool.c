@@ -21,7 +21,9 @@ static inline void cpu_relax(void) { atomic_signal_fence(memory_order_seq_cst); 
 /* How long an idle thread polls before it sleeps. Short enough that two threads on a
  * busy 2-core machine do not starve each other, long enough to catch the next task of
  * a decode step (the gap between two matmuls of a layer is a few microseconds). */
+#ifndef FR_POOL_SPIN_NS
 #define FR_POOL_SPIN_NS 20000
+#endif
 
 typedef struct fr_worker {
     struct fr_pool *pool;

@@ -296,6 +296,38 @@ static void test_multi(void **state) {
     for (int i = 0; i < 3; i++) fr_pool_free(pools[i]);
 }
 
+/* Row units are shared out at run time (each thread its own range, then the backs of the
+ * others'), so which thread computes a row varies from call to call: with 1, 2, 5 and 40
+ * threads (more threads than ranges share them) every row is written, and the results are the
+ * same bits as with one thread, call after call. */
+static void test_thread_sharing(void **state) {
+    (void)state;
+    static const int nthreads[] = {2, 5, 40};
+    fr_pool *pools[3] = {NULL, NULL, NULL};
+    for (int i = 0; i < 3; i++) assert_int_equal(fr_pool_create(nthreads[i], &pools[i], NULL), FR_OK);
+    for (int ti = 0; ti < 4; ti++) {
+        problem p;
+        problem_init(&p, k_types[ti], 1000, 128, 3, (uint64_t)(4242 + ti));
+        size_t ny = (size_t)p.M * p.N;
+        float *y1 = malloc(sizeof(float) * ny), *y = malloc(sizeof(float) * ny);
+        assert_non_null(y1);
+        assert_non_null(y);
+        fr_matmul(fr_isa_best(), p.t, p.w, p.M, p.K, p.x, p.N, y1, p.scratch, NULL);
+        check_close(&p, y1, "1 thread");
+        for (int pi = 0; pi < 3; pi++)
+            for (int rep = 0; rep < 20; rep++) {
+                for (size_t i = 0; i < ny; i++) y[i] = NAN;
+                fr_matmul(fr_isa_best(), p.t, p.w, p.M, p.K, p.x, p.N, y, p.scratch, pools[pi]);
+                if (memcmp(y, y1, sizeof(float) * ny) != 0)
+                    fail_msg("%s: %d threads, call %d differs from 1 thread", fr_type_name(p.t), nthreads[pi], rep);
+            }
+        free(y1);
+        free(y);
+        problem_free(&p);
+    }
+    for (int i = 0; i < 3; i++) fr_pool_free(pools[i]);
+}
+
 /* A larger, more realistic shape on the best ISA and a NULL pool. */
 static void test_best_isa_large(void **state) {
     (void)state;
@@ -469,6 +501,7 @@ int main(void) {
         cmocka_unit_test(test_float_odd_k),
         cmocka_unit_test(test_multi),
         cmocka_unit_test(test_best_isa_large),
+        cmocka_unit_test(test_thread_sharing),
         cmocka_unit_test(test_batch_invariance),
         cmocka_unit_test(test_x16_roundtrip),
         cmocka_unit_test(test_x16_matmul),
