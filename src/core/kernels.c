@@ -87,6 +87,11 @@ static int take_units(mm_range *r, int from_back, int all, int *u0, int *u1) {
     }
 }
 
+/* Batches of more activation rows than this are compute-bound and their tiles set up per call
+ * (the f32 GEMM packs the activations): a range is taken in one piece (by its owner, or by a
+ * thread that finds it untouched after finishing its own). */
+#define FR_MM_SHARE_MAX_N 16
+
 /* Each thread works through its own range from the front (contiguous weight rows, the same
  * rows every call, so a model that stays in cache stays in the same core's cache), then helps
  * the others from the backs of their ranges: a thread that starts late or runs on a slower
@@ -96,9 +101,10 @@ static void rows_task(void *arg, int ith, int nth) {
     mm_task *t = arg;
     const int R = t->n_ranges, own = ith % R;
     int u0, u1;
-    while (take_units(&t->range[own], 0, nth == 1, &u0, &u1)) run_units(t, u0, u1);
+    const int whole = nth == 1 || t->a[0].N > FR_MM_SHARE_MAX_N;
+    while (take_units(&t->range[own], 0, whole, &u0, &u1)) run_units(t, u0, u1);
     for (int k = 1; k < R; k++)
-        while (take_units(&t->range[(own + k) % R], 1, 0, &u0, &u1)) run_units(t, u0, u1);
+        while (take_units(&t->range[(own + k) % R], 1, whole, &u0, &u1)) run_units(t, u0, u1);
 }
 
 void fr_matmul_multi(fr_isa isa, fr_type wtype, const fr_matmul_job *jobs, int n_jobs, int K,

@@ -41,8 +41,9 @@ struct fr_context {
     fr_isa isa;
     fr_pool *pool;
     int32_t n_pos;       /* positions held in the cache */
-    float *k_cache;      /* [n_layer][n_head_kv][head_dim][n_ctx] */
-    float *v_cache;      /* [n_layer][n_head_kv][n_ctx][head_dim] */
+    int32_t kv_cap;      /* positions per head in the caches: n_ctx rounded up to FR_KV_BLOCK */
+    float *k_cache;      /* [n_layer][n_head_kv][kv_cap / FR_KV_BLOCK][head_dim][FR_KV_BLOCK] */
+    float *v_cache;      /* [n_layer][n_head_kv][kv_cap][head_dim] */
     /* Activation scratch for n_batch tokens. */
     float *x;            /* [n_batch][n_embd] residual stream */
     float *xb;           /* [n_batch][n_embd] normed input / projection output */
@@ -161,7 +162,8 @@ fr_status fr_context_create(const fr_model *m, const fr_context_params *params,
     size_t B = (size_t)p.n_batch;
     size_t dq = (size_t)hp->n_head * (size_t)hp->head_dim;
     size_t dkv = (size_t)hp->n_head_kv * (size_t)hp->head_dim;
-    size_t cache_rows = (size_t)hp->n_layer * (size_t)p.n_ctx;
+    c->kv_cap = (p.n_ctx + FR_KV_BLOCK - 1) / FR_KV_BLOCK * FR_KV_BLOCK;
+    size_t cache_rows = (size_t)hp->n_layer * (size_t)c->kv_cap;
     c->k_cache = alloc_array(cache_rows, dkv, sizeof(float));
     c->v_cache = alloc_array(cache_rows, dkv, sizeof(float));
     c->x = alloc_array(B, (size_t)hp->n_embd, sizeof(float));
@@ -241,7 +243,7 @@ static void attn_run(void *arg, int ith, int nth) {
     size_t dq = (size_t)hp->n_head * (size_t)hd;
     float scale = 1.0f / sqrtf((float)hd);
     float *scores = c->scores + (size_t)ith * ((size_t)c->n_ctx + FR_ATT_TOKENS) * FR_ATT_TOKENS * (size_t)group;
-    size_t layer_off = (size_t)t->layer * (size_t)HKV * (size_t)c->n_ctx * (size_t)hd;
+    size_t layer_off = (size_t)t->layer * (size_t)HKV * (size_t)c->kv_cap * (size_t)hd;
     int blocks = (t->n - t->r0 + FR_ATT_TOKENS - 1) / FR_ATT_TOKENS;
     int total = blocks * HKV;
     /* One item = up to FR_ATT_TOKENS tokens and one KV head with its group of query heads
@@ -250,10 +252,10 @@ static void attn_run(void *arg, int ith, int nth) {
     for (int idx = ith; idx < total; idx += nth) {
         int i = t->r0 + idx / HKV * FR_ATT_TOKENS, kvh = idx % HKV;
         int nt = t->n - i < FR_ATT_TOKENS ? t->n - i : FR_ATT_TOKENS;
-        size_t head_off = layer_off + (size_t)kvh * (size_t)c->n_ctx * (size_t)hd;
+        size_t head_off = layer_off + (size_t)kvh * (size_t)c->kv_cap * (size_t)hd;
         size_t qo = (size_t)i * dq + (size_t)kvh * (size_t)group * (size_t)hd;
         c->attend(c->q + qo, nt, group, dq, c->k_cache + head_off, c->v_cache + head_off,
-                  t->pos0 + i + 1, c->n_ctx, hd, scale, scores, c->att + qo);
+                  t->pos0 + i + 1, hd, scale, scores, c->att + qo);
     }
 }
 
@@ -384,18 +386,19 @@ static void forward_chunk(fr_context *c, const int32_t *tokens, int n, int pos0,
         float *const qkv_out[3] = {c->q, c->k, c->v};
         matmul_shared(c, qkv, qkv_out, 3, c->xb, n);
         rows(c, L, PH_ROPE, 0, n, pos0, dq + dkv);
-        /* keys: columns pos0..pos0+n-1 of the transposed cache ([kv head][d] rows of n_ctx),
-         * contiguous writes along each row; values: rows pos0.. of each kv head */
-        size_t layer_off = (size_t)l * (size_t)hp->n_head_kv * (size_t)c->n_ctx * (size_t)hd;
-        for (size_t j = 0; j < dkv; j++) {
-            float *kc = c->k_cache + layer_off + j * (size_t)c->n_ctx + (size_t)pos0;
-            for (int i = 0; i < n; i++)
-                kc[i] = c->k[(size_t)i * dkv + j];
+        /* keys into their blocks (ops.h: fr_key_index), values: rows pos0.. of each kv head */
+        size_t layer_off = (size_t)l * (size_t)hp->n_head_kv * (size_t)c->kv_cap * (size_t)hd;
+        for (int h = 0; h < hp->n_head_kv; h++) {
+            float *kc = c->k_cache + layer_off + (size_t)h * (size_t)c->kv_cap * (size_t)hd;
+            float *vc = c->v_cache + layer_off + (size_t)h * (size_t)c->kv_cap * (size_t)hd;
+            for (int i = 0; i < n; i++) {
+                const float *ki = c->k + (size_t)i * dkv + (size_t)h * (size_t)hd;
+                for (int d = 0; d < hd; d++)
+                    kc[fr_key_index(pos0 + i, d, hd)] = ki[d];
+                memcpy(vc + (size_t)(pos0 + i) * (size_t)hd, c->v + (size_t)i * dkv + (size_t)h * (size_t)hd,
+                       sizeof(float) * (size_t)hd);
+            }
         }
-        for (int h = 0; h < hp->n_head_kv; h++)
-            for (int i = 0; i < n; i++)
-                memcpy(c->v_cache + layer_off + ((size_t)h * (size_t)c->n_ctx + (size_t)(pos0 + i)) * (size_t)hd,
-                       c->v + (size_t)i * dkv + (size_t)h * (size_t)hd, sizeof(float) * (size_t)hd);
         int r0 = 0;
         if (l == hp->n_layer - 1)
             r0 = !logits ? n : all_logits ? 0 : n - 1;

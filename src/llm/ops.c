@@ -117,11 +117,13 @@ void fr_op_add(float *y, const float *x, int n) {
         y[i] += x[i];
 }
 
-static void attend1(const float *q, const float *Kt, const float *V, int n_kv, int stride,
-                    int hd, float scale, float *scores, float *out) {
+static void attend1(const float *q, const float *K, const float *V, int n_kv, int hd, float scale,
+                    float *scores, float *out) {
     memset(scores, 0, sizeof(float) * (size_t)n_kv);
     for (int d = 0; d < hd; d++)
-        fr_op_axpy(scores, scale * q[d], Kt + (size_t)d * (size_t)stride, n_kv);
+        for (int t = 0; t < n_kv; t += FR_KV_BLOCK)
+            fr_op_axpy(scores + t, scale * q[d], K + fr_key_index(t, d, hd),
+                       n_kv - t < FR_KV_BLOCK ? n_kv - t : FR_KV_BLOCK);
     float mx = scores[0];
     for (int t = 1; t < n_kv; t++)
         mx = scores[t] > mx ? scores[t] : mx;
@@ -138,13 +140,12 @@ static void attend1(const float *q, const float *Kt, const float *V, int n_kv, i
         out[d] *= inv;
 }
 
-void fr_op_attend_ref(const float *q, int n_tok, int nq, size_t q_stride, const float *Kt,
-                      const float *V, int n_kv, int stride, int hd, float scale, float *scores,
-                      float *out) {
+void fr_op_attend_ref(const float *q, int n_tok, int nq, size_t q_stride, const float *K,
+                      const float *V, int n_kv, int hd, float scale, float *scores, float *out) {
     for (int i = 0; i < n_tok; i++)
         for (int j = 0; j < nq; j++) {
             size_t o = (size_t)i * q_stride + (size_t)j * (size_t)hd;
-            attend1(q + o, Kt, V, n_kv + i, stride, hd, scale, scores, out + o);
+            attend1(q + o, K, V, n_kv + i, hd, scale, scores, out + o);
         }
 }
 

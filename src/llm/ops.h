@@ -58,32 +58,38 @@ void fr_op_axpy(float *y, float a, const float *x, int n);
 /* y[i] += x[i]. */
 void fr_op_add(float *y, const float *x, int n);
 
+/* Keys of a head are stored in blocks of FR_KV_BLOCK positions: the block holds component d of
+ * its keys t at d * FR_KV_BLOCK + t % FR_KV_BLOCK, so the keys of a block are one contiguous run
+ * of head_dim * FR_KV_BLOCK floats (a pass over the components reads whole cache lines of a few
+ * pages, not one short run per component n_ctx floats apart). */
+#define FR_KV_BLOCK 16
+static inline size_t fr_key_index(int t, int d, int hd) {
+    return (size_t)(t / FR_KV_BLOCK) * (size_t)hd * FR_KV_BLOCK + (size_t)d * FR_KV_BLOCK + (size_t)(t % FR_KV_BLOCK);
+}
+
 /* Attention of n_tok consecutive tokens, each with nq query heads that share one KV head (a
- * GQA group). Keys are transposed, Kt[d * stride + t] = component d of key t; values are rows,
- * V[t * hd + d]. Token i sees the keys and values t < n_kv + i (<= stride). Its query j is
+ * GQA group). Keys in blocks, K[fr_key_index(t, d, hd)] = component d of key t; values are
+ * rows, V[t * hd + d]. Token i sees the keys and values t < n_kv + i. Its query j is
  * q[i * q_stride + j * hd ..+hd), its output out[i * q_stride + j * hd ..]:
- *   s[t] = scale * Σ_d q[d] Kt[d][t];  p = softmax(s);  out[d] = Σ_t p[t] V[t][d].
+ *   s[t] = scale * Σ_d q[d] K[d][t];  p = softmax(s);  out[d] = Σ_t p[t] V[t][d].
  * scores is scratch of n_tok * nq * (n_kv + n_tok - 1) floats. Taking several tokens and the
  * whole group at once loads every key and value once for all of them. Within an
  * implementation a query's result depends only on its own inputs (the sums run over d and t
  * in index order, whatever n_tok and nq), so it never depends on threads or batching. */
-typedef void (*fr_op_attend_fn)(const float *q, int n_tok, int nq, size_t q_stride, const float *Kt,
-                                const float *V, int n_kv, int stride, int hd, float scale,
-                                float *scores, float *out);
+typedef void (*fr_op_attend_fn)(const float *q, int n_tok, int nq, size_t q_stride, const float *K,
+                                const float *V, int n_kv, int hd, float scale, float *scores,
+                                float *out);
 /* The plain scalar reference (expf from libm), one query at a time. */
-void fr_op_attend_ref(const float *q, int n_tok, int nq, size_t q_stride, const float *Kt,
-                      const float *V, int n_kv, int stride, int hd, float scale, float *scores,
-                      float *out);
+void fr_op_attend_ref(const float *q, int n_tok, int nq, size_t q_stride, const float *K,
+                      const float *V, int n_kv, int hd, float scale, float *scores, float *out);
 /* AVX2+FMA, eight keys at a time, one query at a time, with a polynomial exp (relative
  * error < 3e-7); x86 builds only: call it only through fr_op_attend_for. */
-void fr_op_attend_avx2(const float *q, int n_tok, int nq, size_t q_stride, const float *Kt,
-                       const float *V, int n_kv, int stride, int hd, float scale, float *scores,
-                       float *out);
+void fr_op_attend_avx2(const float *q, int n_tok, int nq, size_t q_stride, const float *K,
+                       const float *V, int n_kv, int hd, float scale, float *scores, float *out);
 /* AVX-512F: up to eight queries (of any tokens) at a time against sixteen keys, then up to
  * four queries x 64 value components per pass over the values; masked tails. */
-void fr_op_attend_avx512(const float *q, int n_tok, int nq, size_t q_stride, const float *Kt,
-                         const float *V, int n_kv, int stride, int hd, float scale,
-                         float *scores, float *out);
+void fr_op_attend_avx512(const float *q, int n_tok, int nq, size_t q_stride, const float *K,
+                         const float *V, int n_kv, int hd, float scale, float *scores, float *out);
 /* The implementation for a kernel ISA (an fr_isa value): the widest of AVX-512 and AVX2 that
  * the ISA, the build and the CPU allow, else the reference. */
 fr_op_attend_fn fr_op_attend_for(int isa);

@@ -59,8 +59,8 @@ static inline float hmax(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-static void attend1(const float *q, const float *Kt, const float *V, int n_kv, int stride,
-                    int hd, float scale, float *scores, float *out) {
+static void attend1(const float *q, const float *K, const float *V, int n_kv, int hd, float scale,
+                    float *scores, float *out) {
     const int n8 = n_kv & ~7;
     /* scores = scale * q . K, eight keys at a time */
     __m256 vmax = _mm256_set1_ps(-3.0e38f);
@@ -69,7 +69,7 @@ static void attend1(const float *q, const float *Kt, const float *V, int n_kv, i
         __m256 acc = _mm256_setzero_ps();
         for (int d = 0; d < hd; d++)
             acc = _mm256_fmadd_ps(_mm256_set1_ps(q[d]),
-                                  _mm256_loadu_ps(Kt + (size_t)d * (size_t)stride + t), acc);
+                                  _mm256_loadu_ps(K + fr_key_index(t, d, hd)), acc); /* 8 | 16 */
         acc = _mm256_mul_ps(acc, _mm256_set1_ps(scale));
         _mm256_storeu_ps(scores + t, acc);
         vmax = _mm256_max_ps(vmax, acc);
@@ -78,7 +78,7 @@ static void attend1(const float *q, const float *Kt, const float *V, int n_kv, i
     for (; t < n_kv; t++) {
         float s = 0.0f;
         for (int d = 0; d < hd; d++)
-            s = __builtin_fmaf(q[d], Kt[(size_t)d * (size_t)stride + t], s);
+            s = __builtin_fmaf(q[d], K[fr_key_index(t, d, hd)], s);
         scores[t] = s * scale;
         mx = scores[t] > mx ? scores[t] : mx;
     }
@@ -124,12 +124,11 @@ static void attend1(const float *q, const float *Kt, const float *V, int n_kv, i
     }
 }
 
-void fr_op_attend_avx2(const float *q, int n_tok, int nq, size_t q_stride, const float *Kt,
-                       const float *V, int n_kv, int stride, int hd, float scale, float *scores,
-                       float *out) {
+void fr_op_attend_avx2(const float *q, int n_tok, int nq, size_t q_stride, const float *K,
+                       const float *V, int n_kv, int hd, float scale, float *scores, float *out) {
     for (int i = 0; i < n_tok; i++)
         for (int j = 0; j < nq; j++) {
             size_t o = (size_t)i * q_stride + (size_t)j * (size_t)hd;
-            attend1(q + o, Kt, V, n_kv + i, stride, hd, scale, scores, out + o);
+            attend1(q + o, K, V, n_kv + i, hd, scale, scores, out + o);
         }
 }

@@ -54,8 +54,10 @@ typedef struct att_q {
  * vector is loaded once for all queries, and the NQ x KB accumulators are independent FMA
  * chains (a single query against one block would wait on the FMA latency at every d). A
  * score is the same Σ_d (in order, from 0) whatever NQ, KB or the other queries are. */
-static AI void scores_chunk(const att_q *qs, const int NQ, const int KB, const float *Kt, int stride,
-                            int hd, int t, int n_max, __m512 vscale, __m512 *vmax) {
+static AI void scores_chunk(const att_q *qs, const int NQ, const int KB, const float *K, int hd, int t,
+                            int n_max, __m512 vscale, __m512 *vmax) {
+    const float *kb0 = K + fr_key_index(t, 0, hd); /* t is a multiple of 16 = FR_KV_BLOCK */
+    const size_t bstride = (size_t)hd * FR_KV_BLOCK;
     __m512 acc[24];
     __mmask16 m[8];
     for (int b = 0; b < KB; b++) {
@@ -64,10 +66,10 @@ static AI void scores_chunk(const att_q *qs, const int NQ, const int KB, const f
             acc[j * KB + b] = _mm512_setzero_ps();
     }
     for (int d = 0; d < hd; d++) {
-        const float *kr = Kt + (size_t)d * (size_t)stride + t;
+        const float *kr = kb0 + (size_t)d * FR_KV_BLOCK;
         __m512 k[8];
         for (int b = 0; b < KB; b++)
-            k[b] = _mm512_maskz_loadu_ps(m[b], kr + 16 * b);
+            k[b] = _mm512_maskz_loadu_ps(m[b], kr + (size_t)b * bstride);
         for (int j = 0; j < NQ; j++) {
             const __m512 qd = _mm512_set1_ps(qs[j].q[d]);
             for (int b = 0; b < KB; b++)
@@ -93,8 +95,8 @@ static AI int scores_kb(int nq) {
 
 /* Scores of NQ queries against keys [0, max n), in chunks of scores_kb(NQ) blocks (the last
  * chunk smaller); writes each query's largest score to mx. */
-static AI void scores_nq(const att_q *qs, const int NQ, const float *Kt, int stride, int hd,
-                         float scale, float *mx) {
+static AI void scores_nq(const att_q *qs, const int NQ, const float *K, int hd, float scale,
+                         float *mx) {
     const __m512 vscale = _mm512_set1_ps(scale);
     const int KB = scores_kb(NQ);
     __m512 vmax[FR_ATT_QMAX];
@@ -106,16 +108,16 @@ static AI void scores_nq(const att_q *qs, const int NQ, const float *Kt, int str
     const int blocks = (n_max + 15) / 16;
     int b = 0;
     for (; b + KB <= blocks; b += KB)
-        scores_chunk(qs, NQ, KB, Kt, stride, hd, 16 * b, n_max, vscale, vmax);
+        scores_chunk(qs, NQ, KB, K, hd, 16 * b, n_max, vscale, vmax);
     switch (blocks - b) { /* < KB blocks left (KB is a constant: the guards drop dead cases) */
     case 0: break;
-    case 1: if (1 < KB) scores_chunk(qs, NQ, 1, Kt, stride, hd, 16 * b, n_max, vscale, vmax); break;
-    case 2: if (2 < KB) scores_chunk(qs, NQ, 2, Kt, stride, hd, 16 * b, n_max, vscale, vmax); break;
-    case 3: if (3 < KB) scores_chunk(qs, NQ, 3, Kt, stride, hd, 16 * b, n_max, vscale, vmax); break;
-    case 4: if (4 < KB) scores_chunk(qs, NQ, 4, Kt, stride, hd, 16 * b, n_max, vscale, vmax); break;
-    case 5: if (5 < KB) scores_chunk(qs, NQ, 5, Kt, stride, hd, 16 * b, n_max, vscale, vmax); break;
-    case 6: if (6 < KB) scores_chunk(qs, NQ, 6, Kt, stride, hd, 16 * b, n_max, vscale, vmax); break;
-    default: if (7 < KB) scores_chunk(qs, NQ, 7, Kt, stride, hd, 16 * b, n_max, vscale, vmax); break;
+    case 1: if (1 < KB) scores_chunk(qs, NQ, 1, K, hd, 16 * b, n_max, vscale, vmax); break;
+    case 2: if (2 < KB) scores_chunk(qs, NQ, 2, K, hd, 16 * b, n_max, vscale, vmax); break;
+    case 3: if (3 < KB) scores_chunk(qs, NQ, 3, K, hd, 16 * b, n_max, vscale, vmax); break;
+    case 4: if (4 < KB) scores_chunk(qs, NQ, 4, K, hd, 16 * b, n_max, vscale, vmax); break;
+    case 5: if (5 < KB) scores_chunk(qs, NQ, 5, K, hd, 16 * b, n_max, vscale, vmax); break;
+    case 6: if (6 < KB) scores_chunk(qs, NQ, 6, K, hd, 16 * b, n_max, vscale, vmax); break;
+    default: if (7 < KB) scores_chunk(qs, NQ, 7, K, hd, 16 * b, n_max, vscale, vmax); break;
     }
     for (int j = 0; j < NQ; j++)
         mx[j] = _mm512_reduce_max_ps(vmax[j]);
@@ -200,9 +202,8 @@ static void values(const att_q *qs, int nq, const float *V, int hd, const float 
     }
 }
 
-void fr_op_attend_avx512(const float *q, int n_tok, int nq, size_t q_stride, const float *Kt,
-                         const float *V, int n_kv, int stride, int hd, float scale,
-                         float *scores, float *out) {
+void fr_op_attend_avx512(const float *q, int n_tok, int nq, size_t q_stride, const float *K,
+                         const float *V, int n_kv, int hd, float scale, float *scores, float *out) {
     const size_t row = (size_t)n_kv + (size_t)n_tok - 1;
     const int total = n_tok * nq;
     for (int i0 = 0; i0 < total; i0 += FR_ATT_QMAX) {
@@ -215,14 +216,14 @@ void fr_op_attend_avx512(const float *q, int n_tok, int nq, size_t q_stride, con
             qs[j] = (att_q){q + o, out + o, scores + (size_t)(i0 + j) * row, n_kv + tok};
         }
         switch (nb) {
-        case 1: scores_nq(qs, 1, Kt, stride, hd, scale, mx); break;
-        case 2: scores_nq(qs, 2, Kt, stride, hd, scale, mx); break;
-        case 3: scores_nq(qs, 3, Kt, stride, hd, scale, mx); break;
-        case 4: scores_nq(qs, 4, Kt, stride, hd, scale, mx); break;
-        case 5: scores_nq(qs, 5, Kt, stride, hd, scale, mx); break;
-        case 6: scores_nq(qs, 6, Kt, stride, hd, scale, mx); break;
-        case 7: scores_nq(qs, 7, Kt, stride, hd, scale, mx); break;
-        default: scores_nq(qs, 8, Kt, stride, hd, scale, mx); break;
+        case 1: scores_nq(qs, 1, K, hd, scale, mx); break;
+        case 2: scores_nq(qs, 2, K, hd, scale, mx); break;
+        case 3: scores_nq(qs, 3, K, hd, scale, mx); break;
+        case 4: scores_nq(qs, 4, K, hd, scale, mx); break;
+        case 5: scores_nq(qs, 5, K, hd, scale, mx); break;
+        case 6: scores_nq(qs, 6, K, hd, scale, mx); break;
+        case 7: scores_nq(qs, 7, K, hd, scale, mx); break;
+        default: scores_nq(qs, 8, K, hd, scale, mx); break;
         }
         for (int j = 0; j < nb; j++)
             inv[j] = softmax_row(qs[j].s, qs[j].n, mx[j]);

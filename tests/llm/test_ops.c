@@ -229,20 +229,21 @@ static void test_attend(void **state) {
             for (size_t ti = 0; ti < sizeof ntoks / sizeof ntoks[0]; ti++)
                 for (int n_kv = 1; n_kv < 150; n_kv += 29) {
                     const int hd = hds[hi], nq = nqs[qi], n_tok = ntoks[ti];
-                    const int n_all = n_kv + n_tok - 1, stride = n_all + 5;
+                    const int n_all = n_kv + n_tok - 1;
+                    const int cap = (n_all + FR_KV_BLOCK - 1) / FR_KV_BLOCK * FR_KV_BLOCK; /* whole key blocks */
                     const size_t q_stride = (size_t)(nq + 1) * (size_t)hd; /* a gap between tokens */
                     const size_t nqv = (size_t)n_tok * q_stride;
                     float *q = malloc(sizeof(float) * nqv), *out = malloc(sizeof(float) * nqv),
                           *one = malloc(sizeof(float) * (size_t)hd);
-                    float *Kt = malloc(sizeof(float) * (size_t)hd * (size_t)stride);
-                    float *V = malloc(sizeof(float) * (size_t)hd * (size_t)stride);
+                    float *K = malloc(sizeof(float) * (size_t)hd * (size_t)cap);
+                    float *V = malloc(sizeof(float) * (size_t)hd * (size_t)cap);
                     float *scores = malloc(sizeof(float) * (size_t)n_tok * (size_t)nq * (size_t)n_all);
                     double *s = malloc(sizeof(double) * (size_t)n_all), *ref = malloc(sizeof(double) * nqv);
-                    assert_true(q && out && one && Kt && V && scores && s && ref);
+                    assert_true(q && out && one && K && V && scores && s && ref);
                     for (size_t i = 0; i < nqv; i++)
                         q[i] = 2 * frand();
-                    for (int i = 0; i < hd * stride; i++) {
-                        Kt[i] = 2 * frand();
+                    for (int i = 0; i < hd * cap; i++) {
+                        K[i] = 2 * frand();
                         V[i] = frand();
                     }
                     double scale = 1.0 / sqrt(hd);
@@ -254,7 +255,7 @@ static void test_attend(void **state) {
                             for (int t = 0; t < n; t++) {
                                 double d = 0;
                                 for (int i = 0; i < hd; i++)
-                                    d += (double)q[o + i] * Kt[i * stride + t];
+                                    d += (double)q[o + i] * K[(t / FR_KV_BLOCK) * hd * FR_KV_BLOCK + i * FR_KV_BLOCK + t % FR_KV_BLOCK];
                                 s[t] = d * scale;
                                 mx = s[t] > mx ? s[t] : mx;
                             }
@@ -269,14 +270,14 @@ static void test_attend(void **state) {
                     for (int k = 0; k < 3; k++) {
                         for (size_t i = 0; i < nqv; i++)
                             out[i] = -7.0f; /* the gaps must stay untouched */
-                        impl[k](q, n_tok, nq, q_stride, Kt, V, n_kv, stride, hd, (float)scale, scores, out);
+                        impl[k](q, n_tok, nq, q_stride, K, V, n_kv, hd, (float)scale, scores, out);
                         for (int tok = 0; tok < n_tok; tok++) {
                             const size_t o = (size_t)tok * q_stride;
                             check_close(out + o, ref + o, hd * nq, 2e-6);
                             for (int i = hd * nq; i < hd * (nq + 1); i++)
                                 assert_true(out[o + (size_t)i] == -7.0f);
                             for (int j = 0; j < nq; j++) { /* the same query alone */
-                                impl[k](q + o + (size_t)j * hd, 1, 1, 0, Kt, V, n_kv + tok, stride, hd,
+                                impl[k](q + o + (size_t)j * hd, 1, 1, 0, K, V, n_kv + tok, hd,
                                         (float)scale, scores, one);
                                 if (memcmp(one, out + o + (size_t)j * hd, sizeof(float) * (size_t)hd) != 0)
                                     fail_msg("attend impl %d: token %d head %d of %d x %d (hd %d, n_kv %d) differs "
@@ -284,12 +285,12 @@ static void test_attend(void **state) {
                             }
                         }
                     }
-                    free(q), free(out), free(one), free(Kt), free(V), free(scores), free(s), free(ref);
+                    free(q), free(out), free(one), free(K), free(V), free(scores), free(s), free(ref);
                 }
     /* very negative scores underflow to 0 without NaN */
     float q1[1] = {1}, K1[3] = {0, -200, -300}, V1[3] = {1, 2, 3}, sc[3], o1[1];
     for (int k = 0; k < 3; k++) {
-        impl[k](q1, 1, 1, 1, K1, V1, 3, 3, 1, 1.0f, sc, o1);
+        impl[k](q1, 1, 1, 1, K1, V1, 3, 1, 1.0f, sc, o1);
         assert_true(fabsf(o1[0] - 1.0f) < 1e-6f);
     }
 }
