@@ -148,7 +148,7 @@ def main():
                     bw_prev = bw_next
             print("%s %s pass %d/%d done" % (name, typ, p + 1, args.passes), file=sys.stderr)
         bpt = bytes_per_token(path)
-        best, paired = {}, {}
+        best, paired, per_pass = {}, {}, {}
         for eng in res:
             best[eng] = {}
             for k in ("pp", "tg"):
@@ -156,8 +156,9 @@ def main():
                 tb = max(med, key=med.get)
                 best[eng][k] = (med[tb], tb)
             tb = best[eng]["tg"][1]  # paired floor ratios at the engine's fastest thread count
-            paired[eng] = statistics.median(tg * bpt / (bw * 1e9) for tg, bw in zip(res[eng][tb]["tg"], res[eng][tb]["bw"]))
-        rows.append((name, typ, os.path.getsize(path), best, bpt, paired))
+            per_pass[eng] = [tg * bpt / (bw * 1e9) for tg, bw in zip(res[eng][tb]["tg"], res[eng][tb]["bw"])]
+            paired[eng] = statistics.median(per_pass[eng])
+        rows.append((name, typ, os.path.getsize(path), best, bpt, paired, per_pass))
     bw = max(bws)
 
     lines = []
@@ -166,13 +167,19 @@ def main():
     lines.append("| model | type | file MiB | frugal pp%d t/s (thr) | llama.cpp pp%d t/s (thr) | pp ratio | frugal tg%d t/s (thr) | llama.cpp tg%d t/s (thr) | tg ratio | bandwidth floor t/s (strictest) | frugal tg / strictest floor | frugal tg / floor, paired | llama.cpp tg / floor, paired |"
                  % (args.pp, args.pp, args.tg, args.tg))
     lines.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for name, typ, size, best, bpt, paired in rows:
+    for name, typ, size, best, bpt, paired, _ in rows:
         floor = bw * 1e9 / bpt
         f, l = best["frugal"], best["llama.cpp"]
         lines.append("| %s | %s | %.1f | %.1f (%d) | %.1f (%d) | %.2f | %.1f (%d) | %.1f (%d) | %.2f | %.1f | %.0f%% | %.0f%% | %.0f%% |" % (
             name, typ, size / 2**20, f["pp"][0], f["pp"][1], l["pp"][0], l["pp"][1], f["pp"][0] / l["pp"][0],
             f["tg"][0], f["tg"][1], l["tg"][0], l["tg"][1], f["tg"][0] / l["tg"][0], floor, 100 * f["tg"][0] / floor,
             100 * paired["frugal"], 100 * paired["llama.cpp"]))
+    lines.append("")
+    lines.append("Generation / paired floor in each pass (at the thread count in the table):")
+    lines.append("")
+    for name, typ, _, best, _, _, per_pass in rows:
+        lines.append("- %s %s: frugal %s; llama.cpp %s" % (name, typ, " ".join("%.0f%%" % (100 * r) for r in per_pass["frugal"]),
+                                                           " ".join("%.0f%%" % (100 * r) for r in per_pass["llama.cpp"])))
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:
