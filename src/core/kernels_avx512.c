@@ -12,7 +12,7 @@
  * Small-batch tiles (2..12 activation rows, or a single q4_0 row, alone or left after full
  * groups of 16): 4 weight rows x a "lane group" of activation rows, one (weight row, activation row) pair per 32-bit
  * lane of a 512-bit vector, so no horizontal reduction at all (see tile_small).
- * Weights are prefetched FR_PREFETCH_ROWS ahead.
+ * Weights are prefetched FR_PREFETCH_ROWS ahead (non-temporal in the matrix-vector tiles).
  *
  * Quantised GEMM tiles (N >= FR_GEMM_MIN): 8 weight rows x a group of 16 activation rows, one
  * activation row per 32-bit lane (see gemm_tile).
@@ -270,7 +270,9 @@ FR_AI void tile_row(const fr_mm_args *a, const xplan *p, int m, const int R, con
 #pragma GCC unroll 8
         for (int r = 0; r < R; r++) {
             blk[r] = w[r] + (size_t)b * bb;
-            _mm_prefetch((const char *)(blk[r] + FR_PREFETCH_ROWS * a->w_row_bytes), _MM_HINT_T0);
+            /* one activation row: each weight is used once, so a non-temporal hint (the
+             * weights then do not push the KV cache and activations out of L2/L3) */
+            _mm_prefetch((const char *)(blk[r] + FR_PREFETCH_ROWS * a->w_row_bytes), _MM_HINT_NTA);
             if (q4) { /* both halves hold the 16 bytes; the upper one shifted right by 4 */
                 __m256i raw = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(blk[r] + 2)));
                 wv[r] = _mm256_and_si256(_mm256_srlv_epi32(raw, shift), low);
