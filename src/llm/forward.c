@@ -231,9 +231,27 @@ void fr_kv_truncate(fr_context *c, int32_t n_pos) {
 typedef struct attn_task {
     fr_context *c;
     int32_t layer;
-    int32_t r0, n; /* query rows r0..n-1 of the chunk */
-    int32_t pos0;  /* position of row 0 */
+    int32_t r0, n;   /* query rows r0..n-1 of the chunk */
+    int32_t pos0;    /* position of row 0 */
+    bool write_kv;   /* each item first stores its head's keys and values of the chunk */
 } attn_task;
+
+/* Stores the keys and values of the chunk's n tokens (at positions pos0..) for KV head h of a
+ * layer: keys into their blocks (ops.h: fr_key_index), values as rows. */
+static void kv_store(fr_context *c, int32_t layer, int h, int n, int pos0) {
+    const fr_llm_hparams *hp = &c->model->hp;
+    const int hd = hp->head_dim;
+    const size_t dkv = (size_t)hp->n_head_kv * (size_t)hd;
+    const size_t head_off = ((size_t)layer * (size_t)hp->n_head_kv + (size_t)h) * (size_t)c->kv_cap * (size_t)hd;
+    float *kc = c->k_cache + head_off, *vc = c->v_cache + head_off;
+    for (int i = 0; i < n; i++) {
+        const float *ki = c->k + (size_t)i * dkv + (size_t)h * (size_t)hd;
+        for (int d = 0; d < hd; d++)
+            kc[fr_key_index(pos0 + i, d, hd)] = ki[d];
+        memcpy(vc + (size_t)(pos0 + i) * (size_t)hd, c->v + (size_t)i * dkv + (size_t)h * (size_t)hd,
+               sizeof(float) * (size_t)hd);
+    }
+}
 
 static void attn_run(void *arg, int ith, int nth) {
     const attn_task *t = arg;
@@ -252,6 +270,8 @@ static void attn_run(void *arg, int ith, int nth) {
     for (int idx = ith; idx < total; idx += nth) {
         int i = t->r0 + idx / HKV * FR_ATT_TOKENS, kvh = idx % HKV;
         int nt = t->n - i < FR_ATT_TOKENS ? t->n - i : FR_ATT_TOKENS;
+        if (t->write_kv) /* one block of tokens: this item is the only reader of its head */
+            kv_store(c, t->layer, kvh, t->n, t->pos0);
         size_t head_off = layer_off + (size_t)kvh * (size_t)c->kv_cap * (size_t)hd;
         size_t qo = (size_t)i * dq + (size_t)kvh * (size_t)group * (size_t)hd;
         c->attend(c->q + qo, nt, group, dq, c->k_cache + head_off, c->v_cache + head_off,
@@ -386,26 +406,20 @@ static void forward_chunk(fr_context *c, const int32_t *tokens, int n, int pos0,
         float *const qkv_out[3] = {c->q, c->k, c->v};
         matmul_shared(c, qkv, qkv_out, 3, c->xb, n);
         rows(c, L, PH_ROPE, 0, n, pos0, dq + dkv);
-        /* keys into their blocks (ops.h: fr_key_index), values: rows pos0.. of each kv head */
-        size_t layer_off = (size_t)l * (size_t)hp->n_head_kv * (size_t)c->kv_cap * (size_t)hd;
-        for (int h = 0; h < hp->n_head_kv; h++) {
-            float *kc = c->k_cache + layer_off + (size_t)h * (size_t)c->kv_cap * (size_t)hd;
-            float *vc = c->v_cache + layer_off + (size_t)h * (size_t)c->kv_cap * (size_t)hd;
-            for (int i = 0; i < n; i++) {
-                const float *ki = c->k + (size_t)i * dkv + (size_t)h * (size_t)hd;
-                for (int d = 0; d < hd; d++)
-                    kc[fr_key_index(pos0 + i, d, hd)] = ki[d];
-                memcpy(vc + (size_t)(pos0 + i) * (size_t)hd, c->v + (size_t)i * dkv + (size_t)h * (size_t)hd,
-                       sizeof(float) * (size_t)hd);
-            }
-        }
         int r0 = 0;
         if (l == hp->n_layer - 1)
             r0 = !logits ? n : all_logits ? 0 : n - 1;
+        /* The new keys and values go into the cache here, or, when the attention is one block
+         * of tokens (decoding, short drafts), inside each head's attention item: in parallel,
+         * and the cache lines written are the ones that item reads next. */
+        const bool kv_in_attn = r0 < n && n <= FR_ATT_TOKENS;
+        if (!kv_in_attn)
+            for (int h = 0; h < hp->n_head_kv; h++)
+                kv_store(c, l, h, n, pos0);
         if (r0 == n)
             break;
         const int nr = n - r0;
-        attn_task at = {c, l, r0, n, pos0};
+        attn_task at = {c, l, r0, n, pos0, kv_in_attn};
         size_t attn_work = (size_t)nr * (size_t)hp->n_head * (size_t)(pos0 + n) * (size_t)hd;
         size_t kv_bytes = 2 * sizeof(float) * (size_t)(pos0 + n) * dkv;
         if (attn_work < FR_PAR_MIN_MACS && kv_bytes < FR_PAR_MIN_BYTES)
