@@ -351,16 +351,16 @@ static bool use_pool(size_t macs, size_t bytes) {
     return macs >= FR_PAR_MIN_WORK || (macs >= FR_PAR_MIN_MACS && bytes >= FR_PAR_MIN_BYTES);
 }
 
-/* The job of w for a batch of n rows: with the packed Q8_0 x16 form, where the model has one
- * for batches of this size (it serves the AVX-512 kernels). */
-static fr_matmul_job job_of(const fr_context *c, const fr_llm_weight *w, int n, float *Y) {
-    return (fr_matmul_job){w->data, w->rows, Y, n >= c->model->x16_min_n ? w->data_x16 : NULL};
+/* The job of w: with the packed Q8_0 x16 form where the model has one (it serves the AVX-512
+ * kernels). */
+static fr_matmul_job job_of(const fr_llm_weight *w, float *Y) {
+    return (fr_matmul_job){w->data, w->rows, Y, w->data_x16};
 }
 
 static void matmul(fr_context *c, const fr_llm_weight *w, const float *X, int n, float *Y) {
     size_t macs = (size_t)w->rows * (size_t)w->cols * (size_t)n;
     size_t bytes = (size_t)w->rows * w->row_bytes;
-    fr_matmul_job job = job_of(c, w, n, Y);
+    fr_matmul_job job = job_of(w, Y);
     fr_matmul_multi(c->isa, w->type, &job, 1, w->cols, X, n, c->mm_scratch,
                     use_pool(macs, bytes) ? c->pool : NULL);
 }
@@ -377,7 +377,7 @@ static void matmul_shared(fr_context *c, const fr_llm_weight *const *w, float *c
                 matmul(c, w[i], X, n, Y[i]);
             return;
         }
-        jobs[j] = job_of(c, w[j], n, Y[j]);
+        jobs[j] = job_of(w[j], Y[j]);
         macs += (size_t)w[j]->rows * (size_t)w[j]->cols * (size_t)n;
         bytes += (size_t)w[j]->rows * w[j]->row_bytes;
     }

@@ -234,19 +234,12 @@ static void drop_pages(const void *p, size_t n) {
         (void)madvise((void *)lo, hi - lo, MADV_DONTNEED); /* advice only: failure is harmless */
 }
 
-/* Packed weights up to this size are taken to stay in cache between tokens: then every batch
- * size uses them (the x16 kernels are 2-3x faster than the row tiles from cache; the 15M-shape
- * model, 16.1 MB packed, decodes 1.8x faster) and the mapped originals are dropped from
- * memory. Larger models stream their weights from memory every token, where the row tiles on
- * the GGUF layout read 15-25% faster at N < 8 (docs/kernels.md): they would need both forms
- * resident (the 110M shape: max RSS 130 -> 244 MB) for +19% prompt speed, so by default they
- * are not packed; FR_X16_MIN_N_STREAMED = n > 0 packs them and uses the packed form from
- * batches of n rows. */
-#ifndef FR_X16_CACHED_BYTES
-#define FR_X16_CACHED_BYTES ((size_t)16 << 20)
-#endif
-#ifndef FR_X16_MIN_N_STREAMED
-#define FR_X16_MIN_N_STREAMED 0
+/* Models whose packed weights would exceed this many bytes are not packed (0: never pack, for
+ * A/B measurements). Every batch size uses the packed form: from cache the x16 kernels are 2-3x
+ * faster than the row tiles on the GGUF layout, and streamed from memory (the 110M shape) they
+ * decode 1.2x faster at 2 threads and as fast at 1 (docs/kernels.md). */
+#ifndef FR_X16_MAX_BYTES
+#define FR_X16_MAX_BYTES SIZE_MAX
 #endif
 
 /* The matrices the matmuls read: layer l's seven (l < n_layer), or the output matrix
@@ -263,13 +256,13 @@ static int matmul_weights(fr_model *m, int32_t l, fr_llm_weight *ws[7]) {
 }
 
 /* When the best kernels are AVX-512, every Q8_0 matrix the matmuls read (all of a layer's and
- * the output matrix) is packed into the Q8_0 x16 form in one owned allocation; the mapped
- * originals stay valid for contexts of other ISAs, small batches and the embedding lookup.
- * Pass 0 sizes the allocation, pass 1 packs. */
-static fr_status pack_x16(fr_model *m, fr_error *err) {
-    m->x16_min_n = INT32_MAX;
+ * the output matrix) is packed into the Q8_0 x16 form in one owned allocation, and the mapped
+ * originals are dropped from memory (all but a tied output matrix, which is also the embedding
+ * table); they stay valid for contexts of other ISAs. Pass 0 sizes the allocation, pass 1
+ * packs. Without the memory for it the model keeps the GGUF layout: packing is only faster. */
+static void pack_x16(fr_model *m) {
     if (fr_isa_best() != FR_ISA_AVX512)
-        return FR_OK;
+        return;
     size_t total = 0;
     for (int pass = 0; pass < 2; pass++) {
         uint8_t *dst = m->x16_mem;
@@ -288,21 +281,18 @@ static fr_status pack_x16(fr_model *m, fr_error *err) {
                 fr_q8x16_pack(w->data, w->rows, w->cols, dst);
                 w->data_x16 = dst;
                 dst += bytes;
-                if (m->x16_min_n == 1 && (w != &m->output || !m->tied))
+                if (w != &m->output || !m->tied)
                     drop_pages(w->data, w->row_bytes * (size_t)w->rows);
             }
         }
         if (pass == 0) {
-            if (total == 0 || (total > FR_X16_CACHED_BYTES && FR_X16_MIN_N_STREAMED <= 0))
-                return FR_OK;
-            m->x16_min_n = total <= FR_X16_CACHED_BYTES ? 1 : FR_X16_MIN_N_STREAMED;
+            if (total == 0 || total > FR_X16_MAX_BYTES)
+                return;
             m->x16_mem = aligned_alloc(64, total); /* total is a multiple of 64 */
             if (!m->x16_mem)
-                return fr_fail(err, FR_E_NOMEM, "%s: out of memory packing the q8_0 weights (%zu bytes)",
-                               m->path, total);
+                return;
         }
     }
-    return FR_OK;
 }
 
 static fr_status load_vocab(fr_model *m, const fr_model_params *p, fr_error *err) {
@@ -348,12 +338,11 @@ fr_status fr_model_load(const char *path, const fr_model_params *params, fr_mode
         st = load_tensors(m, err);
     if (st == FR_OK)
         st = load_vocab(m, params, err);
-    if (st == FR_OK)
-        st = pack_x16(m, err);
     if (st != FR_OK) {
         fr_model_free(m);
         return st;
     }
+    pack_x16(m);
     *out = m;
     return FR_OK;
 }

@@ -40,7 +40,6 @@ struct fr_model {
     fr_llm_layer *layers;
     uint64_t n_params, n_bytes;
     void *x16_mem; /* owned: the packed forms of the Q8_0 matrices, NULL when none */
-    int32_t x16_min_n; /* AVX-512 matmuls of batches from this size read data_x16 (see model.c) */
 };
 
 /* Writes the embedding row of token id (any weight type) as f32 into dst[n_embd]. */
