@@ -65,7 +65,7 @@ typedef struct opts {
     const char *configs[MAX_CONFIGS];
     int n_configs;
     int n_gen, threads, draft_threads, passes, pass_offset, gamma_max, n_ctx, isa;
-    bool profile, check_batch;
+    bool profile, check_batch, session;
     const char *out;
 } opts;
 
@@ -100,6 +100,9 @@ static void usage(FILE *f) {
             "  --gamma-max N      largest draft length for the adaptive controllers (default 8)\n"
             "  --ctx N            context size of every model (default 512)\n"
             "  --profile-verify   also time target passes over 1..17 tokens and draft steps\n"
+            "  --session          one speculative session per configuration and pass serves the prompts\n"
+            "                     in turn (fr_spec_start per prompt), as a server would: the controller\n"
+            "                     keeps what it measured; default: a new session for every run\n"
             "  --isa N            kernels: -1 the best the CPU has (default), 0 scalar, 1 AVX2, 2 AVX-512\n"
             "  --check-batch      only check that every model gives bit-identical logits when the\n"
             "                     greedy continuation of each prompt is decoded in chunks of 1..gamma-max+1\n"
@@ -138,6 +141,8 @@ static int parse_args(int argc, char **argv, opts *o) {
             o->profile = true;
         } else if (!strcmp(a, "--check-batch")) {
             o->check_batch = true;
+        } else if (!strcmp(a, "--session")) {
+            o->session = true;
         } else if (!strcmp(a, "--isa") && v) {
             if (parse_int(a, argv[++i], -1, 2, &o->isa) != 0) return 2;
         } else if (!strcmp(a, "-m") && v) {
@@ -304,10 +309,9 @@ typedef struct run_result {
     int32_t tg[TRACE_CAP], ta[TRACE_CAP], ts[TRACE_CAP];
 } run_result;
 
-/* One speculative run; checks the tokens against p->ref. Returns 0, -1 on error, -2 on a
- * mismatch (after printing it). */
-static int run_spec(const fr_model *tm, fr_context *tc, fr_model **dm, fr_context **dc,
-                    const config *cf, const opts *o, const prompt *p, bool trace, run_result *r) {
+/* A speculative session for configuration cf (NULL after printing the error). */
+static fr_spec *spec_open(const fr_model *tm, fr_context *tc, fr_model **dm, fr_context **dc, const config *cf,
+                          const opts *o) {
     fr_error e = {0};
     fr_spec *s = NULL;
     fr_spec_params sp = fr_spec_default_params();
@@ -315,20 +319,31 @@ static int run_spec(const fr_model *tm, fr_context *tc, fr_model **dm, fr_contex
     sp.draft_p_min = cf->p_min;
     sp.gamma_max = o->gamma_max;
     sp.sampling.temperature = 0.0f;
+    if (fr_spec_create(tm, tc, &sp, &s, &e) != FR_OK) goto fail;
+    for (int i = 0; i < cf->n_drafts; i++) {
+        int k = cf->drafts[i];
+        char name[16];
+        snprintf(name, sizeof name, "d%d", k);
+        if (fr_spec_add_draft(s, dm[k], dc[k], name, &e) != FR_OK) goto fail;
+    }
+    if (cf->lookup && fr_spec_add_lookup(s, &e) != FR_OK) goto fail;
+    return s;
+fail:
+    fprintf(stderr, "bench_spec: %s: %s\n", cf->text, e.msg);
+    fr_spec_free(s);
+    return NULL;
+}
+
+/* One speculative run in session s; checks the tokens against p->ref. Returns 0, -1 on error,
+ * -2 on a mismatch (after printing it). */
+static int run_spec(fr_spec *s, const config *cf, const opts *o, const prompt *p, bool trace, run_result *r) {
+    fr_error e = {0};
     int32_t *got = malloc(sizeof *got * (size_t)(o->n_gen + STEP_CAP));
     int rc = -1;
     if (!got) {
         fprintf(stderr, "bench_spec: out of memory\n");
         return -1;
     }
-    if (fr_spec_create(tm, tc, &sp, &s, &e) != FR_OK) goto done;
-    for (int i = 0; i < cf->n_drafts; i++) {
-        int k = cf->drafts[i];
-        char name[16];
-        snprintf(name, sizeof name, "d%d", k);
-        if (fr_spec_add_draft(s, dm[k], dc[k], name, &e) != FR_OK) goto done;
-    }
-    if (cf->lookup && fr_spec_add_lookup(s, &e) != FR_OK) goto done;
     if (trace && fr_spec_trace(s, TRACE_CAP, &e) != FR_OK) goto done;
     if (fr_spec_start(s, p->tok, p->n, &e) != FR_OK) goto done;
     int n = 0;
@@ -354,7 +369,6 @@ static int run_spec(const fr_model *tm, fr_context *tc, fr_model **dm, fr_contex
         }
 done:
     if (rc == -1) fprintf(stderr, "bench_spec: %s on %s: %s\n", cf->text, p->name, e.msg);
-    fr_spec_free(s);
     free(got);
     return rc;
 }
@@ -500,6 +514,7 @@ int main(int argc, char **argv) {
     fr_context *tc = NULL, *dc[MAX_DRAFTS] = {0};
     float *logits = NULL;
     run_result *rr = NULL;
+    static fr_spec *sessions[MAX_CONFIGS]; /* --session: the open session of each configuration */
     FILE *out = stdout;
     int rc = 1;
     fr_error e = {0};
@@ -584,6 +599,10 @@ int main(int argc, char **argv) {
 
     for (int pass = 0; pass < o.passes; pass++) {
         int pn = o.pass_offset + pass;
+        for (int k = 0; k < o.n_configs; k++) { /* --session: one per configuration and pass */
+            fr_spec_free(sessions[k]);
+            sessions[k] = NULL;
+        }
         for (int pi = 0; pi < o.n_prompts; pi++) {
             const prompt *p = &prompts[pi];
             for (int k = 0; k < o.n_configs; k++) {
@@ -594,7 +613,12 @@ int main(int argc, char **argv) {
                     json_run(out, pn, p, cf, o.n_gen, sec, cpu, NULL);
                     continue;
                 }
-                int r = run_spec(tm, tc, dm, dc, cf, &o, p, pn == 0, rr);
+                const int ci = (int)(cf - configs);
+                fr_spec *sp = o.session ? sessions[ci] : NULL;
+                if (!sp && !(sp = spec_open(tm, tc, dm, dc, cf, &o))) goto done;
+                if (o.session) sessions[ci] = sp;
+                int r = run_spec(sp, cf, &o, p, pn == 0, rr);
+                if (!o.session) fr_spec_free(sp);
                 if (r == -2) {
                     rc = 3;
                     goto done;
@@ -607,6 +631,7 @@ int main(int argc, char **argv) {
     }
     rc = 0;
 done:
+    for (int k = 0; k < MAX_CONFIGS; k++) fr_spec_free(sessions[k]);
     if (out != stdout) fclose(out);
     for (int i = 0; i < o.n_prompts; i++) free(prompts[i].ref);
     free(logits);

@@ -405,6 +405,9 @@ def main():
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
     ap.add_argument("--tag", default=None, help="name of this run's files (default t<threads>)")
     ap.add_argument("--no-plot", action="store_true")
+    ap.add_argument("--session", action="store_true",
+                    help="one speculative session per configuration and pass serves all prompts in turn "
+                         "(the controller keeps its measurements from prompt to prompt, as in a server)")
     ap.add_argument("--write-docs", action="store_true", help="update docs/benchmarks.md's section")
     a = ap.parse_args()
 
@@ -451,6 +454,8 @@ def main():
                    "--gamma-max", str(a.gamma_max), "--isa", str(isa), "-o", part]
             if profile:
                 cmd.append("--profile-verify")
+            if a.session:
+                cmd.append("--session")
             r = subprocess.run(cmd)
             if r.returncode == 3:
                 sys.exit("run.py: bench_spec found a speculative run whose tokens differ from plain decoding (see above)")
