@@ -25,13 +25,15 @@
 /* When to use the pool: waking it costs a few microseconds, so small steps (tiny models,
  * single-token decoding) run on the calling thread. A matmul goes parallel from 2^16
  * multiply-adds if it streams at least 64 KiB of weights (memory-bound at N = 1), else
- * from 2^18; attention from 2^16 multiply-adds or 64 KiB of keys and values (at N = 1 the cache
- * comes from memory: the weights streamed since evicted it); row-wise ops from 2^18
+ * from 2^18; attention from 2^16 multiply-adds or 256 KiB of keys and values (a cache that
+ * large comes from memory at N = 1 on a model whose weights stream through the caches; a tiny
+ * model's cache stays in L2 and its attention is cheaper than a wake-up); row-wise ops from 2^18
  * weighted operations. Work is
  * split by output rows / heads only, so the results are the same either way. */
 #define FR_PAR_MIN_WORK ((size_t)1 << 18)
 #define FR_PAR_MIN_MACS ((size_t)1 << 16)
 #define FR_PAR_MIN_BYTES ((size_t)1 << 16)
+#define FR_PAR_MIN_KV_BYTES ((size_t)1 << 18)
 /* Tokens per attention work item: their queries share each key and value load. */
 #define FR_ATT_TOKENS 8
 
@@ -422,7 +424,7 @@ static void forward_chunk(fr_context *c, const int32_t *tokens, int n, int pos0,
         attn_task at = {c, l, r0, n, pos0, kv_in_attn};
         size_t attn_work = (size_t)nr * (size_t)hp->n_head * (size_t)(pos0 + n) * (size_t)hd;
         size_t kv_bytes = 2 * sizeof(float) * (size_t)(pos0 + n) * dkv;
-        if (attn_work < FR_PAR_MIN_MACS && kv_bytes < FR_PAR_MIN_BYTES)
+        if (attn_work < FR_PAR_MIN_MACS && kv_bytes < FR_PAR_MIN_KV_BYTES)
             attn_run(&at, 0, 1);
         else
             fr_pool_run(c->pool, attn_run, &at);
