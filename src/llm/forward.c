@@ -238,13 +238,19 @@ typedef struct attn_task {
     bool write_kv;   /* each item first stores its head's keys and values of the chunk */
 } attn_task;
 
+/* Offset of KV head h of a layer in both caches (each head holds kv_cap positions). */
+static size_t kv_head_off(const fr_context *c, int32_t layer, int h) {
+    const fr_llm_hparams *hp = &c->model->hp;
+    return ((size_t)layer * (size_t)hp->n_head_kv + (size_t)h) * (size_t)c->kv_cap * (size_t)hp->head_dim;
+}
+
 /* Stores the keys and values of the chunk's n tokens (at positions pos0..) for KV head h of a
  * layer: keys into their blocks (ops.h: fr_key_index), values as rows. */
 static void kv_store(fr_context *c, int32_t layer, int h, int n, int pos0) {
     const fr_llm_hparams *hp = &c->model->hp;
     const int hd = hp->head_dim;
     const size_t dkv = (size_t)hp->n_head_kv * (size_t)hd;
-    const size_t head_off = ((size_t)layer * (size_t)hp->n_head_kv + (size_t)h) * (size_t)c->kv_cap * (size_t)hd;
+    const size_t head_off = kv_head_off(c, layer, h);
     float *kc = c->k_cache + head_off, *vc = c->v_cache + head_off;
     for (int i = 0; i < n; i++) {
         const float *ki = c->k + (size_t)i * dkv + (size_t)h * (size_t)hd;
@@ -263,7 +269,6 @@ static void attn_run(void *arg, int ith, int nth) {
     size_t dq = (size_t)hp->n_head * (size_t)hd;
     float scale = 1.0f / sqrtf((float)hd);
     float *scores = c->scores + (size_t)ith * ((size_t)c->n_ctx + FR_ATT_TOKENS) * FR_ATT_TOKENS * (size_t)group;
-    size_t layer_off = (size_t)t->layer * (size_t)HKV * (size_t)c->kv_cap * (size_t)hd;
     int blocks = (t->n - t->r0 + FR_ATT_TOKENS - 1) / FR_ATT_TOKENS;
     int total = blocks * HKV;
     /* One item = up to FR_ATT_TOKENS tokens and one KV head with its group of query heads
@@ -274,7 +279,7 @@ static void attn_run(void *arg, int ith, int nth) {
         int nt = t->n - i < FR_ATT_TOKENS ? t->n - i : FR_ATT_TOKENS;
         if (t->write_kv) /* one block of tokens: this item is the only reader of its head */
             kv_store(c, t->layer, kvh, t->n, t->pos0);
-        size_t head_off = layer_off + (size_t)kvh * (size_t)c->kv_cap * (size_t)hd;
+        size_t head_off = kv_head_off(c, t->layer, kvh);
         size_t qo = (size_t)i * dq + (size_t)kvh * (size_t)group * (size_t)hd;
         c->attend(c->q + qo, nt, group, dq, c->k_cache + head_off, c->v_cache + head_off,
                   t->pos0 + i + 1, hd, scale, scores, c->att + qo);
