@@ -24,9 +24,11 @@ static size_t align_up(size_t x, size_t a) {
 static void *balloc(bump *a, size_t n, size_t align, fr_error *err, const char *name) {
     size_t off = align_up(a->used, align);
     if (off > a->cap || n > a->cap - off) {
+        /* %lu, not %zu: the firmware's newlib-nano printf has no z modifier, and this is
+         * the message a firmware whose arena is too small prints */
         fr_fail(err, FR_E_NOMEM,
-                "%s: arena too small: the model tables alone need more than %zu bytes", name,
-                off + n + FR_CNN_ALIGN - 1);
+                "%s: arena too small: the model tables alone need more than %lu bytes", name,
+                (unsigned long)(off + n + FR_CNN_ALIGN - 1));
         return NULL;
     }
     a->used = off + n;
@@ -954,11 +956,12 @@ static fr_status plan(fr_cnn_model *m, bump *a, fr_error *err) {
     m->arena.scratch_bytes = max_scratch;
     m->arena.total_bytes = FR_CNN_ALIGN - 1 + persistent + total;
     if (total > a->cap - persistent)
-        return fr_fail(err, FR_E_NOMEM,
-                       "%s: arena too small: need %zu bytes (persistent %zu + activations %zu "
-                       "+ alignment), have %zu",
-                       m->fb.name, m->arena.total_bytes, persistent, total,
-                       a->cap + (FR_CNN_ALIGN - 1));
+        return fr_fail(err, FR_E_NOMEM, /* %lu: see balloc */
+                       "%s: arena too small: need %lu bytes (persistent %lu + activations %lu "
+                       "+ alignment), have %lu",
+                       m->fb.name, (unsigned long)m->arena.total_bytes,
+                       (unsigned long)persistent, (unsigned long)total,
+                       (unsigned long)(a->cap + (FR_CNN_ALIGN - 1)));
     m->activations = a->base + persistent;
     for (int j = 0; j < m->n_tensors; j++)
         if (bufs[j].size)

@@ -111,14 +111,13 @@ void fr_trec_conv_f32(fr_isa isa, const fr_trec_params *p, const fr_cnn_geom *g,
     int32_t *table = (int32_t *)(s + lo.off_table);
     int32_t *cl = (int32_t *)(s + lo.off_cl);
     int32_t *counts = (int32_t *)(s + lo.off_counts);
-    float *sums = (float *)(s + lo.off_sums);
-    float *ybuf = (float *)(s + lo.off_ybuf);
+    float *sums = (float *)(s + lo.off_sums); /* cluster slots: sums, then partials */
     float *xbuf = (float *)(s + lo.off_xbuf);
     float *d = (float *)(s + lo.off_dbuf);
     float *wt = (float *)(s + lo.off_wt);
     float *pt = (float *)(s + lo.off_pt);
     int32_t *cid = (int32_t *)(s + lo.off_cid);
-    const int K = lo.K, L = lo.L, H = lo.H, J = lo.J, cout = lo.cout;
+    const int K = lo.K, L = lo.L, H = lo.H, J = lo.J, cout = lo.cout, S = lo.slot;
     const int64_t G = lo.group_rows;
     const int buckets = 1 << H, Hp = fr_trec_hpad(H);
     /* the table is reset once here and then only at the buckets used (cid) */
@@ -162,27 +161,29 @@ void fr_trec_conv_f32(fr_isa isa, const fr_trec_params *p, const fr_cnn_geom *g,
                     c = nc++;
                     table[id] = c;
                     counts[c] = 1;
-                    sm = sums + (size_t)c * L;
+                    sm = sums + (size_t)c * S;
                     memcpy(sm, x, (size_t)Lj * sizeof *sm);
                     /* 0.0f + x == x except for -0.0 (gives +0.0), as the reference */
                     for (int t = 0; t < Lj; t++) sm[t] = 0.0f + sm[t];
                 } else {
                     counts[c]++;
-                    sm = sums + (size_t)c * L;
+                    sm = sums + (size_t)c * S;
                     for (int t = 0; t < Lj; t++) sm[t] += x[t];
                 }
                 cl[i] = c;
                 cid[c] = (int32_t)id;
             }
+            /* each cluster's centroid goes to xbuf and its partial products replace its
+             * sums in its slot */
             for (int32_t c = 0; c < nc; c++) {
                 table[cid[c]] = -1;
-                float *cent = sums + (size_t)c * L;
+                float *slot = sums + (size_t)c * S;
                 const float n = (float)counts[c];
-                for (int t = 0; t < Lj; t++) cent[t] = cent[t] / n;
-                partial(cent, Lj, wt, cout, ybuf + (size_t)c * cout);
+                for (int t = 0; t < Lj; t++) xbuf[t] = slot[t] / n;
+                partial(xbuf, Lj, wt, cout, slot);
             }
             for (int64_t i = 0; i < G; i++) {
-                const float *y = ybuf + (size_t)cl[i] * cout;
+                const float *y = sums + (size_t)cl[i] * S;
                 float *o = out0 + i * cout;
                 for (int oc = 0; oc < cout; oc++) o[oc] += y[oc];
             }

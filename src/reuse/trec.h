@@ -51,8 +51,9 @@
  * Memory: no kernel allocates, prints or touches global state. Scratch comes from the
  * caller (fr_trec_conv_*_scratch_bytes, 64-byte aligned pointer; it covers the reference
  * and the fast path). Its size grows with the rows of one scope group (G = out_h * out_w
- * for IMAGE, N for BATCH), with 2^H (a bucket -> cluster table) and with
- * min(G, 2^H) * (L + out_c) (cluster sums and partial products); int8 adds G * out_c int32
+ * for IMAGE, N for BATCH), with 2^H (a bucket -> cluster table of int32), with
+ * min(G, 2^H) * max(L, out_c) (per cluster its sums, then in the same place its partial
+ * products) and with L * out_c (one sub-vector's filter slice); int8 adds G * out_c int32
  * accumulators. See fr_trec_conv_f32_scratch_bytes.
  *
  * Validation: fr_trec_check once (prepare validates, eval computes); the kernels assume

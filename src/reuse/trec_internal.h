@@ -7,25 +7,34 @@
 #include "reuse/trec.h"
 
 /* Offsets (bytes from the scratch start, each a multiple of 64) and counts of one
- * call's scratch. Elements of sums / ybuf / xbuf / dbuf / wT / pT are 4 bytes (float
- * for the float kernels, int32 for int8). */
+ * call's scratch. Elements of sums / ybuf / xbuf / dbuf are 4 bytes (float for the float
+ * kernels, int32 for int8); wT / pT hold floats (float) or packed int16 pairs (int8).
+ *
+ * Cluster slots: the fast path keeps cluster c's sums (L values) at sums + c * slot and,
+ * once its centroid has been taken from them, its partial products (cout values) in the
+ * same place, slot = max(L, cout); so sums and partial products take C * slot values,
+ * not C * (L + cout) (the partial products of the clusters are all computed before the
+ * rows gather them in row order). The reference uses the first L values of each slot for
+ * the sums and ybuf for one cluster's partial products. */
 typedef struct fr_trec_layout {
     int K, J, L, H, cout;
+    int slot;            /* max(L, cout) */
     int64_t rows;        /* N */
     int64_t group_rows;  /* G */
     int n_groups;
-    int64_t max_clusters; /* min(G, 2^H) */
+    int64_t max_clusters; /* C = min(G, 2^H) */
     size_t off_table;    /* 2^H int32: bucket id -> cluster index, -1 when empty */
     size_t off_cl;       /* G int32: cluster of each row of the group */
-    size_t off_counts;   /* max_clusters int32 */
-    size_t off_cid;      /* max_clusters int32: bucket id of each cluster (fast path) */
-    size_t off_sums;     /* max_clusters * L */
-    size_t off_ybuf;     /* max_clusters * cout */
+    size_t off_counts;   /* C int32 */
+    size_t off_cid;      /* C int32: bucket id of each cluster (fast path) */
+    size_t off_sums;     /* C * slot: the cluster slots */
+    size_t off_ybuf;     /* cout (reference: one cluster's partial products) */
     size_t off_xbuf;     /* L */
     size_t off_dbuf;     /* FR_TREC_MAX_HASH_BITS */
-    size_t off_wt;       /* L * cout (fast path: filter slice, t-major) */
-    size_t off_pt;       /* L * Hp (fast path: projections, t-major, rows of Hp = H rounded
-                            up to a multiple of 8, zero-padded) */
+    size_t off_wt;       /* fast path, filter slice t-major: L * cout floats, or (int8)
+                            Lp * cout int16, Lp = L rounded up to even */
+    size_t off_pt;       /* fast path, projections t-major, rows of Hp = H rounded up to a
+                            multiple of 8, zero-padded: L * Hp floats, or Lp * Hp int16 */
     size_t off_acc;      /* G * cout int32 (int8 only) */
     size_t total;
 } fr_trec_layout;
@@ -274,15 +283,15 @@ FR_TREC_INLINE void fr_trec_s8_body(const fr_trec_params *p, const fr_cnn_geom *
     int32_t *table = (int32_t *)(s + lo.off_table);
     int32_t *cl = (int32_t *)(s + lo.off_cl);
     int32_t *counts = (int32_t *)(s + lo.off_counts);
-    int32_t *sums = (int32_t *)(s + lo.off_sums);
-    int32_t *ybuf = (int32_t *)(s + lo.off_ybuf);
+    int32_t *sums = (int32_t *)(s + lo.off_sums);  /* cluster slots: sums, then partials */
     int16_t *v = (int16_t *)(s + lo.off_xbuf);     /* Lp <= 4 * L bytes / 2 */
     int32_t *thr = (int32_t *)(s + lo.off_dbuf);   /* Hq int32 */
-    int16_t *wt2 = (int16_t *)(s + lo.off_wt);     /* np * cout pairs <= L * cout * 4 bytes */
-    int16_t *ptp = (int16_t *)(s + lo.off_pt);     /* np * Hq pairs <= L * Hq * 4 bytes */
+    int16_t *wt2 = (int16_t *)(s + lo.off_wt);     /* np * cout pairs: Lp * cout int16 */
+    int16_t *ptp = (int16_t *)(s + lo.off_pt);     /* np * Hq pairs: Lp * Hq int16 */
     int32_t *acc = (int32_t *)(s + lo.off_acc);
     int32_t *cid = (int32_t *)(s + lo.off_cid);
-    const int K = lo.K, L = lo.L, H = lo.H, J = lo.J, cout = lo.cout, cin = g->in_c;
+    const int K = lo.K, H = lo.H, J = lo.J, cout = lo.cout, cin = g->in_c;
+    const int L = lo.L, S = lo.slot;
     const int Hq = fr_trec_hpad(H);
     const int64_t G = lo.group_rows;
     const int32_t zp = q->input_zp;
@@ -368,8 +377,8 @@ FR_TREC_INLINE void fr_trec_s8_body(const fr_trec_params *p, const fr_cnn_geom *
                                 cid[c] = (int32_t)id;
                                 counts[c] = isnew ? 1 : counts[c] + 1;
                                 nc += isnew;
-                                fr_trec_acc(sums + (size_t)c * L, v, Lj, 0);
-                                if (nc < C) fr_trec_zero(sums + (size_t)nc * L, Lj);
+                                fr_trec_acc(sums + (size_t)c * S, v, Lj, 0);
+                                if (nc < C) fr_trec_zero(sums + (size_t)nc * S, Lj);
                             } else {
                                 const int first = c < 0;
                                 if (first) {
@@ -380,19 +389,20 @@ FR_TREC_INLINE void fr_trec_s8_body(const fr_trec_params *p, const fr_cnn_geom *
                                 } else {
                                     counts[c]++;
                                 }
-                                fr_trec_acc(sums + (size_t)c * L, v, Lj, first);
+                                fr_trec_acc(sums + (size_t)c * S, v, Lj, first);
                             }
                             cl[i] = c;
                         }
             }
+            /* each cluster's partial products replace its sums in its slot */
             int16_t *cent = v;
             for (int32_t c = 0; c < nc; c++) {
                 table[cid[c]] = -1;
-                centroid(sums + (size_t)c * L, counts[c], Lj, cent);
-                partial(cent, np, wt2, cout, ybuf + (size_t)c * cout);
+                centroid(sums + (size_t)c * S, counts[c], Lj, cent);
+                partial(cent, np, wt2, cout, sums + (size_t)c * S);
             }
             for (int64_t r = 0; r < G; r++) {
-                const int32_t *y = ybuf + (size_t)cl[r] * cout;
+                const int32_t *y = sums + (size_t)cl[r] * S;
                 int32_t *a = acc + r * cout;
                 int oc = 0;
                 for (; oc + 4 <= cout; oc += 4) { /* unrolled for in-order cores */

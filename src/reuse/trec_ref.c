@@ -36,6 +36,7 @@ void fr_trec_layout_init(fr_trec_layout *lo, const fr_trec_params *p, const fr_c
     lo->H = p->hash_bits;
     lo->J = fr_trec_num_sub(lo->K, lo->L);
     lo->cout = g->out_c;
+    lo->slot = lo->L > lo->cout ? lo->L : lo->cout;
     lo->rows = (int64_t)g->batch * g->out_h * g->out_w;
     trec_groups(p, g, &lo->group_rows, &lo->n_groups);
     const int64_t buckets = (int64_t)1 << lo->H;
@@ -52,17 +53,19 @@ void fr_trec_layout_init(fr_trec_layout *lo, const fr_trec_params *p, const fr_c
     lo->off_cid = off;
     off += a64(C * 4);
     lo->off_sums = off;
-    off += a64(C * L * 4);
+    off += a64(C * (size_t)lo->slot * 4);
     lo->off_ybuf = off;
-    off += a64(C * cout * 4);
+    off += a64(cout * 4);
     lo->off_xbuf = off;
     off += a64(L * 4);
     lo->off_dbuf = off;
     off += a64(FR_TREC_MAX_HASH_BITS * 4);
+    /* float: 4-byte elements; int8: int16 pairs over L rounded up to even */
+    const size_t tlen = want_s8 ? (L + (L & 1)) * 2 : L * 4;
     lo->off_wt = off;
-    off += a64(L * cout * 4);
+    off += a64(tlen * cout);
     lo->off_pt = off;
-    off += a64(L * (size_t)fr_trec_hpad((int)H) * 4);
+    off += a64(tlen * (size_t)fr_trec_hpad((int)H));
     lo->off_acc = off;
     if (want_s8) off += a64(G * cout * 4);
     lo->total = off;
@@ -218,12 +221,13 @@ void fr_trec_conv_f32_ref(const fr_trec_params *p, const fr_cnn_geom *g, fr_cnn_
                         const float prod = cent[t] * w[t];
                         acc = acc + prod;
                     }
-                    ybuf[(size_t)c * cout + oc] = acc;
+                    ybuf[oc] = acc;
                 }
-            }
-            for (int64_t i = 0; i < G; i++) {
-                const float *y = ybuf + (size_t)cl[i] * cout;
-                for (int oc = 0; oc < cout; oc++) out0[i * cout + oc] += y[oc];
+                /* the rows of cluster c (each output gets one add per sub-vector, in
+                 * order j = 0, 1, ...) */
+                for (int64_t i = 0; i < G; i++)
+                    if (cl[i] == c)
+                        for (int oc = 0; oc < cout; oc++) out0[i * cout + oc] += ybuf[oc];
             }
             fr_trec_stats_add(stats, &lo, j, Lj, nc);
         }
@@ -298,13 +302,12 @@ void fr_trec_conv_s8_ref(const fr_trec_params *p, const fr_cnn_geom *g,
                     const int8_t *w = filter + (size_t)oc * K + k0;
                     int32_t y = 0;
                     for (int t = 0; t < Lj; t++) y += cent[t] * (int32_t)w[t];
-                    ybuf[(size_t)c * cout + oc] = y;
+                    ybuf[oc] = y;
                 }
-            }
-            for (int64_t i = 0; i < G; i++) {
-                const int32_t *y = ybuf + (size_t)cl[i] * cout;
-                for (int oc = 0; oc < cout; oc++)
-                    acc[i * cout + oc] = fr_q_add(acc[i * cout + oc], y[oc]);
+                for (int64_t i = 0; i < G; i++)
+                    if (cl[i] == c)
+                        for (int oc = 0; oc < cout; oc++)
+                            acc[i * cout + oc] = fr_q_add(acc[i * cout + oc], ybuf[oc]);
             }
             fr_trec_stats_add(stats, &lo, j, Lj, nc);
         }

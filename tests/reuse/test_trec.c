@@ -120,12 +120,18 @@ static void test_check(void **state) {
     assert_int_not_equal(fr_trec_check(&p, &gd, 0, "conv3", &err), FR_OK);
     /* err may be NULL */
     assert_int_equal(fr_trec_check(&bad, &g, 1, "conv3", NULL), FR_E_ARG);
-    /* scratch: grows with 2^H and covers the int8 accumulators */
+    /* scratch: grows with 2^H and covers the int8 accumulators (64 rows x 8 channels; its
+     * int16 filter and projection slices are at most half the float ones) */
     fr_trec_params p16 = p;
     p16.hash_bits = 16;
     assert_true(fr_trec_conv_f32_scratch_bytes(&p16, &g) >= 65536 * 4);
     assert_true(fr_trec_conv_s8_scratch_bytes(&p, &g) >=
-                fr_trec_conv_f32_scratch_bytes(&p, &g) + 64 * 8 * 4);
+                fr_trec_conv_f32_scratch_bytes(&p, &g) + 64 * 8 * 4 - (2 * 9 * 8 * 4) / 2);
+    /* ... and with clusters x max(L, out_c), not clusters x (L + out_c): a cluster's
+     * partial products replace its sums (64 clusters at H = 6; L 9, out_c 8) */
+    fr_trec_params p6 = p;
+    p6.hash_bits = 6;
+    assert_true(fr_trec_conv_f32_scratch_bytes(&p6, &g) < (size_t)64 * (9 + 8) * 4);
 }
 
 /* ---- fast path == reference ------------------------------------------------------- */
