@@ -38,7 +38,8 @@ extern "C" {
 typedef struct fr_spec fr_spec;
 
 typedef struct fr_spec_params {
-    const char *controller;   /* "auto" (= "cost"), "fixed:N", "heuristic", "fsm",
+    const char *controller;   /* "auto" (default: "cost" plus a per-token stop rule from
+                                 the draft's confidence), "fixed:N", "heuristic", "fsm",
                                  "cache-fsm", "rl", "cost" */
     int32_t gamma_max;        /* largest draft length, 1..16 (default 8) */
     fr_sampler_params sampling; /* temperature 0 = greedy */
@@ -79,7 +80,9 @@ fr_status fr_spec_step(fr_spec *s, int32_t *out, int32_t cap, int32_t *n_out, fr
 typedef struct fr_spec_stats {
     int64_t steps;              /* speculative steps (= target passes) */
     int64_t tokens;             /* tokens produced */
-    int64_t drafted;            /* tokens proposed by drafts */
+    int64_t drafted;            /* tokens proposed by drafts and sent to the target */
+    int64_t withheld;           /* tokens a draft model produced but "auto" did not send
+                                   (its per-token stop rule judged them not worth verifying) */
     int64_t accepted;           /* of them, accepted */
     int64_t gamma_hist[FR_SPEC_HIST_MAX]; /* steps per chosen gamma */
     int32_t n_sources;

@@ -380,8 +380,9 @@ static void json_run(FILE *f, int pass, const prompt *p, const config *cf, int n
             pass, p->name, p->kind, p->n, cf->text, n, sec, cpu, sec > 0 ? n / sec : 0.0);
     if (r) {
         const fr_spec_stats *st = &r->st;
-        fprintf(f, ",\"steps\":%lld,\"produced\":%lld,\"drafted\":%lld,\"accepted\":%lld,\"t_draft\":%.6f,\"t_verify\":%.6f",
-                (long long)st->steps, (long long)st->tokens, (long long)st->drafted, (long long)st->accepted,
+        fprintf(f, ",\"steps\":%lld,\"produced\":%lld,\"drafted\":%lld,\"withheld\":%lld,\"accepted\":%lld,\"t_draft\":%.6f,\"t_verify\":%.6f",
+                (long long)st->steps, (long long)st->tokens, (long long)st->drafted, (long long)st->withheld,
+                (long long)st->accepted,
                 st->t_draft, st->t_verify);
         fprintf(f, ",\"gamma_hist\":[");
         for (int g = 0; g < FR_SPEC_HIST_MAX; g++) fprintf(f, "%s%lld", g ? "," : "", (long long)st->gamma_hist[g]);

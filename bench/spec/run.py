@@ -37,7 +37,7 @@ ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
 ASSETS = os.path.normpath(os.path.join(ROOT, "..", "shared", "assets", "llm"))
 LLAMA_BIN = os.path.join(ROOT, "bench", "peers", "llama.cpp", "build", "bin")
 
-CONTROLLERS = ["heuristic", "fsm", "cache-fsm", "rl", "auto"]
+CONTROLLERS = ["heuristic", "fsm", "cache-fsm", "rl", "cost", "auto"]
 # source sets: d0 = the bundled draft, d1 = stories260K
 SOURCE_SETS = ["d0", "d0+d1", "lookup", "d0+lookup", "d0+d1+lookup"]
 

@@ -127,7 +127,9 @@ FR_AI int32_t quant_block(const float *x, int8_t *qs, float *d_out) {
     float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(a), _mm512_abs_ps(b)));
     const float d = amax / 127.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    *d_out = fr_fp16_to_fp32(fr_fp32_to_fp16(d));
+    /* the scale rounded through fp16 as the Q8_0 format stores it (F16C: round to nearest
+     * even, as fr_fp32_to_fp16) */
+    *d_out = _cvtsh_ss(_cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
     __m512 vid = _mm512_set1_ps(id);
     __m512i ia = _mm512_cvtps_epi32(round_away(_mm512_mul_ps(a, vid)));
     __m512i ib = _mm512_cvtps_epi32(round_away(_mm512_mul_ps(b, vid)));

@@ -13,6 +13,10 @@
 #define FSM_COOLDOWN 8
 #define RL_DISCOUNT 0.99
 #define RL_EXPLORE 0.3
+#define CALIB_PRIOR_WEIGHT 2.0 /* L2 pull of the confidence model towards the prior */
+#define CALIB_NEWTON_STEPS 3
+#define CALIB_MARGIN_MAX 30.0  /* logit margins are clipped to this */
+#define CALIB_PMEAN_DECAY 0.05
 
 static int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
 
@@ -26,13 +30,7 @@ const char *fr_spec_kind_name(fr_spec_kind k) {
 
 void fr_spec_window_init(fr_spec_window *w) { memset(w, 0, sizeof *w); }
 
-void fr_spec_window_push(fr_spec_window *w, double x) {
-    w->x[w->head] = x;
-    w->head = (w->head + 1) % FR_SPEC_COST_WINDOW;
-    if (w->count < FR_SPEC_COST_WINDOW) w->count++;
-}
-
-double fr_spec_window_estimate(const fr_spec_window *w) {
+static double window_trimmed_mean(const fr_spec_window *w) {
     int n = w->count;
     if (n == 0) return 0.0;
     double v[FR_SPEC_COST_WINDOW];
@@ -48,15 +46,36 @@ double fr_spec_window_estimate(const fr_spec_window *w) {
     return sum / (n - drop);
 }
 
-void fr_spec_costs_init(fr_spec_costs *c) { memset(c, 0, sizeof *c); }
+void fr_spec_window_push(fr_spec_window *w, double x) {
+    w->x[w->head] = x;
+    w->head = (w->head + 1) % FR_SPEC_COST_WINDOW;
+    if (w->count < FR_SPEC_COST_WINDOW) w->count++;
+    w->est = window_trimmed_mean(w);
+}
+
+double fr_spec_window_estimate(const fr_spec_window *w) { return w->est; }
+
+static void costs_refresh(fr_spec_costs *c);
+
+void fr_spec_costs_init(fr_spec_costs *c) {
+    memset(c, 0, sizeof *c);
+    costs_refresh(c);
+}
 
 void fr_spec_costs_observe(fr_spec_costs *c, const fr_spec_obs *s) {
-    if (s->gamma > 0 && s->t_draft > 0) fr_spec_window_push(&c->draft, s->t_draft / s->gamma);
+    int drafted = s->drafted > s->gamma ? s->drafted : s->gamma;
+    if (drafted > 0 && s->t_draft > 0) {
+        bool split = drafted > 1 && s->t_draft_next > 0 && s->t_draft_next < s->t_draft;
+        double next = split ? s->t_draft_next / (drafted - 1) : s->t_draft / drafted;
+        fr_spec_window_push(&c->draft_first, split ? s->t_draft - s->t_draft_next : next);
+        if (drafted > 1) fr_spec_window_push(&c->draft_next, next);
+    }
     int n = s->gamma + 1;
     if (n >= 1 && n <= FR_SPEC_GAMMA_MAX + 1 && s->t_verify > 0) {
         fr_spec_window_push(&c->verify[n], s->t_verify);
         c->stamp[n] = ++c->n_obs;
     }
+    costs_refresh(c);
 }
 
 /* Measured, and not too long ago? */
@@ -89,8 +108,7 @@ static double verify_raw(const fr_spec_costs *c, int n) {
     return 1.0 + VERIFY_SLOPE_PRIOR * (n - 1); /* nothing measured: relative units */
 }
 
-double fr_spec_costs_verify(const fr_spec_costs *c, int n) {
-    n = clampi(n, 1, FR_SPEC_GAMMA_MAX + 1);
+static double verify_capped(const fr_spec_costs *c, int n) {
     double v = verify_raw(c, n);
     /* a pass over more tokens never costs less: a size whose estimate is too high (it is no
      * longer chosen, so not re-measured) is capped by every measured larger size */
@@ -102,8 +120,18 @@ double fr_spec_costs_verify(const fr_spec_costs *c, int n) {
     return v;
 }
 
-double fr_spec_costs_draft(const fr_spec_costs *c) {
-    return c->draft.count ? fr_spec_window_estimate(&c->draft) : DRAFT_PRIOR * fr_spec_costs_verify(c, 1);
+static void costs_refresh(fr_spec_costs *c) {
+    for (int n = 1; n <= FR_SPEC_GAMMA_MAX + 1; n++) c->t_verify[n] = verify_capped(c, n);
+    c->t_first = c->draft_first.count ? fr_spec_window_estimate(&c->draft_first) : DRAFT_PRIOR * c->t_verify[1];
+    c->t_next = c->draft_next.count ? fr_spec_window_estimate(&c->draft_next) : c->t_first;
+}
+
+double fr_spec_costs_verify(const fr_spec_costs *c, int n) {
+    return c->t_verify[clampi(n, 1, FR_SPEC_GAMMA_MAX + 1)];
+}
+
+double fr_spec_costs_drafting(const fr_spec_costs *c, int g) {
+    return g > 0 ? c->t_first + (g - 1) * c->t_next : 0.0;
 }
 
 void fr_spec_accept_init(fr_spec_accept *a) { memset(a, 0, sizeof *a); }
@@ -126,17 +154,113 @@ double fr_spec_accept_rate(const fr_spec_accept *a) {
     return r < 0.01 ? 0.01 : r > 0.99 ? 0.99 : r;
 }
 
+/* ---- confidence model: acceptance of a drafted token from the draft's logit margin ---- */
+
+static double calib_w0(void) { return log(ACCEPT_PRIOR / (1.0 - ACCEPT_PRIOR)); }
+
+void fr_spec_calib_init(fr_spec_calib *c) {
+    memset(c, 0, sizeof *c);
+    c->w[0] = calib_w0();
+    c->p_mean = ACCEPT_PRIOR;
+}
+
+static double clip_margin(double m) {
+    return m > 0 ? (m < CALIB_MARGIN_MAX ? m : CALIB_MARGIN_MAX) : 0.0; /* NaN -> 0 */
+}
+
+static double sigmoid(double z) { return 1.0 / (1.0 + exp(-z)); }
+
+double fr_spec_calib_prob(const fr_spec_calib *c, double margin, int position) {
+    return sigmoid(c->w[0] + c->w[1] * clip_margin(margin) + c->w[2] * position);
+}
+
+/* Newton's method on the penalised log-likelihood, starting from the current weights:
+ * three unknowns, so each step solves a 3x3 system (Cramer's rule). */
+static void calib_fit(fr_spec_calib *c) {
+    const double prior[3] = {calib_w0(), 0, 0};
+    for (int it = 0; it < CALIB_NEWTON_STEPS; it++) {
+        double g[3], h[3][3];
+        for (int i = 0; i < 3; i++) {
+            g[i] = CALIB_PRIOR_WEIGHT * (c->w[i] - prior[i]);
+            for (int j = 0; j < 3; j++) h[i][j] = i == j ? CALIB_PRIOR_WEIGHT : 0.0;
+        }
+        for (int n = 0; n < c->count; n++) {
+            double x[3] = {1.0, c->x[n][0], c->x[n][1]};
+            double pr = sigmoid(c->w[0] + c->w[1] * x[1] + c->w[2] * x[2]);
+            double r = pr - c->y[n], v = pr * (1.0 - pr);
+            for (int i = 0; i < 3; i++) {
+                g[i] += r * x[i];
+                for (int j = 0; j < 3; j++) h[i][j] += v * x[i] * x[j];
+            }
+        }
+        double det = h[0][0] * (h[1][1] * h[2][2] - h[1][2] * h[2][1]) -
+                     h[0][1] * (h[1][0] * h[2][2] - h[1][2] * h[2][0]) +
+                     h[0][2] * (h[1][0] * h[2][1] - h[1][1] * h[2][0]);
+        if (!(fabs(det) > 1e-12)) return; /* cannot happen with the penalty; stay put */
+        double d[3];
+        for (int k = 0; k < 3; k++) { /* column k of h replaced by g */
+            double m[3][3];
+            memcpy(m, h, sizeof m);
+            for (int i = 0; i < 3; i++) m[i][k] = g[i];
+            d[k] = (m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) -
+                    m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0]) +
+                    m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0])) / det;
+        }
+        for (int i = 0; i < 3; i++) c->w[i] -= d[i];
+    }
+}
+
+void fr_spec_calib_observe(fr_spec_calib *c, const float *margin, int drafted, int verified, int accepted) {
+    for (int i = 0; i < drafted; i++)
+        c->p_mean += CALIB_PMEAN_DECAY * (fr_spec_calib_prob(c, margin[i], i) - c->p_mean);
+    int tested = accepted < verified ? accepted + 1 : verified; /* up to the first rejection */
+    for (int i = 0; i < tested; i++) {
+        c->x[c->head][0] = (float)clip_margin(margin[i]);
+        c->x[c->head][1] = (float)i;
+        c->y[c->head] = i < accepted;
+        c->head = (c->head + 1) % FR_SPEC_CALIB_WINDOW;
+        if (c->count < FR_SPEC_CALIB_WINDOW) c->count++;
+        c->fresh++;
+    }
+    if (c->fresh >= FR_SPEC_CALIB_REFIT) {
+        calib_fit(c);
+        c->fresh = 0;
+    }
+}
+
+double fr_spec_calib_next(const fr_spec_calib *c) { return c->p_mean; }
+
+int fr_spec_stop_len(const double *p, int k, double a_next, double rho, double t_next,
+                     const double *t_verify, int cap) {
+    int best = 0;
+    double best_v = 1.0 - rho * t_verify[1];
+    double surv = 1.0, tokens = 1.0;
+    for (int m = 1; m <= cap; m++) {
+        surv *= m <= k ? p[m - 1] : a_next;
+        tokens += surv;
+        double v = tokens - rho * ((m > k ? m - k : 0) * t_next + t_verify[m + 1]);
+        if (v > best_v) {
+            best_v = v;
+            best = m;
+        }
+    }
+    return best;
+}
+
 double fr_spec_expected_rate(double a, const fr_spec_costs *c, int gamma) {
     double tokens = gamma == 0 ? 1.0 : (1.0 - pow(a, gamma + 1)) / (1.0 - a);
-    double cost = gamma * fr_spec_costs_draft(c) + fr_spec_costs_verify(c, gamma + 1);
+    double cost = fr_spec_costs_drafting(c, gamma) + fr_spec_costs_verify(c, gamma + 1);
     return tokens / cost;
 }
 
 int fr_spec_best_gamma(double a, const fr_spec_costs *c, int gamma_max) {
     int best = 0;
-    double best_rate = fr_spec_expected_rate(a, c, 0);
+    double best_rate = 1.0 / c->t_verify[1];
+    double tokens = 1.0, pw = 1.0; /* 1 + a + ... + a^g, a^g: no pow() per candidate */
     for (int g = 1; g <= gamma_max; g++) {
-        double r = fr_spec_expected_rate(a, c, g);
+        pw *= a;
+        tokens += pw;
+        double r = tokens / (c->t_first + (g - 1) * c->t_next + fr_spec_costs_verify(c, g + 1));
         if (r > best_rate) {
             best_rate = r;
             best = g;
@@ -150,7 +274,10 @@ int fr_spec_parse(const char *text, fr_spec_ctl_params *out) {
     out->fixed_gamma = 4;
     out->gamma_max = 8;
     out->seed = 1234;
-    if (!strcmp(text, "auto") || !strcmp(text, "cost")) out->kind = FR_SPEC_COST;
+    if (!strcmp(text, "auto")) {
+        out->kind = FR_SPEC_COST;
+        out->confidence_stop = 1;
+    } else if (!strcmp(text, "cost")) out->kind = FR_SPEC_COST;
     else if (!strcmp(text, "heuristic")) out->kind = FR_SPEC_HEURISTIC;
     else if (!strcmp(text, "fsm")) out->kind = FR_SPEC_FSM;
     else if (!strcmp(text, "cache-fsm")) out->kind = FR_SPEC_CACHE_FSM;
@@ -301,12 +428,16 @@ static int cost_choose(fr_spec_ctl *c, const fr_spec_accept *a, const fr_spec_co
      * tokens are dear; measuring only 1 and 2 tokens once let one slow first pass (cold
      * caches) or a few early rejections keep the controller at gamma 0 for most of a short
      * text, re-probing too rarely to recover, and missed a staircase (3 tokens as dear as 4). */
+    c->free_length = 0;
     for (int round = 1; round <= FR_SPEC_BOOT_ROUNDS; round++)
         for (int n = 1; n <= FR_SPEC_BOOT_SIZES && n <= gmax + 1; n++)
             if (costs->verify[n].count < round) return n - 1;
     int best = fr_spec_best_gamma(fr_spec_accept_rate(a), costs, gmax);
     if (best == 0) best = fr_spec_best_gamma(optimistic_rate(a), costs, gmax);
-    if (c->step - c->last_probe < FR_SPEC_PROBE_EVERY) return best;
+    if (c->step - c->last_probe < FR_SPEC_PROBE_EVERY) {
+        c->free_length = c->p.confidence_stop;
+        return best;
+    }
     /* Re-probe, in turn, the gamma above the best, the one below, 0 and the one two above:
      * an estimate is only refreshed when its gamma is chosen (and acceptance only learned
      * while drafting). Pass costs can be a staircase (a pass over 3 tokens as dear as one
@@ -316,7 +447,10 @@ static int cost_choose(fr_spec_ctl *c, const fr_spec_accept *a, const fr_spec_co
     int phase = c->probe_phase;
     c->probe_phase = (phase + 1) % 4;
     int cand = phase == 0 ? best + 1 : phase == 1 ? best - 1 : phase == 2 ? 0 : best + 2;
-    if (cand < 0 || cand > gmax || cand == best || recently_chosen(c, cand)) return best;
+    if (cand < 0 || cand > gmax || cand == best || recently_chosen(c, cand)) {
+        c->free_length = c->p.confidence_stop;
+        return best;
+    }
     c->last_probe = c->step;
     return cand;
 }

@@ -46,6 +46,9 @@
 #define FR_SPEC_BOOT_SIZES 4   /* the cost controller first measures passes over 1..4 tokens */
 #define FR_SPEC_BOOT_ROUNDS 2  /* ... twice each */
 #define FR_SPEC_COST_MAX_AGE 128 /* a batch size not measured for this many steps is forgotten */
+#define FR_SPEC_CALIB_WINDOW 256 /* verified drafted positions the confidence model is fitted on */
+#define FR_SPEC_CALIB_REFIT 16   /* the confidence model is refitted after this many new positions */
+#define FR_SPEC_RATE_WINDOW 32   /* steps over which the realised rate is measured */
 
 typedef enum fr_spec_kind {
     FR_SPEC_FIXED = 0,     /* always gamma = fixed_gamma */
@@ -61,14 +64,22 @@ typedef enum fr_spec_kind {
 typedef struct fr_spec_window {
     double x[FR_SPEC_COST_WINDOW];
     int head, count;
+    double est; /* fr_spec_window_estimate, kept up to date by fr_spec_window_push */
 } fr_spec_window;
 
 /* Online timing estimates for one draft source and the target. Times in seconds. */
 typedef struct fr_spec_costs {
-    fr_spec_window draft;                       /* seconds per drafted token */
+    fr_spec_window draft_first;                 /* seconds to draft a step's first token (with
+                                                   the draft's catch-up and the step's overhead) */
+    fr_spec_window draft_next;                  /* seconds per further drafted token */
     fr_spec_window verify[FR_SPEC_GAMMA_MAX + 2]; /* index = batch size (1..GAMMA_MAX+1) */
     int64_t stamp[FR_SPEC_GAMMA_MAX + 2];       /* n_obs at the size's last measurement */
     int64_t n_obs;                              /* verification measurements so far */
+    /* The estimates, recomputed after each observation (the controllers read them several
+     * times per step: computing them on demand cost microseconds per step, a sizeable
+     * part of a small draft's pass). */
+    double t_verify[FR_SPEC_GAMMA_MAX + 2];     /* fr_spec_costs_verify(c, n) */
+    double t_first, t_next;                     /* fr_spec_costs_drafting(c, g) = t_first + (g - 1) t_next */
 } fr_spec_costs;
 
 /* Online acceptance estimate for one draft source over a window of verified positions. */
@@ -77,8 +88,26 @@ typedef struct fr_spec_accept {
     int head, count;
 } fr_spec_accept;
 
+/* Online model of the probability that a drafted token is accepted, given that the ones
+ * before it in the draft were, from what the draft knows when it proposes the token: the
+ * margin between its two largest logits and the token's position in the draft. Logistic
+ * regression, P = 1 / (1 + exp(-(w0 + w1 * margin + w2 * position))), fitted by a few
+ * Newton steps on the last FR_SPEC_CALIB_WINDOW verified positions (an accepted token is a
+ * 1, the first rejected one a 0; positions after it were not tested), with a weak pull
+ * towards the prior (constant acceptance 0.6), refitted every FR_SPEC_CALIB_REFIT new
+ * positions. Positions the draft proposed but the target was not asked about carry no
+ * label: the model is conditional on the features, so choosing by them does not bias it. */
+typedef struct fr_spec_calib {
+    float x[FR_SPEC_CALIB_WINDOW][2]; /* margin, position */
+    uint8_t y[FR_SPEC_CALIB_WINDOW];  /* 1 accepted, 0 rejected */
+    int head, count, fresh;           /* ring; positions since the last fit */
+    double w[3];
+    double p_mean; /* moving average of the predicted probability over drafted positions */
+} fr_spec_calib;
+
 typedef struct fr_spec_ctl_params {
     fr_spec_kind kind;
+    int confidence_stop; /* COST: per-token draft length from the confidence model ("auto") */
     int fixed_gamma; /* FIXED: the gamma; others: the initial gamma (default 4) */
     int gamma_max;   /* upper bound, 1..FR_SPEC_GAMMA_MAX (default 8) */
     uint64_t seed;   /* RL exploration */
@@ -109,14 +138,19 @@ typedef struct fr_spec_ctl {
     int64_t last_chosen[FR_SPEC_GAMMA_MAX + 1]; /* step + 1 of the last choice (0: never) */
     int64_t last_probe;
     int probe_phase; /* next probe: 0 above, 1 below the best, 2 zero, 3 two above */
+    int free_length; /* the last choice may be lengthened or shortened per token (not a
+                        bootstrap step or a probe, which need their exact batch size) */
 } fr_spec_ctl;
 
 /* Observation of one finished step. */
 typedef struct fr_spec_obs {
-    int gamma;        /* drafted tokens */
+    int gamma;        /* drafted tokens sent to the target */
     int accepted;     /* of them, accepted (0..gamma) */
-    double t_draft;   /* seconds spent drafting (all gamma tokens) */
+    double t_draft;   /* seconds spent drafting (all drafted tokens) */
     double t_verify;  /* seconds of the target pass over gamma + 1 tokens */
+    int drafted;      /* tokens the draft produced, >= gamma (0: the same as gamma) */
+    double t_draft_next; /* of t_draft, the seconds after the first drafted token (0: unknown,
+                            every drafted token then counts alike) */
 } fr_spec_obs;
 
 const char *fr_spec_kind_name(fr_spec_kind k);
@@ -131,8 +165,10 @@ void fr_spec_costs_init(fr_spec_costs *c);
 void fr_spec_costs_observe(fr_spec_costs *c, const fr_spec_obs *s);
 /* Estimated verification time of a batch of n tokens (interpolates unseen sizes). */
 double fr_spec_costs_verify(const fr_spec_costs *c, int n);
-/* Estimated drafting time per drafted token (a tenth of t_verify(1) before measured). */
-double fr_spec_costs_draft(const fr_spec_costs *c);
+/* Estimated time to draft g tokens: the first costs more than the others (the draft first
+ * catches up with the tokens the target added, and a step has fixed overheads). Before
+ * anything is measured a drafted token is assumed to cost a tenth of t_verify(1). */
+double fr_spec_costs_drafting(const fr_spec_costs *c, int g);
 
 void fr_spec_accept_init(fr_spec_accept *a);
 void fr_spec_accept_observe(fr_spec_accept *a, const fr_spec_obs *s);
@@ -143,6 +179,28 @@ double fr_spec_accept_rate(const fr_spec_accept *a);
 double fr_spec_expected_rate(double a, const fr_spec_costs *c, int gamma);
 /* The gamma in [0, gamma_max] maximising fr_spec_expected_rate. */
 int fr_spec_best_gamma(double a, const fr_spec_costs *c, int gamma_max);
+
+void fr_spec_calib_init(fr_spec_calib *c);
+/* Probability that a token drafted with this logit margin at this position in the draft
+ * is accepted, given that the ones before it were. */
+double fr_spec_calib_prob(const fr_spec_calib *c, double margin, int position);
+/* Records a verified draft: margin[0 .. drafted) of its tokens, `verified` of them sent to
+ * the target, `accepted` of those accepted. Refits when enough new positions arrived. */
+void fr_spec_calib_observe(fr_spec_calib *c, const float *margin, int drafted, int verified, int accepted);
+/* The acceptance to expect of a token not drafted yet (its features unknown). */
+double fr_spec_calib_next(const fr_spec_calib *c);
+
+/* The per-token stop rule of "auto". k tokens are drafted, p[0..k) the probabilities of
+ * their acceptance (fr_spec_calib_prob), a_next that of each further one, rho the rate
+ * (tokens per second) the decoder achieves, t_next the time to draft one more token and
+ * t_verify[n] that of a target pass over n = 1 .. cap + 1 tokens. Returns the number m in 0..cap of drafted
+ * tokens to verify that maximises the expected tokens of the step minus rho times its
+ * remaining cost, (1 + sum_{j<=m} prod_{i<j} p_i) - rho * (max(0, m - k) * t_draft +
+ * t_verify(m + 1)) with t_next per extra token; the drafting done is sunk. m > k means "draft another token". Taking
+ * rho as the achieved rate makes this the choice that maximises tokens per second over
+ * many steps (a renewal-reward argument, as in Dinkelbach's method). */
+int fr_spec_stop_len(const double *p, int k, double a_next, double rho, double t_next,
+                     const double *t_verify, int cap);
 
 /* Parses "auto", "fixed:N", "heuristic", "fsm", "cache-fsm", "rl", "cost" into params.
  * Returns 0 on success, -1 if the text is not a controller name. */

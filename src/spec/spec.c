@@ -24,6 +24,7 @@ typedef struct source {
     char name[64];
     fr_spec_costs costs;
     fr_spec_accept acc;
+    fr_spec_calib calib;   /* SOURCE_MODEL: acceptance from the draft's logit margin */
     int64_t last_step;     /* step index it last drafted */
 } source;
 
@@ -49,6 +50,10 @@ struct fr_spec {
     float *p_row;     /* n_vocab: target distribution (sampling) */
     int32_t *draft;   /* gamma_max proposed tokens */
     double idle_catchup; /* seconds of this step's draft catch-up beyond the steady 2 tokens */
+    float margin[FR_SPEC_GAMMA_MAX];   /* logit margin of each drafted token */
+    double p_acc[FR_SPEC_GAMMA_MAX];   /* its predicted acceptance (auto's stop rule) */
+    double rate_tok[FR_SPEC_RATE_WINDOW], rate_sec[FR_SPEC_RATE_WINDOW]; /* recent steps (ring) */
+    int rate_head, rate_count;
     fr_spec_stats stats;
     trace_entry *trace;
     int32_t trace_cap, trace_len;
@@ -147,6 +152,7 @@ static source *new_source(fr_spec *s, const char *name, fr_error *err) {
     snprintf(d->name, sizeof d->name, "%s", name);
     fr_spec_costs_init(&d->costs);
     fr_spec_accept_init(&d->acc);
+    fr_spec_calib_init(&d->calib);
     return d;
 }
 
@@ -298,15 +304,52 @@ static double top_prob(const float *logits, int n) {
     return 1.0 / sum;
 }
 
-/* Brings the draft's cache up to the pending token and drafts up to *gamma tokens into
- * s->draft (and their distributions into s->q when sampling); stops early at a position
- * where the draft's confidence is below draft_p_min, and writes the number drafted back to
- * *gamma. The decision depends on the draft alone, so verification stays exact. */
-static fr_status draft_model(fr_spec *s, source *d, int *gamma_io, fr_error *err) {
-    int gamma = *gamma_io;
+/* Margin between the logit of token `top` and the largest other logit (0 if not finite). */
+static float logit_margin(const float *logits, int n, int32_t top) {
+    float second = -INFINITY;
+    for (int i = 0; i < n; i++)
+        if (i != top && logits[i] > second) second = logits[i];
+    float m = logits[top] - second;
+    return isfinite(m) ? m : 0.0f;
+}
+
+/* The rate (tokens per second) this decoder achieved over its recent steps; before there
+ * are enough of them, the cost model's estimate for the source. */
+static double achieved_rate(const fr_spec *s, const source *d) {
+    if (s->rate_count >= FR_SPEC_RATE_WINDOW / 4) {
+        double tok = 0, sec = 0;
+        for (int i = 0; i < s->rate_count; i++) {
+            tok += s->rate_tok[i];
+            sec += s->rate_sec[i];
+        }
+        if (sec > 0) return tok / sec;
+    }
+    double a = fr_spec_accept_rate(&d->acc);
+    return fr_spec_expected_rate(a, &d->costs, fr_spec_best_gamma(a, &d->costs, s->gamma_max));
+}
+
+/* How a draft model's proposal ended. */
+typedef struct draft_result {
+    int verify;   /* drafted tokens to send to the target */
+    int drafted;  /* tokens the draft produced (>= verify) */
+    int declined; /* the confidence floor draft_p_min stopped it */
+    double t_next; /* seconds spent after the first drafted token */
+} draft_result;
+
+/* Brings the draft's cache up to the pending token and drafts into s->draft (their
+ * distributions into s->q when sampling, their logit margins into s->margin): `gamma`
+ * tokens, or with `free_length` (auto) as many as the stop rule asks for, up to `cap`: after
+ * each token it weighs the predicted acceptance of the tokens so far against the measured
+ * costs (fr_spec_stop_len), and may also send fewer than it drafted. It stops early at a
+ * position where the draft's confidence is below draft_p_min. Every decision depends on the
+ * draft alone, so verification stays exact. */
+static fr_status draft_model(fr_spec *s, source *d, int gamma, bool free_length, int cap, draft_result *res,
+                             fr_error *err) {
     int32_t L = s->n_hist;
     int32_t dp = fr_kv_n_pos(d->ctx);
     if (dp > L - 1) dp = L - 1;
+    res->verify = res->drafted = res->declined = 0;
+    res->t_next = 0;
     double c0 = now_s();
     fr_status st = fr_decode(d->ctx, s->hist + dp, L - dp, dp, s->logits_d, false, err);
     if (st != FR_OK) return st;
@@ -315,10 +358,18 @@ static fr_status draft_model(fr_spec *s, source *d, int *gamma_io, fr_error *err
      * (the controller would otherwise see drafting as dear because it had stopped). */
     if (L - dp > 2) s->idle_catchup = (now_s() - c0) * (1.0 - 2.0 / (L - dp));
     size_t V = (size_t)s->n_vocab;
-    for (int i = 0; i < gamma; i++) {
+    int limit = free_length ? cap : gamma;
+    double rho = 0, a_next = 0, t_next = 0, t_verify[FR_SPEC_GAMMA_MAX + 2], c1 = 0;
+    if (free_length) { /* the estimates the stop rule weighs, once per step */
+        rho = achieved_rate(s, d);
+        a_next = fr_spec_calib_next(&d->calib);
+        t_next = fr_spec_costs_drafting(&d->costs, 2) - fr_spec_costs_drafting(&d->costs, 1);
+        for (int n = 1; n <= cap + 1; n++) t_verify[n] = fr_spec_costs_verify(&d->costs, n);
+    }
+    for (int i = 0; i < limit; i++) {
         int32_t x;
         if (s->p.draft_p_min > 0 && top_prob(s->logits_d, s->n_vocab) < s->p.draft_p_min) {
-            *gamma_io = i;
+            res->declined = 1;
             return FR_OK;
         }
         if (s->greedy) {
@@ -331,11 +382,23 @@ static fr_status draft_model(fr_spec *s, source *d, int *gamma_io, fr_error *err
             if (x < 0) x = fr_sampler_argmax(s->logits_d, s->n_vocab);
         }
         s->draft[i] = x;
-        if (i + 1 < gamma) {
+        s->margin[i] = logit_margin(s->logits_d, s->n_vocab, x);
+        res->drafted = res->verify = i + 1;
+        if (free_length) {
+            s->p_acc[i] = fr_spec_calib_prob(&d->calib, s->margin[i], i);
+            int m = fr_spec_stop_len(s->p_acc, i + 1, a_next, rho, t_next, t_verify, cap);
+            if (m <= i + 1) {
+                res->verify = m;
+                break;
+            }
+        }
+        if (i == 0) c1 = now_s();
+        if (i + 1 < limit) {
             st = fr_decode(d->ctx, &x, 1, L + i, s->logits_d, false, err);
             if (st != FR_OK) return st;
         }
     }
+    if (res->drafted > 1) res->t_next = now_s() - c1;
     return FR_OK;
 }
 
@@ -397,9 +460,14 @@ static void record(fr_spec *s, int src_idx, const fr_spec_obs *step) {
         s->stats.source_accepted[src_idx] += step->accepted;
     }
     fr_spec_ctl_observe(&s->ctl, step);
+    s->rate_tok[s->rate_head] = step->accepted + 1;
+    s->rate_sec[s->rate_head] = step->t_draft + step->t_verify;
+    s->rate_head = (s->rate_head + 1) % FR_SPEC_RATE_WINDOW;
+    if (s->rate_count < FR_SPEC_RATE_WINDOW) s->rate_count++;
     s->stats.steps++;
     s->stats.tokens += step->accepted + 1;
     s->stats.drafted += step->gamma;
+    if (step->drafted > step->gamma) s->stats.withheld += step->drafted - step->gamma;
     s->stats.accepted += step->accepted;
     s->stats.gamma_hist[step->gamma < FR_SPEC_HIST_MAX ? step->gamma : FR_SPEC_HIST_MAX - 1]++;
     s->stats.t_draft += step->t_draft;
@@ -439,11 +507,15 @@ fr_status fr_spec_step(fr_spec *s, int32_t *out, int32_t cap, int32_t *n_out, fr
     }
 
     fr_status st;
-    int chosen = gamma;
     s->idle_catchup = 0;
+    draft_result dr = {gamma, gamma, 0, 0.0};
     if (gamma > 0 && s->src[src_idx].kind == SOURCE_MODEL) { /* a lookup proposal is in s->draft */
-        st = draft_model(s, &s->src[src_idx], &gamma, err);
+        source *d = &s->src[src_idx];
+        int dcap = room, droom = fr_context_n_ctx(d->ctx) - L;
+        if (droom < dcap) dcap = droom;
+        st = draft_model(s, d, gamma, s->ctl.free_length != 0, dcap, &dr, err);
         if (st != FR_OK) return st;
+        gamma = dr.verify;
     }
     double t1 = now_s();
 
@@ -470,14 +542,16 @@ fr_status fr_spec_step(fr_spec *s, int32_t *out, int32_t cap, int32_t *n_out, fr
     memcpy(s->hist + L, out, sizeof *out * (size_t)(acc + 1));
     s->n_hist = L + acc + 1; /* at most n_ctx + 1: the next step then reports a full context */
 
-    fr_spec_obs step = {gamma, acc, t1 - t0, t2 - t1};
+    fr_spec_obs step = {gamma, acc, t1 - t0, t2 - t1, dr.drafted, dr.t_next};
     record(s, src_idx, &step);
-    if (gamma < chosen && acc == gamma) {
+    if (src_idx >= 0 && s->src[src_idx].kind == SOURCE_MODEL && dr.drafted > 0)
+        fr_spec_calib_observe(&s->src[src_idx].calib, s->margin, dr.drafted, gamma, acc);
+    if (dr.declined && acc == gamma) {
         /* The draft declined a position: for the source's estimates that is a rejected token
          * (acceptance becomes the yield per position asked for), and a draft that declined
          * at once still cost its pass. */
         source *d = &s->src[src_idx];
-        fr_spec_obs declined = {1, 0, gamma == 0 ? t1 - t0 - s->idle_catchup : 0.0, 0.0};
+        fr_spec_obs declined = {1, 0, gamma == 0 ? t1 - t0 - s->idle_catchup : 0.0, 0.0, 0, 0};
         fr_spec_accept_observe(&d->acc, &declined);
         if (gamma == 0) fr_spec_costs_observe(&d->costs, &declined);
     }

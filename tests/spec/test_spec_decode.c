@@ -27,7 +27,7 @@
 
 /* "/pP": with the draft confidence stop draft_p_min = P */
 static const char *CONTROLLERS[] = {"fixed:1", "fixed:3", "fixed:8", "heuristic", "fsm",
-                                    "cache-fsm", "rl", "auto", "fixed:4/p0.6"};
+                                    "cache-fsm", "rl", "cost", "auto", "fixed:4/p0.6"};
 #define N_CONTROLLERS (sizeof CONTROLLERS / sizeof CONTROLLERS[0])
 
 static int file_exists(const char *p) {
@@ -113,10 +113,13 @@ static void spec_generate(loaded *t, loaded **drafts, int n_drafts, int lookup, 
 static const char *PROMPTS[] = {"Once upon a time", "Lily and Tom went to the park. Lily said",
                                 "The cat sat on the mat. The cat sat on the", "One day"};
 
-static void greedy_identity(loaded *t, loaded **drafts, int n_drafts, const char *label) {
+/* min_withheld: at least this many tokens drafted but not verified by auto over the run (0
+ * where the draft is nearly always right, as a quantised copy of the target: nothing to stop) */
+static void greedy_identity(loaded *t, loaded **drafts, int n_drafts, const char *label, int64_t min_withheld) {
     fr_error e = {0};
     const int lens[] = {40, 120};
     int32_t plain[160], spec[160], prompt[128];
+    int64_t auto_withheld = 0; /* tokens auto's per-token stop drafted but did not verify */
     for (size_t pi = 0; pi < sizeof PROMPTS / sizeof PROMPTS[0]; pi++) {
         size_t np = 0;
         assert_int_equal(fr_tokenize(t->m, PROMPTS[pi], strlen(PROMPTS[pi]), true, prompt, 128, &np, &e), FR_OK);
@@ -143,9 +146,13 @@ static void greedy_identity(loaded *t, loaded **drafts, int n_drafts, const char
                 assert_true(st.accepted <= st.drafted);
                 if (strchr(CONTROLLERS[ci], '/') && mode < n_drafts) /* the confidence stop fired */
                     assert_true(st.drafted < 4 * st.steps);
+                if (!strcmp(CONTROLLERS[ci], "auto")) auto_withheld += st.withheld;
+                else assert_int_equal(st.withheld, 0);
             }
         }
     }
+    print_message("%s: auto withheld %lld drafted tokens\n", label, (long long)auto_withheld);
+    assert_true(auto_withheld >= min_withheld); /* the per-token stop was exercised */
 }
 
 static const char *stories_gguf(const char *type) {
@@ -191,7 +198,7 @@ static void test_greedy_identity_stories260k(void **state) {
     load(t32, 512, &t);
     load(t8, 512, &d);
     loaded *drafts[] = {&d};
-    greedy_identity(&t, drafts, 1, "stories260K");
+    greedy_identity(&t, drafts, 1, "stories260K", 0);
     unload(&d);
     unload(&t);
 }
@@ -205,13 +212,13 @@ static void test_greedy_identity_bundled_pair(void **state) {
     load(tp, 512, &t);
     load(dp, 512, &d);
     loaded *drafts[] = {&d};
-    greedy_identity(&t, drafts, 1, "frugal-tiny");
+    greedy_identity(&t, drafts, 1, "frugal-tiny", 1);
     /* stories260K shares the 512-token vocabulary and serves as a second draft */
     if (file_exists(FR_ASSETS "/llm/stories260K.bin")) {
         loaded s;
         load(stories_gguf("f32"), 512, &s);
         loaded *two[] = {&d, &s};
-        greedy_identity(&t, two, 2, "frugal-tiny + 2 drafts");
+        greedy_identity(&t, two, 2, "frugal-tiny + 2 drafts", 1);
         unload(&s);
     }
     unload(&d);

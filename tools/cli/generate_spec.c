@@ -53,6 +53,8 @@ static void print_stats(const fr_spec_stats *st, const spec_cli_opts *so, double
     fprintf(stderr, "  target passes %lld, tokens %lld, %.2f tokens per pass; drafted %lld, accepted %lld (%.1f%%)\n",
             (long long)st->steps, (long long)st->tokens, st->steps ? (double)st->tokens / (double)st->steps : 0.0,
             (long long)st->drafted, (long long)st->accepted, acc);
+    if (st->withheld)
+        fprintf(stderr, "  drafted but not verified (auto's per-token stop): %lld\n", (long long)st->withheld);
     fprintf(stderr, "  gamma histogram:");
     for (int g = 0; g < FR_SPEC_HIST_MAX; g++)
         if (st->gamma_hist[g]) fprintf(stderr, " %d:%lld", g, (long long)st->gamma_hist[g]);
