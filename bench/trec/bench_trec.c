@@ -1,16 +1,20 @@
 /*
  * TREC host timing driver for bench/trec/run.py: per-layer and whole-network wall time
  * at batch 1 of one int8 model run dense and with a TREC sidecar, and of its float twin
- * (frugal's dense float kernels), on real CIFAR-10 images.
+ * run dense (frugal's dense float kernels) and, with --trec-float, with the float twin's
+ * own sidecar (frugal's float TREC convolution), on real CIFAR-10 images.
  *
- * usage: bench_trec --model M.tflite --trec S.trec [--float MF.tflite] --cifar F.bin
- *                   [--images N] [--rounds R]
- * The engines take turns (dense int8, TREC int8, dense float; per image, per round), so
- * load from other users of this shared machine falls on all of them alike. Each turn runs
- * the image once with a per-operator hook (layer times) and once without (whole-network
- * time). Prints one JSON object: per operator the median milliseconds of every engine
- * and, for the TREC layers, the mean clusters / MACs; the whole-network medians; and the
- * top-1 accuracy of the three on the images used.
+ * usage: bench_trec --model M.tflite --trec S.trec [--float MF.tflite [--trec-float SF.trec]]
+ *                   --cifar F.bin [--images N] [--rounds R]
+ * The engines take turns (dense int8, TREC int8, dense float, TREC float; per image, per
+ * round), so load from other users of this shared machine falls on all of them alike.
+ * Each turn writes the image and runs it once with a per-operator hook (layer times), then
+ * writes it again (an invoke may reuse the input's arena space) and runs it once without
+ * (whole-network time). Prints one JSON object: per operator the median milliseconds of
+ * every engine ("dense_s8_ms", "trec_s8_ms", "dense_f32_ms", "trec_f32_ms") and, for the
+ * TREC layers, the mean clusters / MACs ("trec": int8, "trec_f32": float); the
+ * whole-network medians ("whole_ms") and the top-1 accuracy of the engines on the images
+ * used ("top1"), keyed by engine ("dense_s8", "trec_s8", "dense_f32", "trec_f32").
  * Errors: one line on stderr naming the file or option, exit 1 (2 for usage).
  */
 #include <stdint.h>
@@ -107,6 +111,17 @@ static int engine_init(engine *e, const char *path, const fr_cnn_reuse *reuse, i
     return e->op_ms && e->whole_ms ? 0 : 1;
 }
 
+/* The "trec" / "trec_f32" object of one op: what the TREC convolution did, per invoke. */
+static void print_trec_info(const char *key, const engine *e, int op) {
+    fr_cnn_trec_info ti;
+    if (fr_cnn_trec_op_info(e->m, op, &ti, NULL) || !ti.enabled || ti.invokes <= 0) return;
+    const double n = (double)ti.invokes;
+    printf(", \"%s\": {\"L\": %d, \"H\": %d, \"rows\": %lld, \"clusters\": %.1f, "
+           "\"macs_reuse\": %.1f, \"macs_hash\": %.1f, \"macs_dense\": %.1f}",
+           key, ti.sub_len, ti.hash_bits, (long long)ti.rows, ti.total_clusters / n,
+           ti.total_macs_reuse / n, ti.total_macs_hash / n, ti.total_macs_dense / n);
+}
+
 static void engine_free(engine *e) {
     free(e->file);
     free(e->arena);
@@ -156,13 +171,14 @@ static double median(double *v, int n, int stride) {
 }
 
 static int usage(void) {
-    fprintf(stderr, "usage: bench_trec --model M.tflite --trec S.trec [--float MF.tflite] "
-                    "--cifar F.bin [--images N] [--rounds R]\n");
+    fprintf(stderr, "usage: bench_trec --model M.tflite --trec S.trec "
+                    "[--float MF.tflite [--trec-float SF.trec]] --cifar F.bin [--images N] "
+                    "[--rounds R]\n");
     return 2;
 }
 
 int main(int argc, char **argv) {
-    const char *model = NULL, *trec = NULL, *fmodel = NULL, *cifar = NULL;
+    const char *model = NULL, *trec = NULL, *fmodel = NULL, *ftrec = NULL, *cifar = NULL;
     int images = 20, rounds = 5;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -170,15 +186,16 @@ int main(int argc, char **argv) {
         if (!strcmp(a, "--model")) model = argv[++i];
         else if (!strcmp(a, "--trec")) trec = argv[++i];
         else if (!strcmp(a, "--float")) fmodel = argv[++i];
+        else if (!strcmp(a, "--trec-float")) ftrec = argv[++i];
         else if (!strcmp(a, "--cifar")) cifar = argv[++i];
         else if (!strcmp(a, "--images")) images = atoi(argv[++i]);
         else if (!strcmp(a, "--rounds")) rounds = atoi(argv[++i]);
         else return usage();
     }
-    if (!model || !trec || !cifar || images < 1 || images > 10000 || rounds < 1 ||
-        rounds > 1000)
+    if (!model || !trec || !cifar || (ftrec && !fmodel) || images < 1 || images > 10000 ||
+        rounds < 1 || rounds > 1000)
         return usage();
-    size_t clen = 0, tlen = 0;
+    size_t clen = 0, tlen = 0, ftlen = 0;
     unsigned char *recs = read_file(cifar, &clen);
     if (!recs || clen < CIFAR_REC) {
         fprintf(stderr, "bench_trec: %s: cannot read CIFAR-10 records\n", cifar);
@@ -186,28 +203,31 @@ int main(int argc, char **argv) {
         return 1;
     }
     if ((size_t)images > clen / CIFAR_REC) images = (int)(clen / CIFAR_REC);
-    void *side = read_file(trec, &tlen);
+    void *side = read_file(trec, &tlen), *fside = ftrec ? read_file(ftrec, &ftlen) : NULL;
     fr_error err = {0};
-    fr_cnn_trec t;
-    if (!side) {
-        fprintf(stderr, "bench_trec: %s: cannot read\n", trec);
-        free(recs);
+    fr_cnn_trec t, ft;
+    if (!side || (ftrec && !fside)) {
+        fprintf(stderr, "bench_trec: %s: cannot read\n", side ? ftrec : trec);
+        free(recs), free(side), free(fside);
         return 1;
     }
-    if (fr_cnn_trec_init(&t, side, tlen, trec, &err)) {
+    if (fr_cnn_trec_init(&t, side, tlen, trec, &err) ||
+        (ftrec && fr_cnn_trec_init(&ft, fside, ftlen, ftrec, &err))) {
         fprintf(stderr, "bench_trec: %s\n", err.msg);
-        free(recs), free(side);
+        free(recs), free(side), free(fside);
         return 1;
     }
     const int samples = images * rounds;
-    engine e[3];
+    engine e[4];
     memset(e, 0, sizeof e);
     e[0].label = "dense_s8";
     e[1].label = "trec_s8";
     e[2].label = "dense_f32";
-    const int n_eng = fmodel ? 3 : 2;
+    e[3].label = "trec_f32";
+    const int n_eng = ftrec ? 4 : fmodel ? 3 : 2;
     int rc = engine_init(&e[0], model, NULL, samples) || engine_init(&e[1], model, &t.reuse, samples) ||
-             (fmodel && engine_init(&e[2], fmodel, NULL, samples));
+             (fmodel && engine_init(&e[2], fmodel, NULL, samples)) ||
+             (ftrec && engine_init(&e[3], fmodel, &ft.reuse, samples));
     const int n_ops = rc ? 0 : fr_cnn_num_ops(e[0].m);
     if (!rc && fmodel && fr_cnn_num_ops(e[2].m) != n_ops) {
         fprintf(stderr, "bench_trec: %s: %d operators, the int8 model has %d\n", fmodel,
@@ -226,6 +246,8 @@ int main(int argc, char **argv) {
                 set_image(&e[k], rec);
                 hook_ctx h = {0.0, e[k].op_ms + (size_t)s * MAX_OPS};
                 fr_cnn_invoke_hooked(e[k].m, hook, &h, NULL);
+                /* the input again: an invoke may reuse the input tensor's arena space */
+                set_image(&e[k], rec);
                 const double t0 = now_ms();
                 fr_cnn_invoke(e[k].m, NULL);
                 e[k].whole_ms[s] = now_ms() - t0;
@@ -236,20 +258,13 @@ int main(int argc, char **argv) {
         printf("{\"images\": %d, \"rounds\": %d, \"ops\": [", images, rounds);
         for (int op = 0; op < n_ops; op++) {
             fr_cnn_op_info oi;
-            fr_cnn_trec_info ti;
             fr_cnn_op(e[0].m, op, &oi, NULL);
-            fr_cnn_trec_op_info(e[1].m, op, &ti, NULL);
             printf("%s\n {\"op\": %d, \"name\": \"%s\", \"macs\": %llu", op ? "," : "", op,
                    oi.name, (unsigned long long)oi.macs);
             for (int k = 0; k < n_eng; k++)
                 printf(", \"%s_ms\": %.6f", e[k].label, median(e[k].op_ms + op, samples, MAX_OPS));
-            if (ti.enabled && ti.invokes > 0) {
-                const double n = (double)ti.invokes;
-                printf(", \"trec\": {\"L\": %d, \"H\": %d, \"rows\": %lld, \"clusters\": %.1f, "
-                       "\"macs_reuse\": %.1f, \"macs_hash\": %.1f, \"macs_dense\": %.1f}",
-                       ti.sub_len, ti.hash_bits, (long long)ti.rows, ti.total_clusters / n,
-                       ti.total_macs_reuse / n, ti.total_macs_hash / n, ti.total_macs_dense / n);
-            }
+            print_trec_info("trec", &e[1], op);
+            if (ftrec) print_trec_info("trec_f32", &e[3], op);
             printf("}");
         }
         printf("],\n \"whole_ms\": {");
@@ -260,8 +275,9 @@ int main(int argc, char **argv) {
             printf("%s\"%s\": %.4f", k ? ", " : "", e[k].label, (double)e[k].correct / images);
         printf("}}\n");
     }
-    for (int k = 0; k < 3; k++) engine_free(&e[k]);
+    for (int k = 0; k < 4; k++) engine_free(&e[k]);
     free(recs);
     free(side);
+    free(fside);
     return rc ? 1 : 0;
 }

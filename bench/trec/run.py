@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """TREC benchmark: MACs, host wall time, Cortex-M instructions and CIFAR-10 accuracy of
-TREC convolution against frugal's dense int8 and float convolution, in one run.
+TREC convolution (int8 and float) against frugal's dense int8 and float convolution, in one
+run.
 
 usage: bench/trec/run.py [--build DIR] [--work DIR] [--L 4,8,c] [--H 4,8,12,16]
                          [--ops wide] [--calib 16] [--eval-every 10] [--images 20]
@@ -8,21 +9,24 @@ usage: bench/trec/run.py [--build DIR] [--work DIR] [--L 4,8,c] [--H 4,8,12,16]
                          [--export-index FILE]
                          [--md FILE] [--json FILE] [--plot FILE] [--update-docs] [--smoke]
 
-Networks: the MLPerf Tiny IC ResNet (int8, float twin for the dense float column) with
-post-training sidecars (tools/py/trec_tflite.py make, pca+c) over the grid L x H ("c":
-L = the conv's in_c, one filter tap); plus the trained nets listed in
-build/trec_models/export/index.json when that file exists (--no-export skips them).
-Per network and sidecar:
-  - MACs: per TREC layer (mean per image over the evaluation images, from
-    `frugal classify --reuse trec`'s counters via bench_trec): dense, partial products,
-    hashing; "x fewer" = dense / (partial + hashing);
-  - host wall time at batch 1 (bench_trec: dense int8, TREC int8 and dense float take
-    turns per image and round; medians), per layer and whole network;
+Networks: the MLPerf Tiny IC ResNet (int8, and its float twin) with post-training sidecars
+(tools/py/trec_tflite.py make, pca+c) over the grid L x H ("c": L = the conv's in_c, one
+filter tap), one made on the int8 model and one on the float twin; plus the trained nets
+listed in build/trec_models/export/index.json when that file exists (--no-export skips
+them), each with its int8 sidecar and, when the index names one ("float_trec"), its float
+sidecar. Per network and sidecar, for each precision (int8: the int8 model and its
+sidecar; float: the float model and its own sidecar):
+  - MACs: per TREC layer (mean per image over the timing images, from the runtime's
+    counters via bench_trec): dense, partial products, hashing; "x fewer" = dense /
+    (partial + hashing);
+  - host wall time at batch 1 (bench_trec: dense int8, TREC int8, dense float and TREC
+    float take turns per image and round; medians), per layer and whole network; ratios
+    compare TREC with dense of the same precision;
   - Cortex-M4 instructions under QEMU (-icount, mcu/fw_main.c with FW_PROFILE), dense and
-    TREC firmware of the same model on the same embedded images, per layer and whole
+    TREC firmware of the same int8 model on the same embedded images, per layer and whole
     network; the TREC firmware's outputs must equal the host twin's (int8 bit-exact);
   - top-1 on the CIFAR-10 evaluation subset (every --eval-every'th test record), dense
-    int8, dense float and TREC int8, with `frugal classify`.
+    int8, dense float, TREC int8 and TREC float, with `frugal classify`.
 Writes a markdown table (--md, default build/trecbench/trec_bench.md), the raw figures
 (--json) and the accuracy vs speed-up / MACs plot (--plot, default docs/trec_tradeoff.png).
 --update-docs: puts the table between the "trec-bench" markers of docs/trec_bench.md and
@@ -72,11 +76,13 @@ def classify(a, model, cifar, trec=None):
     return float(m.group(1))
 
 
-def bench_host(a, model, fmodel, trec, cifar, images, rounds):
+def bench_host(a, model, fmodel, trec, ftrec, cifar, images, rounds):
     cmd = [os.path.join(a.build, "bin", "bench_trec"), "--model", model, "--trec", trec,
            "--cifar", cifar, "--images", str(images), "--rounds", str(rounds)]
     if fmodel:
         cmd += ["--float", fmodel]
+        if ftrec:
+            cmd += ["--trec-float", ftrec]
     return json.loads(sh(cmd))
 
 
@@ -177,9 +183,11 @@ def make_sidecar(a, model, out, L, H, ops):
 def export_nets(index_path):
     """Trained nets from build/trec_models/export/index.json (tools/py/export_cifar.py
     index: one entry per exported model, with int8_tflite, float_tflite, trec (its int8
-    sidecar, null for a dense model), net, tag, L, H). Grouped by net: the dense entries
-    give the baseline accuracy, every entry with a sidecar is one run.
-    Returns [(name, base int8, base float, [(cfg, int8, float, sidecar)])]."""
+    sidecar, null for a dense model), float_trec (the float model's sidecar), net, tag, L,
+    H). Grouped by net: the dense entries give the baseline accuracy, every entry with a
+    sidecar is one run.
+    Returns [(name, base int8, base float, [(cfg, int8, float, sidecar, float sidecar)])]
+    (float model and float sidecar None where missing)."""
     if not os.path.exists(index_path):
         return []
     base = os.path.dirname(index_path)
@@ -199,8 +207,11 @@ def export_nets(index_path):
         g = groups.setdefault(it.get("net") or "net", {"dense": None, "runs": []})
         if absp(it.get("trec")):
             cfg = it.get("tag") or os.path.basename(it["trec"])
-            g["runs"].append((cfg, absp(it["int8_tflite"]), absp(it.get("float_tflite")),
-                              absp(it["trec"])))
+            fm = absp(it.get("float_tflite"))
+            # export_cifar.py names it MODEL_float.tflite.trec beside the float model
+            ft = absp(it.get("float_trec")) or (fm and absp(fm + ".trec"))
+            g["runs"].append((cfg, absp(it["int8_tflite"]), fm, absp(it["trec"]),
+                              ft if fm else None))
         elif g["dense"] is None:
             g["dense"] = it
     nets = []
@@ -218,14 +229,23 @@ def export_nets(index_path):
 
 # ---- report -------------------------------------------------------------------------------
 
+def mac_totals(ops, key):
+    """(dense, partial + hashing, partial) MACs over the ops with a `key` TREC object."""
+    dense = sum(o[key]["macs_dense"] for o in ops)
+    done = sum(o[key]["macs_reuse"] + o[key]["macs_hash"] for o in ops)
+    part = sum(o[key]["macs_reuse"] for o in ops)
+    return dense, done, part
+
+
 def summarise(run, mcu_dense, mcu_trec):
-    """Totals over the TREC layers of one (network, sidecar) run."""
-    ops = [o for o in run["host"]["ops"] if "trec" in o]
+    """Totals over the TREC layers of one (network, sidecar) run: int8 figures (TREC int8
+    against dense int8), float ones (suffix _f32: TREC float against dense float) when the
+    run has a float sidecar, and the cross-precision host ratio TREC int8 vs dense float."""
+    all_ops = run["host"]["ops"]
+    ops = [o for o in all_ops if "trec" in o]
     s = {"layers": [o["op"] for o in ops]}
-    dense = sum(o["trec"]["macs_dense"] for o in ops)
-    done = sum(o["trec"]["macs_reuse"] + o["trec"]["macs_hash"] for o in ops)
-    part = sum(o["trec"]["macs_reuse"] for o in ops)
-    net_macs = sum(o["macs"] for o in run["host"]["ops"])
+    dense, done, part = mac_totals(ops, "trec")
+    net_macs = sum(o["macs"] for o in all_ops)
     s["mac_x"] = dense / done if done else 0.0
     s["removed_net"] = (dense - done) / dense if dense else 0.0
     s["removed_part"] = (dense - part) / dense if dense else 0.0
@@ -234,10 +254,20 @@ def summarise(run, mcu_dense, mcu_trec):
     t_t = sum(o["trec_s8_ms"] for o in ops)
     t_f = sum(o.get("dense_f32_ms", 0.0) for o in ops)
     s["host_layer_x_s8"] = t_d / t_t if t_t else 0.0
-    s["host_layer_x_f32"] = t_f / t_t if t_t and t_f else 0.0
+    s["host_layer_x_s8_vs_dense_f32"] = t_f / t_t if t_t and t_f else 0.0
     w = run["host"]["whole_ms"]
     s["host_whole_x"] = w["dense_s8"] / w["trec_s8"]
-    s["host_whole_x_f32"] = w["dense_f32"] / w["trec_s8"] if "dense_f32" in w else 0.0
+    s["host_whole_x_s8_vs_dense_f32"] = w["dense_f32"] / w["trec_s8"] if "dense_f32" in w else 0.0
+    fops = [o for o in all_ops if "trec_f32" in o]
+    if fops and "trec_f32" in w:
+        s["layers_f32"] = [o["op"] for o in fops]
+        dense, done, _ = mac_totals(fops, "trec_f32")
+        s["mac_x_f32"] = dense / done if done else 0.0
+        s["removed_net_f32"] = (dense - done) / dense if dense else 0.0
+        t_d = sum(o["dense_f32_ms"] for o in fops)
+        t_t = sum(o["trec_f32_ms"] for o in fops)
+        s["host_layer_x_f32"] = t_d / t_t if t_t else 0.0
+        s["host_whole_x_f32"] = w["dense_f32"] / w["trec_f32"]
     if mcu_dense and mcu_trec:
         i_d = sum(mcu_dense["op_insns"].get(k, 0) for k in s["layers"])
         i_t = sum(mcu_trec["op_insns"].get(k, 0) for k in s["layers"])
@@ -247,11 +277,31 @@ def summarise(run, mcu_dense, mcu_trec):
     return s
 
 
-def goals(s, acc_drop):
-    return {"acc": acc_drop <= 1.0 + 1e-9, "macs": s["mac_x"] >= 3.0,
-            "host": s["host_layer_x_s8"] >= 2.5,
-            "mcu": s["mcu_layer_x"] >= 3.0 if "mcu_layer_x" in s else None,
-            "whole": s["host_whole_x"] >= 1.8 or s.get("mcu_whole_x", 0.0) >= 1.8}
+GOALS = (("acc", "accuracy within 1 point"), ("macs", ">= 3x fewer MACs"),
+         ("host", ">= 2.5x faster TREC layers than dense ones of the same precision on this CPU"),
+         ("mcu", ">= 3x fewer Cortex-M4 instructions (int8)"),
+         ("whole", "network >= 1.8x (host, same precision, or Cortex-M4)"))
+
+
+def goals(s, drop, drop_f32):
+    """Per precision ("int8", "float"; float None without a float sidecar): goal -> True,
+    False or None (not measured). The Cortex-M4 figures are the int8 firmware's, so the
+    "mcu" goal and the M4 half of "whole" are the same for both precisions."""
+    mcu = s["mcu_layer_x"] >= 3.0 if "mcu_layer_x" in s else None
+    mcu_whole = s.get("mcu_whole_x", 0.0) >= 1.8
+    g = {"int8": {"acc": drop <= 1.0 + 1e-9, "macs": s["mac_x"] >= 3.0,
+                  "host": s["host_layer_x_s8"] >= 2.5, "mcu": mcu,
+                  "whole": s["host_whole_x"] >= 1.8 or mcu_whole},
+         "float": None}
+    if "host_layer_x_f32" in s:
+        g["float"] = {"acc": None if drop_f32 is None else drop_f32 <= 1.0 + 1e-9,
+                      "macs": s["mac_x_f32"] >= 3.0, "host": s["host_layer_x_f32"] >= 2.5,
+                      "mcu": mcu, "whole": s["host_whole_x_f32"] >= 1.8 or mcu_whole}
+    return g
+
+
+def all_met(g):
+    return g is not None and all(v is True for v in g.values())
 
 
 def fmt(x, f="%.2f"):
@@ -273,58 +323,91 @@ def write_md(a, results, path, cmdline):
                                    fmt(net.get("dense_f32_ms"), "%.3f"),
                                    fmt(net.get("mcu_dense") and net["mcu_dense"] / 1e6, "%.1f")))
         L.append("")
-        L.append("| sidecar | TREC layers | top-1 (drop) | MACs x fewer (removed, net of hashing) "
-                 "| host layers vs dense int8 / float | host network | M4 layers | M4 network "
-                 "| M4 == host | goals (acc, MACs, host, M4, network) |")
-        L.append("|---|---|---:|---:|---:|---:|---:|---:|:-:|---|")
+        L.append("| sidecar | TREC layers | top-1 int8 (drop) | top-1 float (drop) "
+                 "| MACs x fewer int8 / float (removed, net of hashing) "
+                 "| host layers: TREC int8 vs dense int8 | host layers: TREC float vs dense float "
+                 "| host network int8 / float | M4 layers | M4 network | M4 == host "
+                 "| host layers: TREC int8 vs dense float (cross-precision) "
+                 "| goals met, int8; float (acc, MACs, host, M4, network) |")
+        L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|:-:|---:|---|")
+        short = {"acc": "acc", "macs": "MACs", "host": "host", "mcu": "M4", "whole": "network"}
         for r in net["runs"]:
             s = r["sum"]
-            g = r["goals"]
-            gl = " ".join(("%s %s" % (k, {True: "met", False: "not met"}.get(v, "n/a")))
-                          for k, v in g.items())
-            L.append("| %s | %s | %.1f%% (%+.1f) | %.2fx (%.0f%%) | %sx / %sx | %sx | %s | %s | %s | %s |" % (
-                r["cfg"], ",".join(str(x) for x in s["layers"]), 100 * r["acc"], 0.0 - r["drop"] + 0.0,
-                s["mac_x"], 100 * s["removed_net"], fmt(s["host_layer_x_s8"]),
-                fmt(s["host_layer_x_f32"]), fmt(s["host_whole_x"]),
+            met = lambda g: "-" if g is None else (
+                ", ".join(short[k] for k, v in g.items() if v is True) or "none")
+            acc_f = "-" if r.get("acc_f32") is None else (
+                "%.1f%% (%s)" % (100 * r["acc_f32"], "-" if r.get("drop_f32") is None
+                                 else "%+.1f" % (0.0 - r["drop_f32"] + 0.0)))
+            macs_f = ("%.2fx (%.0f%%)" % (s["mac_x_f32"], 100 * s["removed_net_f32"])
+                      if "mac_x_f32" in s else "-")
+            L.append("| %s | %s | %.1f%% (%+.1f) | %s | %.2fx (%.0f%%) / %s | %sx | %s | %sx / %s "
+                     "| %s | %s | %s | %s | int8: %s; float: %s |" % (
+                r["cfg"], ",".join(str(x) for x in s["layers"]), 100 * r["acc"],
+                0.0 - r["drop"] + 0.0, acc_f, s["mac_x"], 100 * s["removed_net"], macs_f,
+                fmt(s["host_layer_x_s8"]),
+                fmt(s.get("host_layer_x_f32")) + ("x" if s.get("host_layer_x_f32") else ""),
+                fmt(s["host_whole_x"]),
+                fmt(s.get("host_whole_x_f32")) + ("x" if s.get("host_whole_x_f32") else ""),
                 fmt(s.get("mcu_layer_x")) + ("x" if s.get("mcu_layer_x") else ""),
                 fmt(s.get("mcu_whole_x")) + ("x" if s.get("mcu_whole_x") else ""),
-                {True: "yes", False: "NO"}.get(s.get("mcu_bitexact"), "-"), gl))
+                {True: "yes", False: "NO"}.get(s.get("mcu_bitexact"), "-"),
+                fmt(s.get("host_layer_x_s8_vs_dense_f32")) +
+                ("x" if s.get("host_layer_x_s8_vs_dense_f32") else ""),
+                met(r["goals"]["int8"]), met(r["goals"]["float"])))
         L.append("")
-        names = {"acc": "accuracy within 1 point", "macs": ">= 3x fewer MACs",
-                 "host": ">= 2.5x faster layers on this CPU",
-                 "mcu": ">= 3x fewer Cortex-M4 instructions", "whole": "network >= 1.8x"}
+        has_f = any(r["goals"]["float"] for r in net["runs"])
+        def who(prec, k):
+            ok = [r["cfg"] for r in net["runs"]
+                  if r["goals"][prec] and r["goals"][prec][k] is True]
+            return ", ".join(ok) if ok else "**not met**"
         parts = []
-        for k, lab in names.items():
-            ok = [r["cfg"] for r in net["runs"] if r["goals"][k]]
-            parts.append("%s: %s" % (lab, ", ".join(ok) if ok else "**not met**"))
-        allok = [r["cfg"] for r in net["runs"] if all(v is True for v in r["goals"].values())]
-        L.append("Goals (met by): " + "; ".join(parts) + ". All five at once: %s." %
-                 (", ".join(allok) if allok else "**not met**"))
+        for k, lab in GOALS:
+            if k == "mcu":   # the int8 firmware: one list
+                parts.append("%s: %s" % (lab, who("int8", k)))
+            elif has_f:
+                parts.append("%s: int8 %s; float %s" % (lab, who("int8", k), who("float", k)))
+            else:
+                parts.append("%s: int8 %s" % (lab, who("int8", k)))
+        all8 = [r["cfg"] for r in net["runs"] if all_met(r["goals"]["int8"])]
+        allf = [r["cfg"] for r in net["runs"] if all_met(r["goals"]["float"])]
+        L.append("Goals (met by): " + "; ".join(parts) + ". All five at once, int8 (host and "
+                 "Cortex-M4): %s; float (host, with the int8 Cortex-M4 figures): %s." % (
+                     ", ".join(all8) if all8 else "**not met**",
+                     (", ".join(allf) if allf else "**not met**") if has_f
+                     else "no float sidecars"))
         L.append("")
-        best = [r for r in net["runs"] if r["goals"]["acc"]]
+        best = [r for r in net["runs"] if r["goals"]["int8"]["acc"]]
         if best or net["runs"]:
             if best:
                 b = max(best, key=lambda r: r["sum"]["mac_x"])
-                why = "the most MACs removed within 1 point"
+                why = "the most MACs removed within 1 point in int8"
             else:
                 b = max(net["runs"], key=lambda r: r["acc"])
-                why = "no sidecar is within 1 point: the most accurate one"
+                why = "no sidecar is within 1 point in int8: the most accurate one"
             L.append("Per layer, %s (%s):" % (b["cfg"], why))
             L.append("")
-            L.append("| op | L | H | rows | clusters | dense MACs | partial + hash MACs | x fewer "
-                     "| host dense int8 ms | dense float ms | TREC ms | M4 dense M insns | M4 TREC M insns |")
-            L.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+            L.append("| op | L | H | rows | clusters int8 / float | dense MACs "
+                     "| partial + hash MACs int8 / float | x fewer int8 / float "
+                     "| host dense int8 ms | TREC int8 ms | dense float ms | TREC float ms "
+                     "| M4 dense M insns | M4 TREC M insns |")
+            L.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
             for o in b["host"]["ops"]:
                 if "trec" not in o:
                     continue
                 t = o["trec"]
                 md = (b.get("mcu_dense_ops") or {}).get(o["op"])
                 mt = (b.get("mcu_ops") or {}).get(o["op"])
-                L.append("| %d | %d | %d | %d | %.0f | %.0f | %.0f | %.2f | %.4f | %s | %.4f | %s | %s |" % (
-                    o["op"], t["L"], t["H"], t["rows"], t["clusters"], t["macs_dense"],
-                    t["macs_reuse"] + t["macs_hash"],
-                    t["macs_dense"] / (t["macs_reuse"] + t["macs_hash"]), o["dense_s8_ms"],
-                    fmt(o.get("dense_f32_ms"), "%.4f"), o["trec_s8_ms"],
+                tf = o.get("trec_f32")
+                done = t["macs_reuse"] + t["macs_hash"]
+                done_f = tf and tf["macs_reuse"] + tf["macs_hash"]
+                L.append("| %d | %d | %d | %d | %.0f / %s | %.0f | %.0f / %s | %.2f / %s | %.4f "
+                         "| %.4f | %s | %s | %s | %s |" % (
+                    o["op"], t["L"], t["H"], t["rows"], t["clusters"],
+                    fmt(tf and tf["clusters"], "%.0f"), t["macs_dense"], done,
+                    fmt(done_f, "%.0f"), t["macs_dense"] / done,
+                    fmt(done_f and tf["macs_dense"] / done_f), o["dense_s8_ms"],
+                    o["trec_s8_ms"], fmt(o.get("dense_f32_ms"), "%.4f"),
+                    fmt(o.get("trec_f32_ms"), "%.4f"),
                     fmt(md and md / 1e6, "%.2f"), fmt(mt and mt / 1e6, "%.2f")))
             L.append("")
     txt = "\n".join(L) + "\n"
@@ -339,7 +422,7 @@ def plot(results, path):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    panels = (("host_layer_x_s8", "host: dense int8 time / TREC time (TREC layers)", 2.5),
+    panels = (("host_layer_x_s8", "host: dense int8 time / TREC int8 time (TREC layers)", 2.5),
               ("mcu_layer_x", "Cortex-M4: dense / TREC instructions (TREC layers)", 3.0),
               ("mac_x", "MACs: dense / (partial products + hashing), TREC layers", 3.0))
     fig, ax = plt.subplots(1, 3, figsize=(17, 5.5))
@@ -459,13 +542,22 @@ def main():
             for cfg, L, H in ic_configs(a):
                 out = os.path.join(a.work, "%s_%s.trec" % (tag, cfg))
                 make_sidecar(a, model, out, L, H, a.ops)
-                runs.append((cfg, model, fmodel, out))
-        for ri, (cfg, rmodel, rfloat, side) in enumerate(runs):
+                fout = None
+                if fmodel:   # the float twin's own sidecar (float projections)
+                    fout = os.path.join(a.work, "%s_%s_float.trec" % (tag, cfg))
+                    make_sidecar(a, fmodel, fout, L, H, a.ops)
+                runs.append((cfg, model, fmodel, out, fout))
+        for ri, (cfg, rmodel, rfloat, side, fside) in enumerate(runs):
             print("== %s %s" % (name, cfg), flush=True)
-            r = {"cfg": cfg, "sidecar": side, "model": rmodel, "fw": fw_name("%s_r%d" % (tag, ri))}
+            fside = fside if rfloat else None
+            r = {"cfg": cfg, "sidecar": side, "model": rmodel, "float_model": rfloat,
+                 "float_sidecar": fside, "fw": fw_name("%s_r%d" % (tag, ri))}
             r["acc"] = classify(a, rmodel, ev, side)
             r["drop"] = 100 * (net["acc_s8"] - r["acc"])
-            r["host"] = bench_host(a, rmodel, rfloat, side, tim, a.images, a.rounds)
+            r["acc_f32"] = classify(a, rfloat, ev, fside) if fside else None
+            r["drop_f32"] = (100 * (net["acc_f32"] - r["acc_f32"])
+                             if fside and net["acc_f32"] is not None else None)
+            r["host"] = bench_host(a, rmodel, rfloat, side, fside, tim, a.images, a.rounds)
             fws[r["fw"]] = (rmodel, side)
             if rmodel not in dense_fw:
                 dense_fw[rmodel] = "d%d" % len(dense_fw)
@@ -490,16 +582,21 @@ def main():
                 r["mcu_ops"] = t["op_insns"]
                 r["mcu_insns"] = t["insns"]
             r["sum"] = summarise(r, d, t)
-            r["goals"] = goals(r["sum"], r["drop"])
+            r["goals"] = goals(r["sum"], r["drop"], r["drop_f32"])
     json.dump(results, open(a.json, "w"), indent=1)
     print(write_md(a, results, a.md, cmdline))
     if a.smoke:
         r = results[0]["runs"][0]
         ok = (r["sum"]["layers"] and r["sum"]["mac_x"] > 0 and r["host"]["whole_ms"]["trec_s8"] > 0
               and 0.0 <= r["acc"] <= 1.0)
+        if r["float_sidecar"]:   # the float TREC engine ran on the same layers
+            ok = ok and (r["sum"].get("layers_f32") == r["sum"]["layers"]
+                         and r["sum"]["mac_x_f32"] > 0 and r["host"]["whole_ms"]["trec_f32"] > 0
+                         and 0.0 <= r["acc_f32"] <= 1.0)
         if not ok:
             die("smoke: implausible figures in %s" % a.json)
-        print("bench_trec smoke: ok")
+        print("bench_trec smoke: ok (%s)" % ("int8 and float TREC" if r["float_sidecar"]
+                                             else "int8 TREC; no float sidecar"))
         return 0
     plot(results, a.plot)
     print("wrote %s, %s, %s" % (a.md, a.json, a.plot))
