@@ -1,38 +1,62 @@
-/* TREC float inner kernels with AVX2 (compiled with -mavx2 -mfma, called only when the
- * caller's isa is >= FR_ISA_AVX2, i.e. after fr_isa_supported). Products and adds are
- * separate instructions (_mm256_mul_ps then _mm256_add_ps, never an FMA) and every lane
- * sums in order t = 0, 1, ..., so the results are bit-identical to the scalar reference.
- * The hash keeps the H (<= 16) sums in one or two registers for the whole sub-vector;
- * the partial products keep up to 32 output channels in registers per pass.
+/* TREC float convolution with AVX2 (compiled with -mavx2 -mfma, called only when the
+ * caller's isa is >= FR_ISA_AVX2, i.e. after fr_isa_supported): the body of
+ * trec_f32_body.h with these kernels. Products and adds are separate instructions
+ * (_mm256_mul_ps then _mm256_add_ps, never an FMA) and every lane sums in order
+ * t = 0, 1, ..., so the results are bit-identical to the scalar reference. The hash keeps
+ * the H (<= 16) sums of each of FR_TREC_HASH_ROWS rows in registers (independent chains);
+ * the partial products keep up to 64 output channels in registers per pass.
  * int8: the whole int8 TREC convolution (fr_trec_s8_body) with vpmaddwd hash and partial
  * kernels (int16 pairs, exact int32 sums: bit-identical to the reference). */
 #include <immintrin.h>
 #include <string.h>
 
+#include "reuse/trec_f32_body.h"
 #include "reuse/trec_internal.h"
 
-void fr_trec_hash_f32_avx2(const float *pt, int Hp, const float *x, int Lj, float *d) {
-    __m256 a0 = _mm256_setzero_ps();
-    if (Hp == 8) {
-        for (int t = 0; t < Lj; t++)
-            a0 = _mm256_add_ps(a0, _mm256_mul_ps(_mm256_loadu_ps(pt + (size_t)t * 8),
-                                                 _mm256_set1_ps(x[t])));
-        _mm256_storeu_ps(d, a0);
+/* Hash sums of R <= FR_TREC_HASH_ROWS rows at once: one accumulator (two for Hp = 16) per
+ * row, so R independent chains of adds instead of one. */
+static void hash_rows_f32_avx2(const float *pt, int Hp, const float *const *x, int R, int Lj,
+                               float *d) {
+    if (Hp == 8 && R == FR_TREC_HASH_ROWS) {
+        __m256 a[FR_TREC_HASH_ROWS];
+        for (int q = 0; q < FR_TREC_HASH_ROWS; q++) a[q] = _mm256_setzero_ps();
+        for (int t = 0; t < Lj; t++) {
+            const __m256 pr = _mm256_loadu_ps(pt + (size_t)t * 8);
+            for (int q = 0; q < FR_TREC_HASH_ROWS; q++)
+                a[q] = _mm256_add_ps(a[q], _mm256_mul_ps(pr, _mm256_set1_ps(x[q][t])));
+        }
+        for (int q = 0; q < FR_TREC_HASH_ROWS; q++) _mm256_storeu_ps(d + (size_t)q * 8, a[q]);
         return;
     }
-    __m256 a1 = _mm256_setzero_ps();
-    for (int t = 0; t < Lj; t++) {
-        const __m256 xt = _mm256_set1_ps(x[t]);
-        const float *pr = pt + (size_t)t * 16;
-        a0 = _mm256_add_ps(a0, _mm256_mul_ps(_mm256_loadu_ps(pr), xt));
-        a1 = _mm256_add_ps(a1, _mm256_mul_ps(_mm256_loadu_ps(pr + 8), xt));
+    for (int q0 = 0; q0 < R; q0 += 2) { /* two rows (up to four chains) per pass */
+        const int two = q0 + 1 < R;
+        const float *x0 = x[q0], *x1 = two ? x[q0 + 1] : x[q0];
+        for (int h0 = 0; h0 < Hp; h0 += 8) {
+            __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+            for (int t = 0; t < Lj; t++) {
+                const __m256 pr = _mm256_loadu_ps(pt + (size_t)t * Hp + h0);
+                a0 = _mm256_add_ps(a0, _mm256_mul_ps(pr, _mm256_set1_ps(x0[t])));
+                a1 = _mm256_add_ps(a1, _mm256_mul_ps(pr, _mm256_set1_ps(x1[t])));
+            }
+            _mm256_storeu_ps(d + (size_t)q0 * Hp + h0, a0);
+            if (two) _mm256_storeu_ps(d + (size_t)(q0 + 1) * Hp + h0, a1);
+        }
     }
-    _mm256_storeu_ps(d, a0);
-    _mm256_storeu_ps(d + 8, a1);
 }
 
-void fr_trec_partial_f32_avx2(const float *cent, int Lj, const float *wt, int cout, float *y) {
+/* Up to 64 output channels (eight accumulators) per pass over the centroid. */
+static void partial_f32_avx2(const float *cent, int Lj, const float *wt, int cout, float *y) {
     int oc = 0;
+    for (; oc + 64 <= cout; oc += 64) {
+        __m256 a[8];
+        for (int u = 0; u < 8; u++) a[u] = _mm256_setzero_ps();
+        for (int t = 0; t < Lj; t++) {
+            const __m256 c = _mm256_set1_ps(cent[t]);
+            const float *w = wt + (size_t)t * cout + oc;
+            for (int u = 0; u < 8; u++) a[u] = _mm256_add_ps(a[u], _mm256_mul_ps(c, _mm256_loadu_ps(w + 8 * u)));
+        }
+        for (int u = 0; u < 8; u++) _mm256_storeu_ps(y + oc + 8 * u, a[u]);
+    }
     for (; oc + 32 <= cout; oc += 32) {
         __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
         __m256 a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
@@ -64,6 +88,45 @@ void fr_trec_partial_f32_avx2(const float *cent, int Lj, const float *wt, int co
         }
         y[oc] = a;
     }
+}
+
+/* The filter slice t-major by 8 x 8 blocks (eight rows of eight output channels loaded,
+ * transposed in registers, stored as eight rows of eight t); the edges one by one. */
+static void transpose_f32_avx2(const float *filter, int K, int k0, int Lj, int cout, float *wt) {
+    const int t8 = Lj & ~7, oc8 = cout & ~7;
+    for (int oc = 0; oc < oc8; oc += 8)
+        for (int t = 0; t < t8; t += 8) {
+            const float *src = filter + (size_t)oc * K + k0 + t;
+            __m256 r[8], u[8], v[8];
+            for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(src + (size_t)i * K);
+            for (int i = 0; i < 8; i += 2) {
+                u[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+                u[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+            }
+            for (int i = 0; i < 8; i += 4) {
+                v[i] = _mm256_shuffle_ps(u[i], u[i + 2], 0x44);
+                v[i + 1] = _mm256_shuffle_ps(u[i], u[i + 2], 0xEE);
+                v[i + 2] = _mm256_shuffle_ps(u[i + 1], u[i + 3], 0x44);
+                v[i + 3] = _mm256_shuffle_ps(u[i + 1], u[i + 3], 0xEE);
+            }
+            float *dst = wt + (size_t)t * cout + oc;
+            for (int i = 0; i < 4; i++) {
+                _mm256_storeu_ps(dst + (size_t)i * cout, _mm256_permute2f128_ps(v[i], v[i + 4], 0x20));
+                _mm256_storeu_ps(dst + (size_t)(i + 4) * cout, _mm256_permute2f128_ps(v[i], v[i + 4], 0x31));
+            }
+        }
+    for (int t = 0; t < Lj; t++) { /* the edges: t >= t8 for every oc, oc >= oc8 for every t */
+        const float *w = filter + k0 + t;
+        float *dst = wt + (size_t)t * cout;
+        for (int oc = t < t8 ? oc8 : 0; oc < cout; oc++) dst[oc] = w[(size_t)oc * K];
+    }
+}
+
+void fr_trec_conv_f32_avx2(const fr_trec_params *p, const fr_cnn_geom *g, fr_cnn_range_f32 act,
+                           const float *input, const float *filter, const float *bias,
+                           float *output, void *scratch, fr_trec_stats *stats) {
+    fr_trec_f32_body(p, g, act, input, filter, bias, output, scratch, stats, hash_rows_f32_avx2,
+                     partial_f32_avx2, transpose_f32_avx2);
 }
 
 /* ---- int8 (packed layouts: trec_internal.h; exact int32 arithmetic) ---------------- */

@@ -29,13 +29,14 @@ typedef struct fr_trec_layout {
     size_t off_cid;      /* C int32: bucket id of each cluster (fast path) */
     size_t off_sums;     /* C * slot: the cluster slots */
     size_t off_ybuf;     /* cout (reference: one cluster's partial products) */
-    size_t off_xbuf;     /* L */
-    size_t off_dbuf;     /* FR_TREC_MAX_HASH_BITS */
+    size_t off_xbuf;     /* L (int8: the row's int16 values); float: FR_TREC_HASH_ROWS x L */
+    size_t off_dbuf;     /* 16 (int8: the thresholds); float: FR_TREC_HASH_ROWS x 16 */
     size_t off_wt;       /* fast path, filter slice t-major: L * cout floats, or (int8)
                             Lp * cout int16, Lp = L rounded up to even */
     size_t off_pt;       /* fast path, projections t-major, rows of Hp = H rounded up to a
                             multiple of 8, zero-padded: L * Hp floats, or Lp * Hp int16 */
     size_t off_acc;      /* G * cout int32 (int8 only) */
+    size_t off_zeros;    /* L zero floats (float only): a sub-vector in the padding */
     size_t total;
 } fr_trec_layout;
 
@@ -59,11 +60,13 @@ static inline int fr_trec_hpad(int H) {
     return (H + 7) & ~7;
 }
 
-/* Float inner kernels of the fast path (each sum in order t = 0, 1, ...; products rounded
- * before the add), so every variant is bit-identical to the reference:
- *   hash:    d[h] = sum_t pt[t * Hp + h] * x[t]      for h < Hp (padding lanes give 0)
- *   partial: y[oc] = sum_t cent[t] * wt[t * cout + oc] for oc < cout */
-typedef void (*fr_trec_hash_f32_fn)(const float *pt, int Hp, const float *x, int Lj, float *d);
+/* Rows whose float hash sums one kernel call computes together (trec_f32_body.h): the
+ * scratch holds this many gathered sub-vectors and hash vectors. */
+#define FR_TREC_HASH_ROWS 8
+
+/* Float partial products of the fast path (each sum in order t = 0, 1, ...; products
+ * rounded before the add), so every variant is bit-identical to the reference:
+ *   y[oc] = sum_t cent[t] * wt[t * cout + oc] for oc < cout */
 typedef void (*fr_trec_partial_f32_fn)(const float *cent, int Lj, const float *wt, int cout,
                                        float *y);
 
@@ -71,8 +74,10 @@ typedef void (*fr_trec_partial_f32_fn)(const float *cent, int Lj, const float *w
 #define FR_X86 0
 #endif
 #if FR_X86
-void fr_trec_hash_f32_avx2(const float *pt, int Hp, const float *x, int Lj, float *d);
-void fr_trec_partial_f32_avx2(const float *cent, int Lj, const float *wt, int cout, float *y);
+/* The whole float TREC convolution with AVX2 kernels (trec_avx2.c). */
+void fr_trec_conv_f32_avx2(const fr_trec_params *p, const fr_cnn_geom *g, fr_cnn_range_f32 act,
+                           const float *input, const float *filter, const float *bias,
+                           float *output, void *scratch, fr_trec_stats *stats);
 #endif
 
 /* Bucket id from H hash values (float): bit h set when d[h] >= 0. */

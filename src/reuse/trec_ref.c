@@ -56,10 +56,13 @@ void fr_trec_layout_init(fr_trec_layout *lo, const fr_trec_params *p, const fr_c
     off += a64(C * (size_t)lo->slot * 4);
     lo->off_ybuf = off;
     off += a64(cout * 4);
+    /* float: FR_TREC_HASH_ROWS sub-vectors and hash vectors (trec_f32_body.h); int8: one
+     * row's int16 values and the Hq thresholds */
+    const size_t nrows = want_s8 ? 1 : FR_TREC_HASH_ROWS;
     lo->off_xbuf = off;
-    off += a64(L * 4);
+    off += a64(L * 4 * nrows);
     lo->off_dbuf = off;
-    off += a64(FR_TREC_MAX_HASH_BITS * 4);
+    off += a64((size_t)fr_trec_hpad(FR_TREC_MAX_HASH_BITS) * 4 * nrows);
     /* float: 4-byte elements; int8: int16 pairs over L rounded up to even */
     const size_t tlen = want_s8 ? (L + (L & 1)) * 2 : L * 4;
     lo->off_wt = off;
@@ -68,6 +71,8 @@ void fr_trec_layout_init(fr_trec_layout *lo, const fr_trec_params *p, const fr_c
     off += a64(tlen * (size_t)fr_trec_hpad((int)H));
     lo->off_acc = off;
     if (want_s8) off += a64(G * cout * 4);
+    lo->off_zeros = off; /* float: L zeros */
+    if (!want_s8) off += a64(L * 4);
     lo->total = off;
 }
 

@@ -120,18 +120,21 @@ static void test_check(void **state) {
     assert_int_not_equal(fr_trec_check(&p, &gd, 0, "conv3", &err), FR_OK);
     /* err may be NULL */
     assert_int_equal(fr_trec_check(&bad, &g, 1, "conv3", NULL), FR_E_ARG);
-    /* scratch: grows with 2^H and covers the int8 accumulators (64 rows x 8 channels; its
-     * int16 filter and projection slices are at most half the float ones) */
+    /* scratch: grows with 2^H; the int8 one covers its accumulators (64 rows x 8 channels) */
     fr_trec_params p16 = p;
     p16.hash_bits = 16;
     assert_true(fr_trec_conv_f32_scratch_bytes(&p16, &g) >= 65536 * 4);
-    assert_true(fr_trec_conv_s8_scratch_bytes(&p, &g) >=
-                fr_trec_conv_f32_scratch_bytes(&p, &g) + 64 * 8 * 4 - (2 * 9 * 8 * 4) / 2);
+    assert_true(fr_trec_conv_s8_scratch_bytes(&p, &g) >= 64 * 8 * 4 + ((size_t)4 << p.hash_bits));
     /* ... and with clusters x max(L, out_c), not clusters x (L + out_c): a cluster's
-     * partial products replace its sums (64 clusters at H = 6; L 9, out_c 8) */
-    fr_trec_params p6 = p;
+     * partial products replace its sums. From H = 5 to H = 6 (32 to 64 clusters; L 9,
+     * out_c 8) the scratch grows by 32 slots of 9 floats and 32 more entries of the
+     * per-bucket and per-cluster arrays (1536 bytes), under 32 x (9 + 8) floats. */
+    fr_trec_params p5 = p, p6 = p;
+    p5.hash_bits = 5;
     p6.hash_bits = 6;
-    assert_true(fr_trec_conv_f32_scratch_bytes(&p6, &g) < (size_t)64 * (9 + 8) * 4);
+    const size_t grow = fr_trec_conv_f32_scratch_bytes(&p6, &g) - fr_trec_conv_f32_scratch_bytes(&p5, &g);
+    print_message("scratch growth from H = 5 to 6: %zu bytes\n", grow);
+    assert_true(grow < (size_t)32 * (9 + 8) * 4);
 }
 
 /* ---- fast path == reference ------------------------------------------------------- */

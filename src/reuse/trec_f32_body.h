@@ -1,0 +1,262 @@
+/* The float TREC convolution fast path: one body, instantiated per ISA file (trec.c with
+ * portable kernels, trec_avx2.c with AVX2 ones), so that the loops around the kernels are
+ * compiled (and auto-vectorised) for that ISA and the kernels inline.
+ *
+ * Same algorithm and summation orders as fr_trec_conv_f32_ref (trec_ref.c), so the results
+ * are bit-identical (every sum adds its terms in order, products are rounded before the
+ * add: the kernels use separate multiplies and adds, and the project is built as ISO C11,
+ * where GCC does not contract them into FMAs). What changes is the work's shape:
+ *   - a sub-vector is read in place when it is one run of input channels (the common case
+ *     L = in_c), otherwise gathered by runs per filter tap;
+ *   - the projections and the filter slice of each sub-vector are transposed once (t-major);
+ *   - two passes per sub-vector: first the bucket ids of all rows, FR_TREC_HASH_ROWS rows per
+ *     kernel call (their hash sums are independent chains, so the adds overlap instead of
+ *     waiting on each other's latency), then the clusters in row order (the reference's
+ *     order: cluster numbers and sums are the same);
+ *   - row coordinates are advanced, not divided out, for every row;
+ *   - the bucket -> cluster table is only reset at the buckets used.
+ */
+#ifndef FR_TREC_F32_BODY_H
+#define FR_TREC_F32_BODY_H
+
+#include <string.h>
+
+#include "cnn/ops_internal.h"
+#include "reuse/trec_internal.h"
+
+/* Hash sums of R <= FR_TREC_HASH_ROWS rows: d[q * Hp + h] = sum_t pt[t * Hp + h] * x[q][t]. */
+typedef void (*fr_trec_hash_rows_f32_fn)(const float *pt, int Hp, const float *const *x, int R,
+                                         int Lj, float *d);
+/* The filter slice of a sub-vector, t-major: wt[t * cout + oc] = filter[oc * K + k0 + t]. */
+typedef void (*fr_trec_transpose_f32_fn)(const float *filter, int K, int k0, int Lj, int cout,
+                                         float *wt);
+
+FR_TREC_INLINE void fr_trec_transpose_f32_c(const float *filter, int K, int k0, int Lj, int cout,
+                                           float *wt) {
+    for (int t = 0; t < Lj; t++) { /* contiguous stores, strided loads */
+        const float *w = filter + k0 + t;
+        float *dst = wt + (size_t)t * cout;
+        for (int oc = 0; oc < cout; oc++) dst[oc] = w[(size_t)oc * K];
+    }
+}
+
+/* Start of filter tap (fy, fx) of row (b, oy, ox) in the input, or NULL in the padding. */
+FR_TREC_INLINE const float *fr_trec_tap_f32(const fr_cnn_geom *g, const float *input, int b, int oy,
+                                           int ox, int fy, int fx) {
+    const int iy = oy * g->stride_h - g->pad_top + fy * g->dil_h;
+    const int ix = ox * g->stride_w - g->pad_left + fx * g->dil_w;
+    if (iy < 0 || iy >= g->in_h || ix < 0 || ix >= g->in_w) return NULL;
+    return input + (((size_t)b * g->in_h + iy) * g->in_w + ix) * g->in_c;
+}
+
+/* Sub-vector [k0, k0 + Lj) of row (b, oy, ox): a pointer into the input when it is one
+ * in-bounds run, otherwise gathered into xbuf (zeros in the padding). */
+FR_TREC_INLINE const float *fr_trec_gather_f32(const fr_cnn_geom *g, const float *input, int b,
+                                              int oy, int ox, int k0, int Lj, float *xbuf) {
+    const int cin = g->in_c;
+    int k = k0;
+    const int end = k0 + Lj;
+    if (cin - k % cin >= Lj) {
+        const int pix = k / cin;
+        const float *src = fr_trec_tap_f32(g, input, b, oy, ox, pix / g->k_w, pix % g->k_w);
+        if (src) return src + k % cin;
+        memset(xbuf, 0, (size_t)Lj * sizeof *xbuf);
+        return xbuf;
+    }
+    float *dst = xbuf;
+    while (k < end) {
+        const int pix = k / cin, ic = k % cin;
+        const int n = cin - ic < end - k ? cin - ic : end - k;
+        const float *src = fr_trec_tap_f32(g, input, b, oy, ox, pix / g->k_w, pix % g->k_w);
+        if (src)
+            memcpy(dst, src + ic, (size_t)n * sizeof *dst);
+        else
+            memset(dst, 0, (size_t)n * sizeof *dst);
+        dst += n;
+        k += n;
+    }
+    return xbuf;
+}
+
+/* cent[t] = sm[t] / n, n >= 2. A power of two divides exactly as a multiplication by its
+ * inverse (both are the correctly rounded value of the same quotient), which is cheaper
+ * than a division per element. */
+FR_TREC_INLINE void fr_trec_centroid_f32(const float *restrict sm, int32_t n, int Lj,
+                                        float *restrict cent) {
+    if ((n & (n - 1)) == 0) {
+        const float inv = 1.0f / (float)n;
+        for (int t = 0; t < Lj; t++) cent[t] = sm[t] * inv;
+    } else {
+        const float fn = (float)n;
+        for (int t = 0; t < Lj; t++) cent[t] = sm[t] / fn;
+    }
+}
+
+/* Where sub-vector [k0, k0 + Lj) lies: when it is one run of input channels within one
+ * filter tap (the common case, e.g. L = in_c), the tap and first channel, so that each
+ * row finds it with no division. */
+typedef struct fr_trec_subvec {
+    int single; /* one run: tap (fy, fx), channels [ic0, ic0 + Lj) */
+    int fy, fx, ic0;
+} fr_trec_subvec;
+
+FR_TREC_INLINE fr_trec_subvec fr_trec_subvec_at(const fr_cnn_geom *g, int k0, int Lj) {
+    fr_trec_subvec v;
+    const int pix = k0 / g->in_c;
+    v.ic0 = k0 % g->in_c;
+    v.single = g->in_c - v.ic0 >= Lj;
+    v.fy = pix / g->k_w;
+    v.fx = pix % g->k_w;
+    return v;
+}
+
+/* Sub-vector of row (b, oy, ox): in place when single, else gathered into xbuf; zeros
+ * (from `zeros`, Lj floats) when a single run lies in the padding. */
+FR_TREC_INLINE const float *fr_trec_subvec_row(const fr_cnn_geom *g, const fr_trec_subvec *v,
+                                              const float *input, int b, int oy, int ox, int k0,
+                                              int Lj, float *xbuf, const float *zeros) {
+    if (!v->single) return fr_trec_gather_f32(g, input, b, oy, ox, k0, Lj, xbuf);
+    const float *src = fr_trec_tap_f32(g, input, b, oy, ox, v->fy, v->fx);
+    return src ? src + v->ic0 : zeros;
+}
+
+/* Coordinates of consecutive rows. */
+typedef struct fr_trec_rowpos {
+    int b, oy, ox;
+} fr_trec_rowpos;
+
+FR_TREC_INLINE fr_trec_rowpos fr_trec_rowpos_at(const fr_cnn_geom *g, int64_t r) {
+    fr_trec_rowpos p;
+    p.ox = (int)(r % g->out_w);
+    p.oy = (int)((r / g->out_w) % g->out_h);
+    p.b = (int)(r / ((int64_t)g->out_w * g->out_h));
+    return p;
+}
+
+FR_TREC_INLINE void fr_trec_rowpos_next(const fr_cnn_geom *g, fr_trec_rowpos *p) {
+    if (++p->ox == g->out_w) {
+        p->ox = 0;
+        if (++p->oy == g->out_h) {
+            p->oy = 0;
+            p->b++;
+        }
+    }
+}
+
+FR_TREC_INLINE void fr_trec_f32_body(const fr_trec_params *p, const fr_cnn_geom *g,
+                                    fr_cnn_range_f32 act, const float *input,
+                                    const float *filter, const float *bias, float *output,
+                                    void *scratch, fr_trec_stats *stats,
+                                    fr_trec_hash_rows_f32_fn hash_rows,
+                                    fr_trec_partial_f32_fn partial,
+                                    fr_trec_transpose_f32_fn transpose) {
+    fr_trec_layout lo;
+    fr_trec_layout_init(&lo, p, g, 0);
+    fr_trec_stats_begin(stats, &lo);
+    unsigned char *s = scratch;
+    int32_t *table = (int32_t *)(s + lo.off_table);
+    int32_t *cl = (int32_t *)(s + lo.off_cl); /* bucket ids (pass 1), then clusters (pass 2) */
+    int32_t *counts = (int32_t *)(s + lo.off_counts);
+    float *sums = (float *)(s + lo.off_sums); /* cluster slots: sums, then partials */
+    float *xbuf = (float *)(s + lo.off_xbuf); /* FR_TREC_HASH_ROWS x L */
+    float *d = (float *)(s + lo.off_dbuf);    /* FR_TREC_HASH_ROWS x Hp */
+    float *ybuf = (float *)(s + lo.off_ybuf); /* cout */
+    float *zeros = (float *)(s + lo.off_zeros); /* L zeros: a sub-vector in the padding */
+    float *wt = (float *)(s + lo.off_wt);
+    float *pt = (float *)(s + lo.off_pt);
+    int32_t *cid = (int32_t *)(s + lo.off_cid);
+    const int K = lo.K, L = lo.L, H = lo.H, J = lo.J, cout = lo.cout, S = lo.slot;
+    const int64_t G = lo.group_rows;
+    const int buckets = 1 << H, Hp = fr_trec_hpad(H);
+    for (int b = 0; b < buckets; b++) table[b] = -1;
+    memset(zeros, 0, (size_t)L * sizeof *zeros);
+
+    for (int grp = 0; grp < lo.n_groups; grp++) {
+        const int64_t r0 = (int64_t)grp * G;
+        float *out0 = output + r0 * cout;
+        for (int64_t i = 0; i < G; i++) {
+            float *o = out0 + i * cout;
+            if (bias)
+                memcpy(o, bias, (size_t)cout * sizeof *o);
+            else
+                memset(o, 0, (size_t)cout * sizeof *o);
+        }
+        for (int j = 0; j < J; j++) {
+            const int k0 = j * L;
+            const int Lj = K - k0 < L ? K - k0 : L;
+            const float *P = p->proj_f32 + (size_t)H * k0;
+            const float *offs = p->offset_f32 ? p->offset_f32 + (size_t)j * H : NULL;
+            for (int t = 0; t < Lj; t++)
+                for (int h = 0; h < Hp; h++) pt[t * Hp + h] = h < H ? P[h * Lj + t] : 0.0f;
+            transpose(filter, K, k0, Lj, cout, wt);
+            const fr_trec_subvec sv = fr_trec_subvec_at(g, k0, Lj);
+            /* pass 1: the bucket id of every row */
+            fr_trec_rowpos pos = fr_trec_rowpos_at(g, r0);
+            for (int64_t i0 = 0; i0 < G; i0 += FR_TREC_HASH_ROWS) {
+                const int R = G - i0 < FR_TREC_HASH_ROWS ? (int)(G - i0) : FR_TREC_HASH_ROWS;
+                const float *xs[FR_TREC_HASH_ROWS];
+                for (int q = 0; q < R; q++) {
+                    xs[q] = fr_trec_subvec_row(g, &sv, input, pos.b, pos.oy, pos.ox, k0, Lj,
+                                               xbuf + (size_t)q * L, zeros);
+                    fr_trec_rowpos_next(g, &pos);
+                }
+                hash_rows(pt, Hp, xs, R, Lj, d);
+                for (int q = 0; q < R; q++) {
+                    float *dq = d + (size_t)q * Hp;
+                    if (offs)
+                        for (int h = 0; h < H; h++) dq[h] = dq[h] + offs[h];
+                    const unsigned id = fr_trec_bits_f32(dq, H);
+                    cl[i0 + q] = (int32_t)id;
+                    if (stats && stats->bucket_ids) stats->bucket_ids[(r0 + i0 + q) * J + j] = (uint16_t)id;
+                }
+            }
+            /* pass 2: clusters and their sums, in row order */
+            pos = fr_trec_rowpos_at(g, r0);
+            int32_t nc = 0;
+            for (int64_t i = 0; i < G; i++) {
+                const float *x = fr_trec_subvec_row(g, &sv, input, pos.b, pos.oy, pos.ox, k0, Lj, xbuf, zeros);
+                fr_trec_rowpos_next(g, &pos);
+                const int32_t id = cl[i];
+                int32_t c = table[id];
+                float *sm;
+                if (c < 0) {
+                    c = nc++;
+                    table[id] = c;
+                    counts[c] = 1;
+                    cid[c] = id;
+                    sm = sums + (size_t)c * S;
+                    /* 0.0f + x == x except for -0.0 (gives +0.0), as the reference */
+                    for (int t = 0; t < Lj; t++) sm[t] = 0.0f + x[t];
+                } else {
+                    counts[c]++;
+                    sm = sums + (size_t)c * S;
+                    for (int t = 0; t < Lj; t++) sm[t] += x[t];
+                }
+                cl[i] = c;
+            }
+            /* each cluster's centroid goes to xbuf and its partial products replace its
+             * sums in its slot */
+            for (int32_t c = 0; c < nc; c++) {
+                table[cid[c]] = -1;
+                float *slot = sums + (size_t)c * S;
+                const int32_t n = counts[c];
+                if (n == 1) {
+                    partial(slot, Lj, wt, cout, ybuf); /* x / 1 == x: no copy, no divide */
+                    memcpy(slot, ybuf, (size_t)cout * sizeof *slot);
+                } else {
+                    fr_trec_centroid_f32(slot, n, Lj, xbuf);
+                    partial(xbuf, Lj, wt, cout, slot);
+                }
+            }
+            for (int64_t i = 0; i < G; i++) {
+                const float *y = sums + (size_t)cl[i] * S;
+                float *o = out0 + i * cout;
+                for (int oc = 0; oc < cout; oc++) o[oc] += y[oc];
+            }
+            fr_trec_stats_add(stats, &lo, j, Lj, nc);
+        }
+        for (int64_t i = 0; i < G * cout; i++) out0[i] = fr_cnn_clampf(out0[i], act);
+    }
+}
+
+#endif
