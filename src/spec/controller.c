@@ -170,110 +170,57 @@ static double clip_margin(double m) {
 
 static double sigmoid(double z) { return 1.0 / (1.0 + exp(-z)); }
 
-/* Acceptance over the last FR_SPEC_CALIB_RECENT tested positions (with the prior worth 2). */
-static double calib_recent(const fr_spec_calib *c) {
-    int acc = 0;
-    for (int i = 0; i < c->recent_count; i++) acc += c->recent[i];
-    return (acc + ACCEPT_PRIOR * ACCEPT_PRIOR_WEIGHT) / (c->recent_count + ACCEPT_PRIOR_WEIGHT);
-}
-
-/* Features of a position: 1, margin, position in the draft, recent acceptance. */
-static void calib_features(const fr_spec_calib *c, double margin, int position, double *x) {
-    x[0] = 1.0;
-    x[1] = clip_margin(margin);
-    x[2] = position;
-    x[3] = calib_recent(c);
-}
-
-static double calib_dot(const double *w, const double *x) {
-    double z = 0;
-    for (int i = 0; i < FR_SPEC_CALIB_FEATURES; i++) z += w[i] * x[i];
-    return z;
-}
-
 double fr_spec_calib_prob(const fr_spec_calib *c, double margin, int position) {
-    double x[FR_SPEC_CALIB_FEATURES];
-    calib_features(c, margin, position, x);
-    return sigmoid(calib_dot(c->w, x));
+    return sigmoid(c->w[0] + c->w[1] * clip_margin(margin) + c->w[2] * position);
 }
 
-/* Solves a x = b (n unknowns, a symmetric positive definite here) by Gaussian elimination
- * with partial pivoting; returns 0 if singular. a and b are overwritten. */
-static int solve_small(int n, double a[][FR_SPEC_CALIB_FEATURES], double *b, double *x) {
-    for (int k = 0; k < n; k++) {
-        int piv = k;
-        for (int i = k + 1; i < n; i++)
-            if (fabs(a[i][k]) > fabs(a[piv][k])) piv = i;
-        if (!(fabs(a[piv][k]) > 1e-12)) return 0;
-        if (piv != k) {
-            for (int j = 0; j < n; j++) {
-                double t = a[k][j];
-                a[k][j] = a[piv][j];
-                a[piv][j] = t;
-            }
-            double t = b[k];
-            b[k] = b[piv];
-            b[piv] = t;
-        }
-        for (int i = k + 1; i < n; i++) {
-            double f = a[i][k] / a[k][k];
-            for (int j = k; j < n; j++) a[i][j] -= f * a[k][j];
-            b[i] -= f * b[k];
-        }
-    }
-    for (int i = n - 1; i >= 0; i--) {
-        double s = b[i];
-        for (int j = i + 1; j < n; j++) s -= a[i][j] * x[j];
-        x[i] = s / a[i][i];
-    }
-    return 1;
-}
-
-/* Newton's method on the penalised log-likelihood, starting from the current weights. */
+/* Newton's method on the penalised log-likelihood, starting from the current weights:
+ * three unknowns, so each step solves a 3x3 system (Cramer's rule). */
 static void calib_fit(fr_spec_calib *c) {
-    enum { F = FR_SPEC_CALIB_FEATURES };
-    double prior[F] = {0};
-    prior[0] = calib_w0();
+    const double prior[3] = {calib_w0(), 0, 0};
     for (int it = 0; it < CALIB_NEWTON_STEPS; it++) {
-        double g[F], h[F][F], d[F];
-        for (int i = 0; i < F; i++) {
+        double g[3], h[3][3];
+        for (int i = 0; i < 3; i++) {
             g[i] = CALIB_PRIOR_WEIGHT * (c->w[i] - prior[i]);
-            for (int j = 0; j < F; j++) h[i][j] = i == j ? CALIB_PRIOR_WEIGHT : 0.0;
+            for (int j = 0; j < 3; j++) h[i][j] = i == j ? CALIB_PRIOR_WEIGHT : 0.0;
         }
         for (int n = 0; n < c->count; n++) {
-            double x[F];
-            x[0] = 1.0;
-            for (int i = 1; i < F; i++) x[i] = c->x[n][i - 1];
-            double pr = sigmoid(calib_dot(c->w, x));
+            double x[3] = {1.0, c->x[n][0], c->x[n][1]};
+            double pr = sigmoid(c->w[0] + c->w[1] * x[1] + c->w[2] * x[2]);
             double r = pr - c->y[n], v = pr * (1.0 - pr);
-            for (int i = 0; i < F; i++) {
+            for (int i = 0; i < 3; i++) {
                 g[i] += r * x[i];
-                for (int j = 0; j < F; j++) h[i][j] += v * x[i] * x[j];
+                for (int j = 0; j < 3; j++) h[i][j] += v * x[i] * x[j];
             }
         }
-        if (!solve_small(F, h, g, d)) return; /* cannot happen with the penalty; stay put */
-        for (int i = 0; i < F; i++) c->w[i] -= d[i];
+        double det = h[0][0] * (h[1][1] * h[2][2] - h[1][2] * h[2][1]) -
+                     h[0][1] * (h[1][0] * h[2][2] - h[1][2] * h[2][0]) +
+                     h[0][2] * (h[1][0] * h[2][1] - h[1][1] * h[2][0]);
+        if (!(fabs(det) > 1e-12)) return; /* cannot happen with the penalty; stay put */
+        double d[3];
+        for (int k = 0; k < 3; k++) { /* column k of h replaced by g */
+            double m[3][3];
+            memcpy(m, h, sizeof m);
+            for (int i = 0; i < 3; i++) m[i][k] = g[i];
+            d[k] = (m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) -
+                    m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0]) +
+                    m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0])) / det;
+        }
+        for (int i = 0; i < 3; i++) c->w[i] -= d[i];
     }
 }
 
 void fr_spec_calib_observe(fr_spec_calib *c, const float *margin, int drafted, int verified, int accepted) {
     for (int i = 0; i < drafted; i++)
         c->p_mean += CALIB_PMEAN_DECAY * (fr_spec_calib_prob(c, margin[i], i) - c->p_mean);
-    const double recent = calib_recent(c); /* as it was while drafting */
     int tested = accepted < verified ? accepted + 1 : verified; /* up to the first rejection */
     for (int i = 0; i < tested; i++) {
         c->x[c->head][0] = (float)clip_margin(margin[i]);
         c->x[c->head][1] = (float)i;
-        c->x[c->head][2] = (float)recent;
         c->y[c->head] = i < accepted;
         c->head = (c->head + 1) % FR_SPEC_CALIB_WINDOW;
         if (c->count < FR_SPEC_CALIB_WINDOW) c->count++;
         c->fresh++;
-    }
-    for (int i = 0; i < tested; i++) {
-        c->recent[c->recent_head] = i < accepted;
-        c->recent_head = (c->recent_head + 1) % FR_SPEC_CALIB_RECENT;
-        if (c->recent_count < FR_SPEC_CALIB_RECENT) c->recent_count++;
     }
     if (c->fresh >= FR_SPEC_CALIB_REFIT) {
         calib_fit(c);

@@ -89,26 +89,20 @@ typedef struct fr_spec_accept {
 } fr_spec_accept;
 
 /* Online model of the probability that a drafted token is accepted, given that the ones
- * before it in the draft were, from what is known when the draft proposes the token: the
- * margin between the draft's two largest logits, the token's position in the draft, and
- * the acceptance over the last FR_SPEC_CALIB_RECENT tested positions of this draft (easy
- * stretches of text come in runs). Logistic regression,
- * P = 1 / (1 + exp(-(w0 + w1 margin + w2 position + w3 recent))), fitted by a few Newton
- * steps on the last FR_SPEC_CALIB_WINDOW verified positions (an accepted token is a 1, the
- * first rejected one a 0; positions after it were not tested), with a weak pull towards the
- * prior (constant acceptance 0.6), refitted every FR_SPEC_CALIB_REFIT new positions.
- * Positions the draft proposed but the target was not asked about carry no label: the
- * model is conditional on the features, so choosing by them does not bias it. */
-#define FR_SPEC_CALIB_FEATURES 4 /* with the constant */
-#define FR_SPEC_CALIB_RECENT 8
+ * before it in the draft were, from what the draft knows when it proposes the token: the
+ * margin between its two largest logits and the token's position in the draft. Logistic
+ * regression, P = 1 / (1 + exp(-(w0 + w1 * margin + w2 * position))), fitted by a few
+ * Newton steps on the last FR_SPEC_CALIB_WINDOW verified positions (an accepted token is a
+ * 1, the first rejected one a 0; positions after it were not tested), with a weak pull
+ * towards the prior (constant acceptance 0.6), refitted every FR_SPEC_CALIB_REFIT new
+ * positions. Positions the draft proposed but the target was not asked about carry no
+ * label: the model is conditional on the features, so choosing by them does not bias it. */
 typedef struct fr_spec_calib {
-    float x[FR_SPEC_CALIB_WINDOW][FR_SPEC_CALIB_FEATURES - 1]; /* margin, position, recent */
+    float x[FR_SPEC_CALIB_WINDOW][2]; /* margin, position */
     uint8_t y[FR_SPEC_CALIB_WINDOW];  /* 1 accepted, 0 rejected */
     int head, count, fresh;           /* ring; positions since the last fit */
-    double w[FR_SPEC_CALIB_FEATURES];
+    double w[3];
     double p_mean; /* moving average of the predicted probability over drafted positions */
-    uint8_t recent[FR_SPEC_CALIB_RECENT]; /* the last tested positions (ring) */
-    int recent_head, recent_count;
 } fr_spec_calib;
 
 typedef struct fr_spec_ctl_params {
@@ -188,7 +182,7 @@ int fr_spec_best_gamma(double a, const fr_spec_costs *c, int gamma_max);
 
 void fr_spec_calib_init(fr_spec_calib *c);
 /* Probability that a token drafted with this logit margin at this position in the draft
- * is accepted, given that the ones before it were (and the draft's recent acceptance). */
+ * is accepted, given that the ones before it were. */
 double fr_spec_calib_prob(const fr_spec_calib *c, double margin, int position);
 /* Records a verified draft: margin[0 .. drafted) of its tokens, `verified` of them sent to
  * the target, `accepted` of those accepted. Refits when enough new positions arrived. */
