@@ -16,9 +16,10 @@ listed in build/trec_models/export/index.json when that file exists (--no-export
 them), each with its int8 sidecar and, when the index names one ("float_trec"), its float
 sidecar. Per network and sidecar, for each precision (int8: the int8 model and its
 sidecar; float: the float model and its own sidecar):
-  - MACs: per TREC layer (mean per image over the timing images, from the runtime's
-    counters via bench_trec): dense, partial products, hashing; "x fewer" = dense /
-    (partial + hashing);
+  - MACs: per TREC layer (mean per image over the timing images: the first --images
+    records of the every-50th test subset taken class by class in turn, so --images 20 =
+    two of each class; from the runtime's counters via bench_trec): dense, partial
+    products, hashing; "x fewer" = dense / (partial + hashing);
   - host wall time at batch 1 (bench_trec: dense int8, TREC int8, dense float and TREC
     float take turns per image and round; medians), per layer and whole network; ratios
     compare TREC with dense of the same precision;
@@ -74,6 +75,28 @@ def classify(a, model, cifar, trec=None):
     if not m:
         die("no accuracy line from %s" % " ".join(cmd))
     return float(m.group(1))
+
+
+def interleave_classes(path):
+    """Reorders a CIFAR-10 binary file in place, class by class in turn (0, 1, ..., 9, 0,
+    1, ...): the test batch in the assets is sorted by class (1000 airplanes first), so the
+    first N records of its every-50th subset, which bench_trec times, would all be of
+    class 0 (they were, until this reordering: 20 airplanes, fewer clusters than average)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    rec, by = 3073, {}
+    n = len(data) // rec
+    for i in range(n):
+        r = data[i * rec:(i + 1) * rec]
+        by.setdefault(r[0], []).append(r)
+    out, k = [], 0
+    while len(out) < n:
+        for c in sorted(by):
+            if k < len(by[c]):
+                out.append(by[c][k])
+        k += 1
+    with open(path, "wb") as f:
+        f.write(b"".join(out))
 
 
 def bench_host(a, model, fmodel, trec, ftrec, cifar, images, rounds):
@@ -522,7 +545,8 @@ def main():
     ev = os.path.join(a.work, "eval.bin")
     tim = os.path.join(a.work, "timing.bin")
     sh([PY, tool, "subset", cifar, ev, "--every", str(a.eval_every)])
-    sh([PY, tool, "subset", cifar, tim, "--every", "50"])   # balanced classes, first N timed
+    sh([PY, tool, "subset", cifar, tim, "--every", "50"])   # 20 per class, class by class
+    interleave_classes(tim)                                   # first N timed: N/10 per class
     n_eval = os.path.getsize(ev) // 3073
 
     nets = [("IC ResNet-8 (MLPerf Tiny, post-training sidecars)", os.path.join(ASSETS, IC),
