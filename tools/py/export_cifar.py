@@ -18,7 +18,8 @@ usage:
                        ../shared/assets/cnn/cifar10 (build/cifar10-train.npz when cached)
     --float            also write the float32 TFLite model
     --ptq L:H          replace convs by TREC layers with post-training projections (pca+c
-                       on the first 16 calibration images; cifar_nets.to_trec); or
+                       on 16 of the calibration images, spread evenly over them:
+                       numbers floor(k * N / 16), so every class; cifar_nets.to_trec); or
                        NAME=L:H,NAME=L:H,... for a per-layer choice
     --ptq-layers S     which convs for --ptq: wide (default: 3x3 with >= 32 outputs), all,
                        or comma-separated module names
@@ -500,7 +501,12 @@ def apply_ptq(model, spec, which, calib_px):
         for n in names:
             if n not in known:
                 raise SystemExit("export_cifar.py: --ptq-layers: no conv named %r" % n)
-    x = cn.normalize(torch.as_tensor(calib_px[:16], dtype=torch.float32) / 255.0)
+    # 16 images spread evenly over the calibration set, which follows the training set's
+    # class-sorted order (until 2026-11-24 23:57 UTC the first 16 were taken: with the
+    # default 200, all airplanes)
+    n = min(16, len(calib_px))
+    pick = np.arange(n) * len(calib_px) // n
+    x = cn.normalize(torch.as_tensor(calib_px[pick], dtype=torch.float32) / 255.0)
     for name in names:  # in forward order: later layers see the earlier TREC outputs
         mod = dict(cn.trec_layers(model))[name]
         rows = []

@@ -16,8 +16,14 @@ usage:
                  [--method pca|gauss] [--ops all|wide|I,J,...] [--seed S]
       --L      sub-vector length (default: the conv's in_c, i.e. one filter tap)
       --ops    all CONV_2D, wide (default: 3x3 convs with >= 32 output channels) or a list
-      --calib  calibration images (default 16): records 25, 75, 125, ... (every 50th from
-               25, disjoint from the evaluation subset of `subset`)
+      --calib  calibration images (default 16), spread evenly over the whole file (a
+               class-sorted file such as CIFAR-10's test batch gets every class): of the
+               M records 25, 75, 125, ... (every 50th from 25), records
+               25 + 50 * floor(k * M / N) for k = 0..N-1 (all M when N >= M). They are
+               never multiples of 10, so disjoint from the evaluation subsets of
+               `subset --every 50` and of bench/trec/run.py --eval-every 10. (Until
+               2026-11-24 23:57 UTC they were the first N of those, 25, 75, ..., which
+               in the class-sorted test file are all airplanes for N <= 20.)
   trec_tflite.py subset CIFAR.bin OUT.bin [--every 50]
       writes records 0, every, 2*every, ... (the evaluation subset for frugal classify)
   trec_tflite.py eval MODEL.tflite CIFAR.bin [--trec FILE] [--limit N]
@@ -39,12 +45,31 @@ import tflite_run_ref as rr  # noqa: E402
 CIFAR_REC = 3073
 
 
-def cifar_images(path, start, step, n):
+def calib_indices(n_records, n):
+    """Record indices of n calibration images in a file of n_records: of the M records
+    25, 75, 125, ... (every 50th from 25), those of ranks floor(k * M / n), k = 0..n-1,
+    i.e. spread evenly over the whole file (all M when n >= M). Class-sorted files (the
+    CIFAR-10 test batch: 1000 records per class) thus give every class its share, and no
+    index is a multiple of 10 (the evaluation subsets: every 10th or 50th record from 0)."""
+    M = max(0, (n_records - 25 + 49) // 50)
+    if M == 0:
+        raise SystemExit("trec_tflite.py: %d records: calibration needs at least 26" %
+                         n_records)
+    n = min(n, M)
+    return 25 + 50 * (np.arange(n, dtype=np.int64) * M // n)
+
+
+def cifar_images(path, idx):
+    """Records idx of a CIFAR-10 binary file: (pixels [n, 32, 32, 3] uint8, labels [n])."""
     raw = np.fromfile(path, dtype=np.uint8)
     recs = raw[:raw.size // CIFAR_REC * CIFAR_REC].reshape(-1, CIFAR_REC)
-    sel = recs[start::step][:n]
+    sel = recs[idx]
     # planar R, G, B -> HWC
     return sel[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), sel[:, 0]
+
+
+def cifar_records(path):
+    return os.path.getsize(path) // CIFAR_REC
 
 
 def model_input(m, px):
@@ -107,7 +132,11 @@ def make(args):
         for i in chosen:
             if i not in convs:
                 raise SystemExit("trec_tflite.py: op %d is not a CONV_2D" % i)
-    imgs, _ = cifar_images(args.cifar, 25, 50, args.calib)
+    idx = calib_indices(cifar_records(args.cifar), args.calib)
+    imgs, labels = cifar_images(args.cifar, idx)
+    print("calibration: %d records (%s), labels per class %s" % (
+        len(idx), ", ".join(str(int(i)) for i in idx),
+        np.bincount(labels, minlength=10).tolist()))
     rows = {i: [] for i in chosen}
     for px in imgs:
         vals = {m["inputs"][0]: model_input(m, px)}
@@ -312,6 +341,8 @@ def main(argv):
     args = ap.parse_args(argv)
     if not (1 <= getattr(args, "H", 1) <= 16):
         raise SystemExit("trec_tflite.py: --H must be 1..16")
+    if getattr(args, "calib", 1) < 1:
+        raise SystemExit("trec_tflite.py: --calib must be >= 1")
     return {"make": make, "subset": subset, "eval": evaluate}[args.cmd](args)
 
 
