@@ -197,8 +197,8 @@ static fr_status io_tensor(const fr_cnn_model *m, int i, int output, size_t n,
                        output ? "output" : "input", i);
     *t = &m->tensors[output ? m->outputs[i] : m->inputs[i]];
     if ((*t)->elems != n)
-        return fr_fail(err, FR_E_ARG, "%s: %s %d has %zu elements, not %zu", m->fb.name,
-                       output ? "output" : "input", i, (*t)->elems, n);
+        return fr_fail(err, FR_E_ARG, "%s: %s %d has %s elements, not %s", m->fb.name,
+                       output ? "output" : "input", i, FR_NUM((*t)->elems), FR_NUM(n));
     if ((*t)->type != FR_CNN_FLOAT32 && (*t)->type != FR_CNN_INT8)
         return fr_fail(err, FR_E_UNSUPPORTED, "%s: %s %d is %s (float32 or int8 only)",
                        m->fb.name, output ? "output" : "input", i,

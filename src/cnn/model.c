@@ -24,11 +24,11 @@ static size_t align_up(size_t x, size_t a) {
 static void *balloc(bump *a, size_t n, size_t align, fr_error *err, const char *name) {
     size_t off = align_up(a->used, align);
     if (off > a->cap || n > a->cap - off) {
-        /* %lu, not %zu: the firmware's newlib-nano printf has no z modifier, and this is
+        /* FR_NUM, not %zu: the firmware's newlib-nano printf has no z modifier, and this is
          * the message a firmware whose arena is too small prints */
         fr_fail(err, FR_E_NOMEM,
-                "%s: arena too small: the model tables alone need more than %lu bytes", name,
-                (unsigned long)(off + n + FR_CNN_ALIGN - 1));
+                "%s: arena too small: the model tables alone need more than %s bytes", name,
+                FR_NUM(off + n + FR_CNN_ALIGN - 1));
         return NULL;
     }
     a->used = off + n;
@@ -171,8 +171,8 @@ static fr_status read_tensor(fr_cnn_model *m, bump *a, const fr_fb_vec *buffers,
         if (p) {
             if (n != t->bytes)
                 return fr_fail(err, FR_E_FORMAT,
-                               "%s: tensor %d '%s': buffer has %llu bytes, shape needs %zu",
-                               fb->name, idx, t->name, (unsigned long long)n, t->bytes);
+                               "%s: tensor %d '%s': buffer has %s bytes, shape needs %s",
+                               fb->name, idx, t->name, FR_NUM(n), FR_NUM(t->bytes));
             t->is_const = 1;
             if ((uintptr_t)p % es) {
                 void *copy = balloc(a, t->bytes, 16, err, fb->name);
@@ -404,8 +404,8 @@ static fr_status check_bias(prep *p, const fr_cnn_tns *b, int type, int out_c,
     if ((st = check_type(p, b, type, "bias", err)) || (st = check_const(p, b, "bias", err)))
         return st;
     if (b->elems != (size_t)out_c)
-        return OPFAIL(FR_E_FORMAT, "bias '%s' has %zu elements, expected %d", p->m->fb.name,
-                      p->i, fr_tfl_op_name(p->op->code), b->name, b->elems, out_c);
+        return OPFAIL(FR_E_FORMAT, "bias '%s' has %s elements, expected %d", p->m->fb.name,
+                      p->i, fr_tfl_op_name(p->op->code), b->name, FR_NUM(b->elems), out_c);
     p->op->bias = b->data;
     return FR_OK;
 }
@@ -532,8 +532,8 @@ static fr_status prep_fc(prep *p, fr_error *err) {
         return st;
     int out = w->dims[0], in = w->dims[1];
     if (in <= 0 || out <= 0 || x->elems % (size_t)in != 0)
-        return OPFAIL(FR_E_FORMAT, "input '%s' (%zu elements) does not fit weights [%d,%d]",
-                      fb->name, p->i, fr_tfl_op_name(op->code), x->name, x->elems, out, in);
+        return OPFAIL(FR_E_FORMAT, "input '%s' (%s elements) does not fit weights [%d,%d]",
+                      fb->name, p->i, fr_tfl_op_name(op->code), x->name, FR_NUM(x->elems), out, in);
     op->fc.batch = (int)(x->elems / (size_t)in);
     op->fc.in = in;
     op->fc.out = out;
@@ -689,8 +689,8 @@ static fr_status prep_reshape(prep *p, fr_error *err) {
     if ((st = check_type(p, y, x->type, "output", err)))
         return st;
     if (x->bytes != y->bytes)
-        return OPFAIL(FR_E_FORMAT, "output '%s' has %zu bytes, input has %zu", p->m->fb.name,
-                      p->i, fr_tfl_op_name(p->op->code), y->name, y->bytes, x->bytes);
+        return OPFAIL(FR_E_FORMAT, "output '%s' has %s bytes, input has %s", p->m->fb.name,
+                      p->i, fr_tfl_op_name(p->op->code), y->name, FR_NUM(y->bytes), FR_NUM(x->bytes));
     if (x->type == FR_CNN_INT8 && (x->zp != y->zp || x->scale != y->scale))
         return OPFAIL(FR_E_UNSUPPORTED, "input and output quantisation differ", p->m->fb.name,
                       p->i, fr_tfl_op_name(p->op->code));
@@ -956,12 +956,11 @@ static fr_status plan(fr_cnn_model *m, bump *a, fr_error *err) {
     m->arena.scratch_bytes = max_scratch;
     m->arena.total_bytes = FR_CNN_ALIGN - 1 + persistent + total;
     if (total > a->cap - persistent)
-        return fr_fail(err, FR_E_NOMEM, /* %lu: see balloc */
-                       "%s: arena too small: need %lu bytes (persistent %lu + activations %lu "
-                       "+ alignment), have %lu",
-                       m->fb.name, (unsigned long)m->arena.total_bytes,
-                       (unsigned long)persistent, (unsigned long)total,
-                       (unsigned long)(a->cap + (FR_CNN_ALIGN - 1)));
+        return fr_fail(err, FR_E_NOMEM, /* FR_NUM: see balloc */
+                       "%s: arena too small: need %s bytes (persistent %s + activations %s "
+                       "+ alignment), have %s",
+                       m->fb.name, FR_NUM(m->arena.total_bytes), FR_NUM(persistent),
+                       FR_NUM(total), FR_NUM(a->cap + (FR_CNN_ALIGN - 1)));
     m->activations = a->base + persistent;
     for (int j = 0; j < m->n_tensors; j++)
         if (bufs[j].size)

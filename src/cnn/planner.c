@@ -25,7 +25,7 @@ fr_status fr_plan(fr_plan_buf *bufs, size_t n, uint32_t *work, size_t *total, si
     *total = 0;
     *naive = 0;
     if (n > UINT32_MAX / 2)
-        return fr_fail(err, FR_E_RANGE, "planner: too many buffers (%zu)", n);
+        return fr_fail(err, FR_E_RANGE, "planner: too many buffers (%s)", FR_NUM(n));
     const size_t max_size = SIZE_MAX / 4;
     uint32_t *order = work;      /* buffers by placement order */
     uint32_t *placed = work + n; /* placed buffers sorted by offset */
@@ -34,15 +34,15 @@ fr_status fr_plan(fr_plan_buf *bufs, size_t n, uint32_t *work, size_t *total, si
         fr_plan_buf *b = &bufs[i];
         b->offset = 0;
         if (b->align == 0 || (b->align & (b->align - 1)) || b->align > 4096)
-            return fr_fail(err, FR_E_ARG, "planner: buffer %zu: bad alignment %zu", i,
-                           b->align);
+            return fr_fail(err, FR_E_ARG, "planner: buffer %s: bad alignment %s", FR_NUM(i),
+                           FR_NUM(b->align));
         if (b->size == 0)
             continue;
         if (b->first > b->last)
-            return fr_fail(err, FR_E_ARG, "planner: buffer %zu: lifetime [%d, %d] is empty", i,
+            return fr_fail(err, FR_E_ARG, "planner: buffer %s: lifetime [%d, %d] is empty", FR_NUM(i),
                            (int)b->first, (int)b->last);
         if (b->size > max_size || *naive > max_size)
-            return fr_fail(err, FR_E_RANGE, "planner: buffer %zu: size overflows", i);
+            return fr_fail(err, FR_E_RANGE, "planner: buffer %s: size overflows", FR_NUM(i));
         *naive += align_up(b->size, b->align);
         /* insertion into order */
         size_t j = n_order++;

@@ -26,8 +26,8 @@ fr_status fr_fb_init(fr_fb *fb, const void *buf, size_t len, const char *name, f
     fb->len = len;
     fb->name = name ? name : "model";
     if (!buf || len < 8)
-        return fr_fail(err, FR_E_FORMAT, "%s: too short to be a TFLite file (%zu bytes)",
-                       fb->name, len);
+        return fr_fail(err, FR_E_FORMAT, "%s: too short to be a TFLite file (%s bytes)",
+                       fb->name, FR_NUM(len));
     if (len > FR_FB_MAX_LEN)
         return fr_fail(err, FR_E_UNSUPPORTED, "%s: files over 2 GiB are not supported",
                        fb->name);
@@ -40,8 +40,8 @@ fr_status fr_fb_init(fr_fb *fb, const void *buf, size_t len, const char *name, f
 fr_status fr_fb_table_at(const fr_fb *fb, size_t pos, fr_fb_table *t, const char *what,
                          fr_error *err) {
     if (pos > fb->len - 4)
-        return fr_fail(err, FR_E_FORMAT, "%s: %s: table offset %zu past end of file",
-                       fb->name, what, pos);
+        return fr_fail(err, FR_E_FORMAT, "%s: %s: table offset %s past end of file",
+                       fb->name, what, FR_NUM(pos));
     int32_t soff;
     memcpy(&soff, fb->buf + pos, 4);
     int64_t vt = (int64_t)pos - (int64_t)soff;

@@ -17,7 +17,7 @@ const char *fr_isa_name(fr_isa isa) {
 }
 
 bool fr_isa_supported(fr_isa isa) {
-    if ((int)isa < 0 || isa >= FR_ISA_COUNT) return false;
+    if ((unsigned)isa >= (unsigned)FR_ISA_COUNT) return false; /* negative values too */
     return fr_cpu_has_isa(isa);
 }
 

@@ -28,6 +28,25 @@ fr_status fr_fail(fr_error *err, fr_status status, const char *fmt, ...) {
     return status;
 }
 
+const char *fr_num_str(char *buf, uint64_t v) {
+    char tmp[FR_NUM_STR];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (int i = 0; i < n; i++) buf[i] = tmp[n - 1 - i];
+    buf[n] = '\0';
+    return buf;
+}
+
+const char *fr_snum_str(char *buf, int64_t v) {
+    if (v >= 0) return fr_num_str(buf, (uint64_t)v);
+    buf[0] = '-';
+    fr_num_str(buf + 1, (uint64_t)0 - (uint64_t)v); /* INT64_MIN too */
+    return buf;
+}
+
 void fr_error_clear(fr_error *err) {
     if (err) {
         err->status = FR_OK;

@@ -36,8 +36,8 @@ static fr_status trec_prepare(void *ctx, fr_cnn_model *m, void *state, uint8_t *
         int64_t K = (int64_t)g->k_h * g->k_w * g->in_c;
         if ((int64_t)L.K != K)
             return fr_fail(err, FR_E_FORMAT,
-                           "%s: op %d: K = %d, but the CONV_2D has K = %dx%dx%d = %lld",
-                           t->name, k, L.K, g->k_h, g->k_w, g->in_c, (long long)K);
+                           "%s: op %d: K = %d, but the CONV_2D has K = %dx%dx%d = %s",
+                           t->name, k, L.K, g->k_h, g->k_w, g->in_c, FR_SNUM(K));
         int s8 = op->kind == FR_CNN_K_CONV_S8;
         if (s8 ? !L.params.proj_s8 : !L.params.proj_f32)
             return fr_fail(err, FR_E_FORMAT,

@@ -43,7 +43,7 @@ static uint64_t entry_bytes(const trec_entry *t) {
 static fr_status check_header(const unsigned char *b, size_t len, const char *name, int *n,
                               fr_error *err) {
     if (len < FR_TREC_FILE_HEADER)
-        return fr_fail(err, FR_E_FORMAT, "%s: truncated TREC sidecar (%zu bytes)", name, len);
+        return fr_fail(err, FR_E_FORMAT, "%s: truncated TREC sidecar (%s bytes)", name, FR_NUM(len));
     if (memcmp(b, "FRTC", 4) != 0)
         return fr_fail(err, FR_E_FORMAT, "%s: not a TREC sidecar (bad magic)", name);
     const unsigned version = rd_u16(b + 4);
@@ -51,8 +51,8 @@ static fr_status check_header(const unsigned char *b, size_t len, const char *na
         return fr_fail(err, FR_E_UNSUPPORTED, "%s: TREC sidecar version %u (frugal reads 1)",
                        name, version);
     if ((size_t)rd_u32(b + 8) != len)
-        return fr_fail(err, FR_E_FORMAT, "%s: header says %u bytes, file has %zu", name,
-                       (unsigned)rd_u32(b + 8), len);
+        return fr_fail(err, FR_E_FORMAT, "%s: header says %u bytes, file has %s", name,
+                       (unsigned)rd_u32(b + 8), FR_NUM(len));
     if (rd_u32(b + 12) != 0)
         return fr_fail(err, FR_E_FORMAT, "%s: reserved header field is not 0", name);
     *n = rd_u16(b + 6);
@@ -106,8 +106,8 @@ fr_status fr_trec_file_open(const void *buf, size_t len, const char *name, int *
                            t.types);
         const uint64_t want = entry_bytes(&t);
         if (t.bytes != want)
-            return fr_fail(err, FR_E_FORMAT, "%s: layer %d: %u data bytes, expected %llu",
-                           name, i, (unsigned)t.bytes, (unsigned long long)want);
+            return fr_fail(err, FR_E_FORMAT, "%s: layer %d: %u data bytes, expected %s",
+                           name, i, (unsigned)t.bytes, FR_NUM(want));
         if (t.offset % 4 != 0 || t.offset < prev_end || (uint64_t)t.offset + t.bytes > len)
             return fr_fail(err, FR_E_FORMAT,
                            "%s: layer %d: data at offset %u (+%u bytes) out of range or "

@@ -103,8 +103,8 @@ fr_status fr_trec_check(const fr_trec_params *p, const fr_cnn_geom *g, int want_
         return fr_fail(err, FR_E_ARG, "%s: hash_bits %d out of range 1..%d", op, p->hash_bits,
                        FR_TREC_MAX_HASH_BITS);
     if (p->sub_len < 1 || p->sub_len > K || p->sub_len > FR_TREC_MAX_SUB_LEN)
-        return fr_fail(err, FR_E_ARG, "%s: sub_len %d out of range 1..%lld", op, p->sub_len,
-                       (long long)(K < FR_TREC_MAX_SUB_LEN ? K : FR_TREC_MAX_SUB_LEN));
+        return fr_fail(err, FR_E_ARG, "%s: sub_len %d out of range 1..%s", op, p->sub_len,
+                       FR_SNUM(K < FR_TREC_MAX_SUB_LEN ? K : FR_TREC_MAX_SUB_LEN));
     if (p->scope != FR_TREC_SCOPE_IMAGE && p->scope != FR_TREC_SCOPE_BATCH)
         return fr_fail(err, FR_E_ARG, "%s: unknown clustering scope %d", op, (int)p->scope);
     if (want_s8 ? !p->proj_s8 : !p->proj_f32)
@@ -116,8 +116,8 @@ fr_status fr_trec_check(const fr_trec_params *p, const fr_cnn_geom *g, int want_
     int n_groups;
     trec_groups(p, g, &G, &n_groups);
     if (G > (int64_t)(INT32_MAX / 256))
-        return fr_fail(err, FR_E_UNSUPPORTED, "%s: %lld rows in one clustering group (max %d)",
-                       op, (long long)G, (int)(INT32_MAX / 256));
+        return fr_fail(err, FR_E_UNSUPPORTED, "%s: %s rows in one clustering group (max %d)",
+                       op, FR_SNUM(G), (int)(INT32_MAX / 256));
     const double approx = (double)G * (g->out_c + 2) * 4.0 + (double)(1 << p->hash_bits) * 4.0 +
                           (double)p->sub_len * (g->out_c + p->hash_bits + 2) * 4.0 +
                           (double)(G < (1 << p->hash_bits) ? G : (1 << p->hash_bits)) *

@@ -6,9 +6,11 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/error.h"
 #include "core/types.h"
 
 static uint32_t bits_of(float f) {
@@ -258,9 +260,31 @@ static void test_quantize_nonfinite(void **state) {
     for (int j = 0; j < 16; j++) assert_true(b4.qs[j] <= 255);
 }
 
+/* Numbers in messages without %zu / %lld (the firmware's printf has neither): against
+ * snprintf with those modifiers on the host. */
+static void test_num_str(void **state) {
+    (void)state;
+    const uint64_t u[] = {0, 1, 9, 10, 4294967295u, 4294967296ull, 18446744073709551615ull};
+    for (size_t i = 0; i < sizeof u / sizeof u[0]; i++) {
+        char want[32];
+        snprintf(want, sizeof want, "%llu", (unsigned long long)u[i]);
+        assert_string_equal(FR_NUM(u[i]), want);
+    }
+    const int64_t v[] = {0, -1, 42, -9223372036854775807ll - 1, 9223372036854775807ll};
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        char want[32];
+        snprintf(want, sizeof want, "%lld", (long long)v[i]);
+        assert_string_equal(FR_SNUM(v[i]), want);
+    }
+    fr_error e;
+    fr_fail(&e, FR_E_FORMAT, "%s has %s bytes, not %s", "m.tflite", FR_NUM((size_t)12), FR_SNUM(-3));
+    assert_string_equal(e.msg, "m.tflite has 12 bytes, not -3");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_type_info),
+        cmocka_unit_test(test_num_str),
         cmocka_unit_test(test_fp16_to_fp32_all),
         cmocka_unit_test(test_fp32_to_fp16_ties),
         cmocka_unit_test(test_fp32_to_fp16_random),
