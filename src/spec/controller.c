@@ -255,12 +255,12 @@ double fr_spec_expected_rate(double a, const fr_spec_costs *c, int gamma) {
 
 int fr_spec_best_gamma(double a, const fr_spec_costs *c, int gamma_max) {
     int best = 0;
-    double best_rate = 1.0 / c->t_verify[1];
+    double best_rate = 1.0 / fr_spec_costs_verify(c, 1);
     double tokens = 1.0, pw = 1.0; /* 1 + a + ... + a^g, a^g: no pow() per candidate */
     for (int g = 1; g <= gamma_max; g++) {
         pw *= a;
         tokens += pw;
-        double r = tokens / (c->t_first + (g - 1) * c->t_next + fr_spec_costs_verify(c, g + 1));
+        double r = tokens / (fr_spec_costs_drafting(c, g) + fr_spec_costs_verify(c, g + 1));
         if (r > best_rate) {
             best_rate = r;
             best = g;

@@ -195,8 +195,8 @@ double fr_spec_calib_next(const fr_spec_calib *c);
  * (tokens per second) the decoder achieves, t_next the time to draft one more token and
  * t_verify[n] that of a target pass over n = 1 .. cap + 1 tokens. Returns the number m in 0..cap of drafted
  * tokens to verify that maximises the expected tokens of the step minus rho times its
- * remaining cost, (1 + sum_{j<=m} prod_{i<j} p_i) - rho * (max(0, m - k) * t_draft +
- * t_verify(m + 1)) with t_next per extra token; the drafting done is sunk. m > k means "draft another token". Taking
+ * remaining cost, (1 + sum_{j<=m} prod_{i<j} p_i) - rho * (max(0, m - k) * t_next +
+ * t_verify(m + 1)); the drafting done is sunk. m > k means "draft another token". Taking
  * rho as the achieved rate makes this the choice that maximises tokens per second over
  * many steps (a renewal-reward argument, as in Dinkelbach's method). */
 int fr_spec_stop_len(const double *p, int k, double a_next, double rho, double t_next,

@@ -50,7 +50,7 @@ struct fr_spec {
     float *p_row;     /* n_vocab: target distribution (sampling) */
     int32_t *draft;   /* gamma_max proposed tokens */
     double idle_catchup; /* seconds of this step's draft catch-up beyond the steady 2 tokens */
-    float margin[FR_SPEC_GAMMA_MAX];   /* logit margin of each drafted token */
+    float margin[FR_SPEC_GAMMA_MAX];   /* logit margin of each drafted token (auto only) */
     double p_acc[FR_SPEC_GAMMA_MAX];   /* its predicted acceptance (auto's stop rule) */
     double rate_tok[FR_SPEC_RATE_WINDOW], rate_sec[FR_SPEC_RATE_WINDOW]; /* recent steps (ring) */
     int rate_head, rate_count;
@@ -359,12 +359,11 @@ static fr_status draft_model(fr_spec *s, source *d, int gamma, bool free_length,
     if (L - dp > 2) s->idle_catchup = (now_s() - c0) * (1.0 - 2.0 / (L - dp));
     size_t V = (size_t)s->n_vocab;
     int limit = free_length ? cap : gamma;
-    double rho = 0, a_next = 0, t_next = 0, t_verify[FR_SPEC_GAMMA_MAX + 2], c1 = 0;
+    double rho = 0, a_next = 0, t_next = 0, c1 = 0;
     if (free_length) { /* the estimates the stop rule weighs, once per step */
         rho = achieved_rate(s, d);
         a_next = fr_spec_calib_next(&d->calib);
         t_next = fr_spec_costs_drafting(&d->costs, 2) - fr_spec_costs_drafting(&d->costs, 1);
-        for (int n = 1; n <= cap + 1; n++) t_verify[n] = fr_spec_costs_verify(&d->costs, n);
     }
     for (int i = 0; i < limit; i++) {
         int32_t x;
@@ -382,11 +381,11 @@ static fr_status draft_model(fr_spec *s, source *d, int gamma, bool free_length,
             if (x < 0) x = fr_sampler_argmax(s->logits_d, s->n_vocab);
         }
         s->draft[i] = x;
-        s->margin[i] = logit_margin(s->logits_d, s->n_vocab, x);
+        if (s->ctl.p.confidence_stop) s->margin[i] = logit_margin(s->logits_d, s->n_vocab, x);
         res->drafted = res->verify = i + 1;
         if (free_length) {
             s->p_acc[i] = fr_spec_calib_prob(&d->calib, s->margin[i], i);
-            int m = fr_spec_stop_len(s->p_acc, i + 1, a_next, rho, t_next, t_verify, cap);
+            int m = fr_spec_stop_len(s->p_acc, i + 1, a_next, rho, t_next, d->costs.t_verify, cap);
             if (m <= i + 1) {
                 res->verify = m;
                 break;
@@ -494,26 +493,24 @@ fr_status fr_spec_step(fr_spec *s, int32_t *out, int32_t cap, int32_t *n_out, fr
     double t0 = now_s();
     int lookup_len = 0;
     int src_idx = room > 0 ? pick_source(s, room, &lookup_len) : -1;
-    int gamma = 0;
+    int gamma = 0, limit = 0; /* limit: the most tokens the source can propose this step */
     if (src_idx >= 0) {
         source *d = &s->src[src_idx];
-        gamma = fr_spec_ctl_choose(&s->ctl, fr_spec_context_key(s->hist, L, CONTEXT_KEY_TOKENS), &d->acc, &d->costs);
-        if (gamma > room) gamma = room;
-        if (d->kind == SOURCE_LOOKUP && gamma > lookup_len) gamma = lookup_len;
+        limit = room;
+        if (d->kind == SOURCE_LOOKUP && limit > lookup_len) limit = lookup_len;
         if (d->kind == SOURCE_MODEL) {
             int droom = fr_context_n_ctx(d->ctx) - L;
-            if (gamma > droom) gamma = droom > 0 ? droom : 0;
+            if (limit > droom) limit = droom > 0 ? droom : 0;
         }
+        gamma = fr_spec_ctl_choose(&s->ctl, fr_spec_context_key(s->hist, L, CONTEXT_KEY_TOKENS), &d->acc, &d->costs);
+        if (gamma > limit) gamma = limit;
     }
 
     fr_status st;
     s->idle_catchup = 0;
     draft_result dr = {gamma, gamma, 0, 0.0};
     if (gamma > 0 && s->src[src_idx].kind == SOURCE_MODEL) { /* a lookup proposal is in s->draft */
-        source *d = &s->src[src_idx];
-        int dcap = room, droom = fr_context_n_ctx(d->ctx) - L;
-        if (droom < dcap) dcap = droom;
-        st = draft_model(s, d, gamma, s->ctl.free_length != 0, dcap, &dr, err);
+        st = draft_model(s, &s->src[src_idx], gamma, s->ctl.free_length != 0, limit, &dr, err);
         if (st != FR_OK) return st;
         gamma = dr.verify;
     }
@@ -544,7 +541,7 @@ fr_status fr_spec_step(fr_spec *s, int32_t *out, int32_t cap, int32_t *n_out, fr
 
     fr_spec_obs step = {gamma, acc, t1 - t0, t2 - t1, dr.drafted, dr.t_next};
     record(s, src_idx, &step);
-    if (src_idx >= 0 && s->src[src_idx].kind == SOURCE_MODEL && dr.drafted > 0)
+    if (s->ctl.p.confidence_stop && src_idx >= 0 && s->src[src_idx].kind == SOURCE_MODEL && dr.drafted > 0)
         fr_spec_calib_observe(&s->src[src_idx].calib, s->margin, dr.drafted, gamma, acc);
     if (dr.declined && acc == gamma) {
         /* The draft declined a position: for the source's estimates that is a rejected token
