@@ -43,10 +43,8 @@ FR_TREC_INLINE void fr_trec_transpose_f32_c(const float *filter, int K, int k0, 
 /* Start of filter tap (fy, fx) of row (b, oy, ox) in the input, or NULL in the padding. */
 FR_TREC_INLINE const float *fr_trec_tap_f32(const fr_cnn_geom *g, const float *input, int b, int oy,
                                            int ox, int fy, int fx) {
-    const int iy = oy * g->stride_h - g->pad_top + fy * g->dil_h;
-    const int ix = ox * g->stride_w - g->pad_left + fx * g->dil_w;
-    if (iy < 0 || iy >= g->in_h || ix < 0 || ix >= g->in_w) return NULL;
-    return input + (((size_t)b * g->in_h + iy) * g->in_w + ix) * g->in_c;
+    const ptrdiff_t at = fr_trec_tap_index(g, b, oy, ox, fy, fx);
+    return at < 0 ? NULL : input + at;
 }
 
 /* Sub-vector [k0, k0 + Lj) of row (b, oy, ox): a pointer into the input when it is one

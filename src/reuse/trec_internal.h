@@ -189,6 +189,16 @@ void fr_trec_conv_s8_armdsp(const fr_trec_params *p, const fr_cnn_geom *g,
 #define FR_TREC_INLINE static inline
 #endif
 
+/* Element offset of channel 0 of filter tap (fy, fx) of row (b, oy, ox) in the NHWC input,
+ * or -1 when the tap lies in the padding (both fast paths; the reference has its own). */
+FR_TREC_INLINE ptrdiff_t fr_trec_tap_index(const fr_cnn_geom *g, int b, int oy, int ox, int fy,
+                                          int fx) {
+    const int iy = oy * g->stride_h - g->pad_top + fy * g->dil_h;
+    const int ix = ox * g->stride_w - g->pad_left + fx * g->dil_w;
+    if (iy < 0 || iy >= g->in_h || ix < 0 || ix >= g->in_w) return -1;
+    return (ptrdiff_t)((((size_t)b * g->in_h + iy) * g->in_w + ix) * g->in_c);
+}
+
 /* Row (b, oy, ox), sub-vector [k0, k0 + Lj) into v (int16, Lp values). */
 FR_TREC_INLINE void fr_trec_gather_s16(const fr_cnn_geom *g, const int8_t *input, int32_t zp,
                                       int b, int oy, int ox, int k0, int Lj, int16_t *v) {
@@ -198,14 +208,12 @@ FR_TREC_INLINE void fr_trec_gather_s16(const fr_cnn_geom *g, const int8_t *input
     while (k < end) {
         const int pix = k / cin, ic = k % cin;
         const int n = cin - ic < end - k ? cin - ic : end - k;
-        const int fy = pix / g->k_w, fx = pix % g->k_w;
-        const int iy = oy * g->stride_h - g->pad_top + fy * g->dil_h;
-        const int ix = ox * g->stride_w - g->pad_left + fx * g->dil_w;
+        const ptrdiff_t at = fr_trec_tap_index(g, b, oy, ox, pix / g->k_w, pix % g->k_w);
         int16_t *dst = v + n_out;
-        if (iy < 0 || iy >= g->in_h || ix < 0 || ix >= g->in_w) {
+        if (at < 0) {
             for (int t = 0; t < n; t++) dst[t] = 0;
         } else {
-            const int8_t *src = input + (((size_t)b * g->in_h + iy) * g->in_w + ix) * cin + ic;
+            const int8_t *src = input + at + ic;
             for (int t = 0; t < n; t++) dst[t] = (int16_t)(src[t] - zp);
         }
         n_out += n;
@@ -263,11 +271,9 @@ FR_TREC_INLINE void fr_trec_zero(int32_t *sm, int n) {
 /* The same when the sub-vector lies within filter tap (fy, fx), channels [ic0, ic0 + Lj). */
 FR_TREC_INLINE void fr_trec_tap_s16(const fr_cnn_geom *g, const int8_t *input, int32_t zp, int b,
                                    int oy, int ox, int fy, int fx, int ic0, int Lj, int16_t *v) {
-    const int iy = oy * g->stride_h - g->pad_top + fy * g->dil_h;
-    const int ix = ox * g->stride_w - g->pad_left + fx * g->dil_w;
-    if (iy >= 0 && iy < g->in_h && ix >= 0 && ix < g->in_w) {
-        fr_trec_cvt(input + (((size_t)b * g->in_h + iy) * g->in_w + ix) * g->in_c + ic0, zp,
-                    Lj, v);
+    const ptrdiff_t at = fr_trec_tap_index(g, b, oy, ox, fy, fx);
+    if (at >= 0) {
+        fr_trec_cvt(input + at + ic0, zp, Lj, v);
     } else {
         for (int t = 0; t < Lj; t++) v[t] = 0;
     }
