@@ -47,20 +47,14 @@ FR_TREC_INLINE const float *fr_trec_tap_f32(const fr_cnn_geom *g, const float *i
     return at < 0 ? NULL : input + at;
 }
 
-/* Sub-vector [k0, k0 + Lj) of row (b, oy, ox): a pointer into the input when it is one
- * in-bounds run, otherwise gathered into xbuf (zeros in the padding). */
+/* Sub-vector [k0, k0 + Lj) of row (b, oy, ox) that spans several filter taps, gathered
+ * into xbuf by runs of input channels (zeros in the padding); one-tap sub-vectors are read
+ * in place (fr_trec_subvec_row). */
 FR_TREC_INLINE const float *fr_trec_gather_f32(const fr_cnn_geom *g, const float *input, int b,
                                               int oy, int ox, int k0, int Lj, float *xbuf) {
     const int cin = g->in_c;
     int k = k0;
     const int end = k0 + Lj;
-    if (cin - k % cin >= Lj) {
-        const int pix = k / cin;
-        const float *src = fr_trec_tap_f32(g, input, b, oy, ox, pix / g->k_w, pix % g->k_w);
-        if (src) return src + k % cin;
-        memset(xbuf, 0, (size_t)Lj * sizeof *xbuf);
-        return xbuf;
-    }
     float *dst = xbuf;
     while (k < end) {
         const int pix = k / cin, ic = k % cin;
