@@ -83,7 +83,7 @@ class TrecConv2d(nn.Module):
 
     def __init__(self, in_c, out_c, kernel, stride=1, padding=0, dilation=1, bias=True,
                  sub_len=9, hash_bits=8, scope=SCOPE_IMAGE, act=ACT_NONE, tau=1.0,
-                 pad_after=None):
+                 pad_after=None, pixel=False):
         super().__init__()
         kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
         self.in_c, self.out_c, self.kh, self.kw = in_c, out_c, kh, kw
@@ -99,15 +99,22 @@ class TrecConv2d(nn.Module):
         self.L, self.H = sub_len, hash_bits
         self.J = (self.K + sub_len - 1) // sub_len
         self.scope, self.act, self.tau = scope, act, tau
+        # pixel mode (shared projection): every input pixel's channel vector is hashed once
+        # with one projection [1, H, L] and offsets [1, H]; needs L == in_c (J = taps)
+        self.pixel = bool(pixel)
+        if self.pixel and sub_len != in_c:
+            raise ValueError("pixel mode needs sub_len (%d) == in_c (%d)" % (sub_len, in_c))
         self.weight = nn.Parameter(torch.randn(out_c, in_c, kh, kw) / math.sqrt(self.K))
         self.bias = nn.Parameter(torch.zeros(out_c)) if bias else None
-        self.proj = nn.Parameter(torch.randn(self.J, self.H, self.L))
+        nP = 1 if self.pixel else self.J
+        self.proj = nn.Parameter(torch.randn(nP, self.H, self.L))
         # per-hyperplane offsets: bit h = (P_j[h] . x + offset[j, h] >= 0); zero = the
         # hyperplanes pass through the origin
-        self.offset = nn.Parameter(torch.zeros(self.J, self.H))
-        mask = torch.ones(self.J, 1, self.L)
+        self.offset = nn.Parameter(torch.zeros(nP, self.H))
+        mask = torch.ones(nP, 1, self.L)
         tail = self.K - (self.J - 1) * self.L
-        mask[-1, :, tail:] = 0
+        if not self.pixel:
+            mask[-1, :, tail:] = 0
         self.register_buffer("mask", mask)
         self.last_ids = None
         self.last_clusters = None
@@ -123,6 +130,10 @@ class TrecConv2d(nn.Module):
     def sub_lens(self):
         return [min(self.L, self.K - j * self.L) for j in range(self.J)]
 
+    def proj_lens(self):
+        """Lengths of the projection blocks: one block of L in pixel mode, else sub_lens()."""
+        return [self.L] if self.pixel else self.sub_lens()
+
     def out_hw(self, H, W):
         return (out_size(H, self.kh, self.stride[0], self.dil[0], self.pad[0], self.pad_after[0]),
                 out_size(W, self.kw, self.stride[1], self.dil[1], self.pad[1], self.pad_after[1]))
@@ -135,14 +146,14 @@ class TrecConv2d(nn.Module):
 
     def proj_flat(self):
         """Projections in the C layout: sub-vector j's H x L_j block after the others."""
-        parts = [self.proj[j, :, :lj].reshape(-1) for j, lj in enumerate(self.sub_lens())]
+        parts = [self.proj[j, :, :lj].reshape(-1) for j, lj in enumerate(self.proj_lens())]
         return torch.cat(parts)
 
     def set_proj_flat(self, flat):
         with torch.no_grad():
             self.proj.zero_()
             off = 0
-            for j, lj in enumerate(self.sub_lens()):
+            for j, lj in enumerate(self.proj_lens()):
                 self.proj[j, :, :lj] = torch.as_tensor(flat[off:off + self.H * lj]).reshape(self.H, lj)
                 off += self.H * lj
 
@@ -155,6 +166,8 @@ class TrecConv2d(nn.Module):
         return r.reshape(B, oh * ow, self.J, self.L), oh, ow
 
     def forward(self, x):
+        if self.pixel:
+            return self.forward_pixel(x, fast=self.fast)
         if self.fast:
             return self.forward_fast(x)
         B = x.shape[0]
@@ -198,6 +211,83 @@ class TrecConv2d(nn.Module):
             y = y.clamp(0, 6)
         return y.reshape(B, oh, ow, self.out_c).permute(0, 3, 1, 2)
 
+    def pixel_dots(self, V):
+        """Pixel mode: d [n, H] of pixel vectors V [n, L] (with the offsets), float32 sums
+        in the order t = 0..L-1 without fused multiply-adds: the C reference's order."""
+        P = self.proj[0]
+        d = V[:, 0:1] * P[:, 0]
+        for t in range(1, self.L):
+            d = d + V[:, t:t + 1] * P[:, t]
+        return d + self.offset[0]
+
+    def conv_map(self, xm):
+        """The layer's convolution (weight, bias, stride, dilation, padding incl. pad_after,
+        activation) of an NCHW map: pixel mode's output from the centroid map."""
+        pt, pl = self.pad
+        pb, pr = self.pad_after
+        if (pt, pl) == (pb, pr):
+            y = F.conv2d(xm, self.weight, self.bias, self.stride, (pt, pl), self.dil)
+        else:
+            y = F.conv2d(F.pad(xm, (pl, pr, pt, pb)), self.weight, self.bias, self.stride, 0,
+                         self.dil)
+        if self.act == ACT_RELU:
+            y = F.relu(y)
+        elif self.act == ACT_RELU6:
+            y = y.clamp(0, 6)
+        return y
+
+    def forward_pixel(self, x, fast=False):
+        """Pixel mode (shared projection, docs/trec.md): every input pixel q of the scope
+        group is hashed once, v = x[q, :] (channels), bit h = (P[h] . v + o[h] >= 0); the
+        pixels of a group with the same id are replaced by their mean (the centroid map)
+        and the output is the layer's convolution of that map (taps in the padding add
+        nothing). Training: per pixel, xhat = cent + (soft - soft.detach()), soft = pi *
+        cent + (1 - pi) * v, pi = prod_h sigmoid(|d_h| / tau). fast: the hash dot products
+        as a 1x1 convolution (another summation order: a dot product within rounding of 0
+        may hash to the other side) and _TrecRelax's backward; else the C order."""
+        B, C, Hh, Wd = x.shape
+        H = self.H
+        npx = Hh * Wd
+        V = x.permute(0, 2, 3, 1).reshape(B * npx, C)       # NHWC pixel order
+        xd = x.detach() if (fast and self.relax_detach_x) else x
+        if fast:
+            d = F.conv2d(xd, self.proj[0].reshape(H, C, 1, 1)).permute(0, 2, 3, 1)
+            d = d.reshape(B * npx, H) + self.offset[0]
+        else:
+            d = self.pixel_dots(xd.permute(0, 2, 3, 1).reshape(B * npx, C))
+        with torch.no_grad():
+            ids = ((d >= 0).to(torch.int64) << torch.arange(H, device=x.device)).sum(-1)
+            self.last_ids = ids.reshape(B, npx)
+            if self.scope == SCOPE_IMAGE:
+                bb = torch.arange(B, device=x.device).repeat_interleave(npx)
+                key = (bb << H) + ids
+            else:
+                key = ids
+            uniq, inv = torch.unique(key, return_inverse=True)
+            U = uniq.numel()
+            counts = torch.bincount(inv, minlength=U).to(x.dtype)
+            oh, ow = self.out_hw(Hh, Wd)
+            self.last_clusters = int(U) * self.J
+            self.last_rows = B * oh * ow
+            self.last_pixels = B * npx
+            self.last_macs_dense = B * oh * ow * self.K * self.out_c
+            self.last_macs_reuse = int(U) * self.J * self.L * self.out_c
+            self.last_macs_hash = B * npx * self.L * H
+        Cn = torch.zeros(U, C, dtype=x.dtype, device=x.device).index_add(0, inv, V)
+        Cn = Cn / counts[:, None]                            # centroids [U, C]
+        if self.training and torch.is_grad_enabled():
+            pi = torch.sigmoid(d.abs() / self.tau).prod(-1, keepdim=True)  # [B*npx, 1]
+            if fast:
+                xhat = _TrecRelax.apply(V, Cn, inv, pi)
+            else:
+                cent = Cn[inv]
+                soft = pi * cent + (1 - pi) * V
+                xhat = cent + (soft - soft.detach())
+        else:
+            xhat = Cn.index_select(0, inv)
+        xm = xhat.reshape(B, Hh, Wd, C).permute(0, 3, 1, 2)
+        return self.conv_map(xm)
+
     def rows_fast(self, x):
         """rows() by strided slices of the padded NHWC input (one per filter tap) instead
         of F.unfold and a permute: the same values, fewer passes over memory."""
@@ -225,6 +315,8 @@ class TrecConv2d(nn.Module):
         intermediates. Sums run in another order than forward()'s, so a dot product
         within rounding of 0 may hash to the other side: use forward() (fast = False)
         where exactness matters (tests, export checks)."""
+        if self.pixel:
+            return self.forward_pixel(x, fast=True)
         B = x.shape[0]
         X, oh, ow = self.rows_fast(x)                        # [B, N, J, L]
         N = X.shape[1]
@@ -401,6 +493,44 @@ def trec_s8_numpy(x, zp, filt, bias, proj, geom, L, H, scope, mult, shift, out_z
     return out, ids
 
 
+def trec_s8_pixel_numpy(x, zp, filt, bias, proj, geom, H, scope, mult, shift, out_zp,
+                        act_min, act_max, offset=None):
+    """int8 TREC in pixel mode (L = in_c): proj int8 [H * C], offset int [H] or None.
+    Every input pixel is hashed (v = x - zp), clustered per scope group, replaced by its
+    rounded mean, and the output is the convolution of that centroid map (padding taps
+    add 0). Returns (output int8 [B*N, O], ids uint16 [B*in_h*in_w] in NHWC order)."""
+    B, ih, iw, C = x.shape
+    O, kh, kw = filt.shape[0], filt.shape[1], filt.shape[2]
+    V = x.astype(np.int64).reshape(B * ih * iw, C) - zp
+    P = np.asarray(proj).astype(np.int64).reshape(H, C)
+    d = V @ P.T
+    if offset is not None:
+        d = d + np.asarray(offset, dtype=np.int64).reshape(H)[None, :]
+    ids = ((d >= 0).astype(np.int64) << np.arange(H)).sum(1)
+    npx = ih * iw
+    groups = [range(b * npx, (b + 1) * npx) for b in range(B)] if scope == SCOPE_IMAGE \
+        else [range(B * npx)]
+    cmap = np.zeros_like(V)
+    for grp in groups:
+        members = {}
+        for q in grp:                       # first appearance order, increasing pixels
+            members.setdefault(int(ids[q]), []).append(q)
+        for qs in members.values():
+            ssum = V[qs].sum(0)
+            n = len(qs)
+            cmap[qs] = np.array([round_div(int(v), n) for v in ssum], dtype=np.int64)
+    rows = im2col_np(cmap.reshape(B, ih, iw, C), kh, kw, geom["stride"], geom["dil"],
+                     geom["pad_top"], geom["pad_left"], geom["out_h"], geom["out_w"], fill=0)
+    rows = rows.reshape(-1, kh * kw * C)
+    acc = rows @ filt.reshape(O, -1).astype(np.int64).T + bias.astype(np.int64)[None, :]
+    out = np.zeros(acc.shape, dtype=np.int8)
+    for r in range(acc.shape[0]):
+        for o in range(O):
+            v = mbqm(wrap32(int(acc[r, o])), int(mult[o]), int(shift[o])) + out_zp
+            out[r, o] = min(max(v, act_min), act_max)
+    return out, ids.astype(np.uint16)
+
+
 # ---------------------------------------------------------------------------------------
 # case file for the C tests
 #
@@ -447,19 +577,21 @@ def make_geom(B, in_h, in_w, in_c, out_c, k, s, d, padding):
     return g
 
 
-def module_for(g, L, H, scope, act):
+def module_for(g, L, H, scope, act, pixel=False):
     m = TrecConv2d(g["in_c"], g["out_c"], (g["kh"], g["kw"]), stride=g["stride"],
                    padding=(g["pad_top"], g["pad_left"]), dilation=g["dil"], bias=True,
-                   sub_len=L, hash_bits=H, scope=scope, act=act, pad_after=g["pad_after"])
+                   sub_len=L, hash_bits=H, scope=scope, act=act, pad_after=g["pad_after"],
+                   pixel=pixel)
     m.eval()
     return m
 
 
-def float_case(rng, g, L, H, scope, act, kind, with_off=False):
+def float_case(rng, g, L, H, scope, act, kind, with_off=False, pixel=False):
     """kind 0: dyadic data (every dot product exact in float32: ties at 0 are exercised);
     kind 1: Gaussian data, projections redrawn until no dot product is within 1e-4
-    (relative) of 0."""
-    m = module_for(g, L, H, scope, act)
+    (relative) of 0. pixel: pixel mode (L = in_c; one projection H x L, H offsets; the
+    ids are per input pixel)."""
+    m = module_for(g, L, H, scope, act, pixel)
     B, ih, iw, C = g["B"], g["in_h"], g["in_w"], g["in_c"]
     O, K = g["out_c"], m.K
     if kind == 0:
@@ -468,19 +600,34 @@ def float_case(rng, g, L, H, scope, act, kind, with_off=False):
         x[:, ::2, ::3, :] = x[:, 1:2, 0:1, :]
         w = rng.integers(-8, 9, size=(O, g["kh"], g["kw"], C)).astype(np.float32) / 8
         bias = rng.integers(-4, 5, size=O).astype(np.float32) / 4
-        proj = rng.integers(-3, 4, size=H * K).astype(np.float32)
-        off = (rng.integers(-8, 9, size=m.J * H).astype(np.float32) / 4) if with_off else None
+        proj = rng.integers(-3, 4, size=H * (L if pixel else K)).astype(np.float32)
+        off = (rng.integers(-8, 9, size=(1 if pixel else m.J) * H).astype(np.float32) / 4) \
+            if with_off else None
     else:
         x = rng.standard_normal((B, ih, iw, C)).astype(np.float32)
         w = (rng.standard_normal((O, g["kh"], g["kw"], C)) / math.sqrt(K)).astype(np.float32)
         bias = (0.1 * rng.standard_normal(O)).astype(np.float32)
         proj = None
-        off = (0.5 * rng.standard_normal(m.J * H)).astype(np.float32) if with_off else None
+        off = (0.5 * rng.standard_normal((1 if pixel else m.J) * H)).astype(np.float32) \
+            if with_off else None
     with torch.no_grad():
         m.weight.copy_(torch.from_numpy(w).permute(0, 3, 1, 2))
         m.bias.copy_(torch.from_numpy(bias))
         xt = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous()
-        if kind == 1:
+        if kind == 1 and pixel:
+            X = x.astype(np.float64).reshape(-1, C)
+            o = np.zeros(H) if off is None else off.astype(np.float64)
+            for _ in range(1000):
+                P = rng.standard_normal((H, L)).astype(np.float32)
+                Pd = P.astype(np.float64)
+                dd = X @ Pd.T + o[None, :]
+                mag = np.abs(X) @ np.abs(Pd).T + np.abs(o)[None, :]
+                if ((mag == 0) | (np.abs(dd) > 1e-4 * mag)).all():
+                    break
+            else:
+                raise RuntimeError("no projection with a safe margin")
+            proj = P.reshape(-1)
+        elif kind == 1:
             rows = im2col_np(x.astype(np.float64), g["kh"], g["kw"], g["stride"], g["dil"],
                              g["pad_top"], g["pad_left"], g["out_h"], g["out_w"])
             rows = rows.reshape(-1, K)
@@ -502,13 +649,13 @@ def float_case(rng, g, L, H, scope, act, kind, with_off=False):
             proj = np.concatenate(parts)
         m.set_proj_flat(torch.from_numpy(proj))
         if off is not None:
-            m.offset.copy_(torch.from_numpy(off).reshape(m.J, H))
+            m.offset.copy_(torch.from_numpy(off).reshape(m.offset.shape))
         y = m(xt)
     out = y.permute(0, 2, 3, 1).reshape(-1, O).numpy()
-    ids = m.last_ids.reshape(-1, m.J).numpy().astype(np.uint16)
+    ids = m.last_ids.reshape(-1 if pixel else (-1, m.J)).numpy().astype(np.uint16)
     return [
         _arr("geom", "i", _geom_arr(g)),
-        _arr("trec", "i", np.array([L, H, scope, act, kind])),
+        _arr("trec", "i", np.array([L, H, scope, act, kind] + ([1] if pixel else []))),
         _arr("input", "f", x),
         _arr("filter", "f", w),
         _arr("bias", "f", bias),
@@ -519,7 +666,7 @@ def float_case(rng, g, L, H, scope, act, kind, with_off=False):
     ] + ([_arr("offset", "f", off)] if off is not None else [])
 
 
-def s8_case(rng, g, L, H, scope, act, with_off=False):
+def s8_case(rng, g, L, H, scope, act, with_off=False, pixel=False):
     B, ih, iw, C = g["B"], g["in_h"], g["in_w"], g["in_c"]
     O = g["out_c"]
     K = g["kh"] * g["kw"] * C
@@ -529,7 +676,7 @@ def s8_case(rng, g, L, H, scope, act, with_off=False):
     zp = int(rng.integers(-20, 21))
     w = rng.integers(-127, 128, size=(O, g["kh"], g["kw"], C)).astype(np.int8)
     bias = rng.integers(-5000, 5001, size=O).astype(np.int32)
-    proj = rng.integers(-127, 128, size=H * K).astype(np.int8)
+    proj = rng.integers(-127, 128, size=H * (C if pixel else K)).astype(np.int8)
     in_s, out_s = 0.02, 0.05
     fs = rng.uniform(0.002, 0.01, size=O)
     mult, shift = [], []
@@ -542,16 +689,22 @@ def s8_case(rng, g, L, H, scope, act, with_off=False):
     out_zp = int(rng.integers(-10, 11))
     act_min = out_zp if act == ACT_RELU else -128
     act_max = 127
-    J = (K + L - 1) // L
+    J = 1 if pixel else (K + L - 1) // L
     off = rng.integers(-30000, 30001, size=J * H).astype(np.int64) if with_off else None
     if with_off:
         off[0] = 2**31 - 1  # extremes: the sum must not wrap
         off[-1] = -2**31
-    out, ids = trec_s8_numpy(x, zp, w, bias, proj, g, L, H, scope, mult, shift, out_zp,
-                             act_min, act_max, off)
+    if pixel:
+        if L != C:
+            raise ValueError("pixel mode needs L == in_c")
+        out, ids = trec_s8_pixel_numpy(x, zp, w, bias, proj, g, H, scope, mult, shift,
+                                       out_zp, act_min, act_max, off)
+    else:
+        out, ids = trec_s8_numpy(x, zp, w, bias, proj, g, L, H, scope, mult, shift, out_zp,
+                                 act_min, act_max, off)
     return [
         _arr("geom", "i", _geom_arr(g)),
-        _arr("trec", "i", np.array([L, H, scope, act, 2])),
+        _arr("trec", "i", np.array([L, H, scope, act, 2] + ([1] if pixel else []))),
         _arr("input", "b", x),
         _arr("filter", "b", w),
         _arr("bias", "i", bias),
@@ -595,6 +748,34 @@ def gen_tests(path, seed=1234):
     for i, ((B, ih, iw, C, O, k, s, d, pad), L, H, scope, act) in enumerate(s_specs):
         g = make_geom(B, ih, iw, C, O, k, s, d, pad)
         cases.append(s8_case(rng, g, L, H, scope, act, with_off=i >= 4))
+    # pixel mode (L = in_c), appended so that the cases above keep their values; kinds as
+    # above (2, 3: 0, 1 with offsets)
+    fp_specs = [
+        ((2, 7, 7, 3, 4, 3, 1, 1, "same"), 5, SCOPE_IMAGE, ACT_NONE, 0),
+        ((2, 7, 7, 3, 4, 3, 1, 1, "same"), 5, SCOPE_IMAGE, ACT_NONE, 2),
+        ((2, 8, 8, 4, 5, 3, 2, 1, "same"), 6, SCOPE_BATCH, ACT_RELU, 0),
+        ((1, 6, 6, 2, 3, 3, 1, 1, "valid"), 3, SCOPE_IMAGE, ACT_NONE, 3),
+        ((1, 9, 9, 8, 16, 3, 1, 1, "same"), 8, SCOPE_IMAGE, ACT_NONE, 1),
+        ((2, 10, 10, 2, 6, 3, 1, 2, "same"), 4, SCOPE_BATCH, ACT_RELU, 1),
+        ((1, 9, 8, 3, 4, 3, 2, 1, "same"), 7, SCOPE_IMAGE, ACT_RELU6, 3),
+        ((1, 8, 8, 16, 8, 5, 1, 1, "same"), 8, SCOPE_IMAGE, ACT_RELU, 1),
+        ((2, 6, 5, 5, 4, 1, 1, 1, "valid"), 3, SCOPE_BATCH, ACT_NONE, 2),
+    ]
+    for (B, ih, iw, C, O, k, s, d, pad), H, scope, act, kind in fp_specs:
+        g = make_geom(B, ih, iw, C, O, k, s, d, pad)
+        cases.append(float_case(rng, g, C, H, scope, act, kind % 2, with_off=kind >= 2,
+                                pixel=True))
+    sp_specs = [
+        ((2, 7, 7, 3, 4, 3, 1, 1, "same"), 4, SCOPE_IMAGE, ACT_NONE, False),
+        ((2, 8, 8, 4, 5, 3, 2, 1, "same"), 6, SCOPE_BATCH, ACT_RELU, False),
+        ((1, 6, 6, 4, 8, 3, 1, 1, "valid"), 16, SCOPE_IMAGE, ACT_NONE, True),
+        ((2, 10, 10, 2, 6, 3, 1, 2, "same"), 2, SCOPE_BATCH, ACT_RELU, True),
+        ((1, 9, 8, 3, 4, 3, 2, 1, "same"), 3, SCOPE_IMAGE, ACT_NONE, True),
+        ((1, 8, 8, 16, 8, 5, 1, 1, "same"), 8, SCOPE_IMAGE, ACT_RELU, False),
+    ]
+    for (B, ih, iw, C, O, k, s, d, pad), H, scope, act, with_off in sp_specs:
+        g = make_geom(B, ih, iw, C, O, k, s, d, pad)
+        cases.append(s8_case(rng, g, C, H, scope, act, with_off=with_off, pixel=True))
     demo_sidecar(path + ".trec")
     with open(path, "wb") as f:
         f.write(b"TRECTST1" + struct.pack("<I", len(cases)))
@@ -613,13 +794,15 @@ def export_layer(m, op_index, input_scale=None):
     projection row scaled to max |p| = 127 and rounded; the int8 kernels hash
     v = x_q - zp = x / input_scale, so an offset o becomes round(o * 127 / (max|p| *
     input_scale)) (int8 data is only exported when input_scale is given or every offset
-    is 0)."""
+    is 0). Pixel mode (m.pixel): one H x L block and H offsets, record["pixel"] = True
+    (sidecar types bit 3)."""
     flat = m.proj_flat().detach().float().numpy()
     offs = m.offset.detach().float().numpy().reshape(-1)
+    pixel = bool(getattr(m, "pixel", False))
     s8 = np.zeros_like(flat, dtype=np.int8)
-    s32 = np.zeros(m.J * m.H, dtype=np.int64)
+    s32 = np.zeros(offs.size, dtype=np.int64)
     pos = 0
-    for j, lj in enumerate(m.sub_lens()):
+    for j, lj in enumerate(m.proj_lens() if pixel else m.sub_lens()):
         blk = flat[pos:pos + m.H * lj].reshape(m.H, lj)
         scale = np.abs(blk).max(1, keepdims=True)
         scale[scale == 0] = 1
@@ -630,22 +813,31 @@ def export_layer(m, op_index, input_scale=None):
         pos += m.H * lj
     has_off = bool(np.any(offs != 0))
     int8_ok = input_scale is not None or not has_off
-    return dict(op=op_index, K=m.K, sub_len=m.L, hash_bits=m.H, scope=m.scope, proj_f32=flat,
+    return dict(op=op_index, K=m.K, sub_len=m.L, hash_bits=m.H, scope=m.scope, pixel=pixel,
+                proj_f32=flat,
                 offset_f32=offs if has_off else None, proj_s8=s8 if int8_ok else None,
                 offset_s32=np.clip(s32, -2**31, 2**31 - 1) if has_off and int8_ok else None)
 
 
 def write_sidecar(path, layers):
     """Writes the TREC sidecar (format in src/reuse/trec.h) from records as returned by
-    export_layer (proj_f32 and/or proj_s8 may be None), sorted by op index."""
+    export_layer (proj_f32 and/or proj_s8 may be None), sorted by op index. A record with
+    "pixel" true is written in pixel mode (types bit 3: H x L projections, H offsets per
+    type; K must be a multiple of L)."""
     layers = sorted(layers, key=lambda r: r["op"])
     n = len(layers)
     off = 16 + 24 * n
     table, blobs = b"", b""
     for r in layers:
-        hk = r["hash_bits"] * r["K"]
-        jh = (r["K"] + r["sub_len"] - 1) // r["sub_len"] * r["hash_bits"]
+        pixel = bool(r.get("pixel"))
+        if pixel and r["K"] % r["sub_len"]:
+            raise ValueError("pixel-mode layer at op %d: K %d not a multiple of L %d" %
+                             (r["op"], r["K"], r["sub_len"]))
+        hk = r["hash_bits"] * (r["sub_len"] if pixel else r["K"])
+        jh = r["hash_bits"] if pixel else (r["K"] + r["sub_len"] - 1) // r["sub_len"] * r["hash_bits"]
         types = (1 if r.get("proj_f32") is not None else 0) | (2 if r.get("proj_s8") is not None else 0)
+        if pixel:
+            types |= 8
         if r.get("offset_f32") is not None or r.get("offset_s32") is not None:
             types |= 4
         data = b""
@@ -670,14 +862,17 @@ def write_sidecar(path, layers):
 
 def demo_sidecar(path):
     """A sidecar with known contents for tests/reuse/test_trec_file.c: layers at op indices
-    2, 5, 9 with (K, L, H, scope, types) below; proj_f32[i] = i * 0.25 - layer,
-    proj_s8[i] = i % 200 - 100, offset_f32[i] = i * 0.5 - 1, offset_s32[i] = i * 1000 - 7."""
-    specs = [(2, 27, 9, 4, 0, 7), (5, 144, 16, 8, 1, 1), (9, 7, 7, 16, 0, 2)]
+    2, 5, 9, 12 with (K, L, H, scope, types) below; proj_f32[i] = i * 0.25 - layer,
+    proj_s8[i] = i % 200 - 100, offset_f32[i] = i * 0.5 - 1, offset_s32[i] = i * 1000 - 7.
+    The fourth layer (op 12, types 15) is in pixel mode: H * L projections, H offsets."""
+    specs = [(2, 27, 9, 4, 0, 7), (5, 144, 16, 8, 1, 1), (9, 7, 7, 16, 0, 2),
+             (12, 144, 16, 6, 1, 15)]
     recs = []
     for li, (op, K, L, H, scope, types) in enumerate(specs):
-        hk = H * K
-        jh = (K + L - 1) // L * H
-        recs.append(dict(op=op, K=K, sub_len=L, hash_bits=H, scope=scope,
+        pixel = bool(types & 8)
+        hk = H * (L if pixel else K)
+        jh = H if pixel else (K + L - 1) // L * H
+        recs.append(dict(op=op, K=K, sub_len=L, hash_bits=H, scope=scope, pixel=pixel,
                          proj_f32=(np.arange(hk) * 0.25 - li) if types & 1 else None,
                          proj_s8=(np.arange(hk) % 200 - 100) if types & 2 else None,
                          offset_f32=(np.arange(jh) * 0.5 - 1) if types & 4 else None,
@@ -720,7 +915,101 @@ def selftest():
     m2.eval()
     with torch.no_grad():
         assert torch.equal(m2(x), out.detach())
+    selftest_pixel()
     print("selftest ok")
+
+
+def selftest_pixel():
+    """Pixel mode: with pure buckets (H = 16, distinct pixels) the dense conv; forward ==
+    forward_fast (values, ids, gradients); the int8 NumPy twin against a direct
+    computation; export / sidecar sizes."""
+    g = make_geom(2, 7, 6, 16, 5, 3, 2, 1, "same")          # asymmetric SAME padding
+    torch.manual_seed(3)
+    m = module_for(g, 16, 16, SCOPE_IMAGE, ACT_NONE, pixel=True)
+    x = torch.randn(2, 16, 7, 6)
+    with torch.no_grad():
+        m.offset.copy_(0.1 * torch.randn(1, 16))
+        y = m(x)
+    npx = 2 * 7 * 6
+    ids = m.last_ids.reshape(-1)
+    # pure: every bucket of an image holds one pixel
+    assert m.last_clusters == npx * m.J, (m.last_clusters, npx * m.J)
+    pt, pl = g["pad_top"], g["pad_left"]
+    pb, pr = g["pad_after"]
+    conv = F.conv2d(F.pad(x, (pl, pr, pt, pb)), m.weight, m.bias, 2)
+    err = (y - conv).abs().max().item()
+    print("pixel dense identity (H=16): max |trec - conv| = %.3g" % err)
+    assert err < 1e-5
+    # stats
+    assert m.last_macs_hash == npx * 16 * 16 and m.last_macs_reuse == npx * 9 * 16 * 5
+    # few bits: clustering; forward vs forward_fast in eval and training
+    m2 = module_for(g, 16, 3, SCOPE_BATCH, ACT_RELU, pixel=True)
+    with torch.no_grad():
+        m2.offset.copy_(0.3 * torch.randn(1, 3))
+    m2.train()
+    grads = []
+    for fast in (False, True):
+        m2.fast = fast
+        m2.zero_grad()
+        xx = x.clone().requires_grad_(True)
+        out = m2(xx)
+        out.square().mean().backward()
+        grads.append((out.detach(), m2.last_ids.clone(), m2.proj.grad.clone(),
+                      m2.offset.grad.clone(), m2.weight.grad.clone(), xx.grad.clone()))
+    assert m2.last_clusters < npx * m2.J
+    (o0, i0, *g0), (o1, i1, *g1) = grads
+    assert torch.equal(i0, i1)
+    assert torch.allclose(o0, o1, atol=1e-5), (o0 - o1).abs().max()
+    for a, b, n in zip(g0, g1, ("proj", "offset", "weight", "input")):
+        assert a.abs().sum() > 0 and torch.allclose(a, b, rtol=1e-4, atol=1e-6), n
+    m2.eval()
+    with torch.no_grad():
+        assert torch.allclose(m2(x), o0, atol=1e-6)       # training value == eval value
+    print("pixel forward == forward_fast (values, ids, gradients of proj, offset, weight, "
+          "input)")
+    # int8 twin vs a direct computation (centroid map, then a dense integer conv)
+    rng = np.random.default_rng(5)
+    gi = make_geom(2, 6, 5, 3, 4, 3, 1, 1, "same")
+    xq = rng.integers(-128, 128, size=(2, 6, 5, 3)).astype(np.int8)
+    xq[:, :3] = (xq[:, :3] // 64 * 64).astype(np.int8)
+    zp = 7
+    w = rng.integers(-127, 128, size=(4, 3, 3, 3)).astype(np.int8)
+    bias = rng.integers(-500, 501, size=4).astype(np.int32)
+    proj = rng.integers(-127, 128, size=3 * 3).astype(np.int8)
+    off = rng.integers(-3000, 3001, size=3)
+    mult, shift = [1 << 30] * 4, [-6] * 4
+    out, pid = trec_s8_pixel_numpy(xq, zp, w, bias, proj, gi, 3, SCOPE_IMAGE, mult, shift,
+                                   0, -128, 127, off)
+    v = xq.astype(np.int64) - zp
+    want_ids = (((v @ proj.astype(np.int64).reshape(3, 3).T + off) >= 0) << np.arange(3)).sum(-1)
+    assert np.array_equal(pid.reshape(2, 6, 5), want_ids)
+    cm = np.zeros_like(v)
+    for b in range(2):
+        for k in np.unique(want_ids[b]):
+            sel = want_ids[b] == k
+            sm, n = v[b][sel].sum(0), int(sel.sum())
+            cm[b][sel] = [round_div(int(t), n) for t in sm]
+    acc = F.conv2d(torch.from_numpy(cm).permute(0, 3, 1, 2).double(),
+                   torch.from_numpy(w.astype(np.int64)).permute(0, 3, 1, 2).double(),
+                   torch.from_numpy(bias.astype(np.int64)).double(), padding=1)
+    acc = acc.permute(0, 2, 3, 1).reshape(-1, 4).round().long().numpy()
+    ref = np.array([[min(max(mbqm(wrap32(int(a)), mult[o], shift[o]), -128), 127)
+                     for o, a in enumerate(r)] for r in acc], dtype=np.int8)
+    assert np.array_equal(out, ref)
+    print("pixel int8 twin == direct computation (%d clusters in image 0)" %
+          len(np.unique(want_ids[0])))
+    # export + sidecar size
+    r = export_layer(m2, 4, input_scale=0.05)
+    assert r["pixel"] and r["proj_f32"].size == 3 * 16 and r["offset_s32"].size == 3
+    import tempfile
+    import os
+    with tempfile.TemporaryDirectory() as td:
+        fn = os.path.join(td, "p.trec")
+        write_sidecar(fn, [r])
+        b = open(fn, "rb").read()
+        types, nbytes = struct.unpack_from("<B3xII", b, 16 + 12)[0], struct.unpack_from("<I", b, 16 + 20)[0]
+        assert types == 15 and nbytes == 4 * 48 + 48 + 4 * 3 * 2, (types, nbytes)
+    print("pixel export: sidecar types 15, %d bytes" % nbytes)
 
 
 def main(argv):
