@@ -17,15 +17,18 @@ API:
     build(net)                   "cifarnet" | "resnet20" -> a fresh module
     trec_layers(model)           [(name, Conv2d or TrecConv2d)] of the convs TREC may
                                  replace, in forward order
-    to_trec(model, name, L, H, scope=trec.SCOPE_IMAGE, init="gauss", ...)
+    to_trec(model, name, L, H, scope=trec.SCOPE_IMAGE, init="gauss", ..., pixel=False)
                                  swaps model.<name> (a Conv2d) for a TrecConv2d with the
-                                 same weight and bias; returns the TrecConv2d
-    trec_config(model)           {name: {"L", "H", "scope", "tau"}} of its TrecConv2d layers
+                                 same weight and bias; returns the TrecConv2d (pixel: the
+                                 shared-projection mode, L = the conv's in_channels)
+    trec_config(model)           {name: {"L", "H", "scope", "tau", "pixel"}} of its
+                                 TrecConv2d layers
     apply_trec_config(model, c)  re-creates those layers (before load_state_dict)
     save_checkpoint(path, model, net, meta) / load_checkpoint(path) -> (model, ckpt dict)
 
 A TrecConv2d (trec.py) carries everything the exporter needs: .L (sub_len), .H
-(hash_bits), .scope, .proj [J, H, L] (proj_flat() gives the C layout), .offset [J, H],
+(hash_bits), .scope, .pixel, .proj [J, H, L] (pixel mode: [1, H, L]; proj_flat() gives the
+C layout), .offset [J, H] (pixel mode: [1, H]),
 .weight [out, in, kh, kw], .bias (None for ResNet-20's convs), .stride, .pad. The batch
 norm after a conv stays a separate, untouched module.
 
@@ -200,7 +203,7 @@ def _pca_proj(rows, L, H, gen, centre):
 
 
 def to_trec(model, name, L, H, scope=trec.SCOPE_IMAGE, init="gauss", calib_rows=None,
-            tau=1.0, seed=0):
+            tau=1.0, seed=0, pixel=False):
     """Replaces the Conv2d model.<name> by a TrecConv2d (sub_len L, clamped to K; hash_bits
     H; scope) with the same weight, bias, stride, padding and dilation, and returns it.
 
@@ -208,7 +211,12 @@ def to_trec(model, name, L, H, scope=trec.SCOPE_IMAGE, init="gauss", calib_rows=
     principal directions of each sub-vector of calib_rows [n, K], the conv's im2col input
     rows in filter order as given by trec.im2col_torch; "+c" puts the hyperplanes through
     the calibration mean), or "keep" when name already is a TrecConv2d of that L and H
-    (nothing to do). The module is left in the model's training mode."""
+    (nothing to do). The module is left in the model's training mode.
+
+    pixel: pixel mode (shared projection; L must be the conv's in_channels): one H x L
+    projection for every input pixel; for pca / pca+c, calib_rows are then the conv's
+    calibration *pixels* [n, in_channels] (its input's channel vectors, e.g.
+    x.permute(0, 2, 3, 1).reshape(-1, C)), and "+c" gives offsets -P . mean pixel."""
     parent, attr = _parent(model, name)
     conv = getattr(parent, attr)
     if isinstance(conv, trec.TrecConv2d):
@@ -221,19 +229,25 @@ def to_trec(model, name, L, H, scope=trec.SCOPE_IMAGE, init="gauss", calib_rows=
         raise ValueError("%s: only groups=1 and explicit integer padding are supported" % name)
     K = conv.in_channels * conv.kernel_size[0] * conv.kernel_size[1]
     L = min(int(L), K)
+    if pixel and L != conv.in_channels:
+        raise ValueError("to_trec(%s): pixel mode needs L = in_channels (%d), not %d" %
+                         (name, conv.in_channels, L))
     t = trec.TrecConv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
                         conv.padding, conv.dilation, bias=conv.bias is not None, sub_len=L,
-                        hash_bits=int(H), scope=scope, tau=tau)
+                        hash_bits=int(H), scope=scope, tau=tau, pixel=pixel)
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         t.weight.copy_(conv.weight)
         if conv.bias is not None:
             t.bias.copy_(conv.bias)
         if init == "gauss":
-            t.proj.copy_(torch.randn(t.J, t.H, t.L, generator=gen) * t.mask)
+            t.proj.copy_(torch.randn(t.proj.shape, generator=gen) * t.mask)
         elif init in ("pca", "pca+c"):
             if calib_rows is None:
                 raise ValueError("to_trec(%s): init %s needs calib_rows" % (name, init))
+            if pixel and calib_rows.shape[1] != L:
+                raise ValueError("to_trec(%s): pixel mode wants calibration pixels [n, %d]"
+                                 % (name, L))
             p, o = _pca_proj(calib_rows, L, t.H, gen, init == "pca+c")
             t.proj.copy_(p)
             t.offset.copy_(o)
@@ -246,8 +260,9 @@ def to_trec(model, name, L, H, scope=trec.SCOPE_IMAGE, init="gauss", calib_rows=
 
 
 def trec_config(model):
-    """{name: {"L", "H", "scope", "tau"}} for every TrecConv2d in the model."""
-    return {n: {"L": m.L, "H": m.H, "scope": m.scope, "tau": float(m.tau)}
+    """{name: {"L", "H", "scope", "tau", "pixel"}} for every TrecConv2d in the model."""
+    return {n: {"L": m.L, "H": m.H, "scope": m.scope, "tau": float(m.tau),
+                "pixel": bool(m.pixel)}
             for n, m in model.named_modules() if isinstance(m, trec.TrecConv2d)}
 
 
@@ -256,7 +271,7 @@ def apply_trec_config(model, config):
     filled by load_state_dict)."""
     for name, c in config.items():
         to_trec(model, name, c["L"], c["H"], scope=c.get("scope", trec.SCOPE_IMAGE),
-                tau=c.get("tau", 1.0))
+                tau=c.get("tau", 1.0), pixel=bool(c.get("pixel", False)))
     return model
 
 

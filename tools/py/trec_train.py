@@ -18,16 +18,20 @@ Modes:
 Layer SPEC: comma-separated names or prefixes of cifar_nets.trec_layers() names ("conv2",
 "layer3", "layer2,layer3", "all"). --L is a number or "c" (L = the layer's input channels:
 one sub-vector per filter tap); both --L and --H may be a comma list with one value per
-selected layer.
+selected layer. --pixel (needs --L c): pixel mode, the shared projection of docs/trec.md
+(every input pixel hashed once with one H x in_c projection; the conv runs on the centroid
+map); the pca inits then take the principal directions of the calibration pixels.
 
 Outputs: /work/main/build/trec_models/<net>_<tag>.pt (cifar_nets.save_checkpoint:
 state_dict, TREC config, meta) and one JSON line per run appended to
 /work/main/build/trec_models/runs.jsonl:
-    {"net", "tag", "mode", "from", "layers": [names], "L", "H" (per layer), "init",
+    {"net", "tag", "mode", "from", "layers": [names], "L", "H" (per layer), "pixel"
+     (bool), "init",
      "epochs", "train_images_per_epoch", "dense_acc" (the starting dense net), "acc" (this
      model), "test_images", "sec_per_epoch",
-     "macs": {"layers": {name: {"L", "H", "dense", "reuse", "hash", "done", "clusters",
-               "rows"}} (per image, averaged over the test set; done = reuse + hash),
+     "macs": {"layers": {name: {"L", "H", "pixel", "dense", "reuse", "hash", "done",
+               "clusters", "rows"}} (per image, averaged over the test set; done = reuse +
+               hash; pixel mode: clusters = buckets x taps),
               "trec_dense", "trec_done", "speedup_trec" (dense / done on the TREC layers),
               "net_dense" (all convs), "net_done", "speedup_net"}}
 
@@ -95,8 +99,9 @@ def per_layer(values, layers, what):
     return vals
 
 
-def calib_rows(model, names, x):
-    """{name: [rows, K]} im2col rows (filter order) of the inputs of the named convs."""
+def calib_rows(model, names, x, pixel_names=()):
+    """{name: [rows, K]} im2col rows (filter order) of the inputs of the named convs; for
+    the names in pixel_names the input pixels instead: [B * H * W, in_channels]."""
     mods = dict(model.named_modules())
     rows, hooks = {}, []
     for n in names:
@@ -104,6 +109,9 @@ def calib_rows(model, names, x):
 
         def hook(m, inp, out, n=n):
             xin = inp[0]
+            if n in pixel_names:
+                rows.setdefault(n, []).append(xin.permute(0, 2, 3, 1).reshape(-1, xin.shape[1]))
+                return
             r = trec.im2col_torch(xin, m.kernel_size[0], m.kernel_size[1], m.stride,
                                   m.dilation, m.padding[0], m.padding[1], out.shape[2],
                                   out.shape[3])
@@ -124,22 +132,30 @@ def auto_tau(t, rows, frac):
     """tau = frac * median |d| of the layer's hash dot products on calibration rows, so
     that the relaxation is equally soft whatever the scale of the activations."""
     with torch.no_grad():
+        if t.pixel:                              # rows are pixels [n, L]
+            d = rows @ t.proj[0].t() + t.offset[0]
+            return float(frac * d.abs().median().clamp_min(1e-6))
         K = rows.shape[1]
         X = F.pad(rows, (0, t.J * t.L - K)).reshape(-1, t.J, t.L)
         d = torch.einsum("njl,jhl->njh", X, t.proj * t.mask) + t.offset
         return float(frac * d.abs().median().clamp_min(1e-6))
 
 
-def make_trec(model, layers, Ls, Hs, init, calib_x, tau_frac, seed=0):
+def make_trec(model, layers, Ls, Hs, init, calib_x, tau_frac, seed=0, pixel=False):
     """Swaps the layers for TrecConv2d; projections from init (gauss, pca, pca+c) on the
-    calibration images; tau per layer from auto_tau (tau_frac > 0) or 1.0."""
-    rows = calib_rows(model, layers, calib_x) if (init.startswith("pca") or tau_frac > 0) else {}
+    calibration images; tau per layer from auto_tau (tau_frac > 0) or 1.0. pixel: pixel
+    mode on every layer (L must be "c" or the layer's in_channels; the pca inits and tau
+    use the layers' calibration pixels)."""
+    rows = calib_rows(model, layers, calib_x, layers if pixel else ()) \
+        if (init.startswith("pca") or tau_frac > 0) else {}
     mods = dict(model.named_modules())
     for n, Ls_, Hs_ in zip(layers, Ls, Hs):
         conv = mods[n]
         L = conv.in_channels if Ls_ == "c" else int(Ls_)
+        if pixel and L != conv.in_channels:
+            raise ValueError("--pixel: %s needs L = c (%d), not %d" % (n, conv.in_channels, L))
         t = cifar_nets.to_trec(model, n, L, int(Hs_), init=init, calib_rows=rows.get(n),
-                               seed=seed)
+                               seed=seed, pixel=pixel)
         if tau_frac > 0:
             t.tau = auto_tau(t, rows[n], tau_frac)
     return model
@@ -188,7 +204,8 @@ def evaluate(model, x_u8, y, batch=200, fast=True):
     layers = {}
     for n, a in acc.items():
         m = mods[n]
-        layers[n] = dict(L=m.L, H=m.H, J=m.J, dense=a[0] / n_img, reuse=a[1] / n_img,
+        layers[n] = dict(L=m.L, H=m.H, J=m.J, pixel=bool(m.pixel), dense=a[0] / n_img,
+                         reuse=a[1] / n_img,
                          hash=a[2] / n_img, done=(a[1] + a[2]) / n_img,
                          clusters=a[3] / n_img, rows=a[4] / n_img)
     return correct / n_img, layers
@@ -331,6 +348,8 @@ def print_table(path):
     for r in sorted(runs.values(), key=lambda r: (r["net"], r["tag"])):
         m = r["macs"]
         Ls = sorted(set(r["L"]))
+        if r.get("pixel"):
+            Ls = ["%s/pix" % v for v in Ls]
         Hs = sorted(set(r["H"]))
         lay = ",".join(r["layers"]) if len(r["layers"]) <= 2 else "%d convs (%s..)" % (
             len(r["layers"]), r["layers"][0])
@@ -361,6 +380,9 @@ def main(argv):
     ap.add_argument("--L", default="c")
     ap.add_argument("--H", default="8")
     ap.add_argument("--init", default="pca+c", choices=["gauss", "pca", "pca+c"])
+    ap.add_argument("--pixel", action="store_true",
+                    help="pixel mode (shared projection; needs --L c): each input pixel "
+                         "hashed once, the conv on the centroid map")
     ap.add_argument("--tau", type=float, default=0.5,
                     help="relaxation temperature as a fraction of the median |d| on the "
                          "calibration rows (0: trec.py's default tau = 1)")
@@ -425,10 +447,11 @@ def main(argv):
             Hs = per_layer(a.H, layers, "H")
             cidx = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(1))[:a.calib]
             cx = cifar_nets.normalize(cifar_data.to_float(x[cidx.numpy()]))
-            make_trec(model, layers, Ls, Hs, a.init, cx, a.tau, a.seed)
+            make_trec(model, layers, Ls, Hs, a.init, cx, a.tau, a.seed, pixel=a.pixel)
             for n, m in model.named_modules():
                 if isinstance(m, trec.TrecConv2d):
-                    log("  %s: TREC K %d L %d H %d J %d tau %.3g" % (n, m.K, m.L, m.H, m.J, m.tau))
+                    log("  %s: TREC K %d L %d H %d J %d tau %.3g%s" % (
+                        n, m.K, m.L, m.H, m.J, m.tau, " pixel mode" if m.pixel else ""))
         set_fast(model, True, detach_x=not a.relax_x)
         if a.bn_recal > 0:
             recalibrate_bn(model, x, a.bn_recal, a.batch, a.seed)
@@ -442,8 +465,9 @@ def main(argv):
             100 * acc, "-" if dense_acc is None else "%.2f%%" % (100 * dense_acc), len(yt),
             time.time() - t0))
         for n, v in lstats.items():
-            log("  %-16s L %3d H %2d: clusters/img %.0f (rows %.0f x J %d); MACs dense %.2fM "
-                "reuse %.2fM hash %.2fM -> %.2fx" % (n, v["L"], v["H"], v["clusters"],
+            log("  %-16s L %3d%s H %2d: clusters/img %.0f (rows %.0f x J %d); MACs dense %.2fM "
+                "reuse %.2fM hash %.2fM -> %.2fx" % (n, v["L"], " pixel" if v.get("pixel") else "",
+                                                    v["H"], v["clusters"],
                                                     v["rows"], v["J"], v["dense"] / 1e6,
                                                     v["reuse"] / 1e6, v["hash"] / 1e6,
                                                     v["dense"] / v["done"]))
@@ -455,7 +479,8 @@ def main(argv):
         tag = a.tag or ("dense" if a.mode == "dense" else "trec")
         rec = dict(net=a.net, tag=tag, mode=a.mode, src=a.src, layers=layers,
                    L=[lstats[n]["L"] for n in layers] if layers else [],
-                   H=[int(h) for h in Hs], init=a.init if layers else None,
+                   H=[int(h) for h in Hs], pixel=bool(a.pixel and layers),
+                   init=a.init if layers else None,
                    tau_frac=a.tau if layers else None, epochs=a.epochs, clip=a.clip,
                    relax_x=a.relax_x, freeze_bn=a.freeze_bn, batch=a.batch,
                    bn_recal=a.bn_recal,
