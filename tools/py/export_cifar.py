@@ -23,6 +23,14 @@ usage:
                        NAME=L:H,NAME=L:H,... for a per-layer choice
     --ptq-layers S     which convs for --ptq: wide (default: 3x3 with >= 32 outputs), all,
                        or comma-separated module names
+    --ptq-pixel        --ptq in pixel mode (shared projection; L must be the in_channels)
+    --group NAME       the export's net name in index.json (default NET): the bench
+                       groups entries by it and takes the group's dense export as the
+                       baseline, so exports of another dense net (e.g. cifarnet_dense_e10
+                       and the TREC nets trained from it) need their own group
+    --dense TAG        the tag of that dense export (recorded, informative)
+    A checkpoint in pixel mode (trec_train.py --pixel) gets a pixel-mode sidecar (types
+    bit 3); the json records "pixel" (and per layer).
     --eval-every K     evaluation subset: every K-th test record (default 50: 200 images)
     --eval-limit N     only the first N of the subset (0 = all)
     --no-eval          skip the accuracy evaluation
@@ -30,7 +38,7 @@ usage:
     --check-float N    compare the float TFLite (NumPy, tflite_run_ref) with PyTorch's
                        logits on N evaluation images; prints the largest difference
   export_cifar.py index DIR
-      collects DIR/*.json into DIR/index.json
+      collects DIR/*.json into DIR/index.json (net = the --group, arch, pixel, dense)
   export_cifar.py predict MODEL.tflite CIFAR.bin [LIMIT]
       per-image top-1 class (NumPy graph), one line per record (for the C tests)
   export_cifar.py torch-logits NET CHECKPOINT|pretrained|random CIFAR.bin N
@@ -404,7 +412,11 @@ def trec_records(layers, convs):
         if r["proj_s8"] is None:
             raise SystemExit("export_cifar.py: %s: no int8 projections" % ly["name"])
         k = m.kh
-        if k2 != k:
+        if k2 != k and r.get("pixel"):
+            # pixel mode: one projection for every tap, so only K grows (the new taps
+            # read centroids through zero filter weights)
+            r = dict(r, K=k2 * k2 * in_c)
+        elif k2 != k:
             L, H = m.L, m.H
             if in_c % L:
                 raise SystemExit("export_cifar.py: %s: exported as a %dx%d conv (TFLite "
@@ -467,8 +479,9 @@ def load_model(net, ckpt, seed):
     return m, ck
 
 
-def apply_ptq(model, spec, which, calib_px):
-    """Replaces convs by TrecConv2d with pca+c projections from calibration rows."""
+def apply_ptq(model, spec, which, calib_px, pixel=False):
+    """Replaces convs by TrecConv2d with pca+c projections from calibration rows (pixel:
+    pixel mode, from the calibration pixels)."""
     import torch
     import torch.nn as nn
     import cifar_nets as cn
@@ -513,6 +526,9 @@ def apply_ptq(model, spec, which, calib_px):
 
         def hook(m, inp, out):
             xin = inp[0]
+            if pixel:
+                rows.append(xin.permute(0, 2, 3, 1).reshape(-1, xin.shape[1]).detach())
+                return
             oh = (xin.shape[2] + 2 * m.padding[0] - m.kernel_size[0]) // m.stride[0] + 1
             r = trec.im2col_torch(xin, m.kernel_size[0], m.kernel_size[1], m.stride,
                                   m.dilation, m.padding[0], m.padding[1], oh, oh)
@@ -523,7 +539,8 @@ def apply_ptq(model, spec, which, calib_px):
         h.remove()
         if per:
             L, H = per[name]
-        cn.to_trec(model, name, L, H, init="pca+c", calib_rows=torch.cat(rows)).eval()
+        cn.to_trec(model, name, L, H, init="pca+c", calib_rows=torch.cat(rows),
+                   pixel=pixel).eval()
     model.eval()
     return names
 
@@ -601,7 +618,7 @@ def export(args):
     model, ck = load_model(args.net, args.checkpoint, args.seed)
     calib = calib_images(args.calib)
     if args.ptq:
-        apply_ptq(model, args.ptq, args.ptq_layers, calib)
+        apply_ptq(model, args.ptq, args.ptq_layers, calib, pixel=args.ptq_pixel)
     layers = build_layers(args.net, model)
 
     ranges = {}
@@ -643,18 +660,21 @@ def export(args):
     # kernel: the TFLite kernel size (4 for the stride-2 3x3 convs of ResNet-20, whose
     # fourth row and column are zero: their dense MACs count 16/9 of the PyTorch conv's)
     tlayers = [dict(name=r["name"], op=r["op"], L=r["sub_len"], H=r["hash_bits"], K=r["K"],
-                    kernel=convs[r["name"]][2]) for r in recs]
+                    kernel=convs[r["name"]][2], pixel=bool(r.get("pixel"))) for r in recs]
     print("%s: %d ops, %d bytes (int8)%s" % (int8_path, n_ops, len(data),
                                              "; %s" % float_path if float_path else ""))
     for t in tlayers:
-        print("trec layer %s: op %d, L %d, H %d, K %d" % (t["name"], t["op"], t["L"], t["H"], t["K"]))
+        print("trec layer %s: op %d, L %d, H %d, K %d%s" % (t["name"], t["op"], t["L"], t["H"],
+                                                         t["K"], " (pixel mode)" if t["pixel"] else ""))
     if trec_path:
         print("wrote %s (%d layers)" % (trec_path, len(recs)))
     Ls = sorted({t["L"] for t in tlayers})
     Hs = sorted({t["H"] for t in tlayers})
     summary = dict(net=args.net, tag=args.tag or os.path.basename(args.out_prefix),
                    checkpoint=args.checkpoint, L=Ls[0] if len(Ls) == 1 else Ls or None,
-                   H=Hs[0] if len(Hs) == 1 else Hs or None, layers=tlayers,
+                   H=Hs[0] if len(Hs) == 1 else Hs or None,
+                   pixel=any(t["pixel"] for t in tlayers), layers=tlayers,
+                   group=args.group or args.net, dense=args.dense,
                    ptq=args.ptq or None, int8_tflite=os.path.abspath(int8_path),
                    float_tflite=os.path.abspath(float_path) if float_path else None,
                    trec=os.path.abspath(trec_path) if trec_path else None,
@@ -757,19 +777,29 @@ def torch_logits(argv):
 
 
 def index(d):
+    """DIR/index.json: one entry per DIR/*.json export summary. "net" is the export's
+    group (--group; default the architecture, also given as "arch"): bench/trec/run.py
+    takes the first dense entry (no sidecar, in file-name order) of a group as the
+    baseline of that group's TREC entries, so exports from another dense net get their
+    own group (and "dense" names the baseline's tag when the export recorded it)."""
     out = []
     for fn in sorted(os.listdir(d)):
         if not fn.endswith(".json") or fn == "index.json":
             continue
         with open(os.path.join(d, fn)) as f:
             s = json.load(f)
-        out.append({k: s.get(k) for k in ("net", "tag", "L", "H", "layers", "int8_tflite",
+        e = {k: s.get(k) for k in ("net", "tag", "L", "H", "layers", "int8_tflite",
                                           "float_tflite", "trec", "float_trec",
                                           "py_accuracy_int8", "py_accuracy_int8_dense",
                                           "torch_accuracy", "eval_subset", "c_line_int8_dense",
                                           "c_line_int8_trec", "c_trec_macs_int8",
                                           "py_line_int8_dense",
-                                          "py_line_int8_trec", "checkpoint", "ptq")})
+                                          "py_line_int8_trec", "checkpoint", "ptq")}
+        e["net"] = s.get("group") or s.get("net")
+        e["arch"] = s.get("net")
+        e["pixel"] = bool(s.get("pixel"))
+        e["dense"] = s.get("dense")
+        out.append(e)
     with open(os.path.join(d, "index.json"), "w") as f:
         json.dump(out, f, indent=1)
     print("wrote %s: %d models" % (os.path.join(d, "index.json"), len(out)))
@@ -798,6 +828,14 @@ def main(argv):
     ap.add_argument("--check-float", type=int, default=0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--tag", default=None)
+    ap.add_argument("--group", default=None,
+                    help="the index's net name for this export (default: NET); exports of "
+                         "one group share the dense baseline (e.g. cifarnet_e10)")
+    ap.add_argument("--dense", default=None,
+                    help="tag of the dense export that is this one's baseline (recorded in "
+                         "the json and index)")
+    ap.add_argument("--ptq-pixel", action="store_true",
+                    help="--ptq in pixel mode (L must be the conv's in_channels)")
     args = ap.parse_args(argv)
     if args.calib < 1 or args.eval_every < 1:
         raise SystemExit("export_cifar.py: --calib and --eval-every must be >= 1")

@@ -11,10 +11,15 @@ int8 models get int8 projections in the space the int8 kernels hash (v = x_q - z
 row scaled to max|p| = 127, offsets -round(p_q . mean_v)); float models get float ones.
 The sidecar (docs/trec.md) is written with trec.py's write_sidecar.
 
+Pixel mode (--pixel, docs/trec.md "shared projection"; needs L = in_c): one H x in_c
+projection per conv, from the calibration *pixels* (the conv input's channel vectors,
+v = x - zp for int8), sidecar types bit 3.
+
 usage:
   trec_tflite.py make MODEL.tflite OUT.trec [--cifar FILE] [--calib N] [--L N] [--H N]
-                 [--method pca|gauss] [--ops all|wide|I,J,...] [--seed S]
+                 [--method pca|gauss] [--ops all|wide|I,J,...] [--seed S] [--pixel]
       --L      sub-vector length (default: the conv's in_c, i.e. one filter tap)
+      --pixel  pixel mode (every chosen conv needs L = its in_c: leave --L at 0)
       --ops    all CONV_2D, wide (default: 3x3 convs with >= 32 output channels) or a list
       --calib  calibration images (default 16), spread evenly over the whole file (a
                class-sorted file such as CIFAR-10's test batch gets every class): of the
@@ -27,9 +32,12 @@ usage:
   trec_tflite.py subset CIFAR.bin OUT.bin [--every 50]
       writes records 0, every, 2*every, ... (the evaluation subset for frugal classify)
   trec_tflite.py eval MODEL.tflite CIFAR.bin [--trec FILE] [--limit N]
-      int8 models: runs the graph in NumPy (tflite_run_ref.py) with the sidecar's convs as
-      TREC (an independent NumPy twin of the int8 kernels) and prints the accuracy line
-      as `frugal classify --cifar10 ... --reuse trec --trec FILE` does
+      runs the graph in NumPy (tflite_run_ref.py) with the sidecar's convs as TREC (an
+      independent NumPy twin of the kernels: int8 models use the int8 projections, float
+      models the float ones; per-tap and pixel mode) and prints the accuracy line as
+      `frugal classify --cifar10 ... --reuse trec --trec FILE` does (float: hashing and
+      centroids in float32 in the C order, the output sums in float64, so a line can
+      differ from the C runtime's by an image whose logits nearly tie)
 Runs are short (seconds); use nice -n 15.
 """
 import argparse
@@ -144,7 +152,11 @@ def make(args):
             if k in rows:
                 g, x_t = conv_info(m, op)
                 zp = int(x_t["zps"][0]) if x_t["type"] == 9 else 0
-                rows[k].append(rows_of(vals[op["inputs"][0]], g, zp))
+                if args.pixel:   # the input pixels (v = x - zp), [H * W, C]
+                    xin = vals[op["inputs"][0]]
+                    rows[k].append(xin.reshape(-1, xin.shape[-1]).astype(np.float64) - zp)
+                else:
+                    rows[k].append(rows_of(vals[op["inputs"][0]], g, zp))
             vals[op["outputs"][0]] = rr.run_op(m, op, vals)
     rng = np.random.default_rng(args.seed)
     recs = []
@@ -152,12 +164,15 @@ def make(args):
         g, x_t = conv_info(m, m["ops"][k])
         s8 = x_t["type"] == 9
         R = np.concatenate(rows[k])
-        K = R.shape[1]
+        K = g["k_h"] * g["k_w"] * g["in_c"]
         L = min(args.L or g["in_c"], K)
         H = args.H
-        J = (K + L - 1) // L
-        pf = np.zeros(H * K, dtype=np.float64)
-        ps = np.zeros(H * K, dtype=np.int64)
+        if args.pixel and L != g["in_c"]:
+            raise SystemExit("trec_tflite.py: --pixel: op %d needs L = in_c (%d), not %d" %
+                             (k, g["in_c"], L))
+        J = 1 if args.pixel else (K + L - 1) // L
+        pf = np.zeros(H * (L if args.pixel else K), dtype=np.float64)
+        ps = np.zeros(pf.size, dtype=np.int64)
         of = np.zeros(J * H, dtype=np.float64)
         os32 = np.zeros(J * H, dtype=np.int64)
         pos = 0
@@ -182,14 +197,15 @@ def make(args):
             ps[pos:pos + H * lj] = Q.reshape(-1)
             os32[j * H:(j + 1) * H] = -np.round(Q @ mu).astype(np.int64)
             pos += H * lj
-        rec = dict(op=k, K=K, sub_len=L, hash_bits=H, scope=0)
+        rec = dict(op=k, K=K, sub_len=L, hash_bits=H, scope=0, pixel=bool(args.pixel))
         if s8:
             rec.update(proj_s8=ps.astype(np.int8), offset_s32=os32.astype(np.int32))
         else:
             rec.update(proj_f32=pf.astype(np.float32), offset_f32=of.astype(np.float32))
         recs.append(rec)
-        print("op %d: K %d, L %d, H %d, J %d, out_c %d, %d calibration rows" %
-              (k, K, L, H, J, g["out_c"], R.shape[0]))
+        print("op %d: K %d, L %d, H %d, J %d, out_c %d, %d calibration %s" %
+              (k, K, L, H, (K + L - 1) // L, g["out_c"], R.shape[0],
+               "pixels (pixel mode)" if args.pixel else "rows"))
     trec.write_sidecar(args.out, recs)
     print("wrote %s: %d layers" % (args.out, len(recs)))
     return 0
@@ -205,12 +221,14 @@ def read_sidecar(path):
     out = {}
     for i in range(n):
         op, K, L, H, scope, types, off, nb = struct.unpack_from("<IIHBBB3xII", b, 16 + 24 * i)
-        J = (K + L - 1) // L
+        pixel = bool(types & 8)
+        J = 1 if pixel else (K + L - 1) // L     # offset blocks
+        KP = L if pixel else K                   # projection values per hash bit
         p = off
-        r = dict(op=op, K=K, L=L, H=H, scope=scope)
+        r = dict(op=op, K=K, L=L, H=H, scope=scope, pixel=pixel)
         if types & 1:
-            r["proj_f32"] = np.frombuffer(b, "<f4", H * K, p)
-            p += 4 * H * K
+            r["proj_f32"] = np.frombuffer(b, "<f4", H * KP, p)
+            p += 4 * H * KP
             if types & 4:
                 r["offset_f32"] = np.frombuffer(b, "<f4", J * H, p)
                 p += 4 * J * H
@@ -218,9 +236,84 @@ def read_sidecar(path):
             if types & 4:
                 r["offset_s32"] = np.frombuffer(b, "<i4", J * H, p)
                 p += 4 * J * H
-            r["proj_s8"] = np.frombuffer(b, "i1", H * K, p)
+            r["proj_s8"] = np.frombuffer(b, "i1", H * KP, p)
         out[op] = r
     return out
+
+
+def _f32_dots(X, P):
+    """X [n, L] @ P[H, L].T in float32, summed in the order t = 0..L-1 without fused
+    multiply-adds (the C kernels' hash order)."""
+    X = X.astype(np.float32)
+    P = P.astype(np.float32)
+    d = X[:, 0:1] * P[None, :, 0]
+    for t in range(1, X.shape[1]):
+        d = d + X[:, t:t + 1] * P[None, :, t]
+    return d
+
+
+def _buckets(X, d, s8):
+    """(ids, inverse, centroids [U, L]) of vectors X by dot products d (bit h = d_h >= 0):
+    int8: exact sums rounded half away from zero; float: float32 sums in increasing
+    order, / n."""
+    bid = ((d >= 0).astype(np.int64) << np.arange(d.shape[1])).sum(1)
+    u, inv, cnt = np.unique(bid, return_inverse=True, return_counts=True)
+    if s8:
+        sm = np.zeros((len(u), X.shape[1]), dtype=np.int64)
+        np.add.at(sm, inv, X)
+        n = cnt[:, None]
+        c = np.where(sm >= 0, (sm + n // 2) // n, -((-sm + n // 2) // n))
+    else:
+        sm = np.zeros((len(u), X.shape[1]), dtype=np.float32)
+        np.add.at(sm, inv, X.astype(np.float32))
+        c = sm / cnt[:, None].astype(np.float32)
+    return bid, inv, c
+
+
+def trec_pixel_map(v, r, s8):
+    """Pixel mode: v [1, H, W, C] (int8 models: int64 x - zp; float: float32) -> (the
+    centroid map, same shape; buckets). One image (both scopes coincide at batch 1)."""
+    C = v.shape[-1]
+    X = v.reshape(-1, C)
+    H = r["H"]
+    if s8:
+        P = r["proj_s8"].astype(np.int64).reshape(H, C)
+        d = X.astype(np.int64) @ P.T
+        if "offset_s32" in r:
+            d = d + r["offset_s32"].astype(np.int64)[None, :H]
+    else:
+        d = _f32_dots(X, r["proj_f32"].reshape(H, C))
+        if "offset_f32" in r:
+            d = d + r["offset_f32"].astype(np.float32)[None, :H]
+    _, inv, c = _buckets(X, d, s8)
+    return c[inv].reshape(v.shape), c.shape[0]
+
+
+def trec_acc(rows, W, bias, r, s8):
+    """Per-tap TREC accumulators: int8 (s8: rows int64 v = x - zp, exact) or float (rows
+    float32: hashing and centroids in float32, output sums in float64). Returns (acc,
+    clusters, partial-product MACs)."""
+    if s8:
+        return trec_acc_s8(rows, W, bias, r)
+    N, K = rows.shape
+    L, H = r["L"], r["H"]
+    J = (K + L - 1) // L
+    acc = np.zeros((N, W.shape[0]), dtype=np.float64)
+    if bias is not None:
+        acc += bias.astype(np.float64)[None, :]
+    clusters = macs = 0
+    for j in range(J):
+        k0 = j * L
+        lj = min(L, K - k0)
+        X = rows[:, k0:k0 + lj].astype(np.float32)
+        d = _f32_dots(X, r["proj_f32"][H * k0:H * k0 + H * lj].reshape(H, lj))
+        if "offset_f32" in r:
+            d = d + r["offset_f32"][j * H:(j + 1) * H].astype(np.float32)[None, :]
+        _, inv, c = _buckets(X, d, False)
+        clusters += c.shape[0]
+        macs += c.shape[0] * lj * W.shape[0]
+        acc += (c.astype(np.float64) @ W[:, k0:k0 + lj].T)[inv]
+    return acc, clusters, macs
 
 
 def trec_acc_s8(rows, W, bias, r):
@@ -255,7 +348,8 @@ def trec_acc_s8(rows, W, bias, r):
 
 
 def evaluate(args):
-    """Accuracy of the int8 graph (NumPy) with the sidecar's convs run as TREC."""
+    """Accuracy of the graph (NumPy; int8 or float) with the sidecar's convs run as TREC
+    (per-tap or pixel mode, as the sidecar says)."""
     m = ti.load(args.model)
     T = m["tensors"]
     side = read_sidecar(args.trec) if args.trec else {}
@@ -271,16 +365,37 @@ def evaluate(args):
         for k, op in enumerate(m["ops"]):
             if k in side:
                 g, x_t = conv_info(m, op)
-                if x_t["type"] != 9 or "proj_s8" not in side[k]:
-                    raise SystemExit("trec_tflite.py: eval: op %d: int8 models only" % k)
-                zp = int(x_t["zps"][0])
-                rows = rows_of(vals[op["inputs"][0]], g, zp).astype(np.int64)
+                r = side[k]
+                s8 = x_t["type"] == 9
+                if ("proj_s8" if s8 else "proj_f32") not in r:
+                    raise SystemExit("trec_tflite.py: eval: op %d: the sidecar has no %s "
+                                     "projections" % (k, "int8" if s8 else "float"))
+                zp = int(x_t["zps"][0]) if s8 else 0
+                xin = vals[op["inputs"][0]]
                 w_t = T[op["inputs"][1]]
-                W = rr.const(m, w_t).astype(np.int64).reshape(g["out_c"], -1)
+                W = rr.const(m, w_t).astype(np.int64 if s8 else np.float64).reshape(g["out_c"], -1)
                 ins = op["inputs"]
                 bias = rr.const(m, T[ins[2]]) if len(ins) > 2 and ins[2] >= 0 else None
-                acc, ncl, macs = trec_acc_s8(rows, W, bias, side[k])
-                st = stats.setdefault(k, [0, 0, 0, 0, side[k]])
+                if r.get("pixel"):
+                    if r["L"] != g["in_c"]:
+                        raise SystemExit("trec_tflite.py: eval: op %d: pixel mode needs L = "
+                                         "in_c (%d), the sidecar has %d" % (k, g["in_c"], r["L"]))
+                    v = xin.astype(np.int64) - zp if s8 else xin.astype(np.float32)
+                    cmap, nb = trec_pixel_map(v, r, s8)
+                    rows = rows_of(cmap, g, 0)
+                    rows = rows.astype(np.int64) if s8 else rows
+                    acc = rows @ W.T
+                    if bias is not None:
+                        acc = acc + bias.astype(acc.dtype)[None, :]
+                    J = g["k_h"] * g["k_w"]
+                    ncl, macs = nb * J, nb * J * r["L"] * g["out_c"]
+                else:
+                    if s8:
+                        rows = rows_of(xin, g, zp).astype(np.int64)
+                    else:
+                        rows = rows_of(xin.astype(np.float32), g, 0).astype(np.float32)
+                    acc, ncl, macs = trec_acc(rows, W, bias, r, s8)
+                st = stats.setdefault(k, [0, 0, 0, 0, r])
                 st[0] += rows.shape[0]
                 st[1] += ncl
                 st[2] += macs
@@ -288,8 +403,12 @@ def evaluate(args):
                 acc = acc.reshape(1, g["out_h"], g["out_w"], g["out_c"])
                 y_t = T[op["outputs"][0]]
                 act = rr.opt(op, 3, "b", 0)
-                vals[op["outputs"][0]] = rr.requant_conv(acc, x_t, w_t, y_t, act,
-                                                         g["out_c"]).astype(np.int8)
+                if s8:
+                    vals[op["outputs"][0]] = rr.requant_conv(acc, x_t, w_t, y_t, act,
+                                                             g["out_c"]).astype(np.int8)
+                else:
+                    lo, hi = rr.R.act_range_f32(act)
+                    vals[op["outputs"][0]] = np.clip(acc, lo, hi).astype(np.float32)
             else:
                 vals[op["outputs"][0]] = rr.run_op(m, op, vals)
         y = vals[m["outputs"][0]].reshape(-1)
@@ -298,8 +417,9 @@ def evaluate(args):
     n = len(recs)
     for k in sorted(stats):
         rows, ncl, macs, dense, r = stats[k]
-        print("op %d: L %d, H %d, per image %d rows, %.1f clusters, %.0f MACs done of %d "
-              "dense (%.1f%% removed)" % (k, r["L"], r["H"], rows // n, ncl / n, macs / n,
+        print("op %d: L %d%s, H %d, per image %d rows, %.1f clusters, %.0f MACs done of %d "
+              "dense (%.1f%% removed)" % (k, r["L"], " pixel" if r.get("pixel") else "",
+                                          r["H"], rows // n, ncl / n, macs / n,
                                           dense // n, 100.0 * (dense - macs) / dense))
     print("accuracy: %.4f (%d/%d)" % (correct / n, correct, n))
     return 0
@@ -329,6 +449,8 @@ def main(argv):
     a.add_argument("--method", choices=["pca", "gauss"], default="pca")
     a.add_argument("--ops", default="wide")
     a.add_argument("--seed", type=int, default=1)
+    a.add_argument("--pixel", action="store_true",
+                   help="pixel mode: one projection per conv over its input pixels (L = in_c)")
     b = sub.add_parser("subset")
     b.add_argument("cifar")
     b.add_argument("out")
