@@ -142,7 +142,8 @@ def main():
         m2, ck = cifar_nets.load_checkpoint(p)
         with torch.no_grad():
             check(torch.equal(m2(xs16), out), "checkpoint round trip: same outputs")
-        check(ck["trec"] == {"conv2": {"L": 64, "H": 4, "scope": 0, "tau": t.tau}},
+        check(ck["trec"] == {"conv2": {"L": 64, "H": 4, "scope": 0, "tau": t.tau,
+                                          "pixel": False}},
               "checkpoint keeps the TREC config")
 
     # dense identity: H = 16 on a constant image makes every bucket pure
