@@ -48,6 +48,26 @@
  *   sub-vectors never share a bucket) gives the dense convolution: bit-exact for int8,
  *   up to summation order for float.
  *
+ * Pixel mode (pixel = 1; needs L = in_c, so that sub-vector j is filter tap j = (fy, fx)
+ * = (j / k_w, j % k_w) and J = k_h * k_w): one H x L projection P and one offset vector
+ * (H values) serve every tap, so each input pixel is hashed once instead of once per
+ * tap and row that reads it:
+ *   group     the in_h * in_w input pixels of one image (SCOPE_IMAGE) or all batch * in_h
+ *             * in_w of the batch (SCOPE_BATCH), in NHWC order; every pixel of the group
+ *             is hashed, also one that no output reads.
+ *   hash      of pixel q: v = input[q][0 .. L) (int8: x - input_zp), d_h and the bit as
+ *             above with P and offset[h].
+ *   centroid  per (group, bucket): the mean of its pixels, summed in increasing pixel
+ *             order (float: from +0, then / (float)n; int8: exact, rounded as above).
+ *   output    acc[oc] = bias[oc], then for j = 0, 1, ..., J-1 whose tap lies inside the
+ *             image: acc += y_j, y_j[oc] = sum_t c[t] * filter[oc][j*L + t] (float32 in
+ *             order t, or exact int32) with c the centroid of the pixel the tap reads;
+ *             taps in the padding add nothing. Then the clamp / requantisation above.
+ *   That is the convolution of the centroid map (each pixel replaced by its centroid).
+ *   Stats count one cluster per (group, bucket, tap): clusters = J * sum of the groups'
+ *   buckets, macs_reuse = clusters * L * out_c, macs_hash = pixels * L * H, and
+ *   bucket_ids (when given) holds one id per input pixel (batch * in_h * in_w, NHWC).
+ *
  * Memory: no kernel allocates, prints or touches global state. Scratch comes from the
  * caller (fr_trec_conv_*_scratch_bytes, 64-byte aligned pointer; it covers the reference
  * and the fast path). Its size grows with the rows of one scope group (G = out_h * out_w
@@ -88,6 +108,8 @@ typedef struct fr_trec_params {
     const float *offset_f32; /* optional (NULL: 0): J * H hyperplane offsets, [j * H + h];
                                 float kernels */
     const int32_t *offset_s32; /* optional (NULL: 0): J * H offsets; int8 kernels */
+    int pixel;               /* 1: pixel mode (above): L = in_c, projections H * L and
+                                offsets H values, shared by all taps */
 } fr_trec_params;
 
 /* What a call did. Every field is optional to read; the pointers are optional to give
@@ -99,11 +121,13 @@ typedef struct fr_trec_stats {
     int64_t macs_dense;      /* N * K * out_c: what CONV_2D does */
     int64_t macs_reuse;      /* sum over clusters of L_j * out_c: the partial products */
     int64_t macs_hash;       /* N * K * H: hashing */
-    int64_t adds;            /* N * K (centroid sums) + N * J * out_c (gathering partials) */
+    int64_t adds;            /* N * K (centroid sums; pixel mode: pixels * L) + N * J * out_c
+                                (gathering partials) */
     uint32_t *clusters_per_sub; /* caller array of J: clusters of sub-vector j, summed over
                                    scope groups */
     uint16_t *bucket_ids;    /* caller array of N * J: bucket id of row r, sub-vector j at
-                                [r * J + j] */
+                                [r * J + j]; pixel mode: batch * in_h * in_w, one per
+                                input pixel */
 } fr_trec_stats;
 
 /* J = ceil(K / L) (0 when an argument is < 1). */
@@ -111,7 +135,8 @@ int fr_trec_num_sub(int K, int sub_len);
 
 /* Validates params against the geometry: g as fr_cnn_geom_check, depth_mult 1 (plain
  * CONV_2D), 1 <= H <= 16, 1 <= L <= K and L <= FR_TREC_MAX_SUB_LEN, a known scope and the
- * projections of the requested type present (want_s8: proj_s8, else proj_f32). Also
+ * projections of the requested type present (want_s8: proj_s8, else proj_f32); pixel mode
+ * needs L = in_c. Also
  * refuses geometries whose row count or scratch size would overflow. The message names
  * `op`. */
 fr_status fr_trec_check(const fr_trec_params *p, const fr_cnn_geom *g, int want_s8,
@@ -161,15 +186,18 @@ void fr_trec_conv_s8(fr_isa isa, const fr_trec_params *p, const fr_cnn_geom *g,
  *             u8  scope       0 image, 1 batch
  *             u8  types       bit 0: float projections present, bit 1: int8 present
  *                             (at least one of the two); bit 2: hyperplane offsets
- *                             present (for each type present)
+ *                             present (for each type present); bit 3: pixel mode (one
+ *                             projection for all sub-vectors; K a multiple of sub_len,
+ *                             which the model must have as in_c)
  *             u8  reserved[3] = 0
  *             u32 offset      of the projection data from the file start, multiple of 4
- *             u32 bytes       = (types & 1 ? 4 * H * K : 0) + (types & 2 ? H * K : 0)
- *                               + (types & 4 ? 4 * J * H * n_types : 0), n_types = the
- *                               number of bits 0..1 set
- *   data    per layer, in this order: the float projections (H * K float32, layout as
- *           fr_trec_params) and [bit 2] their J * H float32 offsets; [bit 2] the J * H
- *           int32 offsets of the int8 kernels and the int8 projections (H * K int8).
+ *             u32 bytes       = (types & 1 ? 4 * H * K' : 0) + (types & 2 ? H * K' : 0)
+ *                               + (types & 4 ? 4 * J' * H * n_types : 0), n_types = the
+ *                               number of bits 0..1 set; K' = K and J' = J, or with
+ *                               bit 3 K' = L and J' = 1
+ *   data    per layer, in this order: the float projections (H * K' float32, layout as
+ *           fr_trec_params) and [bit 2] their J' * H float32 offsets; [bit 2] the J' * H
+ *           int32 offsets of the int8 kernels and the int8 projections (H * K' int8).
  *           Blocks lie inside the file, after the table, in table order, without
  *           overlap.
  * The float data is used in place, so the buffer must be 4-byte aligned (checked).

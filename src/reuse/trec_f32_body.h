@@ -135,6 +135,118 @@ FR_TREC_INLINE void fr_trec_rowpos_next(const fr_cnn_geom *g, fr_trec_rowpos *p)
     }
 }
 
+/* Pixel mode (trec.h): every input pixel of a group hashed once (FR_TREC_HASH_ROWS pixels
+ * per kernel call, read in place), clustered in pixel order, centroids in place of the
+ * sums; then per filter tap the partial products of every cluster and, for every row whose
+ * tap lies inside the image, one add of its pixel's cluster's partials. The same sums in
+ * the same orders as fr_trec_pixel_f32_ref. */
+FR_TREC_INLINE void fr_trec_f32_pixel_body(const fr_trec_params *p, const fr_cnn_geom *g,
+                                          fr_cnn_range_f32 act, const float *input,
+                                          const float *filter, const float *bias,
+                                          float *output, void *scratch, fr_trec_stats *stats,
+                                          fr_trec_hash_rows_f32_fn hash_rows,
+                                          fr_trec_partial_f32_fn partial,
+                                          fr_trec_transpose_f32_fn transpose) {
+    fr_trec_layout lo;
+    fr_trec_layout_init(&lo, p, g, 0);
+    fr_trec_stats_begin(stats, &lo);
+    unsigned char *s = scratch;
+    int32_t *table = (int32_t *)(s + lo.off_table);
+    int32_t *cl = (int32_t *)(s + lo.off_cl); /* bucket ids (pass 1), then clusters */
+    int32_t *counts = (int32_t *)(s + lo.off_counts);
+    int32_t *cid = (int32_t *)(s + lo.off_cid);
+    float *sums = (float *)(s + lo.off_sums); /* C * L: sums, then centroids */
+    float *part = (float *)(s + lo.off_part); /* C * cout: one tap's partial products */
+    float *xbuf = (float *)(s + lo.off_xbuf);
+    float *d = (float *)(s + lo.off_dbuf);
+    float *wt = (float *)(s + lo.off_wt);
+    float *pt = (float *)(s + lo.off_pt);
+    const int K = lo.K, L = lo.L, H = lo.H, J = lo.J, cout = lo.cout;
+    const int64_t G = lo.group_rows, PG = lo.group_pix;
+    const int buckets = 1 << H, Hp = fr_trec_hpad(H);
+    const int per_image = g->out_h * g->out_w;
+    for (int b = 0; b < buckets; b++) table[b] = -1;
+    for (int t = 0; t < L; t++)
+        for (int h = 0; h < Hp; h++) pt[t * Hp + h] = h < H ? p->proj_f32[h * L + t] : 0.0f;
+
+    for (int grp = 0; grp < lo.n_groups; grp++) {
+        const float *in0 = input + (size_t)grp * PG * L;
+        for (int64_t q0 = 0; q0 < PG; q0 += FR_TREC_HASH_ROWS) {
+            const int R = PG - q0 < FR_TREC_HASH_ROWS ? (int)(PG - q0) : FR_TREC_HASH_ROWS;
+            const float *xs[FR_TREC_HASH_ROWS];
+            for (int q = 0; q < R; q++) xs[q] = in0 + (size_t)(q0 + q) * L;
+            hash_rows(pt, Hp, xs, R, L, d);
+            for (int q = 0; q < R; q++) {
+                float *dq = d + (size_t)q * Hp;
+                if (p->offset_f32)
+                    for (int h = 0; h < H; h++) dq[h] = dq[h] + p->offset_f32[h];
+                const unsigned id = fr_trec_bits_f32(dq, H);
+                cl[q0 + q] = (int32_t)id;
+                if (stats && stats->bucket_ids)
+                    stats->bucket_ids[grp * PG + q0 + q] = (uint16_t)id;
+            }
+        }
+        int32_t nc = 0;
+        for (int64_t q = 0; q < PG; q++) {
+            const float *x = in0 + (size_t)q * L;
+            const int32_t id = cl[q];
+            int32_t c = table[id];
+            float *sm;
+            if (c < 0) {
+                c = nc++;
+                table[id] = c;
+                counts[c] = 1;
+                cid[c] = id;
+                sm = sums + (size_t)c * L;
+                for (int t = 0; t < L; t++) sm[t] = 0.0f + x[t]; /* -0 -> +0, as the ref */
+            } else {
+                counts[c]++;
+                sm = sums + (size_t)c * L;
+                for (int t = 0; t < L; t++) sm[t] += x[t];
+            }
+            cl[q] = c;
+        }
+        for (int32_t c = 0; c < nc; c++) {
+            table[cid[c]] = -1;
+            if (counts[c] > 1) { /* x / 1 == x */
+                fr_trec_centroid_f32(sums + (size_t)c * L, counts[c], L, xbuf);
+                memcpy(sums + (size_t)c * L, xbuf, (size_t)L * sizeof *xbuf);
+            }
+        }
+        float *out0 = output + (size_t)grp * G * cout;
+        for (int64_t i = 0; i < G; i++) {
+            float *o = out0 + i * cout;
+            if (bias)
+                memcpy(o, bias, (size_t)cout * sizeof *o);
+            else
+                memset(o, 0, (size_t)cout * sizeof *o);
+        }
+        const int nb = (int)(G / per_image); /* images in the group */
+        for (int j = 0; j < J; j++) {
+            const int fy = j / g->k_w, fx = j % g->k_w;
+            transpose(filter, K, j * L, L, cout, wt);
+            for (int32_t c = 0; c < nc; c++)
+                partial(sums + (size_t)c * L, L, wt, cout, part + (size_t)c * cout);
+            for (int b = 0; b < nb; b++)
+                for (int oy = 0; oy < g->out_h; oy++) {
+                    const int iy = oy * g->stride_h - g->pad_top + fy * g->dil_h;
+                    if (iy < 0 || iy >= g->in_h) continue;
+                    const int32_t *clr = cl + ((int64_t)b * g->in_h + iy) * g->in_w;
+                    float *orow = out0 + (((int64_t)b * g->out_h + oy) * g->out_w) * cout;
+                    for (int ox = 0; ox < g->out_w; ox++) {
+                        const int ix = ox * g->stride_w - g->pad_left + fx * g->dil_w;
+                        if (ix < 0 || ix >= g->in_w) continue;
+                        const float *y = part + (size_t)clr[ix] * cout;
+                        float *o = orow + (size_t)ox * cout;
+                        for (int oc = 0; oc < cout; oc++) o[oc] += y[oc];
+                    }
+                }
+        }
+        fr_trec_stats_add_pixel(stats, &lo, nc);
+        for (int64_t i = 0; i < G * cout; i++) out0[i] = fr_cnn_clampf(out0[i], act);
+    }
+}
+
 FR_TREC_INLINE void fr_trec_f32_body(const fr_trec_params *p, const fr_cnn_geom *g,
                                     fr_cnn_range_f32 act, const float *input,
                                     const float *filter, const float *bias, float *output,
@@ -142,6 +254,11 @@ FR_TREC_INLINE void fr_trec_f32_body(const fr_trec_params *p, const fr_cnn_geom 
                                     fr_trec_hash_rows_f32_fn hash_rows,
                                     fr_trec_partial_f32_fn partial,
                                     fr_trec_transpose_f32_fn transpose) {
+    if (p->pixel) {
+        fr_trec_f32_pixel_body(p, g, act, input, filter, bias, output, scratch, stats,
+                               hash_rows, partial, transpose);
+        return;
+    }
     fr_trec_layout lo;
     fr_trec_layout_init(&lo, p, g, 0);
     fr_trec_stats_begin(stats, &lo);

@@ -30,13 +30,26 @@ static void rd_entry(const unsigned char *e, trec_entry *t) {
     t->bytes = rd_u32(e + 20);
 }
 
+#define TYPE_PIXEL 8u /* types bit 3: pixel mode, one projection for all sub-vectors */
+
+/* Projection values per type: H * K, or H * L in pixel mode. */
+static uint64_t entry_proj_count(const trec_entry *t) {
+    return (uint64_t)t->hash_bits * (t->types & TYPE_PIXEL ? t->sub_len : t->K);
+}
+
+/* Offsets per type: J * H, or H in pixel mode. */
+static uint64_t entry_offset_count(const trec_entry *t) {
+    if (t->types & TYPE_PIXEL) return t->hash_bits;
+    const uint64_t J = t->sub_len ? ((uint64_t)t->K + t->sub_len - 1) / t->sub_len : 0;
+    return J * t->hash_bits;
+}
+
 /* Data bytes of an entry (fields already range-checked or not: no overflow in 64 bits). */
 static uint64_t entry_bytes(const trec_entry *t) {
-    const uint64_t hk = (uint64_t)t->hash_bits * t->K;
-    const uint64_t J = t->sub_len ? ((uint64_t)t->K + t->sub_len - 1) / t->sub_len : 0;
+    const uint64_t hk = entry_proj_count(t);
     const uint64_t n_types = (t->types & 1) + (t->types >> 1 & 1);
     return (t->types & 1 ? 4 * hk : 0) + (t->types & 2 ? hk : 0) +
-           (t->types & 4 ? 4 * J * t->hash_bits * n_types : 0);
+           (t->types & 4 ? 4 * entry_offset_count(t) * n_types : 0);
 }
 
 /* Checks the header; *n gets the layer count. */
@@ -101,9 +114,13 @@ fr_status fr_trec_file_open(const void *buf, size_t len, const char *name, int *
                            name, i, t.sub_len, (unsigned)t.K);
         if (t.scope > 1)
             return fr_fail(err, FR_E_FORMAT, "%s: layer %d: unknown scope %u", name, i, t.scope);
-        if ((t.types & 3) == 0 || t.types > 7 || t.reserved != 0)
+        if ((t.types & 3) == 0 || t.types > 15 || t.reserved != 0)
             return fr_fail(err, FR_E_FORMAT, "%s: layer %d: bad projection types %u", name, i,
                            t.types);
+        if ((t.types & TYPE_PIXEL) && t.K % t.sub_len != 0)
+            return fr_fail(err, FR_E_FORMAT,
+                           "%s: layer %d: pixel mode with sub_len %u not dividing K %u", name,
+                           i, t.sub_len, (unsigned)t.K);
         const uint64_t want = entry_bytes(&t);
         if (t.bytes != want)
             return fr_fail(err, FR_E_FORMAT, "%s: layer %d: %u data bytes, expected %s",
@@ -131,18 +148,19 @@ fr_status fr_trec_file_layer(const void *buf, size_t len, int i, fr_trec_layer *
     trec_entry t;
     rd_entry(b + FR_TREC_FILE_HEADER + (size_t)i * FR_TREC_FILE_ENTRY, &t);
     /* re-check what the pointers depend on (cheap; the file may not have been opened) */
-    const uint64_t hk = (uint64_t)t.hash_bits * t.K;
-    if ((t.types & 3) == 0 || t.types > 7 || t.sub_len < 1 || t.K < 1 ||
+    const uint64_t hk = entry_proj_count(&t);
+    if ((t.types & 3) == 0 || t.types > 15 || t.sub_len < 1 || t.K < 1 ||
         t.bytes != entry_bytes(&t) || (uint64_t)t.offset + t.bytes > len ||
         t.offset % 4 != 0 || (uintptr_t)buf % 4 != 0)
         return fr_fail(err, FR_E_FORMAT, "trec sidecar: layer %d is malformed", i);
-    const uint64_t jh = ((uint64_t)t.K + t.sub_len - 1) / t.sub_len * t.hash_bits;
+    const uint64_t jh = entry_offset_count(&t);
     memset(out, 0, sizeof *out);
     out->op_index = (int)t.op_index;
     out->K = (int)t.K;
     out->params.sub_len = (int)t.sub_len;
     out->params.hash_bits = (int)t.hash_bits;
     out->params.scope = (fr_trec_scope)t.scope;
+    out->params.pixel = (t.types & TYPE_PIXEL) != 0;
     const unsigned char *data = b + t.offset;
     if (t.types & 1) {
         out->params.proj_f32 = (const float *)(const void *)data;

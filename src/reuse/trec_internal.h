@@ -18,13 +18,17 @@
  * the sums and ybuf for one cluster's partial products. */
 typedef struct fr_trec_layout {
     int K, J, L, H, cout;
-    int slot;            /* max(L, cout) */
+    int pixel;           /* pixel mode (trec.h): clusters of input pixels, slot = L */
+    int slot;            /* max(L, cout); pixel mode: L */
     int64_t rows;        /* N */
     int64_t group_rows;  /* G */
     int n_groups;
-    int64_t max_clusters; /* C = min(G, 2^H) */
+    int64_t group_pix;   /* pixel mode: input pixels per group (in_h * in_w, or times batch) */
+    int64_t pixels;      /* pixel mode: batch * in_h * in_w */
+    int64_t max_clusters; /* C = min(G, 2^H); pixel mode: min(group_pix, 2^H) */
     size_t off_table;    /* 2^H int32: bucket id -> cluster index, -1 when empty */
-    size_t off_cl;       /* G int32: cluster of each row of the group */
+    size_t off_cl;       /* G int32: cluster of each row of the group; pixel mode:
+                            group_pix int32, cluster of each pixel */
     size_t off_counts;   /* C int32 */
     size_t off_cid;      /* C int32: bucket id of each cluster (fast path) */
     size_t off_sums;     /* C * slot: the cluster slots */
@@ -37,6 +41,9 @@ typedef struct fr_trec_layout {
                             multiple of 8, zero-padded: L * Hp floats, or Lp * Hp int16 */
     size_t off_acc;      /* G * cout int32 (int8 only) */
     size_t off_zeros;    /* L zero floats (float only): a sub-vector in the padding */
+    size_t off_cent;     /* pixel mode, int8: C * Lp int16 centroids */
+    size_t off_part;     /* pixel mode: C * cout, one tap's partial products per cluster
+                            (int8: in the cluster slots, once the centroids are taken) */
     size_t total;
 } fr_trec_layout;
 
@@ -46,6 +53,16 @@ void fr_trec_layout_init(fr_trec_layout *lo, const fr_trec_params *p, const fr_c
 
 /* Starts the stats of a call (stats may be NULL): zeroes counters and clusters_per_sub. */
 void fr_trec_stats_begin(fr_trec_stats *stats, const fr_trec_layout *lo);
+/* Pixel mode: adds the n_clusters of one group (one cluster per tap each). */
+static inline void fr_trec_stats_add_pixel(fr_trec_stats *stats, const fr_trec_layout *lo,
+                                           int64_t n_clusters) {
+    if (!stats) return;
+    stats->clusters += n_clusters * lo->J;
+    stats->macs_reuse += n_clusters * lo->J * (int64_t)lo->L * lo->cout;
+    if (stats->clusters_per_sub)
+        for (int j = 0; j < lo->J; j++) stats->clusters_per_sub[j] += (uint32_t)n_clusters;
+}
+
 /* Adds the clusters of sub-vector j (length Lj) of one group. */
 static inline void fr_trec_stats_add(fr_trec_stats *stats, const fr_trec_layout *lo, int j,
                                      int Lj, int64_t n_clusters) {
@@ -54,6 +71,15 @@ static inline void fr_trec_stats_add(fr_trec_stats *stats, const fr_trec_layout 
     stats->macs_reuse += n_clusters * (int64_t)Lj * lo->cout;
     if (stats->clusters_per_sub) stats->clusters_per_sub[j] += (uint32_t)n_clusters;
 }
+
+/* Pixel-mode references (trec_pixel_ref.c), called by fr_trec_conv_*_ref. */
+void fr_trec_pixel_f32_ref(const fr_trec_params *p, const fr_cnn_geom *g, fr_cnn_range_f32 act,
+                           const float *input, const float *filter, const float *bias,
+                           float *output, void *scratch, fr_trec_stats *stats);
+void fr_trec_pixel_s8_ref(const fr_trec_params *p, const fr_cnn_geom *g,
+                          const fr_cnn_requant *q, const int8_t *input, const int8_t *filter,
+                          const int32_t *bias, int8_t *output, void *scratch,
+                          fr_trec_stats *stats);
 
 /* H rounded up to a multiple of 8: the row stride of the transposed projections. */
 static inline int fr_trec_hpad(int H) {
@@ -280,6 +306,137 @@ FR_TREC_INLINE void fr_trec_tap_s16(const fr_cnn_geom *g, const int8_t *input, i
     if (Lj & 1) v[Lj] = 0;
 }
 
+/* Packs one sub-vector's projections (P: H x Lj int8) as ptp and its offsets (H values or
+ * NULL) as thresholds thr; returns the mask of the bits that can be set (an offset of
+ * INT32_MIN makes d_h + o >= 0 impossible). */
+FR_TREC_INLINE uint32_t fr_trec_pack_hash_s8(const int8_t *P, const int32_t *offs, int H, int Lj,
+                                            int16_t *ptp, int32_t *thr) {
+    const int Hq = fr_trec_hpad(H), np = (Lj + 1) / 2;
+    uint32_t valid = H >= 32 ? 0xffffffffu : (1u << H) - 1u;
+    for (int h = 0; h < Hq; h++) {
+        const int32_t o = offs && h < H ? offs[h] : 0;
+        if (o == INT32_MIN) {
+            valid &= ~(1u << h);
+            thr[h] = 0;
+        } else {
+            thr[h] = -o;
+        }
+    }
+    for (int pp = 0; pp < np; pp++)
+        for (int h = 0; h < Hq; h++)
+            for (int e = 0; e < 2; e++) {
+                const int t = 2 * pp + e;
+                ptp[((size_t)pp * Hq + h) * 2 + e] = (int16_t)(h < H && t < Lj ? P[h * Lj + t] : 0);
+            }
+    return valid;
+}
+
+/* Packs the filter slice [k0, k0 + Lj) of every output channel as wt2. */
+FR_TREC_INLINE void fr_trec_pack_filter_s8(const int8_t *filter, int K, int k0, int Lj, int cout,
+                                          int16_t *wt2) {
+    const int np = (Lj + 1) / 2;
+    for (int oc = 0; oc < cout; oc++) {
+        const int8_t *w = filter + (size_t)oc * K + k0;
+        for (int pp = 0; pp < np; pp++)
+            for (int e = 0; e < 2; e++) {
+                const int t = 2 * pp + e;
+                wt2[((size_t)pp * cout + oc) * 2 + e] = (int16_t)(t < Lj ? w[t] : 0);
+            }
+    }
+}
+
+/* Pixel mode (trec.h): every input pixel of a group hashed once and clustered in pixel
+ * order; the centroids (int16) kept for all taps; per filter tap the partial products of
+ * every cluster and one add for every row whose tap lies inside the image. Exact, so
+ * bit-identical to fr_trec_pixel_s8_ref. */
+FR_TREC_INLINE void fr_trec_s8_pixel_body(const fr_trec_params *p, const fr_cnn_geom *g,
+                                         const fr_cnn_requant *q, const int8_t *input,
+                                         const int8_t *filter, const int32_t *bias,
+                                         int8_t *output, void *scratch, fr_trec_stats *stats,
+                                         fr_trec_hash_s8_fn hash, fr_trec_partial_s8_fn partial,
+                                         fr_trec_requant_s8_fn requant,
+                                         fr_trec_cent_s8_fn centroid) {
+    fr_trec_layout lo;
+    fr_trec_layout_init(&lo, p, g, 1);
+    fr_trec_stats_begin(stats, &lo);
+    unsigned char *s = scratch;
+    int32_t *table = (int32_t *)(s + lo.off_table);
+    int32_t *cl = (int32_t *)(s + lo.off_cl);
+    int32_t *counts = (int32_t *)(s + lo.off_counts);
+    int32_t *cid = (int32_t *)(s + lo.off_cid);
+    int32_t *sums = (int32_t *)(s + lo.off_sums);  /* C * L, then (part) C * cout */
+    int16_t *cent = (int16_t *)(s + lo.off_cent);  /* C * Lp */
+    int32_t *part = (int32_t *)(s + lo.off_part);
+    int16_t *v = (int16_t *)(s + lo.off_xbuf);
+    int32_t *thr = (int32_t *)(s + lo.off_dbuf);
+    int16_t *wt2 = (int16_t *)(s + lo.off_wt);
+    int16_t *ptp = (int16_t *)(s + lo.off_pt);
+    int32_t *acc = (int32_t *)(s + lo.off_acc);
+    const int K = lo.K, L = lo.L, H = lo.H, J = lo.J, cout = lo.cout, S = lo.slot;
+    const int Hq = fr_trec_hpad(H), np = (L + 1) / 2, Lp = 2 * np;
+    const int64_t G = lo.group_rows, PG = lo.group_pix;
+    const int32_t zp = q->input_zp;
+    const int buckets = 1 << H;
+    const int per_image = g->out_h * g->out_w;
+    for (int b = 0; b < buckets; b++) table[b] = -1;
+    const uint32_t valid = fr_trec_pack_hash_s8(p->proj_s8, p->offset_s32, H, L, ptp, thr);
+
+    for (int grp = 0; grp < lo.n_groups; grp++) {
+        const int8_t *in0 = input + (size_t)grp * PG * L;
+        int32_t nc = 0;
+        for (int64_t px = 0; px < PG; px++) {
+            fr_trec_cvt(in0 + (size_t)px * L, zp, L, v);
+            if (L & 1) v[L] = 0;
+            const uint32_t id = hash(ptp, Hq, H, v, np, thr) & valid;
+            if (stats && stats->bucket_ids) stats->bucket_ids[grp * PG + px] = (uint16_t)id;
+            int32_t c = table[id];
+            const int first = c < 0;
+            if (first) {
+                c = nc++;
+                table[id] = c;
+                counts[c] = 1;
+                cid[c] = (int32_t)id;
+            } else {
+                counts[c]++;
+            }
+            fr_trec_acc(sums + (size_t)c * S, v, L, first);
+            cl[px] = c;
+        }
+        for (int32_t c = 0; c < nc; c++) {
+            table[cid[c]] = -1;
+            centroid(sums + (size_t)c * S, counts[c], L, cent + (size_t)c * Lp);
+        }
+        for (int64_t i = 0; i < G; i++) {
+            int32_t *a = acc + i * cout;
+            for (int oc = 0; oc < cout; oc++) a[oc] = bias ? bias[oc] : 0;
+        }
+        const int nb = (int)(G / per_image); /* images in the group */
+        for (int j = 0; j < J; j++) {
+            const int fy = j / g->k_w, fx = j % g->k_w;
+            fr_trec_pack_filter_s8(filter, K, j * L, L, cout, wt2);
+            for (int32_t c = 0; c < nc; c++)
+                partial(cent + (size_t)c * Lp, np, wt2, cout, part + (size_t)c * S);
+            for (int b = 0; b < nb; b++)
+                for (int oy = 0; oy < g->out_h; oy++) {
+                    const int iy = oy * g->stride_h - g->pad_top + fy * g->dil_h;
+                    if (iy < 0 || iy >= g->in_h) continue;
+                    const int32_t *clr = cl + ((int64_t)b * g->in_h + iy) * g->in_w;
+                    int32_t *arow = acc + (((int64_t)b * g->out_h + oy) * g->out_w) * cout;
+                    for (int ox = 0; ox < g->out_w; ox++) {
+                        const int ix = ox * g->stride_w - g->pad_left + fx * g->dil_w;
+                        if (ix < 0 || ix >= g->in_w) continue;
+                        const int32_t *y = part + (size_t)clr[ix] * S;
+                        int32_t *a = arow + (size_t)ox * cout;
+                        for (int oc = 0; oc < cout; oc++)
+                            a[oc] = (int32_t)((uint32_t)a[oc] + (uint32_t)y[oc]);
+                    }
+                }
+        }
+        fr_trec_stats_add_pixel(stats, &lo, nc);
+        requant(q, acc, G, cout, output + (size_t)grp * G * cout);
+    }
+}
+
 FR_TREC_INLINE void fr_trec_s8_body(const fr_trec_params *p, const fr_cnn_geom *g,
                                    const fr_cnn_requant *q, const int8_t *input,
                                    const int8_t *filter, const int32_t *bias, int8_t *output,
@@ -287,6 +444,11 @@ FR_TREC_INLINE void fr_trec_s8_body(const fr_trec_params *p, const fr_cnn_geom *
                                    fr_trec_hash_s8_fn hash, fr_trec_partial_s8_fn partial,
                                    fr_trec_requant_s8_fn requant, fr_trec_cent_s8_fn centroid,
                                    int two_pass) {
+    if (p->pixel) {
+        fr_trec_s8_pixel_body(p, g, q, input, filter, bias, output, scratch, stats, hash,
+                              partial, requant, centroid);
+        return;
+    }
     fr_trec_layout lo;
     fr_trec_layout_init(&lo, p, g, 1);
     fr_trec_stats_begin(stats, &lo);
@@ -306,7 +468,6 @@ FR_TREC_INLINE void fr_trec_s8_body(const fr_trec_params *p, const fr_cnn_geom *
     const int Hq = fr_trec_hpad(H);
     const int64_t G = lo.group_rows;
     const int32_t zp = q->input_zp;
-    const uint32_t hmask = H >= 32 ? 0xffffffffu : (1u << H) - 1u;
     const int buckets = 1 << H;
     const int64_t C = lo.max_clusters;
     for (int b = 0; b < buckets; b++) table[b] = -1;
@@ -323,31 +484,8 @@ FR_TREC_INLINE void fr_trec_s8_body(const fr_trec_params *p, const fr_cnn_geom *
             const int np = (Lj + 1) / 2;
             const int8_t *P = p->proj_s8 + (size_t)H * k0;
             const int32_t *offs = p->offset_s32 ? p->offset_s32 + (size_t)j * H : NULL;
-            uint32_t valid = hmask;
-            for (int h = 0; h < Hq; h++) {
-                const int32_t o = offs && h < H ? offs[h] : 0;
-                if (o == INT32_MIN) {
-                    valid &= ~(1u << h);
-                    thr[h] = 0;
-                } else {
-                    thr[h] = -o;
-                }
-            }
-            for (int pp = 0; pp < np; pp++)
-                for (int h = 0; h < Hq; h++)
-                    for (int e = 0; e < 2; e++) {
-                        const int t = 2 * pp + e;
-                        ptp[((size_t)pp * Hq + h) * 2 + e] =
-                            (int16_t)(h < H && t < Lj ? P[h * Lj + t] : 0);
-                    }
-            for (int oc = 0; oc < cout; oc++) {
-                const int8_t *w = filter + (size_t)oc * K + k0;
-                for (int pp = 0; pp < np; pp++)
-                    for (int e = 0; e < 2; e++) {
-                        const int t = 2 * pp + e;
-                        wt2[((size_t)pp * cout + oc) * 2 + e] = (int16_t)(t < Lj ? w[t] : 0);
-                    }
-            }
+            const uint32_t valid = fr_trec_pack_hash_s8(P, offs, H, Lj, ptp, thr);
+            fr_trec_pack_filter_s8(filter, K, k0, Lj, cout, wt2);
             int32_t nc = 0;
             /* the sub-vector within one filter tap: its tap and channel offset */
             const int pix = k0 / cin, ic0 = k0 % cin;

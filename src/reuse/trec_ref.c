@@ -36,18 +36,24 @@ void fr_trec_layout_init(fr_trec_layout *lo, const fr_trec_params *p, const fr_c
     lo->H = p->hash_bits;
     lo->J = fr_trec_num_sub(lo->K, lo->L);
     lo->cout = g->out_c;
-    lo->slot = lo->L > lo->cout ? lo->L : lo->cout;
+    lo->pixel = p->pixel != 0;
+    /* pixel mode: float keeps its centroids in the sums (slot L) beside the partials;
+     * int8 moves them to the int16 centroids, and the partials take the slots */
+    lo->slot = (lo->pixel && !want_s8) || lo->L > lo->cout ? lo->L : lo->cout;
     lo->rows = (int64_t)g->batch * g->out_h * g->out_w;
     trec_groups(p, g, &lo->group_rows, &lo->n_groups);
+    lo->pixels = (int64_t)g->batch * g->in_h * g->in_w;
+    lo->group_pix = lo->pixels / lo->n_groups;
     const int64_t buckets = (int64_t)1 << lo->H;
-    lo->max_clusters = lo->group_rows < buckets ? lo->group_rows : buckets;
+    const int64_t members = lo->pixel ? lo->group_pix : lo->group_rows;
+    lo->max_clusters = members < buckets ? members : buckets;
     const size_t C = (size_t)lo->max_clusters, G = (size_t)lo->group_rows;
     const size_t L = (size_t)lo->L, H = (size_t)lo->H, cout = (size_t)lo->cout;
     size_t off = 0;
     lo->off_table = off;
     off += a64((size_t)buckets * 4);
     lo->off_cl = off;
-    off += a64(G * 4);
+    off += a64((size_t)(lo->pixel ? lo->group_pix : lo->group_rows) * 4);
     lo->off_counts = off;
     off += a64(C * 4);
     lo->off_cid = off;
@@ -73,6 +79,10 @@ void fr_trec_layout_init(fr_trec_layout *lo, const fr_trec_params *p, const fr_c
     if (want_s8) off += a64(G * cout * 4);
     lo->off_zeros = off; /* float: L zeros */
     if (!want_s8) off += a64(L * 4);
+    lo->off_cent = off;
+    if (lo->pixel && want_s8) off += a64(C * (L + (L & 1)) * 2);
+    lo->off_part = want_s8 ? lo->off_sums : off;
+    if (lo->pixel && !want_s8) off += a64(C * cout * 4);
     lo->total = off;
 }
 
@@ -83,8 +93,10 @@ void fr_trec_stats_begin(fr_trec_stats *stats, const fr_trec_layout *lo) {
     stats->clusters = 0;
     stats->macs_dense = lo->rows * lo->K * (int64_t)lo->cout;
     stats->macs_reuse = 0;
-    stats->macs_hash = lo->rows * lo->K * (int64_t)lo->H;
-    stats->adds = lo->rows * lo->K + lo->rows * lo->J * (int64_t)lo->cout;
+    stats->macs_hash = lo->pixel ? lo->pixels * lo->L * (int64_t)lo->H
+                                 : lo->rows * lo->K * (int64_t)lo->H;
+    stats->adds = (lo->pixel ? lo->pixels * lo->L : lo->rows * lo->K) +
+                  lo->rows * lo->J * (int64_t)lo->cout;
     if (stats->clusters_per_sub)
         memset(stats->clusters_per_sub, 0, (size_t)lo->J * sizeof *stats->clusters_per_sub);
 }
@@ -110,6 +122,10 @@ fr_status fr_trec_check(const fr_trec_params *p, const fr_cnn_geom *g, int want_
     if (want_s8 ? !p->proj_s8 : !p->proj_f32)
         return fr_fail(err, FR_E_ARG, "%s: missing %s projections", op,
                        want_s8 ? "int8" : "float");
+    if (p->pixel && p->sub_len != g->in_c)
+        return fr_fail(err, FR_E_ARG,
+                       "%s: pixel-mode TREC needs sub_len = in_c (%d), has %d", op, g->in_c,
+                       p->sub_len);
     /* Row counts: int32 cluster indices, int8 centroid sums 255 * G inside int32, and the
      * scratch size inside size_t (every term below is at most a few G * cout products). */
     int64_t G;
@@ -118,10 +134,17 @@ fr_status fr_trec_check(const fr_trec_params *p, const fr_cnn_geom *g, int want_
     if (G > (int64_t)(INT32_MAX / 256))
         return fr_fail(err, FR_E_UNSUPPORTED, "%s: %s rows in one clustering group (max %d)",
                        op, FR_SNUM(G), (int)(INT32_MAX / 256));
+    const int64_t PG = (int64_t)g->in_h * g->in_w * (p->scope == FR_TREC_SCOPE_BATCH ? g->batch : 1);
+    if (p->pixel && PG > (int64_t)(INT32_MAX / 256))
+        return fr_fail(err, FR_E_UNSUPPORTED, "%s: %s pixels in one clustering group (max %d)",
+                       op, FR_SNUM(PG), (int)(INT32_MAX / 256));
     const double approx = (double)G * (g->out_c + 2) * 4.0 + (double)(1 << p->hash_bits) * 4.0 +
                           (double)p->sub_len * (g->out_c + p->hash_bits + 2) * 4.0 +
                           (double)(G < (1 << p->hash_bits) ? G : (1 << p->hash_bits)) *
-                              (p->sub_len + g->out_c + 1) * 4.0;
+                              (p->sub_len + g->out_c + 1) * 4.0 +
+                          (double)PG * 4.0 +
+                          (double)(PG < (1 << p->hash_bits) ? PG : (1 << p->hash_bits)) *
+                              (p->sub_len + 1 + g->out_c) * 8.0;
     if (approx > (double)(SIZE_MAX / 4))
         return fr_fail(err, FR_E_UNSUPPORTED, "%s: scratch size overflows", op);
     return FR_OK;
@@ -162,6 +185,10 @@ static int64_t trec_src_index(const fr_cnn_geom *g, int64_t r, int k) {
 void fr_trec_conv_f32_ref(const fr_trec_params *p, const fr_cnn_geom *g, fr_cnn_range_f32 act,
                           const float *input, const float *filter, const float *bias,
                           float *output, void *scratch, fr_trec_stats *stats) {
+    if (p->pixel) {
+        fr_trec_pixel_f32_ref(p, g, act, input, filter, bias, output, scratch, stats);
+        return;
+    }
     fr_trec_layout lo;
     fr_trec_layout_init(&lo, p, g, 0);
     fr_trec_stats_begin(stats, &lo);
@@ -247,6 +274,10 @@ void fr_trec_conv_s8_ref(const fr_trec_params *p, const fr_cnn_geom *g,
                          const fr_cnn_requant *q, const int8_t *input, const int8_t *filter,
                          const int32_t *bias, int8_t *output, void *scratch,
                          fr_trec_stats *stats) {
+    if (p->pixel) {
+        fr_trec_pixel_s8_ref(p, g, q, input, filter, bias, output, scratch, stats);
+        return;
+    }
     fr_trec_layout lo;
     fr_trec_layout_init(&lo, p, g, 1);
     fr_trec_stats_begin(stats, &lo);

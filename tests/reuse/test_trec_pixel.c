@@ -1,0 +1,364 @@
+/* Pixel-mode TREC (trec.h, "Pixel mode") without the Python twins: argument checks, the
+ * fast path of every isa against the scalar reference on random data (bit-identical,
+ * float and int8), and the definition checked by another route: the bucket ids recomputed
+ * here, the centroid map built here and run through the dense CONV_2D of src/cnn must
+ * give the TREC output (int8 bit-exactly, float within rounding), and with distinct
+ * pixels in distinct buckets that is the dense convolution of the input itself. */
+#include "trec_testutil.h"
+
+#include "core/error.h"
+
+typedef struct px_conf {
+    fr_cnn_geom g;
+    fr_trec_params p;
+    int K, J;
+    size_t N, npix; /* rows, input pixels */
+} px_conf;
+
+static void random_conf(tr_rng *r, px_conf *c, int max_hw, int max_c) {
+    for (;;) {
+        const int k = tr_int(r, 1, 5), s = tr_int(r, 1, 2), d = tr_int(r, 1, 2);
+        const fr_cnn_padding pad = tr_int(r, 0, 2) ? FR_CNN_PAD_SAME : FR_CNN_PAD_VALID;
+        const int out_c = tr_int(r, 0, 3) ? tr_int(r, 1, 20) : tr_int(r, 60, 70);
+        if (fr_cnn_geom_init(&c->g, "conv", pad, tr_int(r, 1, 3), tr_int(r, 1, max_hw),
+                             tr_int(r, 1, max_hw), tr_int(r, 1, max_c), out_c, k, k, s, s, d, d,
+                             1, NULL) == FR_OK)
+            break;
+    }
+    c->K = c->g.k_h * c->g.k_w * c->g.in_c;
+    memset(&c->p, 0, sizeof c->p);
+    c->p.pixel = 1;
+    c->p.sub_len = c->g.in_c;
+    c->p.hash_bits = tr_int(r, 0, 4) == 0 ? 16 : tr_int(r, 1, 10);
+    c->p.scope = tr_int(r, 0, 1) ? FR_TREC_SCOPE_BATCH : FR_TREC_SCOPE_IMAGE;
+    c->J = c->g.k_h * c->g.k_w;
+    c->N = (size_t)c->g.batch * c->g.out_h * c->g.out_w;
+    c->npix = (size_t)c->g.batch * c->g.in_h * c->g.in_w;
+}
+
+static float *rand_f32(tr_rng *r, size_t n, float scale) {
+    float *v = malloc(n * sizeof *v + 4);
+    for (size_t i = 0; i < n; i++) v[i] = tr_gauss(r) * scale;
+    return v;
+}
+
+static int8_t *rand_s8(tr_rng *r, size_t n, int lo, int hi) {
+    int8_t *v = malloc(n + 1);
+    for (size_t i = 0; i < n; i++) v[i] = (int8_t)tr_int(r, lo, hi);
+    return v;
+}
+
+typedef struct px_q {
+    fr_cnn_requant q;
+    int32_t mult[80], shift[80];
+} px_q;
+
+static void random_requant(tr_rng *r, px_q *t, int out_c) {
+    for (int c = 0; c < out_c; c++) {
+        int sh;
+        fr_cnn_quantize_multiplier(0.0005 + 0.004 * (double)tr_int(r, 0, 1000) / 1000.0,
+                                   &t->mult[c], &sh);
+        t->shift[c] = sh;
+    }
+    t->q.input_zp = tr_int(r, -30, 30);
+    t->q.output_zp = tr_int(r, -10, 10);
+    t->q.act_min = tr_int(r, 0, 1) ? t->q.output_zp : -128;
+    t->q.act_max = 127;
+    t->q.mult = t->mult;
+    t->q.shift = t->shift;
+    t->q.per_channel = 1;
+}
+
+/* Pixel q's group (its image, or 0 for the batch scope). */
+static size_t group_of(const px_conf *c, size_t q) {
+    return c->p.scope == FR_TREC_SCOPE_BATCH ? 0 : q / ((size_t)c->g.in_h * c->g.in_w);
+}
+
+/* ---- argument checks and stats ------------------------------------------------------- */
+
+static void test_pixel_check(void **state) {
+    (void)state;
+    fr_cnn_geom g;
+    fr_error err = {0};
+    assert_int_equal(fr_cnn_geom_init(&g, "conv", FR_CNN_PAD_SAME, 1, 8, 8, 4, 8, 3, 3, 1, 1, 1,
+                                      1, 1, &err),
+                     FR_OK);
+    float proj[16 * 4];
+    fr_trec_params p = {.sub_len = 4, .hash_bits = 4, .proj_f32 = proj, .pixel = 1};
+    assert_int_equal(fr_trec_check(&p, &g, 0, "conv3", &err), FR_OK);
+    p.sub_len = 12;
+    assert_int_equal(fr_trec_check(&p, &g, 0, "conv3", &err), FR_E_ARG);
+    assert_non_null(strstr(err.msg, "conv3"));
+    assert_non_null(strstr(err.msg, "pixel"));
+    p.sub_len = 2;
+    assert_int_equal(fr_trec_check(&p, &g, 0, "conv3", &err), FR_E_ARG);
+    /* one zero projection: every pixel in bucket 2^H - 1, one cluster per image */
+    float zero[4 * 4] = {0};
+    fr_trec_params z = {.sub_len = 4, .hash_bits = 4, .proj_f32 = zero, .pixel = 1};
+    tr_rng r = {7};
+    float *x = rand_f32(&r, 64 * 4, 1.0f), *w = rand_f32(&r, 8 * 36, 0.3f);
+    float y[64 * 8];
+    uint16_t ids[64];
+    uint32_t cps[9];
+    void *scr = tr_scratch(fr_trec_conv_f32_scratch_bytes(&z, &g));
+    fr_trec_stats st = {.bucket_ids = ids, .clusters_per_sub = cps};
+    fr_cnn_range_f32 act = {-1e30f, 1e30f};
+    fr_trec_conv_f32(fr_isa_best(), &z, &g, act, x, w, NULL, y, scr, &st);
+    for (int i = 0; i < 64; i++) assert_int_equal(ids[i], 15);
+    for (int j = 0; j < 9; j++) assert_int_equal(cps[j], 1);
+    assert_int_equal(st.rows, 64);
+    assert_int_equal(st.n_sub, 9);
+    assert_int_equal(st.clusters, 9);
+    assert_int_equal(st.macs_dense, (int64_t)64 * 36 * 8);
+    assert_int_equal(st.macs_reuse, (int64_t)9 * 4 * 8);
+    assert_int_equal(st.macs_hash, (int64_t)64 * 4 * 4);
+    /* the output of a row is the conv of the mean pixel over the taps inside the image */
+    float mean[4] = {0};
+    for (int q = 0; q < 64; q++)
+        for (int t = 0; t < 4; t++) mean[t] += x[q * 4 + t] / 64.0f;
+    for (int o = 0; o < 8; o++) {
+        double want = 0; /* row (0, 0): taps (1..2, 1..2) inside */
+        for (int fy = 1; fy < 3; fy++)
+            for (int fx = 1; fx < 3; fx++)
+                for (int t = 0; t < 4; t++) want += mean[t] * w[o * 36 + (fy * 3 + fx) * 4 + t];
+        assert_float_equal(y[o], want, 1e-4);
+    }
+    free(x), free(w), free(scr);
+}
+
+/* ---- fast path == reference ---------------------------------------------------------- */
+
+static void test_pixel_fast_equals_ref_f32(void **state) {
+    (void)state;
+    tr_rng r = {0x9182736ull};
+    for (int it = 0; it < 60; it++) {
+        px_conf c;
+        random_conf(&r, &c, 10, it % 3 == 0 ? 70 : 9);
+        const size_t n_in = c.npix * c.g.in_c;
+        float *x = rand_f32(&r, n_in, 1.0f);
+        for (size_t i = 0; i + 2 * (size_t)c.g.in_c <= n_in; i += 3 * (size_t)c.g.in_c)
+            memcpy(x + i, x, (size_t)c.g.in_c * sizeof *x);
+        float *w = rand_f32(&r, (size_t)c.g.out_c * c.K, 0.3f);
+        float *bias = tr_int(&r, 0, 3) ? rand_f32(&r, (size_t)c.g.out_c, 0.1f) : NULL;
+        float *proj = rand_f32(&r, (size_t)c.p.hash_bits * c.g.in_c, 1.0f);
+        float *off = tr_int(&r, 0, 1) ? rand_f32(&r, (size_t)c.p.hash_bits, 0.5f) : NULL;
+        c.p.proj_f32 = proj;
+        c.p.offset_f32 = off;
+        assert_int_equal(fr_trec_check(&c.p, &c.g, 0, "conv", NULL), FR_OK);
+        fr_cnn_range_f32 act = {tr_int(&r, 0, 1) ? 0.0f : -1e30f, 1e30f};
+        const size_t sb = fr_trec_conv_f32_scratch_bytes(&c.p, &c.g);
+        void *scr = tr_scratch(sb);
+        const size_t ny = c.N * c.g.out_c;
+        float *y1 = malloc(ny * sizeof *y1), *y2 = malloc(ny * sizeof *y2);
+        uint16_t *id1 = malloc(c.npix * 2), *id2 = malloc(c.npix * 2);
+        uint32_t *cp1 = malloc(c.J * 4), *cp2 = malloc(c.J * 4);
+        fr_trec_stats s1 = {.bucket_ids = id1, .clusters_per_sub = cp1};
+        fr_trec_conv_f32_ref(&c.p, &c.g, act, x, w, bias, y1, scr, &s1);
+        for (int isa = 0; isa < FR_ISA_COUNT; isa++) {
+            if (!fr_isa_supported((fr_isa)isa)) continue;
+            fr_trec_stats s2 = {.bucket_ids = id2, .clusters_per_sub = cp2};
+            memset(scr, 0xC3, sb);
+            memset(y2, 0, ny * sizeof *y2);
+            fr_trec_conv_f32((fr_isa)isa, &c.p, &c.g, act, x, w, bias, y2, scr, &s2);
+            assert_memory_equal(id1, id2, c.npix * 2);
+            assert_memory_equal(cp1, cp2, (size_t)c.J * 4);
+            assert_memory_equal(y1, y2, ny * sizeof *y1);
+            assert_int_equal(s1.clusters, s2.clusters);
+            assert_int_equal(s1.macs_reuse, s2.macs_reuse);
+            assert_int_equal(s1.macs_hash, s2.macs_hash);
+        }
+        free(x), free(w), free(bias), free(proj), free(off), free(scr), free(y1), free(y2);
+        free(id1), free(id2), free(cp1), free(cp2);
+    }
+}
+
+static void test_pixel_fast_equals_ref_s8(void **state) {
+    (void)state;
+    tr_rng r = {0x51e55eedull};
+    for (int it = 0; it < 60; it++) {
+        px_conf c;
+        random_conf(&r, &c, 10, it % 3 == 0 ? 70 : 9);
+        const size_t n_in = c.npix * c.g.in_c;
+        int8_t *x = rand_s8(&r, n_in, -128, 127);
+        for (size_t i = 0; i < n_in / 2; i++) x[i] = (int8_t)(x[i] / 64 * 64);
+        int8_t *w = rand_s8(&r, (size_t)c.g.out_c * c.K, -127, 127);
+        int32_t *bias = NULL;
+        if (tr_int(&r, 0, 3)) {
+            bias = malloc((size_t)c.g.out_c * 4);
+            for (int o = 0; o < c.g.out_c; o++) bias[o] = tr_int(&r, -20000, 20000);
+        }
+        int8_t *proj = rand_s8(&r, (size_t)c.p.hash_bits * c.g.in_c, -128, 127);
+        int32_t *off = NULL;
+        if (tr_int(&r, 0, 1)) {
+            off = malloc((size_t)c.p.hash_bits * 4);
+            for (int i = 0; i < c.p.hash_bits; i++)
+                off[i] = i == 0 ? INT32_MAX : i == 1 ? INT32_MIN : tr_int(&r, -40000, 40000);
+        }
+        c.p.proj_s8 = proj;
+        c.p.offset_s32 = off;
+        assert_int_equal(fr_trec_check(&c.p, &c.g, 1, "conv", NULL), FR_OK);
+        px_q q;
+        random_requant(&r, &q, c.g.out_c);
+        const size_t sb = fr_trec_conv_s8_scratch_bytes(&c.p, &c.g);
+        void *scr = tr_scratch(sb);
+        const size_t ny = c.N * c.g.out_c;
+        int8_t *y1 = malloc(ny), *y2 = malloc(ny);
+        uint16_t *id1 = malloc(c.npix * 2), *id2 = malloc(c.npix * 2);
+        fr_trec_stats s1 = {.bucket_ids = id1};
+        fr_trec_conv_s8_ref(&c.p, &c.g, &q.q, x, w, bias, y1, scr, &s1);
+        for (int isa = 0; isa < FR_ISA_COUNT; isa++) {
+            if (!fr_isa_supported((fr_isa)isa)) continue;
+            fr_trec_stats s2 = {.bucket_ids = id2};
+            memset(scr, 0x5A, sb);
+            memset(id2, 0, c.npix * 2);
+            fr_trec_conv_s8((fr_isa)isa, &c.p, &c.g, &q.q, x, w, bias, y2, scr, &s2);
+            assert_memory_equal(id1, id2, c.npix * 2);
+            assert_memory_equal(y1, y2, ny);
+            assert_int_equal(s1.clusters, s2.clusters);
+            fr_trec_conv_s8((fr_isa)isa, &c.p, &c.g, &q.q, x, w, bias, y2, scr, NULL);
+            assert_memory_equal(y1, y2, ny);
+        }
+        free(x), free(w), free(bias), free(proj), free(off), free(scr), free(y1), free(y2);
+        free(id1), free(id2);
+    }
+}
+
+/* ---- the definition by another route: centroid map + dense conv ---------------------- */
+
+/* int8: the ids recomputed (exact), the centroid map (x-domain, int8) built from them,
+ * run through fr_cnn_conv_s8_ref: bit-exact with TREC. */
+static void test_pixel_centroid_map_s8(void **state) {
+    (void)state;
+    tr_rng r = {0xc0ffeeull};
+    for (int it = 0; it < 40; it++) {
+        px_conf c;
+        random_conf(&r, &c, 9, it % 4 == 0 ? 40 : 8);
+        if (c.p.hash_bits > 8) c.p.hash_bits = tr_int(&r, 1, 6); /* real clusters */
+        const int L = c.g.in_c, H = c.p.hash_bits;
+        int8_t *x = rand_s8(&r, c.npix * L, -128, 127);
+        int8_t *w = rand_s8(&r, (size_t)c.g.out_c * c.K, -127, 127);
+        int32_t *bias = malloc((size_t)c.g.out_c * 4);
+        for (int o = 0; o < c.g.out_c; o++) bias[o] = tr_int(&r, -20000, 20000);
+        int8_t *proj = rand_s8(&r, (size_t)H * L, -128, 127);
+        int32_t off[16];
+        for (int h = 0; h < H; h++) off[h] = tr_int(&r, -3000, 3000);
+        c.p.proj_s8 = proj;
+        c.p.offset_s32 = off;
+        px_q q;
+        random_requant(&r, &q, c.g.out_c);
+        void *scr = tr_scratch(fr_trec_conv_s8_scratch_bytes(&c.p, &c.g));
+        const size_t ny = c.N * c.g.out_c;
+        int8_t *y1 = malloc(ny), *y2 = malloc(ny), *xm = malloc(c.npix * L);
+        uint16_t *ids = malloc(c.npix * 2);
+        fr_trec_stats st = {.bucket_ids = ids};
+        fr_trec_conv_s8(fr_isa_best(), &c.p, &c.g, &q.q, x, w, bias, y1, scr, &st);
+        int64_t *sum = malloc(sizeof *sum * L);
+        int64_t buckets_seen = 0;
+        for (size_t a = 0; a < c.npix; a++) {
+            int64_t dot[16];
+            unsigned id = 0;
+            for (int h = 0; h < H; h++) {
+                dot[h] = off[h];
+                for (int t = 0; t < L; t++)
+                    dot[h] += (int64_t)proj[h * L + t] * (x[a * L + t] - q.q.input_zp);
+                if (dot[h] >= 0) id |= 1u << h;
+            }
+            assert_int_equal(ids[a], id);
+            int first = 1;
+            int64_t n = 0;
+            for (int t = 0; t < L; t++) sum[t] = 0;
+            for (size_t b = 0; b < c.npix; b++) {
+                if (group_of(&c, b) != group_of(&c, a) || ids[b] != ids[a]) continue;
+                if (b < a) first = 0;
+                n++;
+                for (int t = 0; t < L; t++) sum[t] += x[b * L + t] - q.q.input_zp;
+            }
+            buckets_seen += first;
+            for (int t = 0; t < L; t++) {
+                const int64_t s = sum[t];
+                const int64_t cm = s >= 0 ? (s + n / 2) / n : -((-s + n / 2) / n);
+                xm[a * L + t] = (int8_t)(cm + q.q.input_zp);
+            }
+        }
+        assert_int_equal(st.clusters, buckets_seen * c.J);
+        fr_cnn_conv_s8_ref(&c.g, &q.q, xm, w, bias, y2);
+        assert_memory_equal(y1, y2, ny);
+        free(x), free(w), free(bias), free(proj), free(scr), free(y1), free(y2), free(xm);
+        free(ids), free(sum);
+    }
+}
+
+/* float: the centroid map from the ids (means in double, rounded to float) through
+ * fr_cnn_conv_f32_ref, within rounding; with H = 16 and distinct random pixels (every
+ * bucket pure) the dense conv of the input itself. */
+static void test_pixel_centroid_map_f32(void **state) {
+    (void)state;
+    tr_rng r = {0xf10a7ull};
+    int pure_checked = 0;
+    for (int it = 0; it < 40; it++) {
+        px_conf c;
+        random_conf(&r, &c, 9, it % 2 == 0 ? 40 : 8);
+        /* odd: few buckets (real clusters); even: 16 hyperplanes with offsets, in 4 or more
+         * dimensions, which mostly give every pixel its own bucket */
+        if (it % 2) {
+            if (c.p.hash_bits > 8) c.p.hash_bits = tr_int(&r, 1, 6);
+        } else {
+            c.p.hash_bits = 16;
+        }
+        const int L = c.g.in_c, H = c.p.hash_bits;
+        float *x = rand_f32(&r, c.npix * L, 1.0f);
+        float *w = rand_f32(&r, (size_t)c.g.out_c * c.K, 0.3f);
+        float *bias = rand_f32(&r, (size_t)c.g.out_c, 0.1f);
+        float *proj = rand_f32(&r, (size_t)H * L, 1.0f);
+        float off[16];
+        for (int h = 0; h < H; h++) off[h] = 0.3f * tr_gauss(&r);
+        c.p.proj_f32 = proj;
+        c.p.offset_f32 = it % 2 ? NULL : off;
+        fr_cnn_range_f32 act = {-1e30f, 1e30f};
+        void *scr = tr_scratch(fr_trec_conv_f32_scratch_bytes(&c.p, &c.g));
+        const size_t ny = c.N * c.g.out_c;
+        float *y1 = malloc(ny * 4), *y2 = malloc(ny * 4), *xm = malloc(c.npix * L * 4);
+        uint16_t *ids = malloc(c.npix * 2);
+        fr_trec_stats st = {.bucket_ids = ids};
+        fr_trec_conv_f32(fr_isa_best(), &c.p, &c.g, act, x, w, bias, y1, scr, &st);
+        double *sum = malloc(sizeof *sum * L);
+        int pure = 1;
+        for (size_t a = 0; a < c.npix; a++) {
+            double n = 0;
+            for (int t = 0; t < L; t++) sum[t] = 0;
+            for (size_t b = 0; b < c.npix; b++) {
+                if (group_of(&c, b) != group_of(&c, a) || ids[b] != ids[a]) continue;
+                if (b != a) pure = 0;
+                n++;
+                for (int t = 0; t < L; t++) sum[t] += x[b * L + t];
+            }
+            for (int t = 0; t < L; t++) xm[a * L + t] = (float)(sum[t] / n);
+        }
+        fr_cnn_conv_f32_ref(&c.g, act, xm, w, bias, y2);
+        for (size_t i = 0; i < ny; i++)
+            if (fabsf(y1[i] - y2[i]) > 1e-4f * (1.0f + fabsf(y2[i])))
+                fail_msg("centroid map: output %zu is %.9g, conv %.9g", i, y1[i], y2[i]);
+        if (pure && c.npix > 1) { /* the dense convolution of the input */
+            fr_cnn_conv_f32_ref(&c.g, act, x, w, bias, y2);
+            for (size_t i = 0; i < ny; i++)
+                if (fabsf(y1[i] - y2[i]) > 1e-5f * (1.0f + fabsf(y2[i])))
+                    fail_msg("dense identity: output %zu is %.9g, conv %.9g", i, y1[i], y2[i]);
+            pure_checked++;
+        }
+        free(x), free(w), free(bias), free(proj), free(scr), free(y1), free(y2), free(xm);
+        free(ids), free(sum);
+    }
+    print_message("dense identity checked on %d of 40 cases\n", pure_checked);
+    assert_true(pure_checked >= 5);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pixel_check),
+        cmocka_unit_test(test_pixel_fast_equals_ref_f32),
+        cmocka_unit_test(test_pixel_fast_equals_ref_s8),
+        cmocka_unit_test(test_pixel_centroid_map_s8),
+        cmocka_unit_test(test_pixel_centroid_map_f32),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
