@@ -31,10 +31,11 @@ static void test_demo_file(void **state) {
     int n = 0;
     fr_error err = {0};
     assert_int_equal(fr_trec_file_open(buf, len, DEMO_PATH, &n, &err), FR_OK);
-    assert_int_equal(n, 3);
-    const int ops[3] = {2, 5, 9}, Ks[3] = {27, 144, 7}, Ls[3] = {9, 16, 7}, Hs[3] = {4, 8, 16};
-    const int scopes[3] = {0, 1, 0}, types[3] = {7, 1, 2};
-    for (int i = 0; i < 3; i++) {
+    assert_int_equal(n, 4);
+    /* the fourth layer is in pixel mode (types bit 3): H * L projections, H offsets */
+    const int ops[4] = {2, 5, 9, 12}, Ks[4] = {27, 144, 7, 144}, Ls[4] = {9, 16, 7, 16};
+    const int Hs[4] = {4, 8, 16, 6}, scopes[4] = {0, 1, 0, 1}, types[4] = {7, 1, 2, 15};
+    for (int i = 0; i < 4; i++) {
         fr_trec_layer l;
         assert_int_equal(fr_trec_file_layer(buf, len, i, &l, &err), FR_OK);
         assert_int_equal(l.op_index, ops[i]);
@@ -44,14 +45,15 @@ static void test_demo_file(void **state) {
         assert_int_equal((int)l.params.scope, scopes[i]);
         assert_int_equal(l.params.proj_f32 != NULL, (types[i] & 1) != 0);
         assert_int_equal(l.params.proj_s8 != NULL, (types[i] & 2) != 0);
-        const int hk = Hs[i] * Ks[i];
+        assert_int_equal(l.params.pixel, (types[i] & 8) != 0);
+        const int hk = Hs[i] * (types[i] & 8 ? Ls[i] : Ks[i]);
         for (int k = 0; k < hk; k++) {
             if (l.params.proj_f32) assert_true(l.params.proj_f32[k] == (float)k * 0.25f - (float)i);
             if (l.params.proj_s8) assert_int_equal(l.params.proj_s8[k], k % 200 - 100);
         }
         assert_int_equal(l.params.offset_f32 != NULL, (types[i] & 5) == 5);
         assert_int_equal(l.params.offset_s32 != NULL, (types[i] & 6) == 6);
-        const int jh = (Ks[i] + Ls[i] - 1) / Ls[i] * Hs[i];
+        const int jh = types[i] & 8 ? Hs[i] : (Ks[i] + Ls[i] - 1) / Ls[i] * Hs[i];
         for (int k = 0; k < jh; k++) {
             if (l.params.offset_f32) assert_true(l.params.offset_f32[k] == (float)k * 0.5f - 1.0f);
             if (l.params.offset_s32) assert_int_equal(l.params.offset_s32[k], k * 1000 - 7);
@@ -71,12 +73,20 @@ static void test_demo_file(void **state) {
                      FR_OK);
     assert_int_equal(fr_trec_check(&l.params, &g, 0, "conv", &err), FR_OK);
     int found = 1;
-    for (int op = -1; op < 12; op++) {
-        if (op == 2 || op == 5 || op == 9) continue;
+    for (int op = -1; op < 14; op++) {
+        if (op == 2 || op == 5 || op == 9 || op == 12) continue;
         assert_int_equal(fr_trec_file_find(buf, len, op, &l, &found, &err), FR_OK);
         assert_int_equal(found, 0);
     }
-    assert_int_equal(fr_trec_file_layer(buf, len, 3, &l, &err), FR_E_ARG);
+    /* layer 3 (pixel, L = 16) matches a 3x3x16 conv, not a 1x1x144 one (L must be in_c) */
+    assert_int_equal(fr_trec_file_layer(buf, len, 3, &l, &err), FR_OK);
+    assert_int_equal(fr_trec_check(&l.params, &g, 1, "conv", &err), FR_OK);
+    fr_cnn_geom g1;
+    assert_int_equal(fr_cnn_geom_init(&g1, "conv", FR_CNN_PAD_SAME, 1, 8, 8, 144, 8, 1, 1, 1, 1,
+                                      1, 1, 1, &err),
+                     FR_OK);
+    assert_int_equal(fr_trec_check(&l.params, &g1, 1, "conv", &err), FR_E_ARG);
+    assert_int_equal(fr_trec_file_layer(buf, len, 4, &l, &err), FR_E_ARG);
     assert_int_equal(fr_trec_file_layer(buf, len, -1, &l, &err), FR_E_ARG);
     free(buf);
 }
@@ -171,6 +181,8 @@ static void test_malformed(void **state) {
         {24, 9, FR_E_FORMAT, "sub_len"},
         {27, 2, FR_E_FORMAT, "scope"},
         {28, 0, FR_E_FORMAT, "types"},
+        {28, 16, FR_E_FORMAT, "types"},
+        {28, 11, FR_E_FORMAT, "data bytes"}, /* pixel mode: H * L projections, not H * K */
         {28, 1, FR_E_FORMAT, "data bytes"},
         {32, 65, FR_E_FORMAT, "offset"},    /* misaligned */
         {32, 60, FR_E_FORMAT, "offset"},    /* inside the table */
@@ -185,6 +197,12 @@ static void test_malformed(void **state) {
             fail_msg("case %zu: status %d message '%s' (want %d, '%s')", c, (int)st, err.msg,
                      (int)cases[c].want, cases[c].msg);
     }
+    /* pixel mode needs sub_len to divide K (8): sub_len 3 */
+    memcpy(b, good, len);
+    b[28] = 11;
+    b[24] = 3;
+    assert_int_equal(try_open(b, len, &err), FR_E_FORMAT);
+    assert_non_null(strstr(err.msg, "pixel"));
     /* misaligned buffer, NULL arguments */
     memcpy(b + 1, good, len);
     int n;

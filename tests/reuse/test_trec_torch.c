@@ -47,6 +47,13 @@ static void case_geom(tr_case *c, fr_cnn_geom *g, fr_trec_params *p, int *act, i
     p->scope = (fr_trec_scope)tv[2];
     *act = tv[3];
     *kind = tv[4];
+    /* a sixth value marks pixel mode (ids then per input pixel) */
+    p->pixel = tr_get(c, "trec", 'i')->n >= 6 ? tv[5] : 0;
+}
+
+/* Bucket ids a case has: N * J (rows x sub-vectors), or one per input pixel. */
+static size_t n_ids(const fr_cnn_geom *g, const fr_trec_params *p, size_t N, int J) {
+    return p->pixel ? (size_t)g->batch * g->in_h * g->in_w : N * (size_t)J;
 }
 
 static void check_ids(const uint16_t *got, tr_array *want, size_t n, int J, const char *what,
@@ -55,8 +62,9 @@ static void check_ids(const uint16_t *got, tr_array *want, size_t n, int J, cons
     const uint16_t *w = want->data;
     for (size_t i = 0; i < n; i++)
         if (got[i] != w[i])
-            fail_msg("case %d %s: bucket id of row %zu sub %zu is %u, twin says %u", ci, what,
-                     i / (size_t)J, i % (size_t)J, (unsigned)got[i], (unsigned)w[i]);
+            fail_msg("case %d %s: bucket id %zu (row %zu sub %zu, or pixel %zu) is %u, twin "
+                     "says %u", ci, what, i, i / (size_t)J, i % (size_t)J, i,
+                     (unsigned)got[i], (unsigned)w[i]);
 }
 
 static void run_f32_case(tr_case *c, int ci) {
@@ -84,16 +92,17 @@ static void run_f32_case(tr_case *c, int ci) {
     void *scratch = tr_scratch(sb);
     float *y_ref = malloc(N * g.out_c * sizeof(float));
     float *y_fast = malloc(N * g.out_c * sizeof(float));
-    uint16_t *ids_ref = malloc(N * J * sizeof(uint16_t));
-    uint16_t *ids_fast = malloc(N * J * sizeof(uint16_t));
+    const size_t nid = n_ids(&g, &p, N, J);
+    uint16_t *ids_ref = malloc(nid * sizeof(uint16_t));
+    uint16_t *ids_fast = malloc(nid * sizeof(uint16_t));
     uint32_t *cps = malloc(J * sizeof(uint32_t));
     fr_trec_stats st_ref = {.bucket_ids = ids_ref, .clusters_per_sub = cps};
     fr_trec_stats st_fast = {.bucket_ids = ids_fast};
     fr_trec_conv_f32_ref(&p, &g, range, x, w, bias, y_ref, scratch, &st_ref);
     memset(scratch, 0x5A, sb);
     fr_trec_conv_f32(fr_isa_best(), &p, &g, range, x, w, bias, y_fast, scratch, &st_fast);
-    check_ids(ids_ref, tr_get(c, "ids", 'h'), N * J, J, "ref", ci);
-    check_ids(ids_fast, tr_get(c, "ids", 'h'), N * J, J, "fast", ci);
+    check_ids(ids_ref, tr_get(c, "ids", 'h'), nid, J, "ref", ci);
+    check_ids(ids_fast, tr_get(c, "ids", 'h'), nid, J, "fast", ci);
     assert_int_equal(st_ref.clusters, ((int32_t *)tr_get(c, "clusters", 'i')->data)[0]);
     assert_int_equal(st_fast.clusters, st_ref.clusters);
     int64_t sum = 0;
@@ -108,9 +117,9 @@ static void run_f32_case(tr_case *c, int ci) {
                      y_ref[i], wy[i]);
     }
     assert_memory_equal(y_ref, y_fast, N * g.out_c * sizeof(float));
-    print_message("case %d f32 kind %d%s: L %d H %d scope %d, %zu rows, %lld clusters, "
+    print_message("case %d f32 kind %d%s%s: L %d H %d scope %d, %zu rows, %lld clusters, "
                   "MACs %lld of %lld dense, max |err| %.2g\n",
-                  ci, kind, off ? " +offsets" : "", p.sub_len, p.hash_bits, (int)p.scope, N, (long long)st_ref.clusters,
+                  ci, kind, off ? " +offsets" : "", p.pixel ? " pixel" : "", p.sub_len, p.hash_bits, (int)p.scope, N, (long long)st_ref.clusters,
                   (long long)st_ref.macs_reuse, (long long)st_ref.macs_dense, max_err);
     free(scratch);
     free(y_ref);
@@ -150,24 +159,25 @@ static void run_s8_case(tr_case *c, int ci) {
     void *scratch = tr_scratch(sb);
     int8_t *y_ref = malloc(N * g.out_c);
     int8_t *y_fast = malloc(N * g.out_c);
-    uint16_t *ids_ref = malloc(N * J * sizeof(uint16_t));
-    uint16_t *ids_fast = malloc(N * J * sizeof(uint16_t));
+    const size_t nid = n_ids(&g, &p, N, J);
+    uint16_t *ids_ref = malloc(nid * sizeof(uint16_t));
+    uint16_t *ids_fast = malloc(nid * sizeof(uint16_t));
     fr_trec_stats st_ref = {.bucket_ids = ids_ref};
     fr_trec_stats st_fast = {.bucket_ids = ids_fast};
     fr_trec_conv_s8_ref(&p, &g, &q, x, w, bias, y_ref, scratch, &st_ref);
     memset(scratch, 0x5A, sb);
     fr_trec_conv_s8(fr_isa_best(), &p, &g, &q, x, w, bias, y_fast, scratch, &st_fast);
-    check_ids(ids_ref, tr_get(c, "ids", 'h'), N * J, J, "ref", ci);
-    check_ids(ids_fast, tr_get(c, "ids", 'h'), N * J, J, "fast", ci);
+    check_ids(ids_ref, tr_get(c, "ids", 'h'), nid, J, "ref", ci);
+    check_ids(ids_fast, tr_get(c, "ids", 'h'), nid, J, "fast", ci);
     const int8_t *wy = want->data;
     for (size_t i = 0; i < N * g.out_c; i++)
         if (y_ref[i] != wy[i])
             fail_msg("case %d int8: output %zu is %d, NumPy says %d", ci, i, y_ref[i], wy[i]);
     assert_memory_equal(y_ref, y_fast, N * g.out_c);
     assert_int_equal(st_fast.clusters, st_ref.clusters);
-    print_message("case %d s8%s: L %d H %d scope %d, %zu rows, %lld clusters, MACs %lld "
+    print_message("case %d s8%s%s: L %d H %d scope %d, %zu rows, %lld clusters, MACs %lld "
                   "of %lld dense\n",
-                  ci, off ? " +offsets" : "", p.sub_len, p.hash_bits, (int)p.scope, N, (long long)st_ref.clusters,
+                  ci, off ? " +offsets" : "", p.pixel ? " pixel" : "", p.sub_len, p.hash_bits, (int)p.scope, N, (long long)st_ref.clusters,
                   (long long)st_ref.macs_reuse, (long long)st_ref.macs_dense);
     free(scratch);
     free(y_ref);
@@ -180,11 +190,13 @@ static void test_against_twins(void **state) {
     (void)state;
     tr_file tf;
     tr_open(&tf, CASES_PATH);
-    int n_f32 = 0, n_s8 = 0;
+    int n_f32 = 0, n_s8 = 0, n_pixel = 0;
     for (uint32_t ci = 0; ci < tf.n_cases; ci++) {
         tr_case c;
         tr_read_case(&tf, &c);
-        const int kind = ((int32_t *)tr_get(&c, "trec", 'i')->data)[4];
+        tr_array *tv = tr_get(&c, "trec", 'i');
+        const int kind = ((int32_t *)tv->data)[4];
+        n_pixel += tv->n >= 6 && ((int32_t *)tv->data)[5];
         if (kind == 2) {
             run_s8_case(&c, (int)ci);
             n_s8++;
@@ -195,8 +207,9 @@ static void test_against_twins(void **state) {
         tr_case_free(&c);
     }
     fclose(tf.f);
-    assert_true(n_f32 >= 9);
-    assert_true(n_s8 >= 6);
+    assert_true(n_f32 >= 18);
+    assert_true(n_s8 >= 12);
+    assert_true(n_pixel >= 15);
 }
 
 int main(void) {
