@@ -11,7 +11,7 @@ usage: bench/trec/run.py [--build DIR] [--work DIR] [--L 4,8,c] [--H 4,8,12,16]
 
 Networks: the MLPerf Tiny IC ResNet (int8, and its float twin) with post-training sidecars
 (tools/py/trec_tflite.py make, pca+c) over the grid L x H ("c": L = the conv's in_c, one
-filter tap), one made on the int8 model and one on the float twin; plus the trained nets
+filter tap; "p": pixel mode, L = in_c with one projection for all taps), one made on the int8 model and one on the float twin; plus the trained nets
 listed in build/trec_models/export/index.json when that file exists (--no-export skips
 them), each with its int8 sidecar and, when the index names one ("float_trec"), its float
 sidecar. Per network and sidecar, for each precision (int8: the int8 model and its
@@ -198,9 +198,11 @@ def ic_configs(a):
 
 
 def make_sidecar(a, model, out, L, H, ops):
+    """L: a number, "c" (L = in_c, one filter tap per sub-vector) or "p" (pixel mode: L =
+    in_c and one projection for all taps, every input pixel hashed once)."""
     sh(["nice", "-n", "15", PY, os.path.join(ROOT, "tools", "py", "trec_tflite.py"), "make",
-        model, out, "--cifar", os.path.join(ASSETS, CIFAR), "--L", "0" if L == "c" else L,
-        "--H", str(H), "--calib", str(a.calib), "--ops", ops])
+        model, out, "--cifar", os.path.join(ASSETS, CIFAR), "--L", "0" if L in "cp" else L,
+        "--H", str(H), "--calib", str(a.calib), "--ops", ops] + (["--pixel"] if L == "p" else []))
 
 
 def export_nets(index_path):
@@ -508,7 +510,7 @@ def main():
     ap = argparse.ArgumentParser(description="TREC benchmark")
     ap.add_argument("--build", default=os.path.join(ROOT, "build", "trecbench"))
     ap.add_argument("--work", default=None)
-    ap.add_argument("--L", default="4,8,c")
+    ap.add_argument("--L", default="4,8,c,p")
     ap.add_argument("--H", default="8,12,16")
     ap.add_argument("--ops", default="wide")
     ap.add_argument("--calib", type=int, default=16)

@@ -128,10 +128,96 @@ static void requant_s8_avx512(const fr_cnn_requant *q, const int32_t *acc, int64
     }
 }
 
+/* Pixel mode, one filter tap, with vpdpbusd (u8 x s8, four products per lane, like the
+ * dense AVX-512 conv): the tap's filter slice packed per 16 channels as [L/4][16][4] bytes,
+ * the centroids as unsigned bytes u = v + zp + 128 (the centroid in the input's int8
+ * domain, plus 128: in [0, 255]), eight clusters x 16 channels per micro-kernel; a ninth
+ * row of ones gives wsum[oc] = sum_t w[oc][t], and sum_t v w = sum_t u w - (zp + 128) *
+ * wsum exactly (int32). L not a multiple of 4: the int16-pair path. */
+static void tap_s8_vnni(const int8_t *filter, int K, int k0, int L, int cout,
+                        const int16_t *cent, int nc, int32_t zp, int32_t *part, int S,
+                        void *work, fr_trec_partial_s8_fn partial) {
+    if (L % 4 != 0) {
+        fr_trec_tap_s8_pairs(filter, K, k0, L, cout, cent, nc, zp, part, S, work, partial);
+        return;
+    }
+    const int kq = L / 4, cp = (cout + 15) & ~15, Lp = L; /* L even */
+    uint8_t *W = work;                      /* cp * L bytes */
+    uint8_t *U = W + (size_t)cp * L;        /* 8 rows of L bytes */
+    int32_t *wsum = (int32_t *)(void *)(U + (size_t)8 * L + (64 - ((uintptr_t)(U + (size_t)8 * L) & 63)) % 64);
+    for (int cb = 0; cb < cp; cb += 16)
+        for (int qq = 0; qq < kq; qq++) {
+            uint32_t *dst = (uint32_t *)(void *)(W + ((size_t)(cb / 16) * kq + qq) * 64);
+            for (int j = 0; j < 16; j++) {
+                uint32_t v = 0;
+                if (cb + j < cout) memcpy(&v, filter + (size_t)(cb + j) * K + k0 + 4 * qq, 4);
+                dst[j] = v;
+            }
+        }
+    const int32_t corr = zp + 128;
+    for (int c0 = 0; c0 <= nc; c0 += 8) {
+        const int nr = nc + 1 - c0 < 8 ? nc + 1 - c0 : 8;
+        for (int r = 0; r < 8; r++) {
+            uint8_t *u = U + (size_t)r * L;
+            const int idx = c0 + r;
+            if (idx < nc) {
+                const int16_t *cv = cent + (size_t)idx * Lp;
+                for (int t = 0; t < L; t++) u[t] = (uint8_t)(cv[t] + corr);
+            } else {
+                memset(u, 1, (size_t)L); /* the ones row (idx == nc) or unused */
+            }
+        }
+        for (int cb = 0; cb < cp; cb += 16) {
+            const uint8_t *w = W + (size_t)(cb / 16) * kq * 64;
+            __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0,
+                    a6 = a0, a7 = a0;
+            for (int qq = 0; qq < kq; qq++) {
+                const __m512i wv = _mm512_loadu_si512(w + (size_t)qq * 64);
+                const uint8_t *uq = U + 4 * qq;
+                int32_t b[8];
+                for (int r = 0; r < 8; r++) memcpy(&b[r], uq + (size_t)r * L, 4);
+                a0 = _mm512_dpbusd_epi32(a0, _mm512_set1_epi32(b[0]), wv);
+                a1 = _mm512_dpbusd_epi32(a1, _mm512_set1_epi32(b[1]), wv);
+                a2 = _mm512_dpbusd_epi32(a2, _mm512_set1_epi32(b[2]), wv);
+                a3 = _mm512_dpbusd_epi32(a3, _mm512_set1_epi32(b[3]), wv);
+                a4 = _mm512_dpbusd_epi32(a4, _mm512_set1_epi32(b[4]), wv);
+                a5 = _mm512_dpbusd_epi32(a5, _mm512_set1_epi32(b[5]), wv);
+                a6 = _mm512_dpbusd_epi32(a6, _mm512_set1_epi32(b[6]), wv);
+                a7 = _mm512_dpbusd_epi32(a7, _mm512_set1_epi32(b[7]), wv);
+            }
+            const __m512i acc[8] = {a0, a1, a2, a3, a4, a5, a6, a7};
+            const int n = cout - cb < 16 ? cout - cb : 16;
+            const __mmask16 m = (__mmask16)((1u << n) - 1u);
+            for (int r = 0; r < nr; r++) {
+                const int idx = c0 + r;
+                if (idx < nc)
+                    _mm512_mask_storeu_epi32(part + (size_t)idx * S + cb, m, acc[r]);
+                else
+                    _mm512_storeu_si512(wsum + cb, acc[r]);
+            }
+        }
+    }
+    for (int cb = 0; cb < cp; cb += 16) {
+        const int n = cout - cb < 16 ? cout - cb : 16;
+        const __mmask16 m = (__mmask16)((1u << n) - 1u);
+        const __m512i k = _mm512_mullo_epi32(_mm512_set1_epi32(corr), _mm512_loadu_si512(wsum + cb));
+        for (int c = 0; c < nc; c++) {
+            int32_t *y = part + (size_t)c * S + cb;
+            _mm512_mask_storeu_epi32(y, m, _mm512_sub_epi32(_mm512_maskz_loadu_epi32(m, y), k));
+        }
+    }
+}
+
 void fr_trec_conv_s8_avx512(const fr_trec_params *p, const fr_cnn_geom *g,
                             const fr_cnn_requant *q, const int8_t *input, const int8_t *filter,
                             const int32_t *bias, int8_t *output, void *scratch,
                             fr_trec_stats *stats) {
+    if (p->pixel) {
+        fr_trec_s8_pixel_body(p, g, q, input, filter, bias, output, scratch, stats,
+                              hash_s8_avx512, partial_s8_avx512, requant_s8_avx512,
+                              fr_trec_cent_recip, tap_s8_vnni);
+        return;
+    }
     fr_trec_s8_body(p, g, q, input, filter, bias, output, scratch, stats, hash_s8_avx512,
                     partial_s8_avx512, requant_s8_avx512,
                     fr_trec_cent_recip, 1);

@@ -135,6 +135,19 @@ FR_TREC_INLINE void fr_trec_rowpos_next(const fr_cnn_geom *g, fr_trec_rowpos *p)
     }
 }
 
+/* o[oc] += y[oc] for oc < cout, constant lengths for the common widths (vectorised). */
+FR_TREC_INLINE void fr_trec_addf_n(float *restrict o, const float *restrict y, int n) {
+    for (int oc = 0; oc < n; oc++) o[oc] += y[oc];
+}
+FR_TREC_INLINE void fr_trec_addf_row(float *o, const float *y, int cout) {
+    switch (cout) {
+    case 16: fr_trec_addf_n(o, y, 16); break;
+    case 32: fr_trec_addf_n(o, y, 32); break;
+    case 64: fr_trec_addf_n(o, y, 64); break;
+    default: fr_trec_addf_n(o, y, cout); break;
+    }
+}
+
 /* Pixel mode (trec.h): every input pixel of a group hashed once (FR_TREC_HASH_ROWS pixels
  * per kernel call, read in place), clustered in pixel order, centroids in place of the
  * sums; then per filter tap the partial products of every cluster and, for every row whose
@@ -227,19 +240,18 @@ FR_TREC_INLINE void fr_trec_f32_pixel_body(const fr_trec_params *p, const fr_cnn
             transpose(filter, K, j * L, L, cout, wt);
             for (int32_t c = 0; c < nc; c++)
                 partial(sums + (size_t)c * L, L, wt, cout, part + (size_t)c * cout);
+            int ox0, ox1;
+            fr_trec_tap_cols(g, fx, &ox0, &ox1);
+            const int sw = g->stride_w, ixo = fx * g->dil_w - g->pad_left;
             for (int b = 0; b < nb; b++)
                 for (int oy = 0; oy < g->out_h; oy++) {
                     const int iy = oy * g->stride_h - g->pad_top + fy * g->dil_h;
                     if (iy < 0 || iy >= g->in_h) continue;
-                    const int32_t *clr = cl + ((int64_t)b * g->in_h + iy) * g->in_w;
+                    const int32_t *clr = cl + ((int64_t)b * g->in_h + iy) * g->in_w + ixo;
                     float *orow = out0 + (((int64_t)b * g->out_h + oy) * g->out_w) * cout;
-                    for (int ox = 0; ox < g->out_w; ox++) {
-                        const int ix = ox * g->stride_w - g->pad_left + fx * g->dil_w;
-                        if (ix < 0 || ix >= g->in_w) continue;
-                        const float *y = part + (size_t)clr[ix] * cout;
-                        float *o = orow + (size_t)ox * cout;
-                        for (int oc = 0; oc < cout; oc++) o[oc] += y[oc];
-                    }
+                    for (int ox = ox0; ox < ox1; ox++)
+                        fr_trec_addf_row(orow + (size_t)ox * cout,
+                                         part + (size_t)clr[ox * sw] * cout, cout);
                 }
         }
         fr_trec_stats_add_pixel(stats, &lo, nc);

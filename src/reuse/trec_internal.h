@@ -225,6 +225,34 @@ FR_TREC_INLINE ptrdiff_t fr_trec_tap_index(const fr_cnn_geom *g, int b, int oy, 
     return (ptrdiff_t)((((size_t)b * g->in_h + iy) * g->in_w + ix) * g->in_c);
 }
 
+/* The output columns ox in [*lo, *hi) whose filter column fx reads an input column inside
+ * the image (ix = ox * stride_w - pad_left + fx * dil_w in [0, in_w)); *lo >= *hi when
+ * none does. */
+FR_TREC_INLINE void fr_trec_tap_cols(const fr_cnn_geom *g, int fx, int *lo, int *hi) {
+    const int off = fx * g->dil_w - g->pad_left, sw = g->stride_w;
+    /* ox * sw + off >= 0  <=>  ox >= ceil(-off / sw); ox * sw + off <= in_w - 1 */
+    int a = off >= 0 ? 0 : (-off + sw - 1) / sw;
+    const int top = g->in_w - 1 - off;
+    int b = top < 0 ? 0 : top / sw + 1;
+    if (b > g->out_w) b = g->out_w;
+    *lo = a;
+    *hi = b;
+}
+
+/* a[oc] += y[oc] (int32, wrapping) for oc < cout; the common widths get constant-length
+ * copies, which the compiler vectorises completely. */
+FR_TREC_INLINE void fr_trec_add_n(int32_t *restrict a, const int32_t *restrict y, int n) {
+    for (int oc = 0; oc < n; oc++) a[oc] = (int32_t)((uint32_t)a[oc] + (uint32_t)y[oc]);
+}
+FR_TREC_INLINE void fr_trec_add_row(int32_t *a, const int32_t *y, int cout) {
+    switch (cout) {
+    case 16: fr_trec_add_n(a, y, 16); break;
+    case 32: fr_trec_add_n(a, y, 32); break;
+    case 64: fr_trec_add_n(a, y, 64); break;
+    default: fr_trec_add_n(a, y, cout); break;
+    }
+}
+
 /* Row (b, oy, ox), sub-vector [k0, k0 + Lj) into v (int16, Lp values). */
 FR_TREC_INLINE void fr_trec_gather_s16(const fr_cnn_geom *g, const int8_t *input, int32_t zp,
                                       int b, int oy, int ox, int k0, int Lj, int16_t *v) {
@@ -345,6 +373,26 @@ FR_TREC_INLINE void fr_trec_pack_filter_s8(const int8_t *filter, int K, int k0, 
     }
 }
 
+/* Pixel mode, one filter tap: part[c * S + oc] = sum_t cent[c][t] * filter[oc][k0 + t] for
+ * the nc clusters (cent: int16, Lp = L rounded up to even per cluster, the values v = x -
+ * zp of the centroid), exact int32. work: the layout's wt region. */
+typedef void (*fr_trec_tap_s8_fn)(const int8_t *filter, int K, int k0, int L, int cout,
+                                  const int16_t *cent, int nc, int32_t zp, int32_t *part,
+                                  int S, void *work, fr_trec_partial_s8_fn partial);
+
+/* With the int16-pair partial kernel: the tap's filter slice packed as wt2, then one kernel
+ * call per cluster. */
+FR_TREC_INLINE void fr_trec_tap_s8_pairs(const int8_t *filter, int K, int k0, int L, int cout,
+                                        const int16_t *cent, int nc, int32_t zp, int32_t *part,
+                                        int S, void *work, fr_trec_partial_s8_fn partial) {
+    (void)zp;
+    int16_t *wt2 = work;
+    const int np = (L + 1) / 2;
+    fr_trec_pack_filter_s8(filter, K, k0, L, cout, wt2);
+    for (int32_t c = 0; c < nc; c++)
+        partial(cent + (size_t)c * 2 * np, np, wt2, cout, part + (size_t)c * S);
+}
+
 /* Pixel mode (trec.h): every input pixel of a group hashed once and clustered in pixel
  * order; the centroids (int16) kept for all taps; per filter tap the partial products of
  * every cluster and one add for every row whose tap lies inside the image. Exact, so
@@ -355,7 +403,7 @@ FR_TREC_INLINE void fr_trec_s8_pixel_body(const fr_trec_params *p, const fr_cnn_
                                          int8_t *output, void *scratch, fr_trec_stats *stats,
                                          fr_trec_hash_s8_fn hash, fr_trec_partial_s8_fn partial,
                                          fr_trec_requant_s8_fn requant,
-                                         fr_trec_cent_s8_fn centroid) {
+                                         fr_trec_cent_s8_fn centroid, fr_trec_tap_s8_fn tap) {
     fr_trec_layout lo;
     fr_trec_layout_init(&lo, p, g, 1);
     fr_trec_stats_begin(stats, &lo);
@@ -413,23 +461,19 @@ FR_TREC_INLINE void fr_trec_s8_pixel_body(const fr_trec_params *p, const fr_cnn_
         const int nb = (int)(G / per_image); /* images in the group */
         for (int j = 0; j < J; j++) {
             const int fy = j / g->k_w, fx = j % g->k_w;
-            fr_trec_pack_filter_s8(filter, K, j * L, L, cout, wt2);
-            for (int32_t c = 0; c < nc; c++)
-                partial(cent + (size_t)c * Lp, np, wt2, cout, part + (size_t)c * S);
+            tap(filter, K, j * L, L, cout, cent, nc, zp, part, S, wt2, partial);
+            int ox0, ox1;
+            fr_trec_tap_cols(g, fx, &ox0, &ox1);
+            const int sw = g->stride_w, ixo = fx * g->dil_w - g->pad_left;
             for (int b = 0; b < nb; b++)
                 for (int oy = 0; oy < g->out_h; oy++) {
                     const int iy = oy * g->stride_h - g->pad_top + fy * g->dil_h;
                     if (iy < 0 || iy >= g->in_h) continue;
-                    const int32_t *clr = cl + ((int64_t)b * g->in_h + iy) * g->in_w;
+                    const int32_t *clr = cl + ((int64_t)b * g->in_h + iy) * g->in_w + ixo;
                     int32_t *arow = acc + (((int64_t)b * g->out_h + oy) * g->out_w) * cout;
-                    for (int ox = 0; ox < g->out_w; ox++) {
-                        const int ix = ox * g->stride_w - g->pad_left + fx * g->dil_w;
-                        if (ix < 0 || ix >= g->in_w) continue;
-                        const int32_t *y = part + (size_t)clr[ix] * S;
-                        int32_t *a = arow + (size_t)ox * cout;
-                        for (int oc = 0; oc < cout; oc++)
-                            a[oc] = (int32_t)((uint32_t)a[oc] + (uint32_t)y[oc]);
-                    }
+                    for (int ox = ox0; ox < ox1; ox++)
+                        fr_trec_add_row(arow + (size_t)ox * cout,
+                                        part + (size_t)clr[ox * sw] * S, cout);
                 }
         }
         fr_trec_stats_add_pixel(stats, &lo, nc);
@@ -446,7 +490,7 @@ FR_TREC_INLINE void fr_trec_s8_body(const fr_trec_params *p, const fr_cnn_geom *
                                    int two_pass) {
     if (p->pixel) {
         fr_trec_s8_pixel_body(p, g, q, input, filter, bias, output, scratch, stats, hash,
-                              partial, requant, centroid);
+                              partial, requant, centroid, fr_trec_tap_s8_pairs);
         return;
     }
     fr_trec_layout lo;

@@ -72,7 +72,13 @@ void fr_trec_layout_init(fr_trec_layout *lo, const fr_trec_params *p, const fr_c
     /* float: 4-byte elements; int8: int16 pairs over L rounded up to even */
     const size_t tlen = want_s8 ? (L + (L & 1)) * 2 : L * 4;
     lo->off_wt = off;
-    off += a64(tlen * cout);
+    size_t wt_bytes = tlen * cout;
+    if (lo->pixel && want_s8) { /* also the AVX-512 tap kernel's work (trec_avx512.c) */
+        const size_t L4 = (L + 3) & ~(size_t)3, cp = (cout + 15) & ~(size_t)15;
+        const size_t vnni = cp * L4 + 8 * L4 + 64 + cp * 4;
+        if (vnni > wt_bytes) wt_bytes = vnni;
+    }
+    off += a64(wt_bytes);
     lo->off_pt = off;
     off += a64(tlen * (size_t)fr_trec_hpad((int)H));
     lo->off_acc = off;
