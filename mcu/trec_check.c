@@ -3,8 +3,8 @@
  * (fr_trec_conv_s8: on Cortex-M4/M7 the SMLAD kernels of src/reuse/trec_armdsp.c, on the
  * host its best ISA) against the scalar reference fr_trec_conv_s8_ref, bucket ids and
  * outputs bit for bit, on pseudo-random configurations (geometry, stride, padding,
- * dilation, L dividing K or not, H 1..10, batch scope, offsets including INT32_MIN/MAX,
- * per-channel requantisation). Prints "trec_check: N configurations, fast == reference"
+ * dilation, L dividing K or not, pixel mode, H 1..10, batch scope, offsets including
+ * INT32_MIN/MAX, per-channel requantisation). Prints "trec_check: N configurations, fast == reference"
  * and exits 0, or names the first mismatch and exits 1. Run by tests/mcu (mcu_trec_check)
  * under QEMU; no heap (static buffers).
  */
@@ -78,6 +78,7 @@ static int one(rng *r, int k) {
     fr_trec_params p;
     memset(&p, 0, sizeof p);
     p.sub_len = rint_in(r, 0, 2) == 0 ? in_c : rint_in(r, 1, K < 40 ? K : 40);
+    p.pixel = p.sub_len == in_c && rint_in(r, 0, 1); /* pixel mode: one projection */
     p.hash_bits = rint_in(r, 1, 10);
     p.scope = rint_in(r, 0, 3) == 0 ? FR_TREC_SCOPE_BATCH : FR_TREC_SCOPE_IMAGE;
     const int J = fr_trec_num_sub(K, p.sub_len);
@@ -113,7 +114,8 @@ static int one(rng *r, int k) {
     fr_trec_conv_s8_ref(&p, &g, &q, B.x, B.w, bias, B.y1, B.scratch, &s1);
     memset(B.scratch, 0xA5, sizeof B.scratch);
     fr_trec_conv_s8(fr_isa_best(), &p, &g, &q, B.x, B.w, bias, B.y2, B.scratch, &s2);
-    if (memcmp(B.y1, B.y2, (size_t)N * out_c) || memcmp(B.id1, B.id2, (size_t)N * J * 2) ||
+    const int n_ids = p.pixel ? batch * hw * hw : N * J;
+    if (memcmp(B.y1, B.y2, (size_t)N * out_c) || memcmp(B.id1, B.id2, (size_t)n_ids * 2) ||
         s1.clusters != s2.clusters) {
         fw_puts("trec_check: configuration ");
         put_int(k);
