@@ -3,6 +3,8 @@
 #ifndef FR_REUSE_TREC_INTERNAL_H
 #define FR_REUSE_TREC_INTERNAL_H
 
+#include <string.h>
+
 #include "cnn/ops_internal.h"
 #include "reuse/trec.h"
 
@@ -456,7 +458,10 @@ FR_TREC_INLINE void fr_trec_s8_pixel_body(const fr_trec_params *p, const fr_cnn_
         }
         for (int64_t i = 0; i < G; i++) {
             int32_t *a = acc + i * cout;
-            for (int oc = 0; oc < cout; oc++) a[oc] = bias ? bias[oc] : 0;
+            if (bias)
+                memcpy(a, bias, (size_t)cout * sizeof *a);
+            else
+                memset(a, 0, (size_t)cout * sizeof *a);
         }
         const int nb = (int)(G / per_image); /* images in the group */
         for (int j = 0; j < J; j++) {
