@@ -702,6 +702,13 @@ def export(args):
             summary["py_accuracy_int8"] = float(line.split()[1])
         else:
             summary["py_accuracy_int8"] = summary["py_accuracy_int8_dense"]
+        if float_path:  # the float graph in NumPy (float64 sums), with its sidecar
+            summary["py_line_float_dense"] = accuracy_line(py_eval(float_path, subset))
+            print("python float dense: %s" % summary["py_line_float_dense"])
+            if trec_path:
+                summary["py_line_float_trec"] = accuracy_line(
+                    py_eval(float_path, subset, float_path + ".trec"))
+                print("python float trec: %s" % summary["py_line_float_trec"])
         if args.frugal:
             cl = accuracy_line(run_frugal(args.frugal, int8_path, subset))
             summary["c_line_int8_dense"] = cl
@@ -718,12 +725,15 @@ def export(args):
             if float_path:
                 cf = accuracy_line(run_frugal(args.frugal, float_path, subset))
                 summary["c_line_float_dense"] = cf
-                print("frugal float dense: %s" % cf)
+                print("frugal float dense: %s (%s)" % (
+                    cf, "== python" if cf == summary.get("py_line_float_dense") else "DIFFERS"))
                 if trec_path:
                     cft = accuracy_line(run_frugal(args.frugal, float_path, subset,
                                                    float_path + ".trec"))
                     summary["c_line_float_trec"] = cft
-                    print("frugal float trec: %s" % cft)
+                    print("frugal float trec: %s (%s)" % (
+                        cft, "== python" if cft == summary.get("py_line_float_trec")
+                        else "DIFFERS (float: a near-tie may flip)"))
     if args.check_float and float_path:
         recs_eval = test_records(args.eval_every, args.check_float)
         d_tfl, d_layers, mag = check_float(model, layers, float_path, recs_eval, args.check_float)
@@ -794,7 +804,9 @@ def index(d):
                                           "torch_accuracy", "eval_subset", "c_line_int8_dense",
                                           "c_line_int8_trec", "c_trec_macs_int8",
                                           "py_line_int8_dense",
-                                          "py_line_int8_trec", "checkpoint", "ptq")}
+                                          "py_line_int8_trec", "checkpoint", "ptq",
+                                          "py_line_float_dense", "py_line_float_trec",
+                                          "c_line_float_dense", "c_line_float_trec")}
         e["net"] = s.get("group") or s.get("net")
         e["arch"] = s.get("net")
         e["pixel"] = bool(s.get("pixel"))
