@@ -13,6 +13,13 @@ K); sub-vector j of every row is hashed with H projections P_j (H x L_j):
 the sub-vectors of one bucket (per image, or over the whole batch) are replaced by their
 mean, and the output is  bias + sum_j centroid_j(row) . W_j.
 
+Pixel mode (TrecConv2d(pixel=True), sidecar types bit 3; needs L = in_c, so sub-vector
+j is the pixel that filter tap j reads): ONE projection P (H x L) and offsets o (H) for
+all taps; every input pixel of the scope group is hashed once (ids per pixel, NHWC
+order), the pixels of a bucket are replaced by their mean, and the output is the conv of
+that centroid map (padding taps add nothing). Accounting: clusters = buckets * J,
+hashing = pixels * L * H. trec_s8_pixel_numpy is its int8 twin.
+
 Training: the forward value is exactly the hard-bucket result above. The sign is not
 differentiable, so the projections get gradients through a smooth relaxation used in a
 straight-through way:
