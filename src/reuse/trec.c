@@ -9,6 +9,7 @@
 #include "cnn/ops_internal.h"
 #include "reuse/trec_f32_body.h"
 #include "reuse/trec_internal.h"
+#include "reuse/trec_s8_body.h"
 
 static void hash_rows_f32_c(const float *pt, int Hp, const float *const *x, int R, int Lj,
                             float *d) {

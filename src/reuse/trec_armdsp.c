@@ -5,6 +5,7 @@
  * Compiled to nothing elsewhere (the whole file is for __ARM_FEATURE_DSP targets); the
  * firmware test (tests/mcu, ic_trec) checks it against the host bit for bit. */
 #include "reuse/trec_internal.h"
+#include "reuse/trec_s8_body.h"
 
 #if FR_TREC_ARM_DSP
 #include <arm_acle.h>

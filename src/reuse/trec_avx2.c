@@ -12,6 +12,7 @@
 
 #include "reuse/trec_f32_body.h"
 #include "reuse/trec_internal.h"
+#include "reuse/trec_s8_body.h"
 
 /* Hash sums of R <= FR_TREC_HASH_ROWS rows at once: one accumulator (two for Hp = 16) per
  * row, so R independent chains of adds instead of one. */

@@ -12,6 +12,7 @@
 
 #include "cnn/ops_avx512_internal.h"
 #include "reuse/trec_internal.h"
+#include "reuse/trec_s8_body.h"
 
 static inline int32_t pair_at(const int16_t *v, int pp) {
     int32_t x;

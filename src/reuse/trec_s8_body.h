@@ -1,0 +1,374 @@
+/* The int8 TREC convolution fast path: one body per mode (fr_trec_s8_body per sub-vector,
+ * fr_trec_s8_pixel_body in pixel mode), instantiated per ISA file (trec.c portable,
+ * trec_avx2.c, trec_avx512.c, trec_armdsp.c) with that file's kernels (the kernel types and
+ * packed layouts are in trec_internal.h), so that the loops around them are compiled for
+ * that ISA and the kernels inline. All int8 arithmetic is exact, so every instantiation is
+ * bit-identical to trec_ref.c / trec_pixel_ref.c. */
+#ifndef FR_REUSE_TREC_S8_BODY_H
+#define FR_REUSE_TREC_S8_BODY_H
+
+#include "reuse/trec_internal.h"
+
+/* Row (b, oy, ox), sub-vector [k0, k0 + Lj) into v (int16, Lp values). */
+FR_TREC_INLINE void fr_trec_gather_s16(const fr_cnn_geom *g, const int8_t *input, int32_t zp,
+                                      int b, int oy, int ox, int k0, int Lj, int16_t *v) {
+    const int cin = g->in_c;
+    int k = k0, n_out = 0;
+    const int end = k0 + Lj;
+    while (k < end) {
+        const int pix = k / cin, ic = k % cin;
+        const int n = cin - ic < end - k ? cin - ic : end - k;
+        const ptrdiff_t at = fr_trec_tap_index(g, b, oy, ox, pix / g->k_w, pix % g->k_w);
+        int16_t *dst = v + n_out;
+        if (at < 0) {
+            for (int t = 0; t < n; t++) dst[t] = 0;
+        } else {
+            const int8_t *src = input + at + ic;
+            for (int t = 0; t < n; t++) dst[t] = (int16_t)(src[t] - zp);
+        }
+        n_out += n;
+        k += n;
+    }
+    if (Lj & 1) v[Lj] = 0;
+}
+
+/* v[t] = src[t] - zp and sm[t] (+)= v[t] for t < n; the common lengths get their own
+ * constant-length copies, which the compiler vectorises completely (a loop of unknown
+ * length runs its short remainder one element at a time). */
+FR_TREC_INLINE void fr_trec_cvt_n(const int8_t *restrict src, int32_t zp, int n,
+                                 int16_t *restrict v) {
+    for (int t = 0; t < n; t++) v[t] = (int16_t)(src[t] - zp);
+}
+FR_TREC_INLINE void fr_trec_cvt(const int8_t *src, int32_t zp, int n, int16_t *v) {
+    switch (n) {
+    case 4: fr_trec_cvt_n(src, zp, 4, v); break;
+    case 8: fr_trec_cvt_n(src, zp, 8, v); break;
+    case 16: fr_trec_cvt_n(src, zp, 16, v); break;
+    case 32: fr_trec_cvt_n(src, zp, 32, v); break;
+    default: fr_trec_cvt_n(src, zp, n, v); break;
+    }
+}
+FR_TREC_INLINE void fr_trec_acc_n(int32_t *restrict sm, const int16_t *restrict v, int n,
+                                 int first) {
+    if (first)
+        for (int t = 0; t < n; t++) sm[t] = v[t];
+    else
+        for (int t = 0; t < n; t++) sm[t] += v[t];
+}
+FR_TREC_INLINE void fr_trec_acc(int32_t *sm, const int16_t *v, int n, int first) {
+    switch (n) {
+    case 4: fr_trec_acc_n(sm, v, 4, first); break;
+    case 8: fr_trec_acc_n(sm, v, 8, first); break;
+    case 16: fr_trec_acc_n(sm, v, 16, first); break;
+    case 32: fr_trec_acc_n(sm, v, 32, first); break;
+    default: fr_trec_acc_n(sm, v, n, first); break;
+    }
+}
+
+FR_TREC_INLINE void fr_trec_zero_n(int32_t *restrict sm, int n) {
+    for (int t = 0; t < n; t++) sm[t] = 0;
+}
+FR_TREC_INLINE void fr_trec_zero(int32_t *sm, int n) {
+    switch (n) {
+    case 4: fr_trec_zero_n(sm, 4); break;
+    case 8: fr_trec_zero_n(sm, 8); break;
+    case 16: fr_trec_zero_n(sm, 16); break;
+    case 32: fr_trec_zero_n(sm, 32); break;
+    default: fr_trec_zero_n(sm, n); break;
+    }
+}
+
+/* The same when the sub-vector lies within filter tap (fy, fx), channels [ic0, ic0 + Lj). */
+FR_TREC_INLINE void fr_trec_tap_s16(const fr_cnn_geom *g, const int8_t *input, int32_t zp, int b,
+                                   int oy, int ox, int fy, int fx, int ic0, int Lj, int16_t *v) {
+    const ptrdiff_t at = fr_trec_tap_index(g, b, oy, ox, fy, fx);
+    if (at >= 0) {
+        fr_trec_cvt(input + at + ic0, zp, Lj, v);
+    } else {
+        for (int t = 0; t < Lj; t++) v[t] = 0;
+    }
+    if (Lj & 1) v[Lj] = 0;
+}
+
+/* Packs one sub-vector's projections (P: H x Lj int8) as ptp and its offsets (H values or
+ * NULL) as thresholds thr; returns the mask of the bits that can be set (an offset of
+ * INT32_MIN makes d_h + o >= 0 impossible). */
+FR_TREC_INLINE uint32_t fr_trec_pack_hash_s8(const int8_t *P, const int32_t *offs, int H, int Lj,
+                                            int16_t *ptp, int32_t *thr) {
+    const int Hq = fr_trec_hpad(H), np = (Lj + 1) / 2;
+    uint32_t valid = H >= 32 ? 0xffffffffu : (1u << H) - 1u;
+    for (int h = 0; h < Hq; h++) {
+        const int32_t o = offs && h < H ? offs[h] : 0;
+        if (o == INT32_MIN) {
+            valid &= ~(1u << h);
+            thr[h] = 0;
+        } else {
+            thr[h] = -o;
+        }
+    }
+    for (int pp = 0; pp < np; pp++)
+        for (int h = 0; h < Hq; h++)
+            for (int e = 0; e < 2; e++) {
+                const int t = 2 * pp + e;
+                ptp[((size_t)pp * Hq + h) * 2 + e] = (int16_t)(h < H && t < Lj ? P[h * Lj + t] : 0);
+            }
+    return valid;
+}
+
+/* Packs the filter slice [k0, k0 + Lj) of every output channel as wt2. */
+FR_TREC_INLINE void fr_trec_pack_filter_s8(const int8_t *filter, int K, int k0, int Lj, int cout,
+                                          int16_t *wt2) {
+    const int np = (Lj + 1) / 2;
+    for (int oc = 0; oc < cout; oc++) {
+        const int8_t *w = filter + (size_t)oc * K + k0;
+        for (int pp = 0; pp < np; pp++)
+            for (int e = 0; e < 2; e++) {
+                const int t = 2 * pp + e;
+                wt2[((size_t)pp * cout + oc) * 2 + e] = (int16_t)(t < Lj ? w[t] : 0);
+            }
+    }
+}
+
+/* Pixel mode, one filter tap: part[c * S + oc] = sum_t cent[c][t] * filter[oc][k0 + t] for
+ * the nc clusters (cent: int16, Lp = L rounded up to even per cluster, the values v = x -
+ * zp of the centroid), exact int32. work: the layout's wt region. */
+typedef void (*fr_trec_tap_s8_fn)(const int8_t *filter, int K, int k0, int L, int cout,
+                                  const int16_t *cent, int nc, int32_t zp, int32_t *part,
+                                  int S, void *work, fr_trec_partial_s8_fn partial);
+
+/* With the int16-pair partial kernel: the tap's filter slice packed as wt2, then one kernel
+ * call per cluster. */
+FR_TREC_INLINE void fr_trec_tap_s8_pairs(const int8_t *filter, int K, int k0, int L, int cout,
+                                        const int16_t *cent, int nc, int32_t zp, int32_t *part,
+                                        int S, void *work, fr_trec_partial_s8_fn partial) {
+    (void)zp;
+    int16_t *wt2 = work;
+    const int np = (L + 1) / 2;
+    fr_trec_pack_filter_s8(filter, K, k0, L, cout, wt2);
+    for (int32_t c = 0; c < nc; c++)
+        partial(cent + (size_t)c * 2 * np, np, wt2, cout, part + (size_t)c * S);
+}
+
+/* Pixel mode (trec.h): every input pixel of a group hashed once and clustered in pixel
+ * order; the centroids (int16) kept for all taps; per filter tap the partial products of
+ * every cluster and one add for every row whose tap lies inside the image. Exact, so
+ * bit-identical to fr_trec_pixel_s8_ref. */
+FR_TREC_INLINE void fr_trec_s8_pixel_body(const fr_trec_params *p, const fr_cnn_geom *g,
+                                         const fr_cnn_requant *q, const int8_t *input,
+                                         const int8_t *filter, const int32_t *bias,
+                                         int8_t *output, void *scratch, fr_trec_stats *stats,
+                                         fr_trec_hash_s8_fn hash, fr_trec_partial_s8_fn partial,
+                                         fr_trec_requant_s8_fn requant,
+                                         fr_trec_cent_s8_fn centroid, fr_trec_tap_s8_fn tap) {
+    fr_trec_layout lo;
+    fr_trec_layout_init(&lo, p, g, 1);
+    fr_trec_stats_begin(stats, &lo);
+    unsigned char *s = scratch;
+    int32_t *table = (int32_t *)(s + lo.off_table);
+    int32_t *cl = (int32_t *)(s + lo.off_cl);
+    int32_t *counts = (int32_t *)(s + lo.off_counts);
+    int32_t *cid = (int32_t *)(s + lo.off_cid);
+    int32_t *sums = (int32_t *)(s + lo.off_sums);  /* C * L, then (part) C * cout */
+    int16_t *cent = (int16_t *)(s + lo.off_cent);  /* C * Lp */
+    int32_t *part = (int32_t *)(s + lo.off_part);
+    int16_t *v = (int16_t *)(s + lo.off_xbuf);
+    int32_t *thr = (int32_t *)(s + lo.off_dbuf);
+    int16_t *wt2 = (int16_t *)(s + lo.off_wt);
+    int16_t *ptp = (int16_t *)(s + lo.off_pt);
+    int32_t *acc = (int32_t *)(s + lo.off_acc);
+    const int K = lo.K, L = lo.L, H = lo.H, J = lo.J, cout = lo.cout, S = lo.slot;
+    const int Hq = fr_trec_hpad(H), np = (L + 1) / 2, Lp = 2 * np;
+    const int64_t G = lo.group_rows, PG = lo.group_pix;
+    const int32_t zp = q->input_zp;
+    const int buckets = 1 << H;
+    const int per_image = g->out_h * g->out_w;
+    for (int b = 0; b < buckets; b++) table[b] = -1;
+    const uint32_t valid = fr_trec_pack_hash_s8(p->proj_s8, p->offset_s32, H, L, ptp, thr);
+
+    for (int grp = 0; grp < lo.n_groups; grp++) {
+        const int8_t *in0 = input + (size_t)grp * PG * L;
+        int32_t nc = 0;
+        for (int64_t px = 0; px < PG; px++) {
+            fr_trec_cvt(in0 + (size_t)px * L, zp, L, v);
+            if (L & 1) v[L] = 0;
+            const uint32_t id = hash(ptp, Hq, H, v, np, thr) & valid;
+            if (stats && stats->bucket_ids) stats->bucket_ids[grp * PG + px] = (uint16_t)id;
+            int32_t c = table[id];
+            const int first = c < 0;
+            if (first) {
+                c = nc++;
+                table[id] = c;
+                counts[c] = 1;
+                cid[c] = (int32_t)id;
+            } else {
+                counts[c]++;
+            }
+            fr_trec_acc(sums + (size_t)c * S, v, L, first);
+            cl[px] = c;
+        }
+        for (int32_t c = 0; c < nc; c++) {
+            table[cid[c]] = -1;
+            centroid(sums + (size_t)c * S, counts[c], L, cent + (size_t)c * Lp);
+        }
+        for (int64_t i = 0; i < G; i++) {
+            int32_t *a = acc + i * cout;
+            if (bias)
+                memcpy(a, bias, (size_t)cout * sizeof *a);
+            else
+                memset(a, 0, (size_t)cout * sizeof *a);
+        }
+        const int nb = (int)(G / per_image); /* images in the group */
+        for (int j = 0; j < J; j++) {
+            const int fy = j / g->k_w, fx = j % g->k_w;
+            tap(filter, K, j * L, L, cout, cent, nc, zp, part, S, wt2, partial);
+            int ox0, ox1;
+            fr_trec_tap_cols(g, fx, &ox0, &ox1);
+            const int sw = g->stride_w, ixo = fx * g->dil_w - g->pad_left;
+            for (int b = 0; b < nb; b++)
+                for (int oy = 0; oy < g->out_h; oy++) {
+                    const int iy = oy * g->stride_h - g->pad_top + fy * g->dil_h;
+                    if (iy < 0 || iy >= g->in_h) continue;
+                    const int32_t *clr = cl + ((int64_t)b * g->in_h + iy) * g->in_w + ixo;
+                    int32_t *arow = acc + (((int64_t)b * g->out_h + oy) * g->out_w) * cout;
+                    for (int ox = ox0; ox < ox1; ox++)
+                        fr_trec_add_row(arow + (size_t)ox * cout,
+                                        part + (size_t)clr[ox * sw] * S, cout);
+                }
+        }
+        fr_trec_stats_add_pixel(stats, &lo, nc);
+        requant(q, acc, G, cout, output + (size_t)grp * G * cout);
+    }
+}
+
+FR_TREC_INLINE void fr_trec_s8_body(const fr_trec_params *p, const fr_cnn_geom *g,
+                                   const fr_cnn_requant *q, const int8_t *input,
+                                   const int8_t *filter, const int32_t *bias, int8_t *output,
+                                   void *scratch, fr_trec_stats *stats,
+                                   fr_trec_hash_s8_fn hash, fr_trec_partial_s8_fn partial,
+                                   fr_trec_requant_s8_fn requant, fr_trec_cent_s8_fn centroid,
+                                   int two_pass) {
+    if (p->pixel) {
+        fr_trec_s8_pixel_body(p, g, q, input, filter, bias, output, scratch, stats, hash,
+                              partial, requant, centroid, fr_trec_tap_s8_pairs);
+        return;
+    }
+    fr_trec_layout lo;
+    fr_trec_layout_init(&lo, p, g, 1);
+    fr_trec_stats_begin(stats, &lo);
+    unsigned char *s = scratch;
+    int32_t *table = (int32_t *)(s + lo.off_table);
+    int32_t *cl = (int32_t *)(s + lo.off_cl);
+    int32_t *counts = (int32_t *)(s + lo.off_counts);
+    int32_t *sums = (int32_t *)(s + lo.off_sums);  /* cluster slots: sums, then partials */
+    int16_t *v = (int16_t *)(s + lo.off_xbuf);     /* Lp <= 4 * L bytes / 2 */
+    int32_t *thr = (int32_t *)(s + lo.off_dbuf);   /* Hq int32 */
+    int16_t *wt2 = (int16_t *)(s + lo.off_wt);     /* np * cout pairs: Lp * cout int16 */
+    int16_t *ptp = (int16_t *)(s + lo.off_pt);     /* np * Hq pairs: Lp * Hq int16 */
+    int32_t *acc = (int32_t *)(s + lo.off_acc);
+    int32_t *cid = (int32_t *)(s + lo.off_cid);
+    const int K = lo.K, H = lo.H, J = lo.J, cout = lo.cout, cin = g->in_c;
+    const int L = lo.L, S = lo.slot;
+    const int Hq = fr_trec_hpad(H);
+    const int64_t G = lo.group_rows;
+    const int32_t zp = q->input_zp;
+    const int buckets = 1 << H;
+    const int64_t C = lo.max_clusters;
+    for (int b = 0; b < buckets; b++) table[b] = -1;
+
+    for (int grp = 0; grp < lo.n_groups; grp++) {
+        const int64_t r0 = (int64_t)grp * G;
+        for (int64_t i = 0; i < G; i++) {
+            int32_t *a = acc + i * cout;
+            for (int oc = 0; oc < cout; oc++) a[oc] = bias ? bias[oc] : 0;
+        }
+        for (int j = 0; j < J; j++) {
+            const int k0 = j * L;
+            const int Lj = K - k0 < L ? K - k0 : L;
+            const int np = (Lj + 1) / 2;
+            const int8_t *P = p->proj_s8 + (size_t)H * k0;
+            const int32_t *offs = p->offset_s32 ? p->offset_s32 + (size_t)j * H : NULL;
+            const uint32_t valid = fr_trec_pack_hash_s8(P, offs, H, Lj, ptp, thr);
+            fr_trec_pack_filter_s8(filter, K, k0, Lj, cout, wt2);
+            int32_t nc = 0;
+            /* the sub-vector within one filter tap: its tap and channel offset */
+            const int pix = k0 / cin, ic0 = k0 % cin;
+            const int one_tap = ic0 + Lj <= cin;
+            const int fy = pix / g->k_w, fx = pix % g->k_w;
+            const int b0 = (int)(r0 / ((int64_t)g->out_h * g->out_w));
+            const int nb = (int)(G / ((int64_t)g->out_h * g->out_w));
+            /* two_pass (out-of-order cores): pass 0 puts every row's bucket id into cl
+             * (rows are independent, so the hash chains of consecutive rows overlap) and
+             * pass 1 gathers again; otherwise (in-order cores) one pass hashes and
+             * clusters each row. Pass 1 assigns clusters in row order and sums. */
+            if (two_pass) fr_trec_zero(sums, Lj);
+            for (int pass = two_pass ? 0 : 1; pass < 2; pass++) {
+                int64_t i = 0;
+                for (int b = b0; b < b0 + nb; b++)
+                    for (int oy = 0; oy < g->out_h; oy++)
+                        for (int ox = 0; ox < g->out_w; ox++, i++) {
+                            if (one_tap)
+                                fr_trec_tap_s16(g, input, zp, b, oy, ox, fy, fx, ic0, Lj, v);
+                            else
+                                fr_trec_gather_s16(g, input, zp, b, oy, ox, k0, Lj, v);
+                            if (pass == 0) {
+                                cl[i] = (int32_t)(hash(ptp, Hq, H, v, np, thr) & valid);
+                                continue;
+                            }
+                            const uint32_t id = two_pass
+                                                    ? (uint32_t)cl[i]
+                                                    : hash(ptp, Hq, H, v, np, thr) & valid;
+                            if (stats && stats->bucket_ids)
+                                stats->bucket_ids[(r0 + i) * J + j] = (uint16_t)id;
+                            int32_t c = table[id];
+                            if (two_pass) {
+                                /* branch-free (a new bucket is unpredictable): the next
+                                 * free cluster slot nc is kept zeroed */
+                                const int isnew = c < 0;
+                                c = isnew ? nc : c;
+                                table[id] = c;
+                                cid[c] = (int32_t)id;
+                                counts[c] = isnew ? 1 : counts[c] + 1;
+                                nc += isnew;
+                                fr_trec_acc(sums + (size_t)c * S, v, Lj, 0);
+                                if (nc < C) fr_trec_zero(sums + (size_t)nc * S, Lj);
+                            } else {
+                                const int first = c < 0;
+                                if (first) {
+                                    c = nc++;
+                                    table[id] = c;
+                                    counts[c] = 1;
+                                    cid[c] = (int32_t)id;
+                                } else {
+                                    counts[c]++;
+                                }
+                                fr_trec_acc(sums + (size_t)c * S, v, Lj, first);
+                            }
+                            cl[i] = c;
+                        }
+            }
+            /* each cluster's partial products replace its sums in its slot */
+            int16_t *cent = v;
+            for (int32_t c = 0; c < nc; c++) {
+                table[cid[c]] = -1;
+                centroid(sums + (size_t)c * S, counts[c], Lj, cent);
+                partial(cent, np, wt2, cout, sums + (size_t)c * S);
+            }
+            for (int64_t r = 0; r < G; r++) {
+                const int32_t *y = sums + (size_t)cl[r] * S;
+                int32_t *a = acc + r * cout;
+                int oc = 0;
+                for (; oc + 4 <= cout; oc += 4) { /* unrolled for in-order cores */
+                    a[oc] = (int32_t)((uint32_t)a[oc] + (uint32_t)y[oc]);
+                    a[oc + 1] = (int32_t)((uint32_t)a[oc + 1] + (uint32_t)y[oc + 1]);
+                    a[oc + 2] = (int32_t)((uint32_t)a[oc + 2] + (uint32_t)y[oc + 2]);
+                    a[oc + 3] = (int32_t)((uint32_t)a[oc + 3] + (uint32_t)y[oc + 3]);
+                }
+                for (; oc < cout; oc++) a[oc] = (int32_t)((uint32_t)a[oc] + (uint32_t)y[oc]);
+            }
+            fr_trec_stats_add(stats, &lo, j, Lj, nc);
+        }
+        requant(q, acc, G, cout, output + r0 * cout);
+    }
+}
+
+#endif
