@@ -64,9 +64,12 @@
  *             order t, or exact int32) with c the centroid of the pixel the tap reads;
  *             taps in the padding add nothing. Then the clamp / requantisation above.
  *   That is the convolution of the centroid map (each pixel replaced by its centroid).
- *   Stats count one cluster per (group, bucket, tap): clusters = J * sum of the groups'
- *   buckets, macs_reuse = clusters * L * out_c, macs_hash = pixels * L * H, and
- *   bucket_ids (when given) holds one id per input pixel (batch * in_h * in_w, NHWC).
+ *   Partial products are computed only for the (group, bucket, tap) whose tap some row
+ *   of the group reads a pixel of that bucket through (a bucket of border pixels only,
+ *   or of pixels a strided conv skips at that tap, needs none); stats count one cluster
+ *   per such triple (clusters_per_sub[j]: those of tap j), macs_reuse = clusters * L *
+ *   out_c, macs_hash = pixels * L * H, and bucket_ids (when given) holds one id per
+ *   input pixel (batch * in_h * in_w, NHWC).
  *
  * Memory: no kernel allocates, prints or touches global state. Scratch comes from the
  * caller (fr_trec_conv_*_scratch_bytes, 64-byte aligned pointer; it covers the reference

@@ -129,17 +129,18 @@ static void requant_s8_avx512(const fr_cnn_requant *q, const int32_t *acc, int64
     }
 }
 
-/* Pixel mode, one filter tap, with vpdpbusd (u8 x s8, four products per lane, like the
- * dense AVX-512 conv): the tap's filter slice packed per 16 channels as [L/4][16][4] bytes,
+/* Pixel mode, one filter tap (the nc clusters of list), with vpdpbusd (u8 x s8, four
+ * products per lane, like the dense AVX-512 conv): the tap's filter slice packed per 16 channels as [L/4][16][4] bytes,
  * the centroids as unsigned bytes u = v + zp + 128 (the centroid in the input's int8
  * domain, plus 128: in [0, 255]), eight clusters x 16 channels per micro-kernel; a ninth
  * row of ones gives wsum[oc] = sum_t w[oc][t], and sum_t v w = sum_t u w - (zp + 128) *
  * wsum exactly (int32). L not a multiple of 4: the int16-pair path. */
 static void tap_s8_vnni(const int8_t *filter, int K, int k0, int L, int cout,
-                        const int16_t *cent, int nc, int32_t zp, int32_t *part, int S,
-                        void *work, fr_trec_partial_s8_fn partial) {
+                        const int16_t *cent, const int32_t *list, int nc, int32_t zp,
+                        int32_t *part, int S, void *work, fr_trec_partial_s8_fn partial) {
     if (L % 4 != 0) {
-        fr_trec_tap_s8_pairs(filter, K, k0, L, cout, cent, nc, zp, part, S, work, partial);
+        fr_trec_tap_s8_pairs(filter, K, k0, L, cout, cent, list, nc, zp, part, S, work,
+                             partial);
         return;
     }
     const int kq = L / 4, cp = (cout + 15) & ~15, Lp = L; /* L even */
@@ -162,7 +163,7 @@ static void tap_s8_vnni(const int8_t *filter, int K, int k0, int L, int cout,
             uint8_t *u = U + (size_t)r * L;
             const int idx = c0 + r;
             if (idx < nc) {
-                const int16_t *cv = cent + (size_t)idx * Lp;
+                const int16_t *cv = cent + (size_t)list[idx] * Lp;
                 for (int t = 0; t < L; t++) u[t] = (uint8_t)(cv[t] + corr);
             } else {
                 memset(u, 1, (size_t)L); /* the ones row (idx == nc) or unused */
@@ -192,7 +193,7 @@ static void tap_s8_vnni(const int8_t *filter, int K, int k0, int L, int cout,
             for (int r = 0; r < nr; r++) {
                 const int idx = c0 + r;
                 if (idx < nc)
-                    _mm512_mask_storeu_epi32(part + (size_t)idx * S + cb, m, acc[r]);
+                    _mm512_mask_storeu_epi32(part + (size_t)list[idx] * S + cb, m, acc[r]);
                 else
                     _mm512_storeu_si512(wsum + cb, acc[r]);
             }
@@ -203,7 +204,7 @@ static void tap_s8_vnni(const int8_t *filter, int K, int k0, int L, int cout,
         const __mmask16 m = (__mmask16)((1u << n) - 1u);
         const __m512i k = _mm512_mullo_epi32(_mm512_set1_epi32(corr), _mm512_loadu_si512(wsum + cb));
         for (int c = 0; c < nc; c++) {
-            int32_t *y = part + (size_t)c * S + cb;
+            int32_t *y = part + (size_t)list[c] * S + cb;
             _mm512_mask_storeu_epi32(y, m, _mm512_sub_epi32(_mm512_maskz_loadu_epi32(m, y), k));
         }
     }

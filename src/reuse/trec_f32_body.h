@@ -238,8 +238,11 @@ FR_TREC_INLINE void fr_trec_f32_pixel_body(const fr_trec_params *p, const fr_cnn
         for (int j = 0; j < J; j++) {
             const int fy = j / g->k_w, fx = j % g->k_w;
             transpose(filter, K, j * L, L, cout, wt);
-            for (int32_t c = 0; c < nc; c++)
-                partial(sums + (size_t)c * L, L, wt, cout, part + (size_t)c * cout);
+            /* counts and cid are free once the centroids are taken */
+            const int32_t n_used = fr_trec_pixel_used(g, nb, fy, fx, cl, nc, counts, cid);
+            for (int32_t u = 0; u < n_used; u++)
+                partial(sums + (size_t)cid[u] * L, L, wt, cout, part + (size_t)cid[u] * cout);
+            fr_trec_stats_add(stats, &lo, j, L, n_used);
             int ox0, ox1;
             fr_trec_tap_cols(g, fx, &ox0, &ox1);
             const int sw = g->stride_w, ixo = fx * g->dil_w - g->pad_left;
@@ -254,7 +257,6 @@ FR_TREC_INLINE void fr_trec_f32_pixel_body(const fr_trec_params *p, const fr_cnn
                                          part + (size_t)clr[ox * sw] * cout, cout);
                 }
         }
-        fr_trec_stats_add_pixel(stats, &lo, nc);
         for (int64_t i = 0; i < G * cout; i++) out0[i] = fr_cnn_clampf(out0[i], act);
     }
 }

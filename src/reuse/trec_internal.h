@@ -55,16 +55,6 @@ void fr_trec_layout_init(fr_trec_layout *lo, const fr_trec_params *p, const fr_c
 
 /* Starts the stats of a call (stats may be NULL): zeroes counters and clusters_per_sub. */
 void fr_trec_stats_begin(fr_trec_stats *stats, const fr_trec_layout *lo);
-/* Pixel mode: adds the n_clusters of one group (one cluster per tap each). */
-static inline void fr_trec_stats_add_pixel(fr_trec_stats *stats, const fr_trec_layout *lo,
-                                           int64_t n_clusters) {
-    if (!stats) return;
-    stats->clusters += n_clusters * lo->J;
-    stats->macs_reuse += n_clusters * lo->J * (int64_t)lo->L * lo->cout;
-    if (stats->clusters_per_sub)
-        for (int j = 0; j < lo->J; j++) stats->clusters_per_sub[j] += (uint32_t)n_clusters;
-}
-
 /* Adds the clusters of sub-vector j (length Lj) of one group. */
 static inline void fr_trec_stats_add(fr_trec_stats *stats, const fr_trec_layout *lo, int j,
                                      int Lj, int64_t n_clusters) {
@@ -239,6 +229,29 @@ FR_TREC_INLINE void fr_trec_tap_cols(const fr_cnn_geom *g, int fx, int *lo, int 
     if (b > g->out_w) b = g->out_w;
     *lo = a;
     *hi = b;
+}
+
+/* Pixel mode, tap (fy, fx) of a group of nb images: the clusters (of nc, cl = cluster of
+ * each pixel of the group) that some row reads through that tap, in increasing order,
+ * into list; returns their count. flag: nc int32 of work. */
+FR_TREC_INLINE int32_t fr_trec_pixel_used(const fr_cnn_geom *g, int nb, int fy, int fx,
+                                         const int32_t *cl, int32_t nc, int32_t *flag,
+                                         int32_t *list) {
+    for (int32_t c = 0; c < nc; c++) flag[c] = 0;
+    int ox0, ox1;
+    fr_trec_tap_cols(g, fx, &ox0, &ox1);
+    const int sw = g->stride_w, ixo = fx * g->dil_w - g->pad_left;
+    for (int b = 0; b < nb; b++)
+        for (int oy = 0; oy < g->out_h; oy++) {
+            const int iy = oy * g->stride_h - g->pad_top + fy * g->dil_h;
+            if (iy < 0 || iy >= g->in_h) continue;
+            const int32_t *clr = cl + ((int64_t)b * g->in_h + iy) * g->in_w + ixo;
+            for (int ox = ox0; ox < ox1; ox++) flag[clr[ox * sw]] = 1;
+        }
+    int32_t n = 0;
+    for (int32_t c = 0; c < nc; c++)
+        if (flag[c]) list[n++] = c;
+    return n;
 }
 
 /* a[oc] += y[oc] (int32, wrapping) for oc < cout; the common widths get constant-length

@@ -68,7 +68,17 @@ void fr_trec_pixel_f32_ref(const fr_trec_params *p, const fr_cnn_geom *g, fr_cnn
         for (int64_t i = 0; i < G; i++)
             for (int oc = 0; oc < cout; oc++) out0[i * cout + oc] = bias ? bias[oc] : 0.0f;
         for (int j = 0; j < J; j++) {
-            for (int32_t c = 0; c < nc; c++)
+            /* the clusters some row reads through tap j (counts: free after the means) */
+            int32_t *used = counts, n_used = 0;
+            for (int32_t c = 0; c < nc; c++) used[c] = 0;
+            for (int64_t i = 0; i < G; i++) {
+                const int64_t q = pixel_of(g, &lo, grp, (int64_t)grp * G + i, j / g->k_w,
+                                           j % g->k_w);
+                if (q >= 0) used[cl[q]] = 1;
+            }
+            for (int32_t c = 0; c < nc; c++) {
+                n_used += used[c];
+                if (!used[c]) continue;
                 for (int oc = 0; oc < cout; oc++) {
                     const float *w = filter + (size_t)oc * K + (size_t)j * L;
                     float acc = 0.0f;
@@ -78,6 +88,8 @@ void fr_trec_pixel_f32_ref(const fr_trec_params *p, const fr_cnn_geom *g, fr_cnn
                     }
                     part[(size_t)c * cout + oc] = acc;
                 }
+            }
+            fr_trec_stats_add(stats, &lo, j, L, n_used);
             for (int64_t i = 0; i < G; i++) {
                 const int64_t q = pixel_of(g, &lo, grp, (int64_t)grp * G + i, j / g->k_w,
                                            j % g->k_w);
@@ -86,7 +98,6 @@ void fr_trec_pixel_f32_ref(const fr_trec_params *p, const fr_cnn_geom *g, fr_cnn
                     out0[i * cout + oc] += part[(size_t)cl[q] * cout + oc];
             }
         }
-        fr_trec_stats_add_pixel(stats, &lo, nc);
         for (int64_t i = 0; i < G * cout; i++) out0[i] = fr_cnn_clampf(out0[i], act);
     }
 }
@@ -144,13 +155,24 @@ void fr_trec_pixel_s8_ref(const fr_trec_params *p, const fr_cnn_geom *g,
         for (int64_t i = 0; i < G; i++)
             for (int oc = 0; oc < cout; oc++) acc[i * cout + oc] = bias ? bias[oc] : 0;
         for (int j = 0; j < J; j++) {
-            for (int32_t c = 0; c < nc; c++)
+            int32_t *used = counts, n_used = 0; /* as the float reference */
+            for (int32_t c = 0; c < nc; c++) used[c] = 0;
+            for (int64_t i = 0; i < G; i++) {
+                const int64_t px = pixel_of(g, &lo, grp, (int64_t)grp * G + i, j / g->k_w,
+                                            j % g->k_w);
+                if (px >= 0) used[cl[px]] = 1;
+            }
+            for (int32_t c = 0; c < nc; c++) {
+                n_used += used[c];
+                if (!used[c]) continue;
                 for (int oc = 0; oc < cout; oc++) {
                     const int8_t *w = filter + (size_t)oc * K + (size_t)j * L;
                     int32_t y = 0;
                     for (int t = 0; t < L; t++) y += cent[(size_t)c * Lp + t] * (int32_t)w[t];
                     part[(size_t)c * S + oc] = y;
                 }
+            }
+            fr_trec_stats_add(stats, &lo, j, L, n_used);
             for (int64_t i = 0; i < G; i++) {
                 const int64_t px = pixel_of(g, &lo, grp, (int64_t)grp * G + i, j / g->k_w,
                                             j % g->k_w);
@@ -160,7 +182,6 @@ void fr_trec_pixel_s8_ref(const fr_trec_params *p, const fr_cnn_geom *g,
                         fr_q_add(acc[i * cout + oc], part[(size_t)cl[px] * S + oc]);
             }
         }
-        fr_trec_stats_add_pixel(stats, &lo, nc);
         int8_t *out0 = output + (size_t)grp * G * cout;
         for (int64_t i = 0; i < G; i++)
             for (int oc = 0; oc < cout; oc++)

@@ -130,23 +130,25 @@ FR_TREC_INLINE void fr_trec_pack_filter_s8(const int8_t *filter, int K, int k0, 
 }
 
 /* Pixel mode, one filter tap: part[c * S + oc] = sum_t cent[c][t] * filter[oc][k0 + t] for
- * the nc clusters (cent: int16, Lp = L rounded up to even per cluster, the values v = x -
- * zp of the centroid), exact int32. work: the layout's wt region. */
+ * the n clusters c = list[0 .. n) (cent: int16, Lp = L rounded up to even per cluster, the
+ * values v = x - zp of the centroid), exact int32. work: the layout's wt region. */
 typedef void (*fr_trec_tap_s8_fn)(const int8_t *filter, int K, int k0, int L, int cout,
-                                  const int16_t *cent, int nc, int32_t zp, int32_t *part,
-                                  int S, void *work, fr_trec_partial_s8_fn partial);
+                                  const int16_t *cent, const int32_t *list, int n, int32_t zp,
+                                  int32_t *part, int S, void *work,
+                                  fr_trec_partial_s8_fn partial);
 
 /* With the int16-pair partial kernel: the tap's filter slice packed as wt2, then one kernel
  * call per cluster. */
 FR_TREC_INLINE void fr_trec_tap_s8_pairs(const int8_t *filter, int K, int k0, int L, int cout,
-                                        const int16_t *cent, int nc, int32_t zp, int32_t *part,
-                                        int S, void *work, fr_trec_partial_s8_fn partial) {
+                                        const int16_t *cent, const int32_t *list, int n,
+                                        int32_t zp, int32_t *part, int S, void *work,
+                                        fr_trec_partial_s8_fn partial) {
     (void)zp;
     int16_t *wt2 = work;
     const int np = (L + 1) / 2;
     fr_trec_pack_filter_s8(filter, K, k0, L, cout, wt2);
-    for (int32_t c = 0; c < nc; c++)
-        partial(cent + (size_t)c * 2 * np, np, wt2, cout, part + (size_t)c * S);
+    for (int u = 0; u < n; u++)
+        partial(cent + (size_t)list[u] * 2 * np, np, wt2, cout, part + (size_t)list[u] * S);
 }
 
 /* Pixel mode (trec.h): every input pixel of a group hashed once and clustered in pixel
@@ -220,7 +222,10 @@ FR_TREC_INLINE void fr_trec_s8_pixel_body(const fr_trec_params *p, const fr_cnn_
         const int nb = (int)(G / per_image); /* images in the group */
         for (int j = 0; j < J; j++) {
             const int fy = j / g->k_w, fx = j % g->k_w;
-            tap(filter, K, j * L, L, cout, cent, nc, zp, part, S, wt2, partial);
+            /* counts and cid are free once the centroids are taken */
+            const int32_t n_used = fr_trec_pixel_used(g, nb, fy, fx, cl, nc, counts, cid);
+            tap(filter, K, j * L, L, cout, cent, cid, n_used, zp, part, S, wt2, partial);
+            fr_trec_stats_add(stats, &lo, j, L, n_used);
             int ox0, ox1;
             fr_trec_tap_cols(g, fx, &ox0, &ox1);
             const int sw = g->stride_w, ixo = fx * g->dil_w - g->pad_left;
@@ -235,7 +240,6 @@ FR_TREC_INLINE void fr_trec_s8_pixel_body(const fr_trec_params *p, const fr_cnn_
                                         part + (size_t)clr[ox * sw] * S, cout);
                 }
         }
-        fr_trec_stats_add_pixel(stats, &lo, nc);
         requant(q, acc, G, cout, output + (size_t)grp * G * cout);
     }
 }

@@ -74,6 +74,33 @@ static size_t group_of(const px_conf *c, size_t q) {
     return c->p.scope == FR_TREC_SCOPE_BATCH ? 0 : q / ((size_t)c->g.in_h * c->g.in_w);
 }
 
+/* The partial-product sets the definition asks for: per scope group and tap, the distinct
+ * buckets of the pixels that the group's rows read through that tap (im2col walk). */
+static int64_t used_clusters(const px_conf *c, const uint16_t *ids) {
+    const fr_cnn_geom *g = &c->g;
+    const int groups = c->p.scope == FR_TREC_SCOPE_BATCH ? 1 : g->batch;
+    const int per = g->batch / groups;
+    int64_t total = 0;
+    uint8_t *seen = malloc((size_t)1 << 16);
+    for (int grp = 0; grp < groups; grp++)
+        for (int fy = 0; fy < g->k_h; fy++)
+            for (int fx = 0; fx < g->k_w; fx++) {
+                memset(seen, 0, (size_t)1 << 16);
+                for (int b = grp * per; b < (grp + 1) * per; b++)
+                    for (int oy = 0; oy < g->out_h; oy++)
+                        for (int ox = 0; ox < g->out_w; ox++) {
+                            const int iy = oy * g->stride_h - g->pad_top + fy * g->dil_h;
+                            const int ix = ox * g->stride_w - g->pad_left + fx * g->dil_w;
+                            if (iy < 0 || iy >= g->in_h || ix < 0 || ix >= g->in_w) continue;
+                            const uint16_t id = ids[((size_t)b * g->in_h + iy) * g->in_w + ix];
+                            total += !seen[id];
+                            seen[id] = 1;
+                        }
+            }
+    free(seen);
+    return total;
+}
+
 /* ---- argument checks and stats ------------------------------------------------------- */
 
 static void test_pixel_check(void **state) {
@@ -253,7 +280,6 @@ static void test_pixel_centroid_map_s8(void **state) {
         fr_trec_stats st = {.bucket_ids = ids};
         fr_trec_conv_s8(fr_isa_best(), &c.p, &c.g, &q.q, x, w, bias, y1, scr, &st);
         int64_t *sum = malloc(sizeof *sum * L);
-        int64_t buckets_seen = 0;
         for (size_t a = 0; a < c.npix; a++) {
             int64_t dot[16];
             unsigned id = 0;
@@ -264,23 +290,20 @@ static void test_pixel_centroid_map_s8(void **state) {
                 if (dot[h] >= 0) id |= 1u << h;
             }
             assert_int_equal(ids[a], id);
-            int first = 1;
             int64_t n = 0;
             for (int t = 0; t < L; t++) sum[t] = 0;
             for (size_t b = 0; b < c.npix; b++) {
                 if (group_of(&c, b) != group_of(&c, a) || ids[b] != ids[a]) continue;
-                if (b < a) first = 0;
                 n++;
                 for (int t = 0; t < L; t++) sum[t] += x[b * L + t] - q.q.input_zp;
             }
-            buckets_seen += first;
             for (int t = 0; t < L; t++) {
                 const int64_t s = sum[t];
                 const int64_t cm = s >= 0 ? (s + n / 2) / n : -((-s + n / 2) / n);
                 xm[a * L + t] = (int8_t)(cm + q.q.input_zp);
             }
         }
-        assert_int_equal(st.clusters, buckets_seen * c.J);
+        assert_int_equal(st.clusters, used_clusters(&c, ids));
         fr_cnn_conv_s8_ref(&c.g, &q.q, xm, w, bias, y2);
         assert_memory_equal(y1, y2, ny);
         free(x), free(w), free(bias), free(proj), free(scr), free(y1), free(y2), free(xm);
@@ -334,6 +357,8 @@ static void test_pixel_centroid_map_f32(void **state) {
             }
             for (int t = 0; t < L; t++) xm[a * L + t] = (float)(sum[t] / n);
         }
+        assert_int_equal(st.clusters, used_clusters(&c, ids));
+        assert_int_equal(st.macs_reuse, st.clusters * L * c.g.out_c);
         fr_cnn_conv_f32_ref(&c.g, act, xm, w, bias, y2);
         for (size_t i = 0; i < ny; i++)
             if (fabsf(y1[i] - y2[i]) > 1e-4f * (1.0f + fabsf(y2[i])))

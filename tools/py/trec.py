@@ -243,6 +243,22 @@ class TrecConv2d(nn.Module):
             y = y.clamp(0, 6)
         return y
 
+    def pixel_used_sets(self, key, Hh, Wd):
+        """Pixel mode: the partial-product sets the C code computes, one per (group,
+        bucket, tap) whose tap some output row reads a pixel of that bucket through. key
+        [B, Hh, Wd]: a pixel's (group, bucket) key."""
+        oh, ow = self.out_hw(Hh, Wd)
+        total = 0
+        for fy in range(self.kh):
+            iy = torch.arange(oh) * self.stride[0] - self.pad[0] + fy * self.dil[0]
+            iy = iy[(iy >= 0) & (iy < Hh)]
+            for fx in range(self.kw):
+                ix = torch.arange(ow) * self.stride[1] - self.pad[1] + fx * self.dil[1]
+                ix = ix[(ix >= 0) & (ix < Wd)]
+                if len(iy) and len(ix):
+                    total += int(torch.unique(key[:, iy][:, :, ix]).numel())
+        return total
+
     def forward_pixel(self, x, fast=False):
         """Pixel mode (shared projection, docs/trec.md): every input pixel q of the scope
         group is hashed once, v = x[q, :] (channels), bit h = (P[h] . v + o[h] >= 0); the
@@ -274,11 +290,12 @@ class TrecConv2d(nn.Module):
             U = uniq.numel()
             counts = torch.bincount(inv, minlength=U).to(x.dtype)
             oh, ow = self.out_hw(Hh, Wd)
-            self.last_clusters = int(U) * self.J
+            used = self.pixel_used_sets(key.reshape(B, Hh, Wd), Hh, Wd)
+            self.last_clusters = used
             self.last_rows = B * oh * ow
             self.last_pixels = B * npx
             self.last_macs_dense = B * oh * ow * self.K * self.out_c
-            self.last_macs_reuse = int(U) * self.J * self.L * self.out_c
+            self.last_macs_reuse = used * self.L * self.out_c
             self.last_macs_hash = B * npx * self.L * H
         Cn = torch.zeros(U, C, dtype=x.dtype, device=x.device).index_add(0, inv, V)
         Cn = Cn / counts[:, None]                            # centroids [U, C]
@@ -939,8 +956,11 @@ def selftest_pixel():
         y = m(x)
     npx = 2 * 7 * 6
     ids = m.last_ids.reshape(-1)
-    # pure: every bucket of an image holds one pixel
-    assert m.last_clusters == npx * m.J, (m.last_clusters, npx * m.J)
+    # pure: every bucket of an image holds one pixel, so one partial-product set per
+    # (row, tap) inside the image
+    X, _, _ = m.rows(torch.ones(2, 16, 7, 6))
+    inside = int((X.reshape(-1, m.J, 16)[:, :, 0] != 0).sum())
+    assert m.last_clusters == inside, (m.last_clusters, inside)
     pt, pl = g["pad_top"], g["pad_left"]
     pb, pr = g["pad_after"]
     conv = F.conv2d(F.pad(x, (pl, pr, pt, pb)), m.weight, m.bias, 2)
@@ -948,7 +968,7 @@ def selftest_pixel():
     print("pixel dense identity (H=16): max |trec - conv| = %.3g" % err)
     assert err < 1e-5
     # stats
-    assert m.last_macs_hash == npx * 16 * 16 and m.last_macs_reuse == npx * 9 * 16 * 5
+    assert m.last_macs_hash == npx * 16 * 16 and m.last_macs_reuse == inside * 16 * 5
     # few bits: clustering; forward vs forward_fast in eval and training
     m2 = module_for(g, 16, 3, SCOPE_BATCH, ACT_RELU, pixel=True)
     with torch.no_grad():

@@ -286,7 +286,23 @@ def trec_pixel_map(v, r, s8):
         if "offset_f32" in r:
             d = d + r["offset_f32"].astype(np.float32)[None, :H]
     _, inv, c = _buckets(X, d, s8)
-    return c[inv].reshape(v.shape), c.shape[0]
+    return c[inv].reshape(v.shape), c.shape[0], inv.reshape(v.shape[1:3])
+
+
+def pixel_used_sets(cl, g):
+    """Pixel mode: the partial-product sets that frugal computes for one image, one per
+    (cluster, tap) whose tap some output row reads a pixel of that cluster through. cl
+    [in_h, in_w]: the cluster of each pixel."""
+    n = 0
+    for fy in range(g["k_h"]):
+        iy = np.arange(g["out_h"]) * g["stride_h"] - g["pad_top"] + fy * g["dil_h"]
+        iy = iy[(iy >= 0) & (iy < cl.shape[0])]
+        for fx in range(g["k_w"]):
+            ix = np.arange(g["out_w"]) * g["stride_w"] - g["pad_left"] + fx * g["dil_w"]
+            ix = ix[(ix >= 0) & (ix < cl.shape[1])]
+            if len(iy) and len(ix):
+                n += len(np.unique(cl[np.ix_(iy, ix)]))
+    return n
 
 
 def trec_acc(rows, W, bias, r, s8):
@@ -381,14 +397,14 @@ def evaluate(args):
                         raise SystemExit("trec_tflite.py: eval: op %d: pixel mode needs L = "
                                          "in_c (%d), the sidecar has %d" % (k, g["in_c"], r["L"]))
                     v = xin.astype(np.int64) - zp if s8 else xin.astype(np.float32)
-                    cmap, nb = trec_pixel_map(v, r, s8)
+                    cmap, nb, cl = trec_pixel_map(v, r, s8)
                     rows = rows_of(cmap, g, 0)
                     rows = rows.astype(np.int64) if s8 else rows
                     acc = rows @ W.T
                     if bias is not None:
                         acc = acc + bias.astype(acc.dtype)[None, :]
-                    J = g["k_h"] * g["k_w"]
-                    ncl, macs = nb * J, nb * J * r["L"] * g["out_c"]
+                    ncl = pixel_used_sets(cl, g)
+                    macs = ncl * r["L"] * g["out_c"]
                 else:
                     if s8:
                         rows = rows_of(xin, g, zp).astype(np.int64)
