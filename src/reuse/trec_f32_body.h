@@ -135,6 +135,30 @@ FR_TREC_INLINE void fr_trec_rowpos_next(const fr_cnn_geom *g, fr_trec_rowpos *p)
     }
 }
 
+/* One member x with bucket id joins its cluster (numbered in order of first appearance;
+ * table: bucket -> cluster, -1 when empty): counts, the cluster's bucket (cid) and its sums
+ * (sums + c * S, Lj floats, in member order; a new cluster's start at 0.0f + x, which is x
+ * except for -0.0, as the reference's sum from +0). Returns the cluster. */
+FR_TREC_INLINE int32_t fr_trec_join_f32(int32_t *table, int32_t *counts, int32_t *cid,
+                                       float *sums, int S, int32_t id, const float *x, int Lj,
+                                       int32_t *nc) {
+    int32_t c = table[id];
+    float *sm;
+    if (c < 0) {
+        c = (*nc)++;
+        table[id] = c;
+        counts[c] = 1;
+        cid[c] = id;
+        sm = sums + (size_t)c * S;
+        for (int t = 0; t < Lj; t++) sm[t] = 0.0f + x[t];
+    } else {
+        counts[c]++;
+        sm = sums + (size_t)c * S;
+        for (int t = 0; t < Lj; t++) sm[t] += x[t];
+    }
+    return c;
+}
+
 /* o[oc] += y[oc] for oc < cout, constant lengths for the common widths (vectorised). */
 FR_TREC_INLINE void fr_trec_addf_n(float *restrict o, const float *restrict y, int n) {
     for (int oc = 0; oc < n; oc++) o[oc] += y[oc];
@@ -200,25 +224,9 @@ FR_TREC_INLINE void fr_trec_f32_pixel_body(const fr_trec_params *p, const fr_cnn
             }
         }
         int32_t nc = 0;
-        for (int64_t q = 0; q < PG; q++) {
-            const float *x = in0 + (size_t)q * L;
-            const int32_t id = cl[q];
-            int32_t c = table[id];
-            float *sm;
-            if (c < 0) {
-                c = nc++;
-                table[id] = c;
-                counts[c] = 1;
-                cid[c] = id;
-                sm = sums + (size_t)c * L;
-                for (int t = 0; t < L; t++) sm[t] = 0.0f + x[t]; /* -0 -> +0, as the ref */
-            } else {
-                counts[c]++;
-                sm = sums + (size_t)c * L;
-                for (int t = 0; t < L; t++) sm[t] += x[t];
-            }
-            cl[q] = c;
-        }
+        for (int64_t q = 0; q < PG; q++)
+            cl[q] = fr_trec_join_f32(table, counts, cid, sums, L, cl[q], in0 + (size_t)q * L, L,
+                                     &nc);
         for (int32_t c = 0; c < nc; c++) {
             table[cid[c]] = -1;
             if (counts[c] > 1) { /* x / 1 == x */
@@ -238,23 +246,20 @@ FR_TREC_INLINE void fr_trec_f32_pixel_body(const fr_trec_params *p, const fr_cnn
         for (int j = 0; j < J; j++) {
             const int fy = j / g->k_w, fx = j % g->k_w;
             transpose(filter, K, j * L, L, cout, wt);
+            const fr_trec_tap_span sp = fr_trec_tap_span_at(g, fy, fx);
             /* counts and cid are free once the centroids are taken */
-            const int32_t n_used = fr_trec_pixel_used(g, nb, fy, fx, cl, nc, counts, cid);
+            const int32_t n_used = fr_trec_pixel_used(g, &sp, nb, cl, nc, counts, cid);
             for (int32_t u = 0; u < n_used; u++)
                 partial(sums + (size_t)cid[u] * L, L, wt, cout, part + (size_t)cid[u] * cout);
             fr_trec_stats_add(stats, &lo, j, L, n_used);
-            int ox0, ox1;
-            fr_trec_tap_cols(g, fx, &ox0, &ox1);
-            const int sw = g->stride_w, ixo = fx * g->dil_w - g->pad_left;
             for (int b = 0; b < nb; b++)
                 for (int oy = 0; oy < g->out_h; oy++) {
-                    const int iy = oy * g->stride_h - g->pad_top + fy * g->dil_h;
-                    if (iy < 0 || iy >= g->in_h) continue;
-                    const int32_t *clr = cl + ((int64_t)b * g->in_h + iy) * g->in_w + ixo;
+                    const int32_t *clr = fr_trec_tap_line(g, &sp, cl, b, oy);
+                    if (!clr) continue;
                     float *orow = out0 + (((int64_t)b * g->out_h + oy) * g->out_w) * cout;
-                    for (int ox = ox0; ox < ox1; ox++)
+                    for (int ox = sp.ox0; ox < sp.ox1; ox++)
                         fr_trec_addf_row(orow + (size_t)ox * cout,
-                                         part + (size_t)clr[ox * sw] * cout, cout);
+                                         part + (size_t)clr[ox * sp.sw] * cout, cout);
                 }
         }
         for (int64_t i = 0; i < G * cout; i++) out0[i] = fr_cnn_clampf(out0[i], act);
@@ -339,23 +344,7 @@ FR_TREC_INLINE void fr_trec_f32_body(const fr_trec_params *p, const fr_cnn_geom 
             for (int64_t i = 0; i < G; i++) {
                 const float *x = fr_trec_subvec_row(g, &sv, input, pos.b, pos.oy, pos.ox, k0, Lj, xbuf, zeros);
                 fr_trec_rowpos_next(g, &pos);
-                const int32_t id = cl[i];
-                int32_t c = table[id];
-                float *sm;
-                if (c < 0) {
-                    c = nc++;
-                    table[id] = c;
-                    counts[c] = 1;
-                    cid[c] = id;
-                    sm = sums + (size_t)c * S;
-                    /* 0.0f + x == x except for -0.0 (gives +0.0), as the reference */
-                    for (int t = 0; t < Lj; t++) sm[t] = 0.0f + x[t];
-                } else {
-                    counts[c]++;
-                    sm = sums + (size_t)c * S;
-                    for (int t = 0; t < Lj; t++) sm[t] += x[t];
-                }
-                cl[i] = c;
+                cl[i] = fr_trec_join_f32(table, counts, cid, sums, S, cl[i], x, Lj, &nc);
             }
             /* each cluster's centroid goes to xbuf and its partial products replace its
              * sums in its slot */

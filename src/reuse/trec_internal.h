@@ -217,36 +217,48 @@ FR_TREC_INLINE ptrdiff_t fr_trec_tap_index(const fr_cnn_geom *g, int b, int oy, 
     return (ptrdiff_t)((((size_t)b * g->in_h + iy) * g->in_w + ix) * g->in_c);
 }
 
-/* The output columns ox in [*lo, *hi) whose filter column fx reads an input column inside
- * the image (ix = ox * stride_w - pad_left + fx * dil_w in [0, in_w)); *lo >= *hi when
- * none does. */
-FR_TREC_INLINE void fr_trec_tap_cols(const fr_cnn_geom *g, int fx, int *lo, int *hi) {
-    const int off = fx * g->dil_w - g->pad_left, sw = g->stride_w;
-    /* ox * sw + off >= 0  <=>  ox >= ceil(-off / sw); ox * sw + off <= in_w - 1 */
-    int a = off >= 0 ? 0 : (-off + sw - 1) / sw;
-    const int top = g->in_w - 1 - off;
-    int b = top < 0 ? 0 : top / sw + 1;
-    if (b > g->out_w) b = g->out_w;
-    *lo = a;
-    *hi = b;
+/* Pixel mode, filter tap (fy, fx): the output columns ox in [ox0, ox1) whose tap reads an
+ * input column inside the image (ix = ox * stride_w - pad_left + fx * dil_w in [0, in_w);
+ * ox0 >= ox1 when none does); that column is ixo + ox * sw. */
+typedef struct fr_trec_tap_span {
+    int fy, ox0, ox1, sw, ixo;
+} fr_trec_tap_span;
+
+FR_TREC_INLINE fr_trec_tap_span fr_trec_tap_span_at(const fr_cnn_geom *g, int fy, int fx) {
+    fr_trec_tap_span sp;
+    sp.fy = fy;
+    sp.sw = g->stride_w;
+    sp.ixo = fx * g->dil_w - g->pad_left;
+    /* ox * sw + ixo >= 0  <=>  ox >= ceil(-ixo / sw); ox * sw + ixo <= in_w - 1 */
+    sp.ox0 = sp.ixo >= 0 ? 0 : (-sp.ixo + sp.sw - 1) / sp.sw;
+    const int top = g->in_w - 1 - sp.ixo;
+    sp.ox1 = top < 0 ? 0 : top / sp.sw + 1;
+    if (sp.ox1 > g->out_w) sp.ox1 = g->out_w;
+    return sp;
 }
 
-/* Pixel mode, tap (fy, fx) of a group of nb images: the clusters (of nc, cl = cluster of
- * each pixel of the group) that some row reads through that tap, in increasing order,
- * into list; returns their count. flag: nc int32 of work. */
-FR_TREC_INLINE int32_t fr_trec_pixel_used(const fr_cnn_geom *g, int nb, int fy, int fx,
-                                         const int32_t *cl, int32_t nc, int32_t *flag,
+/* The clusters that output line (b, oy) of a group reads through the tap: column ox (in
+ * [ox0, ox1)) reads the pixel whose cluster is clr[ox * sw]; NULL when the tap's input row
+ * lies in the padding. cl: the cluster of each pixel of the group. */
+FR_TREC_INLINE const int32_t *fr_trec_tap_line(const fr_cnn_geom *g, const fr_trec_tap_span *sp,
+                                              const int32_t *cl, int b, int oy) {
+    const int iy = oy * g->stride_h - g->pad_top + sp->fy * g->dil_h;
+    if (iy < 0 || iy >= g->in_h) return NULL;
+    return cl + ((int64_t)b * g->in_h + iy) * g->in_w + sp->ixo;
+}
+
+/* Pixel mode, tap sp of a group of nb images: the clusters (of nc) that some row reads
+ * through that tap, in increasing order, into list; returns their count. flag: nc int32
+ * of work. */
+FR_TREC_INLINE int32_t fr_trec_pixel_used(const fr_cnn_geom *g, const fr_trec_tap_span *sp,
+                                         int nb, const int32_t *cl, int32_t nc, int32_t *flag,
                                          int32_t *list) {
     for (int32_t c = 0; c < nc; c++) flag[c] = 0;
-    int ox0, ox1;
-    fr_trec_tap_cols(g, fx, &ox0, &ox1);
-    const int sw = g->stride_w, ixo = fx * g->dil_w - g->pad_left;
     for (int b = 0; b < nb; b++)
         for (int oy = 0; oy < g->out_h; oy++) {
-            const int iy = oy * g->stride_h - g->pad_top + fy * g->dil_h;
-            if (iy < 0 || iy >= g->in_h) continue;
-            const int32_t *clr = cl + ((int64_t)b * g->in_h + iy) * g->in_w + ixo;
-            for (int ox = ox0; ox < ox1; ox++) flag[clr[ox * sw]] = 1;
+            const int32_t *clr = fr_trec_tap_line(g, sp, cl, b, oy);
+            if (!clr) continue;
+            for (int ox = sp->ox0; ox < sp->ox1; ox++) flag[clr[ox * sp->sw]] = 1;
         }
     int32_t n = 0;
     for (int32_t c = 0; c < nc; c++)

@@ -129,6 +129,26 @@ FR_TREC_INLINE void fr_trec_pack_filter_s8(const int8_t *filter, int K, int k0, 
     }
 }
 
+/* One member with bucket id joins its cluster (numbered in order of first appearance;
+ * table: bucket -> cluster, -1 when empty): counts, the cluster's bucket (cid) and its sums
+ * (sums + c * S, Lj values; a new cluster's start at v). Returns the cluster. */
+FR_TREC_INLINE int32_t fr_trec_join_s8(int32_t *table, int32_t *counts, int32_t *cid,
+                                      int32_t *sums, int S, uint32_t id, const int16_t *v,
+                                      int Lj, int32_t *nc) {
+    int32_t c = table[id];
+    const int first = c < 0;
+    if (first) {
+        c = (*nc)++;
+        table[id] = c;
+        counts[c] = 1;
+        cid[c] = (int32_t)id;
+    } else {
+        counts[c]++;
+    }
+    fr_trec_acc(sums + (size_t)c * S, v, Lj, first);
+    return c;
+}
+
 /* Pixel mode, one filter tap: part[c * S + oc] = sum_t cent[c][t] * filter[oc][k0 + t] for
  * the n clusters c = list[0 .. n) (cent: int16, Lp = L rounded up to even per cluster, the
  * values v = x - zp of the centroid), exact int32. work: the layout's wt region. */
@@ -195,18 +215,7 @@ FR_TREC_INLINE void fr_trec_s8_pixel_body(const fr_trec_params *p, const fr_cnn_
             if (L & 1) v[L] = 0;
             const uint32_t id = hash(ptp, Hq, H, v, np, thr) & valid;
             if (stats && stats->bucket_ids) stats->bucket_ids[grp * PG + px] = (uint16_t)id;
-            int32_t c = table[id];
-            const int first = c < 0;
-            if (first) {
-                c = nc++;
-                table[id] = c;
-                counts[c] = 1;
-                cid[c] = (int32_t)id;
-            } else {
-                counts[c]++;
-            }
-            fr_trec_acc(sums + (size_t)c * S, v, L, first);
-            cl[px] = c;
+            cl[px] = fr_trec_join_s8(table, counts, cid, sums, S, id, v, L, &nc);
         }
         for (int32_t c = 0; c < nc; c++) {
             table[cid[c]] = -1;
@@ -222,22 +231,19 @@ FR_TREC_INLINE void fr_trec_s8_pixel_body(const fr_trec_params *p, const fr_cnn_
         const int nb = (int)(G / per_image); /* images in the group */
         for (int j = 0; j < J; j++) {
             const int fy = j / g->k_w, fx = j % g->k_w;
+            const fr_trec_tap_span sp = fr_trec_tap_span_at(g, fy, fx);
             /* counts and cid are free once the centroids are taken */
-            const int32_t n_used = fr_trec_pixel_used(g, nb, fy, fx, cl, nc, counts, cid);
+            const int32_t n_used = fr_trec_pixel_used(g, &sp, nb, cl, nc, counts, cid);
             tap(filter, K, j * L, L, cout, cent, cid, n_used, zp, part, S, wt2, partial);
             fr_trec_stats_add(stats, &lo, j, L, n_used);
-            int ox0, ox1;
-            fr_trec_tap_cols(g, fx, &ox0, &ox1);
-            const int sw = g->stride_w, ixo = fx * g->dil_w - g->pad_left;
             for (int b = 0; b < nb; b++)
                 for (int oy = 0; oy < g->out_h; oy++) {
-                    const int iy = oy * g->stride_h - g->pad_top + fy * g->dil_h;
-                    if (iy < 0 || iy >= g->in_h) continue;
-                    const int32_t *clr = cl + ((int64_t)b * g->in_h + iy) * g->in_w + ixo;
+                    const int32_t *clr = fr_trec_tap_line(g, &sp, cl, b, oy);
+                    if (!clr) continue;
                     int32_t *arow = acc + (((int64_t)b * g->out_h + oy) * g->out_w) * cout;
-                    for (int ox = ox0; ox < ox1; ox++)
+                    for (int ox = sp.ox0; ox < sp.ox1; ox++)
                         fr_trec_add_row(arow + (size_t)ox * cout,
-                                        part + (size_t)clr[ox * sw] * S, cout);
+                                        part + (size_t)clr[ox * sp.sw] * S, cout);
                 }
         }
         requant(q, acc, G, cout, output + (size_t)grp * G * cout);
@@ -336,16 +342,8 @@ FR_TREC_INLINE void fr_trec_s8_body(const fr_trec_params *p, const fr_cnn_geom *
                                 fr_trec_acc(sums + (size_t)c * S, v, Lj, 0);
                                 if (nc < C) fr_trec_zero(sums + (size_t)nc * S, Lj);
                             } else {
-                                const int first = c < 0;
-                                if (first) {
-                                    c = nc++;
-                                    table[id] = c;
-                                    counts[c] = 1;
-                                    cid[c] = (int32_t)id;
-                                } else {
-                                    counts[c]++;
-                                }
-                                fr_trec_acc(sums + (size_t)c * S, v, Lj, first);
+                                c = fr_trec_join_s8(table, counts, cid, sums, S, id, v, Lj,
+                                                    &nc);
                             }
                             cl[i] = c;
                         }
