@@ -34,39 +34,6 @@ static void random_conf(tr_rng *r, tr_conf *c, int max_h) {
     c->N = (size_t)c->g.batch * c->g.out_h * c->g.out_w;
 }
 
-static float *rand_f32(tr_rng *r, size_t n, float scale) {
-    float *v = malloc(n * sizeof *v + 4);
-    for (size_t i = 0; i < n; i++) v[i] = tr_gauss(r) * scale;
-    return v;
-}
-
-static int8_t *rand_s8(tr_rng *r, size_t n, int lo, int hi) {
-    int8_t *v = malloc(n + 1);
-    for (size_t i = 0; i < n; i++) v[i] = (int8_t)tr_int(r, lo, hi);
-    return v;
-}
-
-/* int8 requantisation with random per-channel scales. */
-typedef struct tr_q {
-    fr_cnn_requant q;
-    int32_t mult[16], shift[16];
-} tr_q;
-
-static void random_requant(tr_rng *r, tr_q *t, int out_c) {
-    for (int c = 0; c < out_c; c++) {
-        int sh;
-        fr_cnn_quantize_multiplier(0.0005 + 0.004 * (double)tr_int(r, 0, 1000) / 1000.0,
-                                   &t->mult[c], &sh);
-        t->shift[c] = sh;
-    }
-    t->q.input_zp = tr_int(r, -30, 30);
-    t->q.output_zp = tr_int(r, -10, 10);
-    t->q.act_min = tr_int(r, 0, 1) ? t->q.output_zp : -128;
-    t->q.act_max = 127;
-    t->q.mult = t->mult;
-    t->q.shift = t->shift;
-    t->q.per_channel = 1;
-}
 
 /* ---- argument checks ---------------------------------------------------------------- */
 

@@ -36,38 +36,6 @@ static void random_conf(tr_rng *r, px_conf *c, int max_hw, int max_c) {
     c->npix = (size_t)c->g.batch * c->g.in_h * c->g.in_w;
 }
 
-static float *rand_f32(tr_rng *r, size_t n, float scale) {
-    float *v = malloc(n * sizeof *v + 4);
-    for (size_t i = 0; i < n; i++) v[i] = tr_gauss(r) * scale;
-    return v;
-}
-
-static int8_t *rand_s8(tr_rng *r, size_t n, int lo, int hi) {
-    int8_t *v = malloc(n + 1);
-    for (size_t i = 0; i < n; i++) v[i] = (int8_t)tr_int(r, lo, hi);
-    return v;
-}
-
-typedef struct px_q {
-    fr_cnn_requant q;
-    int32_t mult[80], shift[80];
-} px_q;
-
-static void random_requant(tr_rng *r, px_q *t, int out_c) {
-    for (int c = 0; c < out_c; c++) {
-        int sh;
-        fr_cnn_quantize_multiplier(0.0005 + 0.004 * (double)tr_int(r, 0, 1000) / 1000.0,
-                                   &t->mult[c], &sh);
-        t->shift[c] = sh;
-    }
-    t->q.input_zp = tr_int(r, -30, 30);
-    t->q.output_zp = tr_int(r, -10, 10);
-    t->q.act_min = tr_int(r, 0, 1) ? t->q.output_zp : -128;
-    t->q.act_max = 127;
-    t->q.mult = t->mult;
-    t->q.shift = t->shift;
-    t->q.per_channel = 1;
-}
 
 /* Pixel q's group (its image, or 0 for the batch scope). */
 static size_t group_of(const px_conf *c, size_t q) {
@@ -224,7 +192,7 @@ static void test_pixel_fast_equals_ref_s8(void **state) {
         c.p.proj_s8 = proj;
         c.p.offset_s32 = off;
         assert_int_equal(fr_trec_check(&c.p, &c.g, 1, "conv", NULL), FR_OK);
-        px_q q;
+        tr_q q;
         random_requant(&r, &q, c.g.out_c);
         const size_t sb = fr_trec_conv_s8_scratch_bytes(&c.p, &c.g);
         void *scr = tr_scratch(sb);
@@ -271,7 +239,7 @@ static void test_pixel_centroid_map_s8(void **state) {
         for (int h = 0; h < H; h++) off[h] = tr_int(&r, -3000, 3000);
         c.p.proj_s8 = proj;
         c.p.offset_s32 = off;
-        px_q q;
+        tr_q q;
         random_requant(&r, &q, c.g.out_c);
         void *scr = tr_scratch(fr_trec_conv_s8_scratch_bytes(&c.p, &c.g));
         const size_t ny = c.N * c.g.out_c;

@@ -50,6 +50,44 @@ static inline void *tr_scratch(size_t bytes) {
     return p;
 }
 
+/* ---- random data ---------------------------------------------------------------------- */
+
+/* n Gaussian floats times scale (freed with free) */
+static inline float *rand_f32(tr_rng *r, size_t n, float scale) {
+    float *v = malloc(n * sizeof *v + 4);
+    for (size_t i = 0; i < n; i++) v[i] = tr_gauss(r) * scale;
+    return v;
+}
+
+/* n int8 values uniform in [lo, hi] (freed with free) */
+static inline int8_t *rand_s8(tr_rng *r, size_t n, int lo, int hi) {
+    int8_t *v = malloc(n + 1);
+    for (size_t i = 0; i < n; i++) v[i] = (int8_t)tr_int(r, lo, hi);
+    return v;
+}
+
+/* int8 requantisation with random per-channel scales (out_c <= 80). */
+typedef struct tr_q {
+    fr_cnn_requant q;
+    int32_t mult[80], shift[80];
+} tr_q;
+
+static inline void random_requant(tr_rng *r, tr_q *t, int out_c) {
+    for (int c = 0; c < out_c; c++) {
+        int sh;
+        fr_cnn_quantize_multiplier(0.0005 + 0.004 * (double)tr_int(r, 0, 1000) / 1000.0,
+                                   &t->mult[c], &sh);
+        t->shift[c] = sh;
+    }
+    t->q.input_zp = tr_int(r, -30, 30);
+    t->q.output_zp = tr_int(r, -10, 10);
+    t->q.act_min = tr_int(r, 0, 1) ? t->q.output_zp : -128;
+    t->q.act_max = 127;
+    t->q.mult = t->mult;
+    t->q.shift = t->shift;
+    t->q.per_channel = 1;
+}
+
 /* ---- case file -------------------------------------------------------------------------- */
 
 #define TR_MAX_ARRAYS 16
