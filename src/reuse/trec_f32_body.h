@@ -159,6 +159,17 @@ FR_TREC_INLINE int32_t fr_trec_join_f32(int32_t *table, int32_t *counts, int32_t
     return c;
 }
 
+/* Each of the rows' cout outputs starts at its bias (0 when bias is NULL). */
+FR_TREC_INLINE void fr_trec_rows_init_f32(float *out, int64_t rows, int cout, const float *bias) {
+    for (int64_t i = 0; i < rows; i++) {
+        float *o = out + i * cout;
+        if (bias)
+            memcpy(o, bias, (size_t)cout * sizeof *o);
+        else
+            memset(o, 0, (size_t)cout * sizeof *o);
+    }
+}
+
 /* o[oc] += y[oc] for oc < cout, constant lengths for the common widths (vectorised). */
 FR_TREC_INLINE void fr_trec_addf_n(float *restrict o, const float *restrict y, int n) {
     for (int oc = 0; oc < n; oc++) o[oc] += y[oc];
@@ -235,13 +246,7 @@ FR_TREC_INLINE void fr_trec_f32_pixel_body(const fr_trec_params *p, const fr_cnn
             }
         }
         float *out0 = output + (size_t)grp * G * cout;
-        for (int64_t i = 0; i < G; i++) {
-            float *o = out0 + i * cout;
-            if (bias)
-                memcpy(o, bias, (size_t)cout * sizeof *o);
-            else
-                memset(o, 0, (size_t)cout * sizeof *o);
-        }
+        fr_trec_rows_init_f32(out0, G, cout, bias);
         const int nb = (int)(G / per_image); /* images in the group */
         for (int j = 0; j < J; j++) {
             const int fy = j / g->k_w, fx = j % g->k_w;
@@ -302,13 +307,7 @@ FR_TREC_INLINE void fr_trec_f32_body(const fr_trec_params *p, const fr_cnn_geom 
     for (int grp = 0; grp < lo.n_groups; grp++) {
         const int64_t r0 = (int64_t)grp * G;
         float *out0 = output + r0 * cout;
-        for (int64_t i = 0; i < G; i++) {
-            float *o = out0 + i * cout;
-            if (bias)
-                memcpy(o, bias, (size_t)cout * sizeof *o);
-            else
-                memset(o, 0, (size_t)cout * sizeof *o);
-        }
+        fr_trec_rows_init_f32(out0, G, cout, bias);
         for (int j = 0; j < J; j++) {
             const int k0 = j * L;
             const int Lj = K - k0 < L ? K - k0 : L;
