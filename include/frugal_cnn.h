@@ -69,14 +69,21 @@ typedef enum fr_cnn_kernels {
  * i * state_bytes, 16-byte aligned when state_bytes is a multiple of 16): it validates its
  * parameters against the model, and for each operator it takes over sets
  * use[i] = 1 and scratch[i] to the scratch bytes it needs (planned like any op scratch).
- * At invoke, `run` replaces the operator's kernel. The provider (and whatever it points
- * to) must outlive the model. Given to fr_cnn_model_init_reuse / fr_cnn_plan_reuse. */
+ * Optionally (both or neither given), an operator it took over may also get persistent
+ * memory of its own: the core asks `persist_bytes` (0: none), takes that many bytes from
+ * the arena's persistent part (FR_CNN_ALIGN-aligned; counted in persistent_bytes) and
+ * hands them to `bind`, which may fill them (e.g. a repacked copy of the weights) and set
+ * the operator's scratch bytes anew. At invoke, `run` replaces the operator's kernel. The
+ * provider (and whatever it points to) must outlive the model. Given to
+ * fr_cnn_model_init_reuse / fr_cnn_plan_reuse. */
 typedef struct fr_cnn_reuse {
     void *ctx;
     size_t state_bytes;
     fr_status (*prepare)(void *ctx, fr_cnn_model *m, void *state, uint8_t *use,
                          size_t *scratch, fr_error *err);
     void (*run)(void *ctx, fr_cnn_model *m, int op, void *state, void *scratch);
+    size_t (*persist_bytes)(void *ctx, const fr_cnn_model *m, int op, const void *state);
+    void (*bind)(void *ctx, fr_cnn_model *m, int op, void *state, void *mem, size_t *scratch);
 } fr_cnn_reuse;
 
 typedef struct fr_cnn_config {

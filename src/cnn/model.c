@@ -908,6 +908,20 @@ static fr_status prepare_reuse(fr_cnn_model *m, bump *a, const fr_cnn_reuse *r,
     fr_status st = r->prepare(r->ctx, m, state, use, scratch, err);
     if (st)
         return st;
+    if ((r->persist_bytes == NULL) != (r->bind == NULL))
+        return fr_fail(err, FR_E_ARG, "%s: invalid reuse provider (persist_bytes without bind)",
+                       m->fb.name);
+    for (size_t i = 0; i < n && r->bind; i++) {
+        if (!use[i])
+            continue;
+        const size_t nb = r->persist_bytes(r->ctx, m, (int)i, state + i * sb);
+        if (nb == 0)
+            continue;
+        void *mem = balloc(a, nb, FR_CNN_ALIGN, err, m->fb.name);
+        if (!mem)
+            return FR_E_NOMEM;
+        r->bind(r->ctx, m, (int)i, state + i * sb, mem, &scratch[i]);
+    }
     for (size_t i = 0; i < n; i++)
         if (use[i])
             m->ops[i].scratch_bytes = scratch[i];

@@ -76,8 +76,11 @@
  * and the fast path). Its size grows with the rows of one scope group (G = out_h * out_w
  * for IMAGE, N for BATCH), with 2^H (a bucket -> cluster table of int32), with
  * min(G, 2^H) * max(L, out_c) (per cluster its sums, then in the same place its partial
- * products) and with L * out_c (one sub-vector's filter slice); int8 adds G * out_c int32
- * accumulators. See fr_trec_conv_f32_scratch_bytes.
+ * products) and with the filter slices the fast path reads t-major: float K * out_c (the
+ * whole filter, transposed once per call; none when params.filter_t gives that copy),
+ * int8 L * out_c (one sub-vector's); int8 adds G * out_c int32 accumulators; float pixel
+ * mode up to FR_TREC_PART_BUDGET bytes of partial products. See
+ * fr_trec_conv_f32_scratch_bytes.
  *
  * Validation: fr_trec_check once (prepare validates, eval computes); the kernels assume
  * valid arguments and return void. The float fast path is bit-identical to the float
@@ -113,6 +116,13 @@ typedef struct fr_trec_params {
     const int32_t *offset_s32; /* optional (NULL: 0): J * H offsets; int8 kernels */
     int pixel;               /* 1: pixel mode (above): L = in_c, projections H * L and
                                 offsets H values, shared by all taps */
+    const float *filter_t;   /* optional, float fast path: the filter t-major, K * out_c
+                                floats, filter_t[k * out_c + oc] = filter[oc * K + k]
+                                (fr_trec_filter_t_f32), e.g. made once at model load; NULL:
+                                the fast path transposes the filter into the scratch at
+                                every call. It changes the scratch size: give the same
+                                params to fr_trec_conv_f32_scratch_bytes and the call. The
+                                reference ignores it. */
 } fr_trec_params;
 
 /* What a call did. Every field is optional to read; the pointers are optional to give
@@ -149,6 +159,9 @@ fr_status fr_trec_check(const fr_trec_params *p, const fr_cnn_geom *g, int want_
 size_t fr_trec_conv_f32_scratch_bytes(const fr_trec_params *p, const fr_cnn_geom *g);
 /* Scratch bytes for fr_trec_conv_s8_ref / fr_trec_conv_s8 (any isa). */
 size_t fr_trec_conv_s8_scratch_bytes(const fr_trec_params *p, const fr_cnn_geom *g);
+
+/* filter_t[k * cout + oc] = filter[oc * K + k] (params.filter_t). */
+void fr_trec_filter_t_f32(const float *filter, int K, int cout, float *filter_t);
 
 /* Float TREC convolution. stats may be NULL. */
 void fr_trec_conv_f32_ref(const fr_trec_params *p, const fr_cnn_geom *g, fr_cnn_range_f32 act,

@@ -63,6 +63,26 @@ static fr_status trec_prepare(void *ctx, fr_cnn_model *m, void *state, uint8_t *
     return FR_OK;
 }
 
+/* Float layers keep their filter t-major in the persistent arena (trec.h,
+ * fr_trec_params.filter_t): the fast path then reads it instead of transposing the filter
+ * into its scratch at every invoke. int8 layers take none (their packed slices depend on
+ * the sub-vector and stay per call, so a microcontroller's arena does not grow). */
+static size_t trec_persist_bytes(void *ctx, const fr_cnn_model *m, int i, const void *state) {
+    (void)ctx;
+    const trec_op *s = state;
+    return s->s8 ? 0 : (size_t)s->K * (size_t)m->ops[i].geom.out_c * sizeof(float);
+}
+
+static void trec_bind(void *ctx, fr_cnn_model *m, int i, void *state, void *mem,
+                      size_t *scratch) {
+    (void)ctx;
+    trec_op *s = state;
+    const fr_cnn_node *op = &m->ops[i];
+    fr_trec_filter_t_f32(op->weights, s->K, op->geom.out_c, mem);
+    s->params.filter_t = mem;
+    *scratch = fr_trec_conv_f32_scratch_bytes(&s->params, &op->geom);
+}
+
 static void trec_run(void *ctx, fr_cnn_model *m, int i, void *state, void *scratch) {
     (void)ctx;
     trec_op *s = state;
@@ -110,6 +130,8 @@ fr_status fr_cnn_trec_init(fr_cnn_trec *t, const void *buf, size_t len, const ch
     t->reuse.state_bytes = sizeof(trec_op);
     t->reuse.prepare = trec_prepare;
     t->reuse.run = trec_run;
+    t->reuse.persist_bytes = trec_persist_bytes;
+    t->reuse.bind = trec_bind;
     return FR_OK;
 }
 

@@ -8,7 +8,8 @@
  * where GCC does not contract them into FMAs). What changes is the work's shape:
  *   - a sub-vector is read in place when it is one run of input channels (the common case
  *     L = in_c), otherwise gathered by runs per filter tap;
- *   - the projections and the filter slice of each sub-vector are transposed once (t-major);
+ *   - the projections are transposed (t-major) once per sub-vector, the whole filter
+ *     (t-major, K x cout) once per call;
  *   - two passes per sub-vector: first the bucket ids of all rows, FR_TREC_HASH_ROWS rows per
  *     kernel call (their hash sums are independent chains, so the adds overlap instead of
  *     waiting on each other's latency), then the clusters in row order (the reference's
@@ -38,6 +39,17 @@ FR_TREC_INLINE void fr_trec_transpose_f32_c(const float *filter, int K, int k0, 
         float *dst = wt + (size_t)t * cout;
         for (int oc = 0; oc < cout; oc++) dst[oc] = w[(size_t)oc * K];
     }
+}
+
+/* The filter t-major (K x cout): params.filter_t, or transposed into the scratch once per
+ * call (for every group and sub-vector). */
+FR_TREC_INLINE const float *fr_trec_filter_t(const fr_trec_params *p, const fr_trec_layout *lo,
+                                            const float *filter, unsigned char *scratch,
+                                            fr_trec_transpose_f32_fn transpose) {
+    if (p->filter_t) return p->filter_t;
+    float *wt = (float *)(scratch + lo->off_wt);
+    transpose(filter, lo->K, 0, lo->K, lo->cout, wt);
+    return wt;
 }
 
 /* Start of filter tap (fy, fx) of row (b, oy, ox) in the input, or NULL in the padding. */
@@ -170,23 +182,50 @@ FR_TREC_INLINE void fr_trec_rows_init_f32(float *out, int64_t rows, int cout, co
     }
 }
 
-/* o[oc] += y[oc] for oc < cout, constant lengths for the common widths (vectorised). */
-FR_TREC_INLINE void fr_trec_addf_n(float *restrict o, const float *restrict y, int n) {
-    for (int oc = 0; oc < n; oc++) o[oc] += y[oc];
-}
-FR_TREC_INLINE void fr_trec_addf_row(float *o, const float *y, int cout) {
-    switch (cout) {
-    case 16: fr_trec_addf_n(o, y, 16); break;
-    case 32: fr_trec_addf_n(o, y, 32); break;
-    case 64: fr_trec_addf_n(o, y, 64); break;
-    default: fr_trec_addf_n(o, y, cout); break;
+/* Pixel mode: output row o (n <= 64 channels from oc0; part, o at that channel) adds, in
+ * tap order, the partial products of the pixel's cluster of each of the T taps of a chunk
+ * whose input lies in the image (clr[jj] NULL: the tap's input row is in the padding;
+ * column ox outside [ox0, ox1): its input column is). The sums stay in registers over the
+ * chunk: the same adds in the same order as one pass per tap. */
+FR_TREC_INLINE void fr_trec_addf_taps_n(float *restrict o, const float *restrict part,
+                                       int64_t tap_stride, int cout,
+                                       const int32_t *const *clr, const fr_trec_tap_span *sp,
+                                       int T, int ox, int n) {
+    float acc[64];
+    for (int i = 0; i < n; i++) acc[i] = o[i];
+    for (int jj = 0; jj < T; jj++) {
+        if (!clr[jj] || ox < sp[jj].ox0 || ox >= sp[jj].ox1) continue;
+        const float *y = part + jj * tap_stride + (size_t)clr[jj][ox * sp[jj].sw] * cout;
+        for (int i = 0; i < n; i++) acc[i] += y[i];
     }
+    for (int i = 0; i < n; i++) o[i] = acc[i];
+}
+FR_TREC_INLINE void fr_trec_addf_taps(float *o, const float *part, int64_t tap_stride, int cout,
+                                     const int32_t *const *clr, const fr_trec_tap_span *sp,
+                                     int T, int ox) {
+    for (int oc0 = 0; oc0 < cout; oc0 += 64) {
+        if (cout - oc0 >= 64)
+            fr_trec_addf_taps_n(o + oc0, part + oc0, tap_stride, cout, clr, sp, T, ox, 64);
+        else
+            fr_trec_addf_taps_n(o + oc0, part + oc0, tap_stride, cout, clr, sp, T, ox,
+                                cout - oc0);
+    }
+}
+
+/* Taps per chunk when the group has nc clusters: as many whole taps' partials as fit. */
+static inline int fr_trec_tap_chunk(const fr_trec_layout *lo, int32_t nc) {
+    const size_t per_tap = (size_t)(nc > 0 ? nc : 1) * (size_t)lo->cout;
+    size_t T = lo->part_floats / per_tap;
+    if (T > (size_t)lo->J) T = (size_t)lo->J;
+    if (T > FR_TREC_TAP_CHUNK) T = FR_TREC_TAP_CHUNK;
+    return T < 1 ? 1 : (int)T;
 }
 
 /* Pixel mode (trec.h): every input pixel of a group hashed once (FR_TREC_HASH_ROWS pixels
  * per kernel call, read in place), clustered in pixel order, centroids in place of the
- * sums; then per filter tap the partial products of every cluster and, for every row whose
- * tap lies inside the image, one add of its pixel's cluster's partials. The same sums in
+ * sums; then, a chunk of filter taps at a time (fr_trec_tap_chunk), per tap the partial
+ * products of the clusters some row reads through it, and for every row the adds of its
+ * taps' pixels' clusters' partials (those inside the image), in tap order. The same sums in
  * the same orders as fr_trec_pixel_f32_ref. */
 FR_TREC_INLINE void fr_trec_f32_pixel_body(const fr_trec_params *p, const fr_cnn_geom *g,
                                           fr_cnn_range_f32 act, const float *input,
@@ -204,12 +243,12 @@ FR_TREC_INLINE void fr_trec_f32_pixel_body(const fr_trec_params *p, const fr_cnn
     int32_t *counts = (int32_t *)(s + lo.off_counts);
     int32_t *cid = (int32_t *)(s + lo.off_cid);
     float *sums = (float *)(s + lo.off_sums); /* C * L: sums, then centroids */
-    float *part = (float *)(s + lo.off_part); /* C * cout: one tap's partial products */
+    float *part = (float *)(s + lo.off_part); /* a chunk of taps' partials (nc * cout each) */
     float *xbuf = (float *)(s + lo.off_xbuf);
     float *d = (float *)(s + lo.off_dbuf);
-    float *wt = (float *)(s + lo.off_wt);
+    const float *wt = fr_trec_filter_t(p, &lo, filter, s, transpose);
     float *pt = (float *)(s + lo.off_pt);
-    const int K = lo.K, L = lo.L, H = lo.H, J = lo.J, cout = lo.cout;
+    const int L = lo.L, H = lo.H, J = lo.J, cout = lo.cout;
     const int64_t G = lo.group_rows, PG = lo.group_pix;
     const int buckets = 1 << H, Hp = fr_trec_hpad(H);
     const int per_image = g->out_h * g->out_w;
@@ -248,23 +287,31 @@ FR_TREC_INLINE void fr_trec_f32_pixel_body(const fr_trec_params *p, const fr_cnn
         float *out0 = output + (size_t)grp * G * cout;
         fr_trec_rows_init_f32(out0, G, cout, bias);
         const int nb = (int)(G / per_image); /* images in the group */
-        for (int j = 0; j < J; j++) {
-            const int fy = j / g->k_w, fx = j % g->k_w;
-            transpose(filter, K, j * L, L, cout, wt);
-            const fr_trec_tap_span sp = fr_trec_tap_span_at(g, fy, fx);
-            /* counts and cid are free once the centroids are taken */
-            const int32_t n_used = fr_trec_pixel_used(g, &sp, nb, cl, nc, counts, cid);
-            for (int32_t u = 0; u < n_used; u++)
-                partial(sums + (size_t)cid[u] * L, L, wt, cout, part + (size_t)cid[u] * cout);
-            fr_trec_stats_add(stats, &lo, j, L, n_used);
+        const int T = fr_trec_tap_chunk(&lo, nc);
+        const int64_t tap_stride = (int64_t)nc * cout;
+        for (int j0 = 0; j0 < J; j0 += T) {
+            const int Tc = J - j0 < T ? J - j0 : T;
+            fr_trec_tap_span sp[FR_TREC_TAP_CHUNK];
+            for (int jj = 0; jj < Tc; jj++) {
+                const int j = j0 + jj;
+                const float *wj = wt + (size_t)j * L * cout;
+                float *pj = part + jj * tap_stride;
+                sp[jj] = fr_trec_tap_span_at(g, j / g->k_w, j % g->k_w);
+                /* counts and cid are free once the centroids are taken */
+                const int32_t n_used = fr_trec_pixel_used(g, &sp[jj], nb, cl, nc, counts, cid);
+                for (int32_t u = 0; u < n_used; u++)
+                    partial(sums + (size_t)cid[u] * L, L, wj, cout, pj + (size_t)cid[u] * cout);
+                fr_trec_stats_add(stats, &lo, j, L, n_used);
+            }
             for (int b = 0; b < nb; b++)
                 for (int oy = 0; oy < g->out_h; oy++) {
-                    const int32_t *clr = fr_trec_tap_line(g, &sp, cl, b, oy);
-                    if (!clr) continue;
+                    const int32_t *clr[FR_TREC_TAP_CHUNK];
+                    for (int jj = 0; jj < Tc; jj++)
+                        clr[jj] = fr_trec_tap_line(g, &sp[jj], cl, b, oy);
                     float *orow = out0 + (((int64_t)b * g->out_h + oy) * g->out_w) * cout;
-                    for (int ox = sp.ox0; ox < sp.ox1; ox++)
-                        fr_trec_addf_row(orow + (size_t)ox * cout,
-                                         part + (size_t)clr[ox * sp.sw] * cout, cout);
+                    for (int ox = 0; ox < g->out_w; ox++)
+                        fr_trec_addf_taps(orow + (size_t)ox * cout, part, tap_stride, cout, clr,
+                                          sp, Tc, ox);
                 }
         }
         for (int64_t i = 0; i < G * cout; i++) out0[i] = fr_cnn_clampf(out0[i], act);
@@ -295,7 +342,7 @@ FR_TREC_INLINE void fr_trec_f32_body(const fr_trec_params *p, const fr_cnn_geom 
     float *d = (float *)(s + lo.off_dbuf);    /* FR_TREC_HASH_ROWS x Hp */
     float *ybuf = (float *)(s + lo.off_ybuf); /* cout */
     float *zeros = (float *)(s + lo.off_zeros); /* L zeros: a sub-vector in the padding */
-    float *wt = (float *)(s + lo.off_wt);
+    const float *wt = fr_trec_filter_t(p, &lo, filter, s, transpose);
     float *pt = (float *)(s + lo.off_pt);
     int32_t *cid = (int32_t *)(s + lo.off_cid);
     const int K = lo.K, L = lo.L, H = lo.H, J = lo.J, cout = lo.cout, S = lo.slot;
@@ -315,7 +362,7 @@ FR_TREC_INLINE void fr_trec_f32_body(const fr_trec_params *p, const fr_cnn_geom 
             const float *offs = p->offset_f32 ? p->offset_f32 + (size_t)j * H : NULL;
             for (int t = 0; t < Lj; t++)
                 for (int h = 0; h < Hp; h++) pt[t * Hp + h] = h < H ? P[h * Lj + t] : 0.0f;
-            transpose(filter, K, k0, Lj, cout, wt);
+            const float *wj = wt + (size_t)k0 * cout;
             const fr_trec_subvec sv = fr_trec_subvec_at(g, k0, Lj);
             /* pass 1: the bucket id of every row */
             fr_trec_rowpos pos = fr_trec_rowpos_at(g, r0);
@@ -352,11 +399,11 @@ FR_TREC_INLINE void fr_trec_f32_body(const fr_trec_params *p, const fr_cnn_geom 
                 float *slot = sums + (size_t)c * S;
                 const int32_t n = counts[c];
                 if (n == 1) {
-                    partial(slot, Lj, wt, cout, ybuf); /* x / 1 == x: no copy, no divide */
+                    partial(slot, Lj, wj, cout, ybuf); /* x / 1 == x: no copy, no divide */
                     memcpy(slot, ybuf, (size_t)cout * sizeof *slot);
                 } else {
                     fr_trec_centroid_f32(slot, n, Lj, xbuf);
-                    partial(xbuf, Lj, wt, cout, slot);
+                    partial(xbuf, Lj, wj, cout, slot);
                 }
             }
             for (int64_t i = 0; i < G; i++) {

@@ -37,15 +37,19 @@ typedef struct fr_trec_layout {
     size_t off_ybuf;     /* cout (reference: one cluster's partial products) */
     size_t off_xbuf;     /* L (int8: the row's int16 values); float: FR_TREC_HASH_ROWS x L */
     size_t off_dbuf;     /* 16 (int8: the thresholds); float: FR_TREC_HASH_ROWS x 16 */
-    size_t off_wt;       /* fast path, filter slice t-major: L * cout floats, or (int8)
+    size_t off_wt;       /* fast path, float: the whole filter t-major, K * cout floats
+                            (sub-vector [k0, k0 + Lj) at k0 * cout; no room when
+                            params.filter_t gives it); int8: one sub-vector's slice,
                             Lp * cout int16, Lp = L rounded up to even */
     size_t off_pt;       /* fast path, projections t-major, rows of Hp = H rounded up to a
                             multiple of 8, zero-padded: L * Hp floats, or Lp * Hp int16 */
     size_t off_acc;      /* G * cout int32 (int8 only) */
     size_t off_zeros;    /* L zero floats (float only): a sub-vector in the padding */
     size_t off_cent;     /* pixel mode, int8: C * Lp int16 centroids */
-    size_t off_part;     /* pixel mode: C * cout, one tap's partial products per cluster
-                            (int8: in the cluster slots, once the centroids are taken) */
+    size_t off_part;     /* pixel mode: the partial products of the clusters, cout each
+                            (int8: one tap's, in the cluster slots once the centroids are
+                            taken; float: part_floats, a chunk of taps, fr_trec_tap_chunk) */
+    size_t part_floats;  /* pixel mode, float: C * cout <= part_floats <= J * C * cout */
     size_t total;
 } fr_trec_layout;
 
@@ -77,6 +81,13 @@ void fr_trec_pixel_s8_ref(const fr_trec_params *p, const fr_cnn_geom *g,
 static inline int fr_trec_hpad(int H) {
     return (H + 7) & ~7;
 }
+
+/* Float pixel mode: the partial products of as many filter taps as fit this many bytes
+ * (at least one tap's) are kept at once, so that every output row adds a chunk of taps in
+ * registers instead of reading and writing its sums once per tap; at most
+ * FR_TREC_TAP_CHUNK taps per chunk. */
+#define FR_TREC_PART_BUDGET (256 * 1024)
+#define FR_TREC_TAP_CHUNK 32
 
 /* Rows whose float hash sums one kernel call computes together (trec_f32_body.h): the
  * scratch holds this many gathered sub-vectors and hash vectors. */

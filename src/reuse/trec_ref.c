@@ -72,7 +72,9 @@ void fr_trec_layout_init(fr_trec_layout *lo, const fr_trec_params *p, const fr_c
     /* float: 4-byte elements; int8: int16 pairs over L rounded up to even */
     const size_t tlen = want_s8 ? (L + (L & 1)) * 2 : L * 4;
     lo->off_wt = off;
-    size_t wt_bytes = tlen * cout;
+    /* float: the whole filter t-major (K x cout), transposed once per call; int8: one
+     * sub-vector's packed slice */
+    size_t wt_bytes = want_s8 ? tlen * cout : p->filter_t ? 0 : (size_t)lo->K * 4 * cout;
     if (lo->pixel && want_s8) { /* also the AVX-512 tap kernel's work (trec_avx512.c) */
         const size_t L4 = (L + 3) & ~(size_t)3, cp = (cout + 15) & ~(size_t)15;
         const size_t vnni = cp * L4 + 8 * L4 + 64 + cp * 4;
@@ -88,7 +90,12 @@ void fr_trec_layout_init(fr_trec_layout *lo, const fr_trec_params *p, const fr_c
     lo->off_cent = off;
     if (lo->pixel && want_s8) off += a64(C * (L + (L & 1)) * 2);
     lo->off_part = want_s8 ? lo->off_sums : off;
-    if (lo->pixel && !want_s8) off += a64(C * cout * 4);
+    if (lo->pixel && !want_s8) { /* one tap's partials at least, up to the budget */
+        const size_t one = C * cout, all = (size_t)lo->J * one;
+        const size_t budget = FR_TREC_PART_BUDGET / 4;
+        lo->part_floats = one > budget ? one : all < budget ? all : budget;
+        off += a64(lo->part_floats * 4);
+    }
     lo->total = off;
 }
 
@@ -154,6 +161,11 @@ fr_status fr_trec_check(const fr_trec_params *p, const fr_cnn_geom *g, int want_
     if (approx > (double)(SIZE_MAX / 4))
         return fr_fail(err, FR_E_UNSUPPORTED, "%s: scratch size overflows", op);
     return FR_OK;
+}
+
+void fr_trec_filter_t_f32(const float *filter, int K, int cout, float *filter_t) {
+    for (int oc = 0; oc < cout; oc++) /* contiguous loads, strided stores */
+        for (int k = 0; k < K; k++) filter_t[(size_t)k * cout + oc] = filter[(size_t)oc * K + k];
 }
 
 size_t fr_trec_conv_f32_scratch_bytes(const fr_trec_params *p, const fr_cnn_geom *g) {

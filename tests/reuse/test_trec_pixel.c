@@ -7,6 +7,7 @@
 #include "trec_testutil.h"
 
 #include "core/error.h"
+#include "reuse/trec_internal.h"
 
 typedef struct px_conf {
     fr_cnn_geom g;
@@ -123,48 +124,110 @@ static void test_pixel_check(void **state) {
 
 /* ---- fast path == reference ---------------------------------------------------------- */
 
+/* One float case: the fast path of every isa against the reference on random data with
+ * repeated pixels (every third pixel a copy of the first); returns the number of distinct
+ * bucket ids of image 0. */
+static int check_f32_case(tr_rng *r, px_conf *c) {
+    const size_t n_in = c->npix * c->g.in_c;
+    float *x = rand_f32(r, n_in, 1.0f);
+    for (size_t i = 0; i + 2 * (size_t)c->g.in_c <= n_in; i += 3 * (size_t)c->g.in_c)
+        memcpy(x + i, x, (size_t)c->g.in_c * sizeof *x);
+    float *w = rand_f32(r, (size_t)c->g.out_c * c->K, 0.3f);
+    float *bias = tr_int(r, 0, 3) ? rand_f32(r, (size_t)c->g.out_c, 0.1f) : NULL;
+    float *proj = rand_f32(r, (size_t)c->p.hash_bits * c->g.in_c, 1.0f);
+    float *off = tr_int(r, 0, 1) ? rand_f32(r, (size_t)c->p.hash_bits, 0.5f) : NULL;
+    c->p.proj_f32 = proj;
+    c->p.offset_f32 = off;
+    assert_int_equal(fr_trec_check(&c->p, &c->g, 0, "conv", NULL), FR_OK);
+    fr_cnn_range_f32 act = {tr_int(r, 0, 1) ? 0.0f : -1e30f, 1e30f};
+    const size_t sb = fr_trec_conv_f32_scratch_bytes(&c->p, &c->g);
+    void *scr = tr_scratch(sb);
+    const size_t ny = c->N * c->g.out_c;
+    float *y1 = malloc(ny * sizeof *y1), *y2 = malloc(ny * sizeof *y2);
+    uint16_t *id1 = malloc(c->npix * 2), *id2 = malloc(c->npix * 2);
+    uint32_t *cp1 = malloc(c->J * 4), *cp2 = malloc(c->J * 4);
+    fr_trec_stats s1 = {.bucket_ids = id1, .clusters_per_sub = cp1};
+    fr_trec_conv_f32_ref(&c->p, &c->g, act, x, w, bias, y1, scr, &s1);
+    for (int isa = 0; isa < FR_ISA_COUNT; isa++) {
+        if (!fr_isa_supported((fr_isa)isa)) continue;
+        fr_trec_stats s2 = {.bucket_ids = id2, .clusters_per_sub = cp2};
+        memset(scr, 0xC3, sb);
+        memset(y2, 0, ny * sizeof *y2);
+        fr_trec_conv_f32((fr_isa)isa, &c->p, &c->g, act, x, w, bias, y2, scr, &s2);
+        assert_memory_equal(id1, id2, c->npix * 2);
+        assert_memory_equal(cp1, cp2, (size_t)c->J * 4);
+        assert_memory_equal(y1, y2, ny * sizeof *y1);
+        assert_int_equal(s1.clusters, s2.clusters);
+        assert_int_equal(s1.macs_reuse, s2.macs_reuse);
+        assert_int_equal(s1.macs_hash, s2.macs_hash);
+        /* with the filter given t-major (params.filter_t): less scratch, same bits */
+        float *ft = malloc((size_t)c->K * c->g.out_c * sizeof *ft);
+        fr_trec_filter_t_f32(w, c->K, c->g.out_c, ft);
+        fr_trec_params pt = c->p;
+        pt.filter_t = ft;
+        const size_t sbt = fr_trec_conv_f32_scratch_bytes(&pt, &c->g);
+        assert_true(sbt + (size_t)c->K * c->g.out_c * sizeof *ft <= sb + 64);
+        void *scrt = tr_scratch(sbt);
+        memset(scrt, 0xC3, sbt);
+        memset(y2, 0, ny * sizeof *y2);
+        fr_trec_conv_f32((fr_isa)isa, &pt, &c->g, act, x, w, bias, y2, scrt, NULL);
+        assert_memory_equal(y1, y2, ny * sizeof *y1);
+        free(ft), free(scrt);
+    }
+    uint8_t *seen = calloc((size_t)1 << 16, 1);
+    int distinct = 0;
+    for (size_t q = 0; q < (size_t)c->g.in_h * c->g.in_w; q++) {
+        distinct += !seen[id1[q]];
+        seen[id1[q]] = 1;
+    }
+    free(seen);
+    free(x), free(w), free(bias), free(proj), free(off), free(scr), free(y1), free(y2);
+    free(id1), free(id2), free(cp1), free(cp2);
+    return distinct;
+}
+
 static void test_pixel_fast_equals_ref_f32(void **state) {
     (void)state;
     tr_rng r = {0x9182736ull};
     for (int it = 0; it < 60; it++) {
         px_conf c;
         random_conf(&r, &c, 10, it % 3 == 0 ? 70 : 9);
-        const size_t n_in = c.npix * c.g.in_c;
-        float *x = rand_f32(&r, n_in, 1.0f);
-        for (size_t i = 0; i + 2 * (size_t)c.g.in_c <= n_in; i += 3 * (size_t)c.g.in_c)
-            memcpy(x + i, x, (size_t)c.g.in_c * sizeof *x);
-        float *w = rand_f32(&r, (size_t)c.g.out_c * c.K, 0.3f);
-        float *bias = tr_int(&r, 0, 3) ? rand_f32(&r, (size_t)c.g.out_c, 0.1f) : NULL;
-        float *proj = rand_f32(&r, (size_t)c.p.hash_bits * c.g.in_c, 1.0f);
-        float *off = tr_int(&r, 0, 1) ? rand_f32(&r, (size_t)c.p.hash_bits, 0.5f) : NULL;
-        c.p.proj_f32 = proj;
-        c.p.offset_f32 = off;
-        assert_int_equal(fr_trec_check(&c.p, &c.g, 0, "conv", NULL), FR_OK);
-        fr_cnn_range_f32 act = {tr_int(&r, 0, 1) ? 0.0f : -1e30f, 1e30f};
-        const size_t sb = fr_trec_conv_f32_scratch_bytes(&c.p, &c.g);
-        void *scr = tr_scratch(sb);
-        const size_t ny = c.N * c.g.out_c;
-        float *y1 = malloc(ny * sizeof *y1), *y2 = malloc(ny * sizeof *y2);
-        uint16_t *id1 = malloc(c.npix * 2), *id2 = malloc(c.npix * 2);
-        uint32_t *cp1 = malloc(c.J * 4), *cp2 = malloc(c.J * 4);
-        fr_trec_stats s1 = {.bucket_ids = id1, .clusters_per_sub = cp1};
-        fr_trec_conv_f32_ref(&c.p, &c.g, act, x, w, bias, y1, scr, &s1);
-        for (int isa = 0; isa < FR_ISA_COUNT; isa++) {
-            if (!fr_isa_supported((fr_isa)isa)) continue;
-            fr_trec_stats s2 = {.bucket_ids = id2, .clusters_per_sub = cp2};
-            memset(scr, 0xC3, sb);
-            memset(y2, 0, ny * sizeof *y2);
-            fr_trec_conv_f32((fr_isa)isa, &c.p, &c.g, act, x, w, bias, y2, scr, &s2);
-            assert_memory_equal(id1, id2, c.npix * 2);
-            assert_memory_equal(cp1, cp2, (size_t)c.J * 4);
-            assert_memory_equal(y1, y2, ny * sizeof *y1);
-            assert_int_equal(s1.clusters, s2.clusters);
-            assert_int_equal(s1.macs_reuse, s2.macs_reuse);
-            assert_int_equal(s1.macs_hash, s2.macs_hash);
-        }
-        free(x), free(w), free(bias), free(proj), free(off), free(scr), free(y1), free(y2);
-        free(id1), free(id2), free(cp1), free(cp2);
+        check_f32_case(&r, &c);
     }
+}
+
+/* Layers whose partial products of all taps exceed FR_TREC_PART_BUDGET: the fast path
+ * keeps a chunk of taps at a time (trec_f32_body.h, fr_trec_tap_chunk), from one tap to
+ * most of them. Several chunks per call must have happened in most cases. */
+static void test_pixel_fast_equals_ref_f32_chunks(void **state) {
+    (void)state;
+    tr_rng r = {0x7a9c4b1dull};
+    int chunked = 0;
+    const int cases = 8;
+    for (int it = 0; it < cases; it++) {
+        px_conf c;
+        const int k = tr_int(&r, 3, 5), hw = tr_int(&r, 20, 28), out_c = tr_int(&r, 60, 70);
+        assert_int_equal(fr_cnn_geom_init(&c.g, "conv", FR_CNN_PAD_SAME, 1, hw, hw,
+                                          tr_int(&r, 4, 16), out_c, k, k, 1, 1, 1, 1, 1, NULL),
+                         FR_OK);
+        c.K = c.g.k_h * c.g.k_w * c.g.in_c;
+        memset(&c.p, 0, sizeof c.p);
+        c.p.pixel = 1;
+        c.p.sub_len = c.g.in_c;
+        c.p.hash_bits = tr_int(&r, 6, 12);
+        c.p.scope = FR_TREC_SCOPE_IMAGE;
+        c.J = k * k;
+        c.N = (size_t)hw * hw;
+        c.npix = c.N;
+        const int nc = check_f32_case(&r, &c);
+        /* taps per chunk, as fr_trec_tap_chunk computes it */
+        const size_t per_tap = (size_t)nc * out_c, budget = FR_TREC_PART_BUDGET / 4;
+        const size_t C = c.npix < ((size_t)1 << c.p.hash_bits) ? c.npix
+                                                                 : ((size_t)1 << c.p.hash_bits);
+        const size_t floats = C * out_c > budget ? C * out_c : budget;
+        chunked += floats / per_tap < (size_t)c.J;
+    }
+    assert_true(chunked >= cases / 2);
 }
 
 static void test_pixel_fast_equals_ref_s8(void **state) {
@@ -349,6 +412,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pixel_check),
         cmocka_unit_test(test_pixel_fast_equals_ref_f32),
+        cmocka_unit_test(test_pixel_fast_equals_ref_f32_chunks),
         cmocka_unit_test(test_pixel_fast_equals_ref_s8),
         cmocka_unit_test(test_pixel_centroid_map_s8),
         cmocka_unit_test(test_pixel_centroid_map_f32),
