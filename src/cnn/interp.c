@@ -14,10 +14,12 @@ static void run_op(fr_cnn_model *m, fr_cnn_node *op) {
     size_t n = T[op->out[0]].elems;
     switch (op->kind) {
     case FR_CNN_K_CONV_S8:
-        fr_cnn_conv_s8(isa, &op->geom, &op->rq, x, op->weights, op->bias, y, scratch);
+        fr_cnn_conv_s8_ex(isa, &op->geom, &op->rq, x, op->weights, op->bias, op->packed, y,
+                          scratch);
         break;
     case FR_CNN_K_CONV_F32:
-        fr_cnn_conv_f32(isa, &op->geom, op->range, x, op->weights, op->bias, y, scratch);
+        fr_cnn_conv_f32_ex(isa, &op->geom, op->range, x, op->weights, op->bias, op->packed, y,
+                           scratch);
         break;
     case FR_CNN_K_DW_S8:
         fr_cnn_dwconv_s8(isa, &op->geom, &op->rq, x, op->weights, op->bias, y, scratch);

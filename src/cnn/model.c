@@ -931,6 +931,32 @@ static fr_status prepare_reuse(fr_cnn_model *m, bump *a, const fr_cnn_reuse *r,
     return FR_OK;
 }
 
+/* The weights of every CONV_2D that its kernel runs (not a reuse provider) packed once for
+ * m->isa into the persistent part, where that isa's fast path packs (x86: AVX2 / AVX-512);
+ * elsewhere (e.g. Cortex-M) nothing is packed and the arena does not grow. */
+static fr_status pack_convs(fr_cnn_model *m, bump *a, fr_error *err) {
+    for (int i = 0; i < m->n_ops; i++) {
+        fr_cnn_node *op = &m->ops[i];
+        if ((op->kind != FR_CNN_K_CONV_S8 && op->kind != FR_CNN_K_CONV_F32) ||
+            (m->reuse_use && m->reuse_use[i]))
+            continue;
+        const int s8 = op->kind == FR_CNN_K_CONV_S8;
+        const size_t n = s8 ? fr_cnn_conv_s8_packed_bytes(m->isa, &op->geom)
+                            : fr_cnn_conv_f32_packed_bytes(m->isa, &op->geom);
+        if (n == 0)
+            continue;
+        void *buf = balloc(a, n, 64, err, m->fb.name);
+        if (!buf)
+            return FR_E_NOMEM;
+        if (s8)
+            fr_cnn_conv_s8_pack(m->isa, &op->geom, &op->rq, op->weights, op->bias, buf);
+        else
+            fr_cnn_conv_f32_pack(m->isa, &op->geom, op->weights, op->bias, buf);
+        op->packed = buf;
+    }
+    return FR_OK;
+}
+
 /* Plans activations and scratch; sets tensor data pointers. */
 static fr_status plan(fr_cnn_model *m, bump *a, fr_error *err) {
     size_t n = (size_t)m->n_tensors + (size_t)m->n_ops;
@@ -1120,6 +1146,8 @@ fr_status fr_cnn_model_init_reuse(const void *buf, size_t len, void *arena, size
             return st;
     }
     if (reuse && (st = prepare_reuse(m, &a, reuse, err)))
+        return st;
+    if ((st = pack_convs(m, &a, err)))
         return st;
     if ((st = plan(m, &a, err)))
         return st;

@@ -81,6 +81,8 @@ typedef struct fr_cnn_node {
         };
     };
     const void *weights;      /* conv / dw / fc: the (possibly dequantised) filter */
+    const void *packed;       /* conv: the weights packed once at load for this isa
+                                 (fr_cnn_conv_*_pack), or NULL */
     const void *bias;         /* NULL: no bias */
     uint64_t macs;
     size_t scratch_bytes;

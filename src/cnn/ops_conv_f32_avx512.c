@@ -1,10 +1,55 @@
 /* CONV_2D float fast path for AVX-512: the AVX2 path's packed weights ([C/16][K][16]) and
- * im2col blocks (same scratch), with an 8-pixel x 16-channel FMA micro-kernel on 512-bit
- * vectors. 1x1 / stride 1 / unpadded convs read the input rows directly. Results differ
+ * im2col blocks (same scratch), with 8-pixel x 32-channel FMA micro-kernels on 512-bit
+ * vectors (16 accumulators; 8 x 16 for a last odd block). 1x1 / stride 1 / unpadded convs read the input rows directly. Results differ
  * from the reference only by float rounding (FMA, summation order unchanged per output). */
 #include "cnn/ops_avx512_internal.h"
 
 enum { NR = 16, MR = 8 };
+
+/* Bias, clamp and store of one 16-channel block (channels cb.., masked at C) of `rows`
+ * pixels' accumulators. */
+static inline void store_block(const __m512 *acc, const float *bp, int cb, int C, __m512 lo,
+                               __m512 hi, int rows, float *o) {
+    const int nc = C - cb < NR ? C - cb : NR;
+    const __mmask16 mk = (__mmask16)(nc == NR ? 0xFFFFu : (1u << nc) - 1);
+    const __m512 bv = _mm512_loadu_ps(bp + cb);
+    for (int j = 0; j < rows; j++) {
+        const __m512 v = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(acc[j], bv), lo), hi);
+        _mm512_mask_storeu_ps(o + (size_t)j * C + cb, mk, v);
+    }
+}
+
+/* MR pixels x 16 channels (block cb, weights wb = [K][16]). */
+static void tile1(const float *const *a, const float *wb, int K, const float *bp, int cb, int C,
+                  __m512 lo, __m512 hi, int rows, float *o) {
+    __m512 c[MR];
+    for (int j = 0; j < MR; j++) c[j] = _mm512_setzero_ps();
+    const float *w = wb;
+    for (int k = 0; k < K; k++, w += NR) {
+        const __m512 wv = _mm512_loadu_ps(w);
+        for (int j = 0; j < MR; j++) c[j] = _mm512_fmadd_ps(_mm512_set1_ps(a[j][k]), wv, c[j]);
+    }
+    store_block(c, bp, cb, C, lo, hi, rows, o);
+}
+
+/* MR pixels x 32 channels (blocks cb and cb + 16, whose packed weights follow each other:
+ * wb and wb + 16 * K): each broadcast pixel value serves two FMAs. */
+static void tile2(const float *const *a, const float *wb, int K, const float *bp, int cb, int C,
+                  __m512 lo, __m512 hi, int rows, float *o) {
+    __m512 c[MR], d[MR];
+    for (int j = 0; j < MR; j++) c[j] = d[j] = _mm512_setzero_ps();
+    const float *w = wb, *v = wb + (size_t)NR * K;
+    for (int k = 0; k < K; k++, w += NR, v += NR) {
+        const __m512 wv = _mm512_loadu_ps(w), vv = _mm512_loadu_ps(v);
+        for (int j = 0; j < MR; j++) {
+            const __m512 x = _mm512_set1_ps(a[j][k]);
+            c[j] = _mm512_fmadd_ps(x, wv, c[j]);
+            d[j] = _mm512_fmadd_ps(x, vv, d[j]);
+        }
+    }
+    store_block(c, bp, cb, C, lo, hi, rows, o);
+    store_block(d, bp, cb + NR, C, lo, hi, rows, o);
+}
 
 void fr_cnn_conv_f32_avx512(const fr_cnn_geom *g, fr_cnn_range_f32 act, const float *input,
                             const float *filter, const float *bias, const void *packed,
@@ -33,34 +78,22 @@ void fr_cnn_conv_f32_avx512(const fr_cnn_geom *g, fr_cnn_range_f32 act, const fl
             Ab = input + (size_t)p0 * K;
         else
             fr_cnn_im2col_f32(g, input, p0, n, A);
-        for (int cb = 0; cb < cp; cb += NR) {
+        for (int cb = 0; cb < cp;) {
+            /* two channel blocks per pass where there are two (16 accumulators: the FMAs,
+             * not the loads, bound it), else one */
+            const int two = cb + NR < cp;
             const float *wb = W + (size_t)cb * K;
-            const int nc = C - cb < NR ? C - cb : NR;
-            const __mmask16 mk = (__mmask16)(nc == NR ? 0xFFFFu : (1u << nc) - 1);
-            const __m512 bv = _mm512_loadu_ps(bp + cb);
             for (int i = 0; i < n; i += MR) {
                 const float *a[MR];
                 for (int j = 0; j < MR; j++) a[j] = Ab + (size_t)(i + j < n ? i + j : n - 1) * K;
-                __m512 c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0,
-                       c6 = c0, c7 = c0;
-                const float *w = wb;
-                for (int k = 0; k < K; k++, w += NR) {
-                    const __m512 wv = _mm512_loadu_ps(w);
-                    c0 = _mm512_fmadd_ps(_mm512_set1_ps(a[0][k]), wv, c0);
-                    c1 = _mm512_fmadd_ps(_mm512_set1_ps(a[1][k]), wv, c1);
-                    c2 = _mm512_fmadd_ps(_mm512_set1_ps(a[2][k]), wv, c2);
-                    c3 = _mm512_fmadd_ps(_mm512_set1_ps(a[3][k]), wv, c3);
-                    c4 = _mm512_fmadd_ps(_mm512_set1_ps(a[4][k]), wv, c4);
-                    c5 = _mm512_fmadd_ps(_mm512_set1_ps(a[5][k]), wv, c5);
-                    c6 = _mm512_fmadd_ps(_mm512_set1_ps(a[6][k]), wv, c6);
-                    c7 = _mm512_fmadd_ps(_mm512_set1_ps(a[7][k]), wv, c7);
-                }
-                const __m512 acc[MR] = {c0, c1, c2, c3, c4, c5, c6, c7};
-                for (int j = 0; j < MR && i + j < n; j++) {
-                    const __m512 v = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(acc[j], bv), lo), hi);
-                    _mm512_mask_storeu_ps(output + (size_t)(p0 + i + j) * C + cb, mk, v);
-                }
+                const int rows = n - i < MR ? n - i : MR;
+                float *o = output + (size_t)(p0 + i) * C;
+                if (two)
+                    tile2(a, wb, K, bp, cb, C, lo, hi, rows, o);
+                else
+                    tile1(a, wb, K, bp, cb, C, lo, hi, rows, o);
             }
+            cb += two ? 2 * NR : NR;
         }
     }
 }
