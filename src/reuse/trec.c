@@ -43,6 +43,10 @@ void fr_trec_conv_f32(fr_isa isa, const fr_trec_params *p, const fr_cnn_geom *g,
                       fr_cnn_range_f32 act, const float *input, const float *filter,
                       const float *bias, float *output, void *scratch, fr_trec_stats *stats) {
 #if FR_X86
+    if (isa >= FR_ISA_AVX512) {
+        fr_trec_conv_f32_avx512(p, g, act, input, filter, bias, output, scratch, stats);
+        return;
+    }
     if (isa >= FR_ISA_AVX2) {
         fr_trec_conv_f32_avx2(p, g, act, input, filter, bias, output, scratch, stats);
         return;

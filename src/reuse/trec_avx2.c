@@ -10,40 +10,10 @@
 #include <immintrin.h>
 #include <string.h>
 
+#include "reuse/trec_f32_avx2_kernels.h"
 #include "reuse/trec_f32_body.h"
 #include "reuse/trec_internal.h"
 #include "reuse/trec_s8_body.h"
-
-/* Hash sums of R <= FR_TREC_HASH_ROWS rows at once: one accumulator (two for Hp = 16) per
- * row, so R independent chains of adds instead of one. */
-static void hash_rows_f32_avx2(const float *pt, int Hp, const float *const *x, int R, int Lj,
-                               float *d) {
-    if (Hp == 8 && R == FR_TREC_HASH_ROWS) {
-        __m256 a[FR_TREC_HASH_ROWS];
-        for (int q = 0; q < FR_TREC_HASH_ROWS; q++) a[q] = _mm256_setzero_ps();
-        for (int t = 0; t < Lj; t++) {
-            const __m256 pr = _mm256_loadu_ps(pt + (size_t)t * 8);
-            for (int q = 0; q < FR_TREC_HASH_ROWS; q++)
-                a[q] = _mm256_add_ps(a[q], _mm256_mul_ps(pr, _mm256_set1_ps(x[q][t])));
-        }
-        for (int q = 0; q < FR_TREC_HASH_ROWS; q++) _mm256_storeu_ps(d + (size_t)q * 8, a[q]);
-        return;
-    }
-    for (int q0 = 0; q0 < R; q0 += 2) { /* two rows (up to four chains) per pass */
-        const int two = q0 + 1 < R;
-        const float *x0 = x[q0], *x1 = two ? x[q0 + 1] : x[q0];
-        for (int h0 = 0; h0 < Hp; h0 += 8) {
-            __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-            for (int t = 0; t < Lj; t++) {
-                const __m256 pr = _mm256_loadu_ps(pt + (size_t)t * Hp + h0);
-                a0 = _mm256_add_ps(a0, _mm256_mul_ps(pr, _mm256_set1_ps(x0[t])));
-                a1 = _mm256_add_ps(a1, _mm256_mul_ps(pr, _mm256_set1_ps(x1[t])));
-            }
-            _mm256_storeu_ps(d + (size_t)q0 * Hp + h0, a0);
-            if (two) _mm256_storeu_ps(d + (size_t)(q0 + 1) * Hp + h0, a1);
-        }
-    }
-}
 
 /* Up to 64 output channels (eight accumulators) per pass over the centroid. */
 static void partial_f32_avx2(const float *cent, int Lj, const float *wt, int cout, float *y) {
@@ -91,43 +61,11 @@ static void partial_f32_avx2(const float *cent, int Lj, const float *wt, int cou
     }
 }
 
-/* The filter slice t-major by 8 x 8 blocks (eight rows of eight output channels loaded,
- * transposed in registers, stored as eight rows of eight t); the edges one by one. */
-static void transpose_f32_avx2(const float *filter, int K, int k0, int Lj, int cout, float *wt) {
-    const int t8 = Lj & ~7, oc8 = cout & ~7;
-    for (int oc = 0; oc < oc8; oc += 8)
-        for (int t = 0; t < t8; t += 8) {
-            const float *src = filter + (size_t)oc * K + k0 + t;
-            __m256 r[8], u[8], v[8];
-            for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(src + (size_t)i * K);
-            for (int i = 0; i < 8; i += 2) {
-                u[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
-                u[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
-            }
-            for (int i = 0; i < 8; i += 4) {
-                v[i] = _mm256_shuffle_ps(u[i], u[i + 2], 0x44);
-                v[i + 1] = _mm256_shuffle_ps(u[i], u[i + 2], 0xEE);
-                v[i + 2] = _mm256_shuffle_ps(u[i + 1], u[i + 3], 0x44);
-                v[i + 3] = _mm256_shuffle_ps(u[i + 1], u[i + 3], 0xEE);
-            }
-            float *dst = wt + (size_t)t * cout + oc;
-            for (int i = 0; i < 4; i++) {
-                _mm256_storeu_ps(dst + (size_t)i * cout, _mm256_permute2f128_ps(v[i], v[i + 4], 0x20));
-                _mm256_storeu_ps(dst + (size_t)(i + 4) * cout, _mm256_permute2f128_ps(v[i], v[i + 4], 0x31));
-            }
-        }
-    for (int t = 0; t < Lj; t++) { /* the edges: t >= t8 for every oc, oc >= oc8 for every t */
-        const float *w = filter + k0 + t;
-        float *dst = wt + (size_t)t * cout;
-        for (int oc = t < t8 ? oc8 : 0; oc < cout; oc++) dst[oc] = w[(size_t)oc * K];
-    }
-}
-
 void fr_trec_conv_f32_avx2(const fr_trec_params *p, const fr_cnn_geom *g, fr_cnn_range_f32 act,
                            const float *input, const float *filter, const float *bias,
                            float *output, void *scratch, fr_trec_stats *stats) {
-    fr_trec_f32_body(p, g, act, input, filter, bias, output, scratch, stats, hash_rows_f32_avx2,
-                     partial_f32_avx2, transpose_f32_avx2);
+    fr_trec_f32_body(p, g, act, input, filter, bias, output, scratch, stats,
+                     fr_trec_hash_rows_f32_avx2, partial_f32_avx2, fr_trec_transpose_f32_avx2);
 }
 
 /* ---- int8 (packed layouts: trec_internal.h; exact int32 arithmetic) ---------------- */

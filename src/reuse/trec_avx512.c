@@ -1,5 +1,9 @@
-/* TREC int8 convolution with AVX-512 (F/BW/VL + VNNI; compiled with those flags, called
- * only when the caller's isa is >= FR_ISA_AVX512, i.e. after fr_isa_supported). The body
+/* TREC float and int8 convolution with AVX-512 (F/BW/VL + VNNI; compiled with those flags,
+ * called only when the caller's isa is >= FR_ISA_AVX512, i.e. after fr_isa_supported).
+ * Float: the body of trec_f32_body.h with 16-lane partial products (separate multiplies
+ * and adds, each lane summing in order t: bit-identical to the reference; a core with
+ * full-width 512-bit pipes does twice the 256-bit kernel's products per cycle) and the
+ * AVX2 hash and transposition (trec_f32_avx2_kernels.h). The body
  * is fr_trec_s8_body (trec_internal.h), so its loops (centroid sums, gathering the partial
  * products into the accumulators) are vectorised for AVX-512 by the compiler; the kernels
  * use vpdpwssd on int16 pairs: every product fits int32 and no sum can overflow (trec.h),
@@ -11,6 +15,8 @@
 #include <string.h>
 
 #include "cnn/ops_avx512_internal.h"
+#include "reuse/trec_f32_avx2_kernels.h"
+#include "reuse/trec_f32_body.h"
 #include "reuse/trec_internal.h"
 #include "reuse/trec_s8_body.h"
 
@@ -92,6 +98,43 @@ static void partial_s8_avx512(const int16_t *cent, int np, const int16_t *wt2, i
                                      _mm512_maskz_loadu_epi32(m, wt2 + ((size_t)pp * cout + oc) * 2));
         _mm512_mask_storeu_epi32(y + oc, m, a0);
     }
+}
+
+/* Float partial products, 64 output channels (four accumulators) per pass over the
+ * centroid, then 16 at a time with a masked tail. */
+static void partial_f32_avx512(const float *cent, int Lj, const float *wt, int cout, float *y) {
+    int oc = 0;
+    for (; oc + 64 <= cout; oc += 64) {
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (int t = 0; t < Lj; t++) {
+            const __m512 c = _mm512_set1_ps(cent[t]);
+            const float *w = wt + (size_t)t * cout + oc;
+            a0 = _mm512_add_ps(a0, _mm512_mul_ps(c, _mm512_loadu_ps(w)));
+            a1 = _mm512_add_ps(a1, _mm512_mul_ps(c, _mm512_loadu_ps(w + 16)));
+            a2 = _mm512_add_ps(a2, _mm512_mul_ps(c, _mm512_loadu_ps(w + 32)));
+            a3 = _mm512_add_ps(a3, _mm512_mul_ps(c, _mm512_loadu_ps(w + 48)));
+        }
+        _mm512_storeu_ps(y + oc, a0);
+        _mm512_storeu_ps(y + oc + 16, a1);
+        _mm512_storeu_ps(y + oc + 32, a2);
+        _mm512_storeu_ps(y + oc + 48, a3);
+    }
+    for (; oc < cout; oc += 16) {
+        const int n = cout - oc < 16 ? cout - oc : 16;
+        const __mmask16 m = (__mmask16)((1u << n) - 1u);
+        __m512 a0 = _mm512_setzero_ps();
+        for (int t = 0; t < Lj; t++)
+            a0 = _mm512_add_ps(a0, _mm512_mul_ps(_mm512_set1_ps(cent[t]),
+                                                 _mm512_maskz_loadu_ps(m, wt + (size_t)t * cout + oc)));
+        _mm512_mask_storeu_ps(y + oc, m, a0);
+    }
+}
+
+void fr_trec_conv_f32_avx512(const fr_trec_params *p, const fr_cnn_geom *g, fr_cnn_range_f32 act,
+                             const float *input, const float *filter, const float *bias,
+                             float *output, void *scratch, fr_trec_stats *stats) {
+    fr_trec_f32_body(p, g, act, input, filter, bias, output, scratch, stats,
+                     fr_trec_hash_rows_f32_avx2, partial_f32_avx512, fr_trec_transpose_f32_avx2);
 }
 
 /* The accumulators of `rows` pixels to int8, 16 channels at a time with the dense AVX-512

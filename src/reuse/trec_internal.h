@@ -103,10 +103,14 @@ typedef void (*fr_trec_partial_f32_fn)(const float *cent, int Lj, const float *w
 #define FR_X86 0
 #endif
 #if FR_X86
-/* The whole float TREC convolution with AVX2 kernels (trec_avx2.c). */
+/* The whole float TREC convolution with AVX2 kernels (trec_avx2.c), with AVX-512 partial
+ * products (trec_avx512.c). */
 void fr_trec_conv_f32_avx2(const fr_trec_params *p, const fr_cnn_geom *g, fr_cnn_range_f32 act,
                            const float *input, const float *filter, const float *bias,
                            float *output, void *scratch, fr_trec_stats *stats);
+void fr_trec_conv_f32_avx512(const fr_trec_params *p, const fr_cnn_geom *g, fr_cnn_range_f32 act,
+                             const float *input, const float *filter, const float *bias,
+                             float *output, void *scratch, fr_trec_stats *stats);
 #endif
 
 /* Bucket id from H hash values (float): bit h set when d[h] >= 0. */
