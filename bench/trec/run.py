@@ -4,7 +4,8 @@ TREC convolution (int8 and float) against frugal's dense int8 and float convolut
 run.
 
 usage: bench/trec/run.py [--build DIR] [--work DIR] [--L 4,8,c] [--H 4,8,12,16]
-                         [--ops wide] [--calib 16] [--eval-every 10] [--images 20]
+                         [--ops wide] [--calib 16] [--eval-every 1] [--eval-threads 2]
+                         [--images 20]
                          [--rounds 5] [--mcu-inputs 8] [--no-mcu] [--no-export]
                          [--export-index FILE]
                          [--md FILE] [--json FILE] [--plot FILE] [--update-docs] [--smoke]
@@ -26,8 +27,10 @@ sidecar; float: the float model and its own sidecar):
   - Cortex-M4 instructions under QEMU (-icount, mcu/fw_main.c with FW_PROFILE), dense and
     TREC firmware of the same int8 model on the same embedded images, per layer and whole
     network; the TREC firmware's outputs must equal the host twin's (int8 bit-exact);
-  - top-1 on the CIFAR-10 evaluation subset (every --eval-every'th test record), dense
-    int8, dense float, TREC int8 and TREC float, with `frugal classify`.
+  - top-1 on the CIFAR-10 evaluation subset (every --eval-every'th test record, less the
+    records the IC sidecars calibrate on, index % 50 == 25: by default the other 9,800 of
+    the 10,000), dense int8, dense float, TREC int8 and TREC float, with `frugal classify`
+    (--eval-threads threads).
 Writes a markdown table (--md, default build/trecbench/trec_bench.md), the raw figures
 (--json) and the accuracy vs speed-up / MACs plot (--plot, default docs/trec_tradeoff.png).
 --update-docs: puts the table between the "trec-bench" markers of docs/trec_bench.md and
@@ -67,7 +70,8 @@ def sh(cmd, quiet=False, **kw):
 
 
 def classify(a, model, cifar, trec=None):
-    cmd = [os.path.join(a.build, "bin", "frugal"), "classify", "-m", model, "--cifar10", cifar]
+    cmd = [os.path.join(a.build, "bin", "frugal"), "classify", "-m", model, "--cifar10", cifar,
+           "-t", str(a.eval_threads)]
     if trec:
         cmd += ["--reuse", "trec", "--trec", trec]
     out = sh(cmd)
@@ -340,10 +344,10 @@ def write_md(a, results, path, cmdline):
     L.append("Command: `%s`" % cmdline)
     L.append("")
     for net in results:
-        L.append("**%s**: dense int8 top-1 %.1f%%, dense float %s (%d evaluation images); "
+        L.append("**%s**: dense int8 top-1 %.2f%%, dense float %s (%d evaluation images); "
                  "host dense int8 %.3f ms, dense float %s ms per image; Cortex-M4 dense %s M "
                  "instructions" % (net["name"], 100 * net["acc_s8"],
-                                   fmt(net.get("acc_f32") and 100 * net["acc_f32"], "%.1f%%"),
+                                   fmt(net.get("acc_f32") and 100 * net["acc_f32"], "%.2f%%"),
                                    net["eval_images"], net["dense_ms"],
                                    fmt(net.get("dense_f32_ms"), "%.3f"),
                                    fmt(net.get("mcu_dense") and net["mcu_dense"] / 1e6, "%.1f")))
@@ -361,11 +365,11 @@ def write_md(a, results, path, cmdline):
             met = lambda g: "-" if g is None else (
                 ", ".join(short[k] for k, v in g.items() if v is True) or "none")
             acc_f = "-" if r.get("acc_f32") is None else (
-                "%.1f%% (%s)" % (100 * r["acc_f32"], "-" if r.get("drop_f32") is None
-                                 else "%+.1f" % (0.0 - r["drop_f32"] + 0.0)))
+                "%.2f%% (%s)" % (100 * r["acc_f32"], "-" if r.get("drop_f32") is None
+                                 else "%+.2f" % (0.0 - r["drop_f32"] + 0.0)))
             macs_f = ("%.2fx (%.0f%%)" % (s["mac_x_f32"], 100 * s["removed_net_f32"])
                       if "mac_x_f32" in s else "-")
-            L.append("| %s | %s | %.1f%% (%+.1f) | %s | %.2fx (%.0f%%) / %s | %sx | %s | %sx / %s "
+            L.append("| %s | %s | %.2f%% (%+.2f) | %s | %.2fx (%.0f%%) / %s | %sx | %s | %sx / %s "
                      "| %s | %s | %s | %s | int8: %s; float: %s |" % (
                 r["cfg"], ",".join(str(x) for x in s["layers"]), 100 * r["acc"],
                 0.0 - r["drop"] + 0.0, acc_f, s["mac_x"], 100 * s["removed_net"], macs_f,
@@ -514,7 +518,8 @@ def main():
     ap.add_argument("--H", default="8,12,16")
     ap.add_argument("--ops", default="wide")
     ap.add_argument("--calib", type=int, default=16)
-    ap.add_argument("--eval-every", type=int, default=10)
+    ap.add_argument("--eval-every", type=int, default=1)
+    ap.add_argument("--eval-threads", type=int, default=2)
     ap.add_argument("--images", type=int, default=20)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--mcu-inputs", type=int, default=8)
@@ -546,7 +551,7 @@ def main():
     cifar = os.path.join(ASSETS, CIFAR)
     ev = os.path.join(a.work, "eval.bin")
     tim = os.path.join(a.work, "timing.bin")
-    sh([PY, tool, "subset", cifar, ev, "--every", str(a.eval_every)])
+    sh([PY, tool, "subset", cifar, ev, "--every", str(a.eval_every), "--skip-calib-pool"])
     sh([PY, tool, "subset", cifar, tim, "--every", "50"])   # 20 per class, class by class
     interleave_classes(tim)                                   # first N timed: N/10 per class
     n_eval = os.path.getsize(ev) // 3073

@@ -29,8 +29,10 @@ usage:
                `subset --every 50` and of bench/trec/run.py --eval-every 10. (Until
                2026-11-24 23:57 UTC they were the first N of those, 25, 75, ..., which
                in the class-sorted test file are all airplanes for N <= 20.)
-  trec_tflite.py subset CIFAR.bin OUT.bin [--every 50]
-      writes records 0, every, 2*every, ... (the evaluation subset for frugal classify)
+  trec_tflite.py subset CIFAR.bin OUT.bin [--every 50] [--skip-calib-pool]
+      writes records 0, every, 2*every, ... (the evaluation subset for frugal classify);
+      --skip-calib-pool leaves out the records `make` calibrates on (index % 50 == 25),
+      e.g. --every 1 --skip-calib-pool: the 9,800 test records no sidecar saw
   trec_tflite.py eval MODEL.tflite CIFAR.bin [--trec FILE] [--limit N]
       runs the graph in NumPy (tflite_run_ref.py) with the sidecar's convs as TREC (an
       independent NumPy twin of the kernels: int8 models use the int8 projections, float
@@ -444,8 +446,11 @@ def evaluate(args):
 def subset(args):
     raw = np.fromfile(args.cifar, dtype=np.uint8)
     recs = raw[:raw.size // CIFAR_REC * CIFAR_REC].reshape(-1, CIFAR_REC)
-    recs[::args.every].tofile(args.out)
-    print("wrote %s: %d records" % (args.out, len(recs[::args.every])))
+    idx = np.arange(0, len(recs), args.every)
+    if args.skip_calib_pool:   # records 25, 75, 125, ...: where calib_indices picks from
+        idx = idx[idx % 50 != 25]
+    recs[idx].tofile(args.out)
+    print("wrote %s: %d records" % (args.out, len(idx)))
     return 0
 
 
@@ -471,6 +476,8 @@ def main(argv):
     b.add_argument("cifar")
     b.add_argument("out")
     b.add_argument("--every", type=int, default=50)
+    b.add_argument("--skip-calib-pool", action="store_true",
+                   help="leave out the records calibration draws from (index %% 50 == 25)")
     e = sub.add_parser("eval")
     e.add_argument("model")
     e.add_argument("cifar")
