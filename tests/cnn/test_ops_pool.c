@@ -1,4 +1,5 @@
-/* AVERAGE_POOL_2D and MAX_POOL_2D, int8 and float: reference vs NumPy. */
+/* AVERAGE_POOL_2D and MAX_POOL_2D, int8 and float: reference vs NumPy (and the int8 max
+ * fast path vs the reference on wide channel counts). */
 #include "ops_testutil.h"
 
 static void run(const char *op, int seed) {
@@ -67,6 +68,43 @@ static void test_maxpool_f32(void **state) {
     run("maxpool_f32", 54);
 }
 
+/* int8 MAX_POOL with more channels than the fast path's chunk (64, and tails), as in
+ * CifarNet (64) and wider nets: every isa's fast path against the reference (which the
+ * NumPy cases above check), on random pixels, windows, strides, padding and clamps. */
+static int rnd(uint32_t *s, int n) {
+    *s = *s * 1664525u + 1013904223u;
+    return (int)((*s >> 8) % (uint32_t)n);
+}
+
+static void test_maxpool_s8_wide(void **state) {
+    (void)state;
+    fr_isa isas[FR_ISA_COUNT];
+    const int n_isa = tc_isas(isas);
+    uint32_t s = 12345u;
+    for (int it = 0; it < 30; it++) {
+        const int C = 60 + rnd(&s, 90), k = 1 + rnd(&s, 4), st = 1 + rnd(&s, 2);
+        const int hw = 1 + rnd(&s, 9), batch = 1 + rnd(&s, 2);
+        const fr_cnn_padding pad = rnd(&s, 2) ? FR_CNN_PAD_SAME : FR_CNN_PAD_VALID;
+        fr_cnn_geom g;
+        if (fr_cnn_geom_init(&g, "pool", pad, batch, hw, hw, C, C, k, k, st, st, 1, 1, 1, NULL) !=
+            FR_OK)
+            continue;
+        const size_t nx = (size_t)g.batch * g.in_h * g.in_w * C;
+        const size_t ny = (size_t)g.batch * g.out_h * g.out_w * C;
+        int8_t *x = malloc(nx), *y1 = malloc(ny), *y2 = malloc(ny);
+        for (size_t i = 0; i < nx; i++) x[i] = (int8_t)(rnd(&s, 256) - 128);
+        const int32_t lo = rnd(&s, 2) ? -128 : -100 + rnd(&s, 100);
+        const int32_t hi = rnd(&s, 2) ? 127 : rnd(&s, 127);
+        fr_cnn_maxpool_s8_ref(&g, lo, hi, x, y1);
+        for (int i = 0; i < n_isa; i++) {
+            memset(y2, 0x55, ny);
+            fr_cnn_maxpool_s8(isas[i], &g, lo, hi, x, y2);
+            assert_memory_equal(y1, y2, ny);
+        }
+        free(x), free(y1), free(y2);
+    }
+}
+
 /* Rounding of the int8 average: ties away from zero. */
 static void test_avgpool_rounding(void **state) {
     (void)state;
@@ -87,7 +125,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_avgpool_s8),  cmocka_unit_test(test_maxpool_s8),
         cmocka_unit_test(test_avgpool_f32), cmocka_unit_test(test_maxpool_f32),
-        cmocka_unit_test(test_avgpool_rounding),
+        cmocka_unit_test(test_avgpool_rounding), cmocka_unit_test(test_maxpool_s8_wide),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
