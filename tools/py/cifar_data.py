@@ -78,6 +78,33 @@ def load_train(cache=CACHE, tar=TRAIN_TAR):
     return x, y.astype(np.int64)
 
 
+HOLDOUT_SEED = 20261125
+
+
+def holdout_split(y, n, seed=HOLDOUT_SEED):
+    """(train_idx, val_idx), int64 index arrays in increasing order, that split the
+    training labels y into n held-out images (n // 10 of every class: n must be a multiple
+    of the number of classes, at most the smallest class's count) and the rest. The choice
+    depends only on y, n and the seed (fixed by default), so every run and every `eval`
+    with the same n holds out the same images; n = 0 holds out none."""
+    y = np.asarray(y)
+    if n == 0:
+        return np.arange(len(y), dtype=np.int64), np.zeros(0, dtype=np.int64)
+    k = len(CLASSES)
+    counts = np.bincount(y, minlength=k)
+    if n < 0 or n % k or n // k > counts.min():
+        raise ValueError("holdout %d: needs a multiple of %d, at most %d" % (n, k, k * counts.min()))
+    rng = np.random.RandomState(seed)
+    val = []
+    for c in range(k):
+        idx = np.flatnonzero(y == c)
+        val.append(idx[rng.permutation(len(idx))[:n // k]])
+    val = np.sort(np.concatenate(val)).astype(np.int64)
+    keep = np.ones(len(y), dtype=bool)
+    keep[val] = False
+    return np.flatnonzero(keep).astype(np.int64), val
+
+
 def load_test(path=TEST_BIN, step=1, offset=0, count=None):
     """Test records offset, offset + step, ... (x uint8 [n, 3, 32, 32], y int64 [n]).
     The file is sorted by class: step 10 gives 100 images per class out of 1000."""

@@ -12,7 +12,8 @@ Modes:
            replace the layers by TrecConv2d (projections initialised by --init: pca+c,
            the post-training method of trec_ptq.py, by default), then train them end to
            end (weights, batch norms, projections, offsets); --epochs 0 is the PTQ point
-    eval   CKPT          accuracy and MACs of a saved model on the test set
+    eval   CKPT          accuracy and MACs of a saved model on the test set (and on the
+                         held-out training images with --holdout N)
     table  [RUNS.jsonl]  the runs as a markdown table (accuracy vs MACs on the TREC layers)
 
 Layer SPEC: comma-separated names or prefixes of cifar_nets.trec_layers() names ("conv2",
@@ -28,12 +29,18 @@ state_dict, TREC config, meta) and one JSON line per run appended to
     {"net", "tag", "mode", "from", "layers": [names], "L", "H" (per layer), "pixel"
      (bool), "init",
      "epochs", "train_images_per_epoch", "dense_acc" (the starting dense net), "acc" (this
-     model), "test_images", "sec_per_epoch",
+     model), "test_images", "holdout" (N), "val_acc", "val_images", "dense_val_acc" (the
+     starting net on the held-out images; null without --holdout), "sec_per_epoch",
      "macs": {"layers": {name: {"L", "H", "pixel", "dense", "reuse", "hash", "done",
                "clusters", "rows"}} (per image, averaged over the test set; done = reuse +
                hash; pixel mode: clusters = buckets x taps),
               "trec_dense", "trec_done", "speedup_trec" (dense / done on the TREC layers),
               "net_dense" (all convs), "net_done", "speedup_net"}}
+
+--holdout N (default 0: none) keeps N training images (N/10 per class, a fixed seeded
+choice: cifar_data.holdout_split) out of the training and the calibration and reports the
+accuracy on them ("val_acc"): model selection without the test set. --test-step k tests
+on every k-th test record (1, the default: all 10000).
 
 Bounded by design: torch.set_num_threads(--threads, default 2); run it under nice -n 19.
 """
@@ -224,9 +231,10 @@ def mac_summary(model, layers):
 
 def start_acc(model, src, step, xt, yt, out_dir):
     """Top-1 of the starting network, remembered in out_dir/start_acc.json by (source,
-    its mtime, test step) since every run from the same checkpoint needs it."""
+    its mtime, test step) since every run from the same checkpoint needs it; step may
+    also be a string naming the image set (e.g. "val5000", the held-out images)."""
     path = PRETRAINED if src == "pretrained" else src
-    key = "%s|%s|%d" % (src, os.path.getmtime(path) if os.path.exists(path) else 0, step)
+    key = "%s|%s|%s" % (src, os.path.getmtime(path) if os.path.exists(path) else 0, step)
     cache = os.path.join(out_dir, "start_acc.json")
     memo = {}
     if src != "scratch" and os.path.exists(cache):
@@ -396,7 +404,11 @@ def main(argv):
     ap.add_argument("--freeze-bn", action="store_true", help="batch norms in eval mode")
     ap.add_argument("--bn-recal", type=int, default=0,
                     help="first re-estimate the batch norm statistics on N training images")
-    ap.add_argument("--test-step", type=int, default=1, help="test on every k-th record")
+    ap.add_argument("--test-step", type=int, default=1,
+                    help="test on every k-th record (1: all 10000)")
+    ap.add_argument("--holdout", type=int, default=0,
+                    help="hold N training images out (N/10 per class, fixed seeded choice), "
+                         "not trained on, and report their accuracy as val_acc (0: none)")
     ap.add_argument("--exact-eval", action="store_true",
                     help="final evaluation with TrecConv2d's reference forward (slower)")
     ap.add_argument("--clip", type=float, default=2.0, help="gradient norm clip (0: none)")
@@ -419,7 +431,16 @@ def main(argv):
         if a.mode == "table":
             print_table(a.ckpt or os.path.join(a.out_dir, "runs.jsonl"))
             return 0
+        if a.test_step < 1:
+            raise ValueError("--test-step must be >= 1")
         xt, yt = cifar_data.load_test(step=a.test_step)
+        xv = yv = None
+        if a.holdout or a.mode != "eval":
+            x, y = cifar_data.load_train()
+            tr, va = cifar_data.holdout_split(y, a.holdout)
+            if a.holdout:
+                xv, yv = x[va], y[va]
+                x, y = x[tr], y[tr]
         if a.mode == "eval":
             if not a.ckpt:
                 raise ValueError("eval needs a checkpoint")
@@ -430,16 +451,24 @@ def main(argv):
                 "whole net %.2fx" % (a.ckpt, 100 * acc, len(yt), list(layers),
                                     "%.2fx" % s["speedup_trec"] if s["speedup_trec"] else "-",
                                     s["speedup_net"]))
+            if xv is not None:
+                vacc, _ = evaluate(model, xv, yv, fast=not a.exact_eval)
+                log("%s: val top-1 %.2f%% on %d held-out training images (--holdout %d)" % (
+                    a.ckpt, 100 * vacc, len(yv), a.holdout))
             return 0
-        x, y = cifar_data.load_train()
         model = load_start(a.net, a.src)
         t0 = time.time()
+        dense_val_acc = None
         if a.src == "scratch":
             dense_acc = None                         # untrained: nothing to compare with
         else:
             dense_acc = start_acc(model, a.src, a.test_step, xt, yt, a.out_dir)
             log("start (%s, %s): top-1 %.2f%% on %d test images (%.0f s)" % (
                 a.net, a.src, 100 * dense_acc, len(yt), time.time() - t0))
+            if xv is not None:
+                dense_val_acc = start_acc(model, a.src, "val%d" % a.holdout, xv, yv, a.out_dir)
+                log("start: val top-1 %.2f%% on %d held-out training images" % (
+                    100 * dense_val_acc, len(yv)))
         layers, Ls, Hs = [], [], []
         if a.mode == "trec":
             layers = select_layers(model, a.layers)
@@ -464,6 +493,12 @@ def main(argv):
         log("final: top-1 %.2f%% (start %s) on %d test images (%.0f s)" % (
             100 * acc, "-" if dense_acc is None else "%.2f%%" % (100 * dense_acc), len(yt),
             time.time() - t0))
+        val_acc = None
+        if xv is not None:
+            val_acc, _ = evaluate(model, xv, yv, fast=not a.exact_eval)
+            log("final: val top-1 %.2f%% (start %s) on %d held-out training images" % (
+                100 * val_acc, "-" if dense_val_acc is None else "%.2f%%" % (100 * dense_val_acc),
+                len(yv)))
         for n, v in lstats.items():
             log("  %-16s L %3d%s H %2d: clusters/img %.0f (rows %.0f x J %d); MACs dense %.2fM "
                 "reuse %.2fM hash %.2fM -> %.2fx" % (n, v["L"], " pixel" if v.get("pixel") else "",
@@ -487,7 +522,9 @@ def main(argv):
                    train_images_per_epoch=min(a.per_epoch or x.shape[0], x.shape[0]),
                    lr=a.lr, lr_proj=a.lr_proj, dense_acc=dense_acc, acc=acc,
                    eval_impl="reference" if a.exact_eval else "fast",
-                   test_images=len(yt), sec_per_epoch=sec, macs=s, argv=argv[1:],
+                   test_images=len(yt), holdout=a.holdout, val_acc=val_acc,
+                   val_images=0 if yv is None else len(yv), dense_val_acc=dense_val_acc,
+                   sec_per_epoch=sec, macs=s, argv=argv[1:],
                    time=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
         if not a.no_save:
             path = os.path.join(a.out_dir, "%s_%s.pt" % (a.net, tag))

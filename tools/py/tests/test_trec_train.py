@@ -10,7 +10,9 @@ TrecConv2d's fast path): on 64 CIFAR-10 test images, CifarNet with conv2 as TREC
     forward afterwards: ids recomputed from the projections by hand equal last_ids;
   - checkpoint save / load (cifar_nets) reproduces the outputs and the TREC config;
   - to_trec keeps the dense function when every bucket is pure (H = 16, constant image);
-  - ResNet20 loads the asset with akamaster's keys; augment() only crops and flips.
+  - ResNet20 loads the asset with akamaster's keys; augment() only crops and flips;
+  - cifar_data.holdout_split (trec_train --holdout; synthetic labels, runs without the
+    assets): class balanced, disjoint, complete, the same choice every call.
 Exits non-zero on failure; prints SKIPPED and exits 0 when the CIFAR-10 assets are absent."""
 import copy
 import os
@@ -43,7 +45,30 @@ def check(cond, what):
     print("ok: " + what)
 
 
+def holdout():
+    y = np.repeat(np.arange(10), 5000)[np.random.RandomState(5).permutation(50000)]
+    tr, va = cifar_data.holdout_split(y, 5000)
+    check(len(va) == 5000 and len(tr) == 45000 and np.bincount(y[va]).tolist() == [500] * 10,
+          "holdout 5000: 500 per class, 45000 left")
+    check(len(np.union1d(tr, va)) == 50000 and not np.intersect1d(tr, va).size and
+          np.all(np.diff(va) > 0), "holdout: disjoint, complete, sorted")
+    tr2, va2 = cifar_data.holdout_split(y, 5000)
+    check(np.array_equal(va, va2) and np.array_equal(tr, tr2), "holdout: fixed choice")
+    check(not np.array_equal(va, cifar_data.holdout_split(y, 5000, seed=1)[1]),
+          "holdout: the seed matters")
+    tr0, va0 = cifar_data.holdout_split(y, 0)
+    check(len(va0) == 0 and len(tr0) == 50000, "holdout 0: none held out")
+    for bad in (5, -10, 50010):
+        try:
+            cifar_data.holdout_split(y, bad)
+            check(False, "holdout %d rejected" % bad)
+        except ValueError:
+            pass
+    check(True, "holdout: not a multiple of 10 / out of range rejected")
+
+
 def main():
+    holdout()
     if not os.path.exists(cifar_data.TEST_BIN):
         print("SKIPPED: %s not found" % cifar_data.TEST_BIN)
         return 0
