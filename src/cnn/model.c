@@ -383,6 +383,7 @@ static fr_status pack_convs(fr_cnn_model *m, bump *a, fr_error *err) {
         else
             fr_cnn_conv_f32_pack(m->isa, &op->geom, op->weights, op->bias, buf);
         op->packed = buf;
+        op->scratch_bytes -= n; /* no packing area in the scratch (ops.h) */
     }
     return FR_OK;
 }

@@ -148,8 +148,9 @@ void fr_cnn_conv_s8(fr_isa isa, const fr_cnn_geom *g, const fr_cnn_requant *q,
  * constants that the fast paths otherwise rebuild in the scratch on every call.
  * packed_bytes may be 0 (nothing to pack for this isa: pass packed = NULL). The packed
  * buffer (64-byte aligned) is tied to isa, g, q, filter and bias, which must be passed
- * unchanged to _ex. _ex with packed == NULL is the plain dispatcher; its scratch is
- * fr_cnn_conv_s8_scratch_bytes either way. */
+ * unchanged to _ex. _ex with packed == NULL is the plain dispatcher, whose scratch is
+ * fr_cnn_conv_s8_scratch_bytes; with a packed buffer it needs packed_bytes less (the
+ * packing area is the scratch's first part). */
 size_t fr_cnn_conv_s8_packed_bytes(fr_isa isa, const fr_cnn_geom *g);
 void fr_cnn_conv_s8_pack(fr_isa isa, const fr_cnn_geom *g, const fr_cnn_requant *q,
                          const int8_t *filter, const int32_t *bias, void *packed);

@@ -294,11 +294,11 @@ void fr_cnn_conv_s8_avx2(const fr_cnn_geom *g, const fr_cnn_requant *q, const in
     const int P = g->batch * g->out_h * g->out_w;
     const int pb = block_pixels(g, kp, 2);
     unsigned char *s = (unsigned char *)scratch;
-    if (!packed) {
+    if (!packed) { /* packed in the scratch's first part; given: none of it is used */
         fr_cnn_conv_s8_avx2_pack(g, q, filter, bias, s);
         packed = s;
+        s += fr_cnn_conv_s8_avx2_packed_bytes(g);
     }
-    s += fr_cnn_conv_s8_avx2_packed_bytes(g);
     fr_cnn_rq_vec rq;
     fr_cnn_rq_vec_view(&rq, packed, cp, q);
     const int16_t *W = (const int16_t *)((const unsigned char *)packed + fr_cnn_rq_vec_bytes(cp));
@@ -462,11 +462,11 @@ void fr_cnn_conv_f32_avx2(const fr_cnn_geom *g, fr_cnn_range_f32 act, const floa
     const int P = g->batch * g->out_h * g->out_w;
     const int pb = block_pixels(g, K, 4);
     unsigned char *s = (unsigned char *)scratch;
-    if (!packed) {
+    if (!packed) { /* packed in the scratch's first part; given: none of it is used */
         fr_cnn_conv_f32_avx2_pack(g, filter, bias, s);
         packed = s;
+        s += fr_cnn_conv_f32_avx2_packed_bytes(g);
     }
-    s += fr_cnn_conv_f32_avx2_packed_bytes(g);
     const float *bp = (const float *)packed;
     const float *W = (const float *)((const unsigned char *)packed + fr_cnn_align64((size_t)cp * 4));
     float *A = (float *)s;

@@ -432,11 +432,11 @@ void fr_cnn_conv_s8_avx512(const fr_cnn_geom *g, const fr_cnn_requant *q, const 
     const int C = g->out_c, cp = round_up(C, NR);
     const int P = g->batch * g->out_h * g->out_w;
     unsigned char *s = (unsigned char *)scratch;
-    if (!packed) {
+    if (!packed) { /* packed in the scratch's first part; given: none of it is used */
         fr_cnn_conv_s8_avx512_pack(g, q, filter, bias, s);
         packed = s;
+        s += fr_cnn_conv_s8_avx512_packed_bytes(g);
     }
-    s += fr_cnn_conv_s8_avx512_packed_bytes(g);
     fr_cnn_rq_vec rq;
     fr_cnn_rq_vec_view(&rq, packed, cp, q);
     const int8_t *W = (const int8_t *)packed + fr_cnn_rq_vec_bytes(cp);

@@ -59,11 +59,11 @@ void fr_cnn_conv_f32_avx512(const fr_cnn_geom *g, fr_cnn_range_f32 act, const fl
     const int P = g->batch * g->out_h * g->out_w;
     const int pb = fr_cnn_conv_f32_block_pixels(g);
     unsigned char *s = (unsigned char *)scratch;
-    if (!packed) {
+    if (!packed) { /* packed in the scratch's first part; given: none of it is used */
         fr_cnn_conv_f32_avx2_pack(g, filter, bias, s);
         packed = s;
+        s += fr_cnn_conv_f32_avx2_packed_bytes(g);
     }
-    s += fr_cnn_conv_f32_avx2_packed_bytes(g);
     const float *bp = (const float *)packed;
     const float *W = (const float *)((const unsigned char *)packed + fr_cnn_align64((size_t)cp * 4));
     float *A = (float *)s;

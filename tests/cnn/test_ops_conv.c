@@ -78,12 +78,14 @@ static void run_s8(const char *op, int dw, int seed, int count) {
                 const size_t pbytes = fr_cnn_conv_s8_packed_bytes(isas[i], &g);
                 void *packed = pbytes ? tc_scratch(pbytes) : NULL;
                 fr_cnn_conv_s8_pack(isas[i], &g, &q, w, bias, packed);
+                void *rest = tc_scratch(sb - pbytes); /* no packing area needed (ops.h) */
                 for (int rep = 0; rep < 2; rep++) {
                     memset(y, 0x55, want->n);
-                    fr_cnn_conv_s8_ex(isas[i], &g, &q, x, w, bias, packed, y, scratch);
+                    fr_cnn_conv_s8_ex(isas[i], &g, &q, x, w, bias, packed, y, rest);
                     tc_expect_i8(&c, "packed", y, want->iv, want->n);
                 }
                 free(packed);
+                free(rest);
             }
             free(scratch);
         }
@@ -131,10 +133,12 @@ static void run_f32(const char *op, int dw, int seed, int count) {
                 const size_t pbytes = fr_cnn_conv_f32_packed_bytes(isas[i], &g);
                 void *packed = pbytes ? tc_scratch(pbytes) : NULL;
                 fr_cnn_conv_f32_pack(isas[i], &g, w, bias, packed);
+                void *rest = tc_scratch(sb - pbytes); /* no packing area needed (ops.h) */
                 memset(y, 0x55, want->n * sizeof *y);
-                fr_cnn_conv_f32_ex(isas[i], &g, act, x, w, bias, packed, y, scratch);
+                fr_cnn_conv_f32_ex(isas[i], &g, act, x, w, bias, packed, y, rest);
                 tc_expect_f32(&c, "packed", y, ref, want->n, 1e-5f, 2e-5f);
                 free(packed);
+                free(rest);
             }
             free(scratch);
         }
@@ -212,10 +216,12 @@ static void model_shape(int dw, int in_h, int in_w, int in_c, int out_c, int k_h
             const size_t pbytes = fr_cnn_conv_s8_packed_bytes(isas[i], &g);
             void *packed = pbytes ? tc_scratch(pbytes) : NULL;
             fr_cnn_conv_s8_pack(isas[i], &g, &q, w, bias, packed);
+            void *rest = tc_scratch(sb - pbytes); /* no packing area needed (ops.h) */
             memset(y1, 0, ny);
-            fr_cnn_conv_s8_ex(isas[i], &g, &q, x, w, bias, packed, y1, scratch);
+            fr_cnn_conv_s8_ex(isas[i], &g, &q, x, w, bias, packed, y1, rest);
             assert_memory_equal(y0, y1, ny);
             free(packed);
+            free(rest);
         }
         free(scratch);
     }
