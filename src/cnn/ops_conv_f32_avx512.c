@@ -1,7 +1,10 @@
 /* CONV_2D float fast path for AVX-512: the AVX2 path's packed weights ([C/16][K][16]) and
  * im2col blocks (same scratch), with 8-pixel x 32-channel FMA micro-kernels on 512-bit
- * vectors (16 accumulators; 8 x 16 for a last odd block). 1x1 / stride 1 / unpadded convs read the input rows directly. Results differ
- * from the reference only by float rounding (FMA, summation order unchanged per output). */
+ * vectors (16 accumulators; 8 x 16 for a last odd block). 1x1 / stride 1 / unpadded convs
+ * read the input rows directly. Results differ from the reference only by float rounding
+ * (FMA, summation order unchanged per output). tile1 and tile2 stay two functions: one
+ * function with the block count as a constant parameter (tried) made GCC keep the weight
+ * vector on the stack in the inner loop, 1.45x slower on CifarNet's conv2. */
 #include "cnn/ops_avx512_internal.h"
 
 enum { NR = 16, MR = 8 };

@@ -39,6 +39,10 @@ static void partial_f32_c(const float *cent, int Lj, const float *wt, int cout, 
     }
 }
 
+void fr_trec_filter_t_f32(const float *filter, int K, int cout, float *filter_t) {
+    fr_trec_transpose_f32_c(filter, K, 0, K, cout, filter_t); /* every sub-vector at once */
+}
+
 void fr_trec_conv_f32(fr_isa isa, const fr_trec_params *p, const fr_cnn_geom *g,
                       fr_cnn_range_f32 act, const float *input, const float *filter,
                       const float *bias, float *output, void *scratch, fr_trec_stats *stats) {

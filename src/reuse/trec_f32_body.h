@@ -171,17 +171,6 @@ FR_TREC_INLINE int32_t fr_trec_join_f32(int32_t *table, int32_t *counts, int32_t
     return c;
 }
 
-/* Each of the rows' cout outputs starts at its bias (0 when bias is NULL). */
-FR_TREC_INLINE void fr_trec_rows_init_f32(float *out, int64_t rows, int cout, const float *bias) {
-    for (int64_t i = 0; i < rows; i++) {
-        float *o = out + i * cout;
-        if (bias)
-            memcpy(o, bias, (size_t)cout * sizeof *o);
-        else
-            memset(o, 0, (size_t)cout * sizeof *o);
-    }
-}
-
 /* Pixel mode: output row o (n <= 64 channels from oc0; part, o at that channel) adds, in
  * tap order, the partial products of the pixel's cluster of each of the T taps of a chunk
  * whose input lies in the image (clr[jj] NULL: the tap's input row is in the padding;
@@ -285,7 +274,7 @@ FR_TREC_INLINE void fr_trec_f32_pixel_body(const fr_trec_params *p, const fr_cnn
             }
         }
         float *out0 = output + (size_t)grp * G * cout;
-        fr_trec_rows_init_f32(out0, G, cout, bias);
+        fr_trec_rows_init(out0, G, cout, bias);
         const int nb = (int)(G / per_image); /* images in the group */
         const int T = fr_trec_tap_chunk(&lo, nc);
         const int64_t tap_stride = (int64_t)nc * cout;
@@ -354,7 +343,7 @@ FR_TREC_INLINE void fr_trec_f32_body(const fr_trec_params *p, const fr_cnn_geom 
     for (int grp = 0; grp < lo.n_groups; grp++) {
         const int64_t r0 = (int64_t)grp * G;
         float *out0 = output + r0 * cout;
-        fr_trec_rows_init_f32(out0, G, cout, bias);
+        fr_trec_rows_init(out0, G, cout, bias);
         for (int j = 0; j < J; j++) {
             const int k0 = j * L;
             const int Lj = K - k0 < L ? K - k0 : L;

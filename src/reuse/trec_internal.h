@@ -281,6 +281,20 @@ FR_TREC_INLINE int32_t fr_trec_pixel_used(const fr_cnn_geom *g, const fr_trec_ta
     return n;
 }
 
+/* Each of `rows` rows of cout 4-byte values (float outputs or int32 accumulators) starts at
+ * its bias, bias[oc], or at all-zero bytes (+0.0f, 0) when bias is NULL. */
+FR_TREC_INLINE void fr_trec_rows_init(void *rows_start, int64_t rows, int cout,
+                                     const void *bias) {
+    const size_t bytes = (size_t)cout * 4;
+    unsigned char *r = rows_start;
+    for (int64_t i = 0; i < rows; i++, r += bytes) {
+        if (bias)
+            memcpy(r, bias, bytes);
+        else
+            memset(r, 0, bytes);
+    }
+}
+
 /* a[oc] += y[oc] (int32, wrapping) for oc < cout; the common widths get constant-length
  * copies, which the compiler vectorises completely. */
 FR_TREC_INLINE void fr_trec_add_n(int32_t *restrict a, const int32_t *restrict y, int n) {

@@ -163,11 +163,6 @@ fr_status fr_trec_check(const fr_trec_params *p, const fr_cnn_geom *g, int want_
     return FR_OK;
 }
 
-void fr_trec_filter_t_f32(const float *filter, int K, int cout, float *filter_t) {
-    for (int oc = 0; oc < cout; oc++) /* contiguous loads, strided stores */
-        for (int k = 0; k < K; k++) filter_t[(size_t)k * cout + oc] = filter[(size_t)oc * K + k];
-}
-
 size_t fr_trec_conv_f32_scratch_bytes(const fr_trec_params *p, const fr_cnn_geom *g) {
     fr_trec_layout lo;
     fr_trec_layout_init(&lo, p, g, 0);

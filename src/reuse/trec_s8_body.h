@@ -129,18 +129,6 @@ FR_TREC_INLINE void fr_trec_pack_filter_s8(const int8_t *filter, int K, int k0, 
     }
 }
 
-/* Each of the rows' cout accumulators starts at its bias (0 when bias is NULL). */
-FR_TREC_INLINE void fr_trec_rows_init_s32(int32_t *acc, int64_t rows, int cout,
-                                         const int32_t *bias) {
-    for (int64_t i = 0; i < rows; i++) {
-        int32_t *a = acc + i * cout;
-        if (bias)
-            memcpy(a, bias, (size_t)cout * sizeof *a);
-        else
-            memset(a, 0, (size_t)cout * sizeof *a);
-    }
-}
-
 /* One member with bucket id joins its cluster (numbered in order of first appearance;
  * table: bucket -> cluster, -1 when empty): counts, the cluster's bucket (cid) and its sums
  * (sums + c * S, Lj values; a new cluster's start at v). Returns the cluster. */
@@ -233,7 +221,7 @@ FR_TREC_INLINE void fr_trec_s8_pixel_body(const fr_trec_params *p, const fr_cnn_
             table[cid[c]] = -1;
             centroid(sums + (size_t)c * S, counts[c], L, cent + (size_t)c * Lp);
         }
-        fr_trec_rows_init_s32(acc, G, cout, bias);
+        fr_trec_rows_init(acc, G, cout, bias);
         const int nb = (int)(G / per_image); /* images in the group */
         for (int j = 0; j < J; j++) {
             const int fy = j / g->k_w, fx = j % g->k_w;
@@ -293,7 +281,7 @@ FR_TREC_INLINE void fr_trec_s8_body(const fr_trec_params *p, const fr_cnn_geom *
 
     for (int grp = 0; grp < lo.n_groups; grp++) {
         const int64_t r0 = (int64_t)grp * G;
-        fr_trec_rows_init_s32(acc, G, cout, bias);
+        fr_trec_rows_init(acc, G, cout, bias);
         for (int j = 0; j < J; j++) {
             const int k0 = j * L;
             const int Lj = K - k0 < L ? K - k0 : L;

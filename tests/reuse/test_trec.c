@@ -148,17 +148,7 @@ static void test_fast_equals_ref_f32(void **state) {
             fr_trec_conv_f32((fr_isa)isa, &c.p, &c.g, act, x, w, bias, y2, scr, NULL);
             assert_memory_equal(y1, y2, ny * sizeof *y1);
             /* the filter given t-major (params.filter_t): no transposition, less scratch */
-            float *ft = malloc((size_t)c.K * c.g.out_c * sizeof *ft);
-            fr_trec_filter_t_f32(w, c.K, c.g.out_c, ft);
-            fr_trec_params pt = c.p;
-            pt.filter_t = ft;
-            const size_t sbt = fr_trec_conv_f32_scratch_bytes(&pt, &c.g);
-            assert_true(sbt + (size_t)c.K * c.g.out_c * sizeof *ft <= sb + 64);
-            void *scrt = tr_scratch(sbt);
-            memset(y2, 0, ny * sizeof *y2);
-            fr_trec_conv_f32((fr_isa)isa, &pt, &c.g, act, x, w, bias, y2, scrt, NULL);
-            assert_memory_equal(y1, y2, ny * sizeof *y1);
-            free(ft), free(scrt);
+            tr_check_filter_t_f32((fr_isa)isa, &c.p, &c.g, act, x, w, bias, y1, ny, sb);
         }
         free(x), free(w), free(bias), free(proj), free(off), free(scr), free(y1), free(y2);
         free(id1), free(id2), free(cp1), free(cp2);

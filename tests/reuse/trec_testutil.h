@@ -72,6 +72,28 @@ typedef struct tr_q {
     int32_t mult[80], shift[80];
 } tr_q;
 
+/* The float fast path with the filter given t-major (params.filter_t): its scratch is at
+ * least the transposition's K * out_c floats smaller than without (sb), and its output is
+ * bit-identical to want (ny floats). */
+static inline void tr_check_filter_t_f32(fr_isa isa, const fr_trec_params *p,
+                                         const fr_cnn_geom *g, fr_cnn_range_f32 act,
+                                         const float *x, const float *w, const float *bias,
+                                         const float *want, size_t ny, size_t sb) {
+    const int K = g->k_h * g->k_w * g->in_c;
+    float *ft = malloc((size_t)K * g->out_c * sizeof *ft);
+    fr_trec_filter_t_f32(w, K, g->out_c, ft);
+    fr_trec_params pt = *p;
+    pt.filter_t = ft;
+    const size_t sbt = fr_trec_conv_f32_scratch_bytes(&pt, g);
+    assert_true(sbt + (size_t)K * g->out_c * sizeof *ft <= sb + 64);
+    void *scrt = tr_scratch(sbt);
+    float *y = malloc(ny * sizeof *y);
+    memset(y, 0, ny * sizeof *y);
+    fr_trec_conv_f32(isa, &pt, g, act, x, w, bias, y, scrt, NULL);
+    assert_memory_equal(want, y, ny * sizeof *y);
+    free(ft), free(scrt), free(y);
+}
+
 static inline void random_requant(tr_rng *r, tr_q *t, int out_c) {
     for (int c = 0; c < out_c; c++) {
         int sh;
