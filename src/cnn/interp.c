@@ -55,7 +55,7 @@ static void run_op(fr_cnn_model *m, fr_cnn_node *op) {
         fr_cnn_maxpool_s8(isa, &op->geom, op->rq.act_min, op->rq.act_max, x, y);
         break;
     case FR_CNN_K_MAXPOOL_F32:
-        fr_cnn_maxpool_f32(&op->geom, op->range, x, y);
+        fr_cnn_maxpool_f32(isa, &op->geom, op->range, x, y);
         break;
     case FR_CNN_K_RESHAPE:
         fr_cnn_reshape(x, y, T[op->out[0]].bytes);

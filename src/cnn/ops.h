@@ -266,8 +266,10 @@ void fr_cnn_maxpool_s8_ref(const fr_cnn_geom *g, int32_t act_min, int32_t act_ma
                            const int8_t *input, int8_t *output);
 void fr_cnn_maxpool_s8(fr_isa isa, const fr_cnn_geom *g, int32_t act_min, int32_t act_max,
                        const int8_t *input, int8_t *output);
-void fr_cnn_maxpool_f32(const fr_cnn_geom *g, fr_cnn_range_f32 act, const float *input,
-                        float *output);
+void fr_cnn_maxpool_f32_ref(const fr_cnn_geom *g, fr_cnn_range_f32 act, const float *input,
+                            float *output);
+void fr_cnn_maxpool_f32(fr_isa isa, const fr_cnn_geom *g, fr_cnn_range_f32 act,
+                        const float *input, float *output);
 
 /* ------------------------------------------------------------------------------------ */
 /* SOFTMAX over the last dimension: `rows` rows of `depth` elements.                     */

@@ -106,6 +106,7 @@ void fr_cnn_conv_s8(fr_isa isa, const fr_cnn_geom *g, const fr_cnn_requant *q,
 }
 
 size_t fr_cnn_conv_f32_scratch_bytes(fr_isa isa, const fr_cnn_geom *g) {
+    if (FR_X86 && isa >= FR_ISA_AVX512) return fr_cnn_conv_f32_avx512_scratch_bytes(g);
     if (FR_X86 && isa >= FR_ISA_AVX2) return fr_cnn_conv_f32_avx2_scratch_bytes(g);
     return 0;
 }

@@ -21,13 +21,14 @@ static int round_up(int v, int m) {
     return (v + m - 1) / m * m;
 }
 
-/* Pixels per im2col block: about 48 KiB of int16 (or float) A, a multiple of MR. */
-static int block_pixels(const fr_cnn_geom *g, int kp, size_t elem) {
+/* Pixels per im2col block: about 48 KiB of int16 (or float) A, a multiple of mr (the
+ * micro-kernel's pixels). */
+static int block_pixels(const fr_cnn_geom *g, int kp, size_t elem, int mr) {
     const int P = g->batch * g->out_h * g->out_w;
     int pb = (int)((48 * 1024) / ((size_t)kp * elem));
-    pb = pb / MR * MR;
-    if (pb < MR) pb = MR;
-    const int pr = round_up(P, MR);
+    pb = pb / mr * mr;
+    if (pb < mr) pb = mr;
+    const int pr = round_up(P, mr);
     return pb < pr ? pb : pr;
 }
 
@@ -52,23 +53,12 @@ typedef struct img16 {
 } img16;
 
 static int img16_dims(const fr_cnn_geom *g, img16 *d) {
-    if (g->dil_w != 1) return 0;
-    const long long need_h = (long long)(g->out_h - 1) * g->stride_h + (long long)(g->k_h - 1) * g->dil_h + 1;
-    const long long need_w = (long long)(g->out_w - 1) * g->stride_w + g->k_w;
-    long long hp = g->in_h + g->pad_top, wp = g->in_w + g->pad_left;
-    if (need_h > hp) hp = need_h;
-    if (need_w > wp) wp = need_w;
-    const long long bytes = (long long)g->batch * hp * wp * g->in_c * 2;
-    if (bytes > ((long long)1 << 28)) return 0;
-    d->hp = (int)hp;
-    d->wp = (int)wp;
-    d->bytes = (size_t)bytes;
-    return 1;
+    return fr_cnn_padded_dims(g, g->in_c, 2, &d->hp, &d->wp, &d->bytes);
 }
 
 size_t fr_cnn_conv_s8_avx2_scratch_bytes(const fr_cnn_geom *g) {
     const int kp = kpad_s8(g);
-    const int pb = block_pixels(g, kp, 2);
+    const int pb = block_pixels(g, kp, 2, MR);
     img16 d;
     const size_t img = img16_dims(g, &d) ? fr_cnn_align64(d.bytes) : 0;
     return fr_cnn_conv_s8_avx2_packed_bytes(g) + img + fr_cnn_align64((size_t)pb * kp * 2);
@@ -292,7 +282,7 @@ void fr_cnn_conv_s8_avx2(const fr_cnn_geom *g, const fr_cnn_requant *q, const in
     const int K = g->k_h * g->k_w * g->in_c, kp = kpad_s8(g);
     const int C = g->out_c, cp = round_up(C, NR);
     const int P = g->batch * g->out_h * g->out_w;
-    const int pb = block_pixels(g, kp, 2);
+    const int pb = block_pixels(g, kp, 2, MR);
     unsigned char *s = (unsigned char *)scratch;
     if (!packed) { /* packed in the scratch's first part; given: none of it is used */
         fr_cnn_conv_s8_avx2_pack(g, q, filter, bias, s);
@@ -358,14 +348,15 @@ size_t fr_cnn_conv_f32_avx2_packed_bytes(const fr_cnn_geom *g) {
     return fr_cnn_align64((size_t)cp * 4) + fr_cnn_align64((size_t)cp * K * 4);
 }
 
-/* Pixels per im2col block of the float paths (shared with the AVX-512 file). */
-int fr_cnn_conv_f32_block_pixels(const fr_cnn_geom *g) {
-    return block_pixels(g, g->k_h * g->k_w * g->in_c, 4);
+/* Pixels per im2col block of the float paths (shared with the AVX-512 file, whose
+ * micro-kernel takes mr = 8 pixels). */
+int fr_cnn_conv_f32_block_pixels(const fr_cnn_geom *g, int mr) {
+    return block_pixels(g, g->k_h * g->k_w * g->in_c, 4, mr);
 }
 
 size_t fr_cnn_conv_f32_avx2_scratch_bytes(const fr_cnn_geom *g) {
     const int K = g->k_h * g->k_w * g->in_c;
-    const int pb = block_pixels(g, K, 4);
+    const int pb = block_pixels(g, K, 4, MR);
     return fr_cnn_conv_f32_avx2_packed_bytes(g) + fr_cnn_align64((size_t)pb * K * 4);
 }
 
@@ -460,7 +451,7 @@ void fr_cnn_conv_f32_avx2(const fr_cnn_geom *g, fr_cnn_range_f32 act, const floa
     const int K = g->k_h * g->k_w * g->in_c;
     const int C = g->out_c, cp = round_up(C, NR);
     const int P = g->batch * g->out_h * g->out_w;
-    const int pb = block_pixels(g, K, 4);
+    const int pb = block_pixels(g, K, 4, MR);
     unsigned char *s = (unsigned char *)scratch;
     if (!packed) { /* packed in the scratch's first part; given: none of it is used */
         fr_cnn_conv_f32_avx2_pack(g, filter, bias, s);

@@ -42,19 +42,8 @@ typedef struct impl_dims {
 
 /* The zero-point-padded image with `cc` channels per pixel (dil_w == 1 only). */
 static int image_dims(const fr_cnn_geom *g, int cc, impl_dims *d) {
-    if (g->dil_w != 1) return 0;
-    const long long need_h = (long long)(g->out_h - 1) * g->stride_h + (long long)(g->k_h - 1) * g->dil_h + 1;
-    const long long need_w = (long long)(g->out_w - 1) * g->stride_w + g->k_w;
-    long long hp = g->in_h + g->pad_top, wp = g->in_w + g->pad_left;
-    if (need_h > hp) hp = need_h;
-    if (need_w > wp) wp = need_w;
-    const long long bytes = (long long)g->batch * hp * wp * cc;
-    if (bytes > ((long long)1 << 28)) return 0;
     d->ic4 = cc;
-    d->hp = (int)hp;
-    d->wp = (int)wp;
-    d->bytes = (size_t)bytes;
-    return 1;
+    return fr_cnn_padded_dims(g, cc, 1, &d->hp, &d->wp, &d->bytes);
 }
 
 /* Implicit GEMM: the image with in_c rounded up to 4, unless that pads too much. */

@@ -26,6 +26,26 @@ static inline int8_t fr_cnn_requant1(const fr_cnn_requant *q, int32_t acc, int c
     return (int8_t)fr_q_clamp(v, q->act_min, q->act_max);
 }
 
+/* Rows and columns of the padded image that the x86 implicit-GEMM / im2col paths copy a
+ * conv's input into so that every window lies inside it (origin at -pad_top, -pad_left):
+ * 0 when dil_w != 1 (the columns of a window row are then not contiguous) or when the
+ * image of `elem`-byte values would exceed 256 MiB, else 1 with *bytes the whole batch's. */
+static inline int fr_cnn_padded_dims(const fr_cnn_geom *g, int cc, size_t elem, int *hp,
+                                     int *wp, size_t *bytes) {
+    if (g->dil_w != 1) return 0;
+    const long long need_h = (long long)(g->out_h - 1) * g->stride_h + (long long)(g->k_h - 1) * g->dil_h + 1;
+    const long long need_w = (long long)(g->out_w - 1) * g->stride_w + g->k_w;
+    long long h = g->in_h + g->pad_top, w = g->in_w + g->pad_left;
+    if (need_h > h) h = need_h;
+    if (need_w > w) w = need_w;
+    const long long b = (long long)g->batch * h * w * cc * (long long)elem;
+    if (b > ((long long)1 << 28)) return 0;
+    *hp = (int)h;
+    *wp = (int)w;
+    *bytes = (size_t)b;
+    return 1;
+}
+
 static inline float fr_cnn_clampf(float v, fr_cnn_range_f32 r) {
     return v < r.min ? r.min : (v > r.max ? r.max : v);
 }
@@ -53,8 +73,9 @@ void fr_cnn_conv_f32_avx2(const fr_cnn_geom *g, fr_cnn_range_f32 act, const floa
                           const float *filter, const float *bias, const void *packed,
                           float *output, void *scratch);
 /* Shared by the float AVX2 / AVX-512 paths (same packed form and scratch layout). */
-int fr_cnn_conv_f32_block_pixels(const fr_cnn_geom *g);
+int fr_cnn_conv_f32_block_pixels(const fr_cnn_geom *g, int mr);
 void fr_cnn_im2col_f32(const fr_cnn_geom *g, const float *input, int p0, int n, float *A);
+size_t fr_cnn_conv_f32_avx512_scratch_bytes(const fr_cnn_geom *g);
 void fr_cnn_conv_f32_avx512(const fr_cnn_geom *g, fr_cnn_range_f32 act, const float *input,
                             const float *filter, const float *bias, const void *packed,
                             float *output, void *scratch);
@@ -111,6 +132,10 @@ static inline void fr_cnn_conv_s8_avx512(const fr_cnn_geom *g, const fr_cnn_requ
                                          int8_t *output, void *scratch) {
     (void)packed, (void)scratch;
     fr_cnn_conv_s8_ref(g, q, input, filter, bias, output);
+}
+static inline size_t fr_cnn_conv_f32_avx512_scratch_bytes(const fr_cnn_geom *g) {
+    (void)g;
+    return 0;
 }
 static inline void fr_cnn_conv_f32_avx512(const fr_cnn_geom *g, fr_cnn_range_f32 act,
                                           const float *input, const float *filter,

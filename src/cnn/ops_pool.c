@@ -134,8 +134,8 @@ void fr_cnn_maxpool_s8(fr_isa isa, const fr_cnn_geom *g, int32_t act_min, int32_
             }
 }
 
-void fr_cnn_maxpool_f32(const fr_cnn_geom *g, fr_cnn_range_f32 act, const float *input,
-                        float *output) {
+void fr_cnn_maxpool_f32_ref(const fr_cnn_geom *g, fr_cnn_range_f32 act, const float *input,
+                            float *output) {
     const int C = g->in_c;
     for (int b = 0; b < g->batch; b++)
         for (int oy = 0; oy < g->out_h; oy++)
@@ -151,6 +151,34 @@ void fr_cnn_maxpool_f32(const fr_cnn_geom *g, fr_cnn_range_f32 act, const float 
                             if (v > m) m = v;
                         }
                     out[c] = fr_cnn_clampf(m, act);
+                }
+            }
+}
+
+/* The float fast path, on every isa, as the int8 one: the window's pixels read whole,
+ * POOL_CHUNK channels at a time. `v > m ? v : m` from -FLT_MAX is the reference's update
+ * (a NaN never replaces the maximum), so the floats are the reference's. */
+void fr_cnn_maxpool_f32(fr_isa isa, const fr_cnn_geom *g, fr_cnn_range_f32 act,
+                        const float *input, float *output) {
+    (void)isa;
+    const int C = g->in_c;
+    for (int b = 0; b < g->batch; b++)
+        for (int oy = 0; oy < g->out_h; oy++)
+            for (int ox = 0; ox < g->out_w; ox++) {
+                int y0, y1, x0, x1;
+                window(g, oy, ox, &y0, &y1, &x0, &x1);
+                float *out = output + (((size_t)b * g->out_h + oy) * g->out_w + ox) * C;
+                for (int c0 = 0; c0 < C; c0 += POOL_CHUNK) {
+                    const int nc = C - c0 < POOL_CHUNK ? C - c0 : POOL_CHUNK;
+                    float m[POOL_CHUNK];
+                    for (int c = 0; c < POOL_CHUNK; c++) m[c] = -FLT_MAX;
+                    for (int y = y0; y < y1; y++)
+                        for (int x = x0; x < x1; x++) {
+                            const float *px =
+                                input + (((size_t)b * g->in_h + y) * g->in_w + x) * C + c0;
+                            for (int c = 0; c < nc; c++) m[c] = px[c] > m[c] ? px[c] : m[c];
+                        }
+                    for (int c = 0; c < nc; c++) out[c0 + c] = fr_cnn_clampf(m[c], act);
                 }
             }
 }

@@ -252,11 +252,81 @@ static void test_model_shapes_s8(void **state) {
     model_shape(1, 8, 8, 20, 20, 3, 3, 1, FR_CNN_PAD_SAME, 1);
 }
 
+/* Float convs of model shapes and of each x86 float path (implicit GEMM from a padded
+ * copy or in place, im2col when dil_w > 1), fast path vs reference, fresh and packed. */
+static void fill_f32(float *p, size_t n, uint32_t seed) {
+    for (size_t i = 0; i < n; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        p[i] = (float)(int32_t)seed / 2147483648.0f;
+    }
+}
+
+static void expect_close_f32(const float *want, const float *got, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        const float d = fabsf(want[i] - got[i]), tol = 1e-4f + 1e-5f * fabsf(want[i]);
+        if (d > tol) fail_msg("output %zu: %.7g, reference %.7g", i, got[i], want[i]);
+    }
+}
+
+static void model_shape_f32(int batch, int in_h, int in_w, int in_c, int out_c, int k_h,
+                            int k_w, int stride, int dil_h, int dil_w, fr_cnn_padding pad) {
+    fr_cnn_geom g;
+    assert_int_equal(fr_cnn_geom_init(&g, "conv", pad, batch, in_h, in_w, in_c, out_c, k_h, k_w,
+                                      stride, stride, dil_h, dil_w, 1, NULL),
+                     FR_OK);
+    size_t nx = (size_t)batch * in_h * in_w * in_c, nw = (size_t)k_h * k_w * out_c * in_c;
+    size_t ny = (size_t)batch * g.out_h * g.out_w * out_c;
+    float *x = malloc(nx * 4), *w = malloc(nw * 4), *bias = malloc((size_t)out_c * 4);
+    float *y0 = malloc(ny * 4), *y1 = malloc(ny * 4);
+    fill_f32(x, nx, 3);
+    fill_f32(w, nw, 4);
+    fill_f32(bias, (size_t)out_c, 5);
+    const fr_cnn_range_f32 act = {-2.0f, 3.0f};
+    fr_cnn_conv_f32_ref(&g, act, x, w, bias, y0);
+    fr_isa isas[FR_ISA_COUNT];
+    const int n_isa = tc_isas(isas);
+    for (int i = 0; i < n_isa; i++) {
+        const size_t sb = fr_cnn_conv_f32_scratch_bytes(isas[i], &g);
+        void *scratch = tc_scratch(sb);
+        memset(y1, 0x55, ny * 4);
+        fr_cnn_conv_f32(isas[i], &g, act, x, w, bias, y1, scratch);
+        expect_close_f32(y0, y1, ny);
+        const size_t pbytes = fr_cnn_conv_f32_packed_bytes(isas[i], &g);
+        void *packed = pbytes ? tc_scratch(pbytes) : NULL;
+        fr_cnn_conv_f32_pack(isas[i], &g, w, bias, packed);
+        void *rest = tc_scratch(sb - pbytes); /* no packing area needed (ops.h) */
+        memset(y1, 0x55, ny * 4);
+        fr_cnn_conv_f32_ex(isas[i], &g, act, x, w, bias, packed, y1, rest);
+        expect_close_f32(y0, y1, ny);
+        free(packed);
+        free(rest);
+        free(scratch);
+    }
+    free(x);
+    free(w);
+    free(bias);
+    free(y0);
+    free(y1);
+}
+
+static void test_model_shapes_f32(void **state) {
+    (void)state;
+    model_shape_f32(1, 16, 16, 64, 64, 5, 5, 1, 1, 1, FR_CNN_PAD_SAME);   /* CifarNet conv2 */
+    model_shape_f32(1, 32, 32, 3, 16, 3, 3, 1, 1, 1, FR_CNN_PAD_SAME);    /* ResNet-8 stem */
+    model_shape_f32(2, 32, 32, 16, 32, 3, 3, 2, 1, 1, FR_CNN_PAD_SAME);   /* downsample, batch 2 */
+    model_shape_f32(1, 24, 24, 16, 40, 1, 1, 1, 1, 1, FR_CNN_PAD_SAME);   /* 1x1 in place, 40 ch */
+    model_shape_f32(1, 16, 16, 16, 32, 1, 1, 2, 1, 1, FR_CNN_PAD_SAME);   /* 1x1 stride 2 */
+    model_shape_f32(2, 9, 11, 7, 17, 3, 3, 2, 1, 1, FR_CNN_PAD_VALID);    /* valid, in place */
+    model_shape_f32(1, 12, 13, 8, 20, 3, 3, 1, 2, 1, FR_CNN_PAD_SAME);    /* dil_h 2 */
+    model_shape_f32(2, 12, 13, 8, 36, 3, 3, 1, 2, 2, FR_CNN_PAD_SAME);    /* dil_w 2: im2col */
+    model_shape_f32(1, 10, 10, 200, 8, 5, 5, 1, 1, 2, FR_CNN_PAD_VALID);  /* im2col, K 5000 */
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conv_s8),   cmocka_unit_test(test_conv_f32),
         cmocka_unit_test(test_dwconv_s8), cmocka_unit_test(test_dwconv_f32),
-        cmocka_unit_test(test_model_shapes_s8),
+        cmocka_unit_test(test_model_shapes_s8), cmocka_unit_test(test_model_shapes_f32),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

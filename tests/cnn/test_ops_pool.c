@@ -1,5 +1,5 @@
-/* AVERAGE_POOL_2D and MAX_POOL_2D, int8 and float: reference vs NumPy (and the int8 max
- * fast path vs the reference on wide channel counts). */
+/* AVERAGE_POOL_2D and MAX_POOL_2D, int8 and float: reference vs NumPy, and the max-pool
+ * fast paths (int8, float) vs the reference, also on wide channel counts. */
 #include "ops_testutil.h"
 
 static void run(const char *op, int seed) {
@@ -41,10 +41,17 @@ static void run(const char *op, int seed) {
                              FR_OK);
             float *y = malloc(want->n * sizeof *y);
             if (is_max)
-                fr_cnn_maxpool_f32(&g, act, tc_f(&c, "input"), y);
+                fr_cnn_maxpool_f32_ref(&g, act, tc_f(&c, "input"), y);
             else
                 fr_cnn_avgpool_f32(&g, act, tc_f(&c, "input"), y);
             tc_expect_f32(&c, "reference", y, want->fv, want->n, 1e-5f, 1e-6f);
+            if (is_max) /* the fast path: the reference's floats exactly */
+                for (int i = 0; i < n_isa; i++) {
+                    float *y2 = malloc(want->n * sizeof *y2);
+                    fr_cnn_maxpool_f32(isas[i], &g, act, tc_f(&c, "input"), y2);
+                    assert_memory_equal(y, y2, want->n * sizeof *y2);
+                    free(y2);
+                }
             free(y);
         }
         tc_free(&c);
@@ -76,7 +83,7 @@ static int rnd(uint32_t *s, int n) {
     return (int)((*s >> 8) % (uint32_t)n);
 }
 
-static void test_maxpool_s8_wide(void **state) {
+static void test_maxpool_wide(void **state) {
     (void)state;
     fr_isa isas[FR_ISA_COUNT];
     const int n_isa = tc_isas(isas);
@@ -96,12 +103,24 @@ static void test_maxpool_s8_wide(void **state) {
         const int32_t lo = rnd(&s, 2) ? -128 : -100 + rnd(&s, 100);
         const int32_t hi = rnd(&s, 2) ? 127 : rnd(&s, 127);
         fr_cnn_maxpool_s8_ref(&g, lo, hi, x, y1);
+        /* the same values as floats, with a NaN and infinities among them */
+        float *xf = malloc(nx * sizeof *xf), *f1 = malloc(ny * sizeof *f1),
+              *f2 = malloc(ny * sizeof *f2);
+        for (size_t i = 0; i < nx; i++) xf[i] = (float)x[i] * 0.37f;
+        xf[rnd(&s, (int)nx)] = NAN;
+        xf[rnd(&s, (int)nx)] = INFINITY;
+        xf[rnd(&s, (int)nx)] = -INFINITY;
+        const fr_cnn_range_f32 act = {(float)lo * 0.37f, rnd(&s, 2) ? INFINITY : (float)hi * 0.37f};
+        fr_cnn_maxpool_f32_ref(&g, act, xf, f1);
         for (int i = 0; i < n_isa; i++) {
             memset(y2, 0x55, ny);
             fr_cnn_maxpool_s8(isas[i], &g, lo, hi, x, y2);
             assert_memory_equal(y1, y2, ny);
+            memset(f2, 0x55, ny * sizeof *f2);
+            fr_cnn_maxpool_f32(isas[i], &g, act, xf, f2);
+            assert_memory_equal(f1, f2, ny * sizeof *f2);
         }
-        free(x), free(y1), free(y2);
+        free(x), free(y1), free(y2), free(xf), free(f1), free(f2);
     }
 }
 
@@ -125,7 +144,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_avgpool_s8),  cmocka_unit_test(test_maxpool_s8),
         cmocka_unit_test(test_avgpool_f32), cmocka_unit_test(test_maxpool_f32),
-        cmocka_unit_test(test_avgpool_rounding), cmocka_unit_test(test_maxpool_s8_wide),
+        cmocka_unit_test(test_avgpool_rounding), cmocka_unit_test(test_maxpool_wide),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
