@@ -4,6 +4,7 @@
  * with portable kernels and in trec_avx2.c / trec_avx512.c (and trec_armdsp.c) with SIMD
  * ones. Every variant is bit-identical to trec_ref.c.
  */
+#include <math.h>
 #include <string.h>
 
 #include "cnn/ops_internal.h"
@@ -27,14 +28,15 @@ static void hash_rows_f32_c(const float *pt, int Hp, const float *const *x, int 
     }
 }
 
-static void partial_f32_c(const float *cent, int Lj, const float *wt, int cout, float *y) {
-    for (int oc = 0; oc < cout; oc++) y[oc] = 0.0f;
-    for (int t = 0; t < Lj; t++) {
-        const float ct = cent[t];
-        const float *w = wt + (size_t)t * cout;
-        for (int oc = 0; oc < cout; oc++) {
-            const float prod = ct * w[oc];
-            y[oc] = y[oc] + prod;
+static void partial_f32_c(const float *const *cent, int n, int Lj, const float *wt, int cout,
+                          float *const *y) {
+    for (int i = 0; i < n; i++) {
+        float *yi = y[i];
+        for (int oc = 0; oc < cout; oc++) yi[oc] = 0.0f;
+        for (int t = 0; t < Lj; t++) {
+            const float ct = cent[i][t];
+            const float *w = wt + (size_t)t * cout;
+            for (int oc = 0; oc < cout; oc++) yi[oc] = fmaf(ct, w[oc], yi[oc]);
         }
     }
 }

@@ -37,8 +37,10 @@
  *               int8 : s = exact int32 sum of v, c = round-half-away-from-zero(s / n):
  *                      c = s >= 0 ? (s + n/2) / n : -((-s + n/2) / n), C integer division.
  *                      c stays in [-255, 255] (it is not re-quantised to int8).
- *   partial   y[oc] = sum_t c[t] * filter[oc][j*L + t], float32 in order t = 0.. (no FMA)
- *             or exact int32.
+ *   partial   y[oc] = sum_t c[t] * filter[oc][j*L + t]
+ *               float: from +0 in order t = 0, 1, ..., each term a fused multiply-add
+ *                      (y = fmaf(c[t], w, y): one rounding per term);
+ *               int8 : exact int32.
  *   output    acc[oc] = bias[oc] (0 when bias is NULL), then acc += y_j[oc] for j = 0, 1,
  *             ..., J-1 with y_j the partial of the row's bucket for sub-vector j;
  *               float: output = clamp(acc, act.min, act.max);

@@ -1,13 +1,15 @@
 /* TREC float convolution with AVX2 (compiled with -mavx2 -mfma, called only when the
  * caller's isa is >= FR_ISA_AVX2, i.e. after fr_isa_supported): the body of
- * trec_f32_body.h with these kernels. Products and adds are separate instructions
- * (_mm256_mul_ps then _mm256_add_ps, never an FMA) and every lane sums in order
- * t = 0, 1, ..., so the results are bit-identical to the scalar reference. The hash keeps
+ * trec_f32_body.h with these kernels. The hash's products and adds are separate
+ * instructions (_mm256_mul_ps then _mm256_add_ps), the partial products fused
+ * multiply-adds (the reference's fmaf), and every lane sums in order t = 0, 1, ..., so
+ * the results are bit-identical to the scalar reference. The hash keeps
  * the H (<= 16) sums of each of FR_TREC_HASH_ROWS rows in registers (independent chains);
  * the partial products keep up to 64 output channels in registers per pass.
  * int8: the whole int8 TREC convolution (fr_trec_s8_body) with vpmaddwd hash and partial
  * kernels (int16 pairs, exact int32 sums: bit-identical to the reference). */
 #include <immintrin.h>
+#include <math.h>
 #include <string.h>
 
 #include "reuse/trec_f32_avx2_kernels.h"
@@ -15,8 +17,8 @@
 #include "reuse/trec_internal.h"
 #include "reuse/trec_s8_body.h"
 
-/* Up to 64 output channels (eight accumulators) per pass over the centroid. */
-static void partial_f32_avx2(const float *cent, int Lj, const float *wt, int cout, float *y) {
+/* Up to 64 output channels (eight accumulators) per pass over one centroid, FMAs. */
+static void partial1_f32_avx2(const float *cent, int Lj, const float *wt, int cout, float *y) {
     int oc = 0;
     for (; oc + 64 <= cout; oc += 64) {
         __m256 a[8];
@@ -24,41 +26,26 @@ static void partial_f32_avx2(const float *cent, int Lj, const float *wt, int cou
         for (int t = 0; t < Lj; t++) {
             const __m256 c = _mm256_set1_ps(cent[t]);
             const float *w = wt + (size_t)t * cout + oc;
-            for (int u = 0; u < 8; u++) a[u] = _mm256_add_ps(a[u], _mm256_mul_ps(c, _mm256_loadu_ps(w + 8 * u)));
+            for (int u = 0; u < 8; u++) a[u] = _mm256_fmadd_ps(c, _mm256_loadu_ps(w + 8 * u), a[u]);
         }
         for (int u = 0; u < 8; u++) _mm256_storeu_ps(y + oc + 8 * u, a[u]);
-    }
-    for (; oc + 32 <= cout; oc += 32) {
-        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-        __m256 a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
-        for (int t = 0; t < Lj; t++) {
-            const __m256 c = _mm256_set1_ps(cent[t]);
-            const float *w = wt + (size_t)t * cout + oc;
-            a0 = _mm256_add_ps(a0, _mm256_mul_ps(c, _mm256_loadu_ps(w)));
-            a1 = _mm256_add_ps(a1, _mm256_mul_ps(c, _mm256_loadu_ps(w + 8)));
-            a2 = _mm256_add_ps(a2, _mm256_mul_ps(c, _mm256_loadu_ps(w + 16)));
-            a3 = _mm256_add_ps(a3, _mm256_mul_ps(c, _mm256_loadu_ps(w + 24)));
-        }
-        _mm256_storeu_ps(y + oc, a0);
-        _mm256_storeu_ps(y + oc + 8, a1);
-        _mm256_storeu_ps(y + oc + 16, a2);
-        _mm256_storeu_ps(y + oc + 24, a3);
     }
     for (; oc + 8 <= cout; oc += 8) {
         __m256 a0 = _mm256_setzero_ps();
         for (int t = 0; t < Lj; t++)
-            a0 = _mm256_add_ps(a0, _mm256_mul_ps(_mm256_set1_ps(cent[t]),
-                                                 _mm256_loadu_ps(wt + (size_t)t * cout + oc)));
+            a0 = _mm256_fmadd_ps(_mm256_set1_ps(cent[t]), _mm256_loadu_ps(wt + (size_t)t * cout + oc), a0);
         _mm256_storeu_ps(y + oc, a0);
     }
     for (; oc < cout; oc++) {
         float a = 0.0f;
-        for (int t = 0; t < Lj; t++) {
-            const float prod = cent[t] * wt[(size_t)t * cout + oc];
-            a = a + prod;
-        }
+        for (int t = 0; t < Lj; t++) a = fmaf(cent[t], wt[(size_t)t * cout + oc], a);
         y[oc] = a;
     }
+}
+
+static void partial_f32_avx2(const float *const *cent, int n, int Lj, const float *wt, int cout,
+                             float *const *y) {
+    for (int i = 0; i < n; i++) partial1_f32_avx2(cent[i], Lj, wt, cout, y[i]);
 }
 
 void fr_trec_conv_f32_avx2(const fr_trec_params *p, const fr_cnn_geom *g, fr_cnn_range_f32 act,

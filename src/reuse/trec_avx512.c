@@ -100,33 +100,62 @@ static void partial_s8_avx512(const int16_t *cent, int np, const int16_t *wt2, i
     }
 }
 
-/* Float partial products, 64 output channels (four accumulators) per pass over the
- * centroid, then 16 at a time with a masked tail. */
-static void partial_f32_avx512(const float *cent, int Lj, const float *wt, int cout, float *y) {
+/* Float partial products of up to FR_TREC_PART_BLOCK = 4 centroids at once (a shorter
+ * list repeats its last centroid, computed twice and stored twice: the same values), 64
+ * output channels per pass (16 FMA chains, each filter load serving four), then 16 at a
+ * time with a masked tail (4 chains). */
+static void partial_f32_avx512(const float *const *cent, int n, int Lj, const float *wt,
+                               int cout, float *const *y) {
+    const float *c0 = cent[0], *c1 = cent[n > 1 ? 1 : 0], *c2 = cent[n > 2 ? 2 : n - 1],
+                *c3 = cent[n > 3 ? 3 : n - 1];
+    float *y0 = y[0], *y1 = y[n > 1 ? 1 : 0], *y2 = y[n > 2 ? 2 : n - 1], *y3 = y[n > 3 ? 3 : n - 1];
     int oc = 0;
     for (; oc + 64 <= cout; oc += 64) {
-        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        __m512 a[4][4];
+        for (int i = 0; i < 4; i++)
+            for (int u = 0; u < 4; u++) a[i][u] = _mm512_setzero_ps();
         for (int t = 0; t < Lj; t++) {
-            const __m512 c = _mm512_set1_ps(cent[t]);
             const float *w = wt + (size_t)t * cout + oc;
-            a0 = _mm512_add_ps(a0, _mm512_mul_ps(c, _mm512_loadu_ps(w)));
-            a1 = _mm512_add_ps(a1, _mm512_mul_ps(c, _mm512_loadu_ps(w + 16)));
-            a2 = _mm512_add_ps(a2, _mm512_mul_ps(c, _mm512_loadu_ps(w + 32)));
-            a3 = _mm512_add_ps(a3, _mm512_mul_ps(c, _mm512_loadu_ps(w + 48)));
+            const __m512 w0 = _mm512_loadu_ps(w), w1 = _mm512_loadu_ps(w + 16),
+                         w2 = _mm512_loadu_ps(w + 32), w3 = _mm512_loadu_ps(w + 48);
+            const __m512 x0 = _mm512_set1_ps(c0[t]), x1 = _mm512_set1_ps(c1[t]),
+                         x2 = _mm512_set1_ps(c2[t]), x3 = _mm512_set1_ps(c3[t]);
+            a[0][0] = _mm512_fmadd_ps(x0, w0, a[0][0]);
+            a[0][1] = _mm512_fmadd_ps(x0, w1, a[0][1]);
+            a[0][2] = _mm512_fmadd_ps(x0, w2, a[0][2]);
+            a[0][3] = _mm512_fmadd_ps(x0, w3, a[0][3]);
+            a[1][0] = _mm512_fmadd_ps(x1, w0, a[1][0]);
+            a[1][1] = _mm512_fmadd_ps(x1, w1, a[1][1]);
+            a[1][2] = _mm512_fmadd_ps(x1, w2, a[1][2]);
+            a[1][3] = _mm512_fmadd_ps(x1, w3, a[1][3]);
+            a[2][0] = _mm512_fmadd_ps(x2, w0, a[2][0]);
+            a[2][1] = _mm512_fmadd_ps(x2, w1, a[2][1]);
+            a[2][2] = _mm512_fmadd_ps(x2, w2, a[2][2]);
+            a[2][3] = _mm512_fmadd_ps(x2, w3, a[2][3]);
+            a[3][0] = _mm512_fmadd_ps(x3, w0, a[3][0]);
+            a[3][1] = _mm512_fmadd_ps(x3, w1, a[3][1]);
+            a[3][2] = _mm512_fmadd_ps(x3, w2, a[3][2]);
+            a[3][3] = _mm512_fmadd_ps(x3, w3, a[3][3]);
         }
-        _mm512_storeu_ps(y + oc, a0);
-        _mm512_storeu_ps(y + oc + 16, a1);
-        _mm512_storeu_ps(y + oc + 32, a2);
-        _mm512_storeu_ps(y + oc + 48, a3);
+        float *const yo[4] = {y0 + oc, y1 + oc, y2 + oc, y3 + oc};
+        for (int i = 0; i < 4; i++)
+            for (int u = 0; u < 4; u++) _mm512_storeu_ps(yo[i] + 16 * u, a[i][u]);
     }
     for (; oc < cout; oc += 16) {
-        const int n = cout - oc < 16 ? cout - oc : 16;
-        const __mmask16 m = (__mmask16)((1u << n) - 1u);
-        __m512 a0 = _mm512_setzero_ps();
-        for (int t = 0; t < Lj; t++)
-            a0 = _mm512_add_ps(a0, _mm512_mul_ps(_mm512_set1_ps(cent[t]),
-                                                 _mm512_maskz_loadu_ps(m, wt + (size_t)t * cout + oc)));
-        _mm512_mask_storeu_ps(y + oc, m, a0);
+        const int m16 = cout - oc < 16 ? cout - oc : 16;
+        const __mmask16 m = (__mmask16)((1u << m16) - 1u);
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (int t = 0; t < Lj; t++) {
+            const __m512 w = _mm512_maskz_loadu_ps(m, wt + (size_t)t * cout + oc);
+            a0 = _mm512_fmadd_ps(_mm512_set1_ps(c0[t]), w, a0);
+            a1 = _mm512_fmadd_ps(_mm512_set1_ps(c1[t]), w, a1);
+            a2 = _mm512_fmadd_ps(_mm512_set1_ps(c2[t]), w, a2);
+            a3 = _mm512_fmadd_ps(_mm512_set1_ps(c3[t]), w, a3);
+        }
+        _mm512_mask_storeu_ps(y0 + oc, m, a0);
+        _mm512_mask_storeu_ps(y1 + oc, m, a1);
+        _mm512_mask_storeu_ps(y2 + oc, m, a2);
+        _mm512_mask_storeu_ps(y3 + oc, m, a3);
     }
 }
 

@@ -3,9 +3,10 @@
  * compiled (and auto-vectorised) for that ISA and the kernels inline.
  *
  * Same algorithm and summation orders as fr_trec_conv_f32_ref (trec_ref.c), so the results
- * are bit-identical (every sum adds its terms in order, products are rounded before the
- * add: the kernels use separate multiplies and adds, and the project is built as ISO C11,
- * where GCC does not contract them into FMAs). What changes is the work's shape:
+ * are bit-identical (every sum adds its terms in order; the hash's products are rounded
+ * before the add, separate multiplies and adds, which GCC does not contract into FMAs in
+ * ISO C11; the partial products are fused multiply-adds, fmaf in the reference). What
+ * changes is the work's shape:
  *   - a sub-vector is read in place when it is one run of input channels (the common case
  *     L = in_c), otherwise gathered by runs per filter tap;
  *   - the projections are transposed (t-major) once per sub-vector, the whole filter
@@ -14,6 +15,8 @@
  *     kernel call (their hash sums are independent chains, so the adds overlap instead of
  *     waiting on each other's latency), then the clusters in row order (the reference's
  *     order: cluster numbers and sums are the same);
+ *   - pixel mode computes the partial products of FR_TREC_PART_BLOCK clusters per kernel
+ *     call (the filter slice loaded once for them);
  *   - row coordinates are advanced, not divided out, for every row;
  *   - the bucket -> cluster table is only reset at the buckets used.
  */
@@ -288,8 +291,17 @@ FR_TREC_INLINE void fr_trec_f32_pixel_body(const fr_trec_params *p, const fr_cnn
                 sp[jj] = fr_trec_tap_span_at(g, j / g->k_w, j % g->k_w);
                 /* counts and cid are free once the centroids are taken */
                 const int32_t n_used = fr_trec_pixel_used(g, &sp[jj], nb, cl, nc, counts, cid);
-                for (int32_t u = 0; u < n_used; u++)
-                    partial(sums + (size_t)cid[u] * L, L, wj, cout, pj + (size_t)cid[u] * cout);
+                for (int32_t u0 = 0; u0 < n_used; u0 += FR_TREC_PART_BLOCK) {
+                    const int nb4 = n_used - u0 < FR_TREC_PART_BLOCK ? (int)(n_used - u0)
+                                                                     : FR_TREC_PART_BLOCK;
+                    const float *cs[FR_TREC_PART_BLOCK];
+                    float *ys[FR_TREC_PART_BLOCK];
+                    for (int i = 0; i < nb4; i++) {
+                        cs[i] = sums + (size_t)cid[u0 + i] * L;
+                        ys[i] = pj + (size_t)cid[u0 + i] * cout;
+                    }
+                    partial(cs, nb4, L, wj, cout, ys);
+                }
                 fr_trec_stats_add(stats, &lo, j, L, n_used);
             }
             for (int b = 0; b < nb; b++)
@@ -387,13 +399,16 @@ FR_TREC_INLINE void fr_trec_f32_body(const fr_trec_params *p, const fr_cnn_geom 
                 table[cid[c]] = -1;
                 float *slot = sums + (size_t)c * S;
                 const int32_t n = counts[c];
-                if (n == 1) {
-                    partial(slot, Lj, wj, cout, ybuf); /* x / 1 == x: no copy, no divide */
-                    memcpy(slot, ybuf, (size_t)cout * sizeof *slot);
+                const float *cs = xbuf;
+                float *ys = slot;
+                if (n == 1) { /* x / 1 == x: no copy, no divide */
+                    cs = slot;
+                    ys = ybuf;
                 } else {
                     fr_trec_centroid_f32(slot, n, Lj, xbuf);
-                    partial(xbuf, Lj, wj, cout, slot);
                 }
+                partial(&cs, 1, Lj, wj, cout, &ys);
+                if (n == 1) memcpy(slot, ybuf, (size_t)cout * sizeof *slot);
             }
             for (int64_t i = 0; i < G; i++) {
                 const float *y = sums + (size_t)cl[i] * S;

@@ -93,11 +93,17 @@ static inline int fr_trec_hpad(int H) {
  * scratch holds this many gathered sub-vectors and hash vectors. */
 #define FR_TREC_HASH_ROWS 8
 
-/* Float partial products of the fast path (each sum in order t = 0, 1, ...; products
- * rounded before the add), so every variant is bit-identical to the reference:
- *   y[oc] = sum_t cent[t] * wt[t * cout + oc] for oc < cout */
-typedef void (*fr_trec_partial_f32_fn)(const float *cent, int Lj, const float *wt, int cout,
-                                       float *y);
+/* Clusters whose float partial products one kernel call computes together (they share
+ * the loads of the filter slice). */
+#define FR_TREC_PART_BLOCK 4
+
+/* Float partial products of n <= FR_TREC_PART_BLOCK centroids (y[i] must not overlap any
+ * cent[]):
+ *   y[i][oc] = sum_t cent[i][t] * wt[t * cout + oc] for oc < cout
+ * each sum a chain of fused multiply-adds from 0 in order t = 0, 1, ... (one rounding per
+ * term, as fmaf), so every variant is bit-identical to the reference. */
+typedef void (*fr_trec_partial_f32_fn)(const float *const *cent, int n, int Lj, const float *wt,
+                                       int cout, float *const *y);
 
 #ifndef FR_X86
 #define FR_X86 0

@@ -1,5 +1,6 @@
 /* Pixel-mode TREC (trec.h, "Pixel mode"): the plain scalar references, a literal
  * transcription of the definition. fr_trec_conv_*_ref call these when params->pixel. */
+#include <math.h>
 #include "cnn/ops_internal.h"
 #include "reuse/trec_internal.h"
 
@@ -82,10 +83,7 @@ void fr_trec_pixel_f32_ref(const fr_trec_params *p, const fr_cnn_geom *g, fr_cnn
                 for (int oc = 0; oc < cout; oc++) {
                     const float *w = filter + (size_t)oc * K + (size_t)j * L;
                     float acc = 0.0f;
-                    for (int t = 0; t < L; t++) {
-                        const float prod = sums[(size_t)c * L + t] * w[t];
-                        acc = acc + prod;
-                    }
+                    for (int t = 0; t < L; t++) acc = fmaf(sums[(size_t)c * L + t], w[t], acc);
                     part[(size_t)c * cout + oc] = acc;
                 }
             }

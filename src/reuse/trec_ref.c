@@ -1,5 +1,6 @@
 /* TREC convolution: validation, scratch layout and the plain scalar references.
  * The semantics are defined in trec.h; this file is their literal transcription. */
+#include <math.h>
 #include <string.h>
 
 #include "cnn/ops_internal.h"
@@ -262,10 +263,7 @@ void fr_trec_conv_f32_ref(const fr_trec_params *p, const fr_cnn_geom *g, fr_cnn_
                 for (int oc = 0; oc < cout; oc++) {
                     const float *w = filter + (size_t)oc * K + k0;
                     float acc = 0.0f;
-                    for (int t = 0; t < Lj; t++) {
-                        const float prod = cent[t] * w[t];
-                        acc = acc + prod;
-                    }
+                    for (int t = 0; t < Lj; t++) acc = fmaf(cent[t], w[t], acc);
                     ybuf[oc] = acc;
                 }
                 /* the rows of cluster c (each output gets one add per sub-vector, in
