@@ -4,6 +4,16 @@
 
 #include "cnn/ops_avx2_internal.h"
 
+/* Sum of 16 int32 lanes, wrapping modulo 2^32 (GCC's _mm512_reduce_add_epi32 adds as
+ * signed int, which overflows: undefined behaviour that UBSan reports). */
+static inline int32_t hsum16_epi32(__m512i v) {
+    const __m256i a = _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1));
+    __m128i b = _mm_add_epi32(_mm256_castsi256_si128(a), _mm256_extracti128_si256(a, 1));
+    b = _mm_add_epi32(b, _mm_shuffle_epi32(b, 0x4E));
+    b = _mm_add_epi32(b, _mm_shuffle_epi32(b, 0xB1));
+    return _mm_cvtsi128_si32(b);
+}
+
 /* Requantisation constants of 16 lanes. */
 typedef struct rq16 {
     __m512i m, l, e;

@@ -41,7 +41,9 @@ void fr_cnn_fc_s8(fr_isa isa, const fr_cnn_fc_dims *d, const fr_cnn_requant *q,
                   const int8_t *input, const int8_t *weights, const int32_t *bias,
                   int8_t *output, void *scratch) {
     (void)scratch;
-    if (FR_X86 && isa >= FR_ISA_AVX2)
+    if (FR_X86 && isa >= FR_ISA_AVX512)
+        fr_cnn_fc_s8_avx512(d, q, input, weights, bias, output);
+    else if (FR_X86 && isa >= FR_ISA_AVX2)
         fr_cnn_fc_s8_avx2(d, q, input, weights, bias, output);
     else
         fr_cnn_fc_s8_ref(d, q, input, weights, bias, output);

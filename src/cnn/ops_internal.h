@@ -91,6 +91,8 @@ void fr_cnn_fc_s8_avx2(const fr_cnn_fc_dims *d, const fr_cnn_requant *q, const i
                        const int8_t *weights, const int32_t *bias, int8_t *output);
 void fr_cnn_fc_f32_avx2(const fr_cnn_fc_dims *d, fr_cnn_range_f32 act, const float *input,
                         const float *weights, const float *bias, float *output);
+void fr_cnn_fc_s8_avx512(const fr_cnn_fc_dims *d, const fr_cnn_requant *q, const int8_t *input,
+                         const int8_t *weights, const int32_t *bias, int8_t *output);
 #else
 /* Never called off x86 (see above); defined so that the dispatchers compile. */
 static inline size_t fr_cnn_conv_s8_avx2_scratch_bytes(const fr_cnn_geom *g) {
@@ -183,6 +185,11 @@ static inline void fr_cnn_add_s8_avx2(const fr_cnn_add_s8_params *p, const int8_
     fr_cnn_add_s8_ref(p, in1, in2, out, n);
 }
 static inline void fr_cnn_fc_s8_avx2(const fr_cnn_fc_dims *d, const fr_cnn_requant *q,
+                                     const int8_t *input, const int8_t *weights,
+                                     const int32_t *bias, int8_t *output) {
+    fr_cnn_fc_s8_ref(d, q, input, weights, bias, output);
+}
+static inline void fr_cnn_fc_s8_avx512(const fr_cnn_fc_dims *d, const fr_cnn_requant *q,
                                      const int8_t *input, const int8_t *weights,
                                      const int32_t *bias, int8_t *output) {
     fr_cnn_fc_s8_ref(d, q, input, weights, bias, output);

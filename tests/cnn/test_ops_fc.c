@@ -1,4 +1,5 @@
-/* FULLY_CONNECTED int8 and float: reference vs NumPy, fast paths vs reference. */
+/* FULLY_CONNECTED int8 and float: reference vs NumPy, fast paths vs reference (also on
+ * long rows). */
 #include "ops_testutil.h"
 
 static void test_fc_s8(void **state) {
@@ -80,7 +81,50 @@ static void test_fc_f32(void **state) {
     }
 }
 
+/* Long rows (CifarNet's 4096 inputs and more, a partial last block of 64), weights
+ * including -128, extreme zero points, and sums that wrap in int32: every fast path
+ * equals the reference byte for byte. */
+static void test_fc_s8_wide(void **state) {
+    (void)state;
+    fr_isa isas[FR_ISA_COUNT];
+    const int n_isa = tc_isas(isas);
+    uint32_t seed = 777u;
+    const int shapes[][3] = {{1, 4096, 13}, {2, 4133, 9}, {3, 64, 5}, {1, 65, 4}, {1, 70000, 3}};
+    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+        fr_cnn_fc_dims d = {shapes[k][0], shapes[k][1], shapes[k][2]};
+        const size_t nx = (size_t)d.batch * d.in, nw = (size_t)d.out * d.in,
+                     ny = (size_t)d.batch * d.out;
+        int8_t *x = malloc(nx), *w = malloc(nw), *y0 = malloc(ny), *y1 = malloc(ny);
+        int32_t *bias = malloc((size_t)d.out * 4), *mult = malloc((size_t)d.out * 4),
+                *shift = malloc((size_t)d.out * 4);
+        for (size_t i = 0; i < nx; i++) x[i] = (int8_t)((seed = seed * 1664525u + 1013904223u) >> 24);
+        for (size_t i = 0; i < nw; i++) w[i] = (int8_t)((seed = seed * 1664525u + 1013904223u) >> 24);
+        if (k == 4) /* |sum| > 2^31: every weight -128 against inputs 127 - zp = 255 */
+            for (size_t i = 0; i < nw; i++) w[i] = -128, x[i % nx] = 127;
+        for (int o = 0; o < d.out; o++) {
+            bias[o] = (int32_t)((seed = seed * 1664525u + 1013904223u) >> 8) - (1 << 23);
+            mult[o] = 1073741824 + o * 7654321;
+            shift[o] = -12 - o % 5;
+        }
+        for (int zi = 0; zi < 3; zi++) {
+            const int32_t zps[3] = {-128, 0, 127};
+            fr_cnn_requant q = {.input_zp = zps[zi], .output_zp = -3, .act_min = -128,
+                                .act_max = 127, .mult = mult, .shift = shift, .per_channel = 1};
+            fr_cnn_fc_s8_ref(&d, &q, x, w, bias, y0);
+            for (int i = 0; i < n_isa; i++) {
+                void *scratch = tc_scratch(fr_cnn_fc_s8_scratch_bytes(isas[i], &d));
+                memset(y1, 0x55, ny);
+                fr_cnn_fc_s8(isas[i], &d, &q, x, w, bias, y1, scratch);
+                assert_memory_equal(y0, y1, ny);
+                free(scratch);
+            }
+        }
+        free(x), free(w), free(y0), free(y1), free(bias), free(mult), free(shift);
+    }
+}
+
 int main(void) {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_fc_s8), cmocka_unit_test(test_fc_f32)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_fc_s8), cmocka_unit_test(test_fc_f32),
+                                       cmocka_unit_test(test_fc_s8_wide)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
