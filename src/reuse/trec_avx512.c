@@ -219,24 +219,32 @@ static void tap_s8_vnni(const int8_t *filter, int K, int k0, int L, int cout,
     uint8_t *W = work;                      /* cp * L bytes */
     uint8_t *U = W + (size_t)cp * L;        /* 8 rows of L bytes */
     int32_t *wsum = (int32_t *)(void *)(U + (size_t)8 * L + (64 - ((uintptr_t)(U + (size_t)8 * L) & 63)) % 64);
-    for (int cb = 0; cb < cp; cb += 16)
-        for (int qq = 0; qq < kq; qq++) {
-            uint32_t *dst = (uint32_t *)(void *)(W + ((size_t)(cb / 16) * kq + qq) * 64);
-            for (int j = 0; j < 16; j++) {
-                uint32_t v = 0;
-                if (cb + j < cout) memcpy(&v, filter + (size_t)(cb + j) * K + k0 + 4 * qq, 4);
-                dst[j] = v;
-            }
-        }
+    /* one gather of 16 channels' 4 weights per quad (0 past cout) */
+    const __m512i rows = _mm512_mullo_epi32(
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(K));
+    for (int cb = 0; cb < cp; cb += 16) {
+        const int n = cout - cb < 16 ? cout - cb : 16;
+        const __mmask16 m = (__mmask16)((1u << n) - 1u);
+        const int8_t *src = filter + (size_t)cb * K + k0;
+        for (int qq = 0; qq < kq; qq++)
+            _mm512_storeu_si512(W + ((size_t)(cb / 16) * kq + qq) * 64,
+                                _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, rows,
+                                                            src + 4 * qq, 1));
+    }
     const int32_t corr = zp + 128;
+    const __m512i corr16 = _mm512_set1_epi16((int16_t)corr);
     for (int c0 = 0; c0 <= nc; c0 += 8) {
         const int nr = nc + 1 - c0 < 8 ? nc + 1 - c0 : 8;
         for (int r = 0; r < 8; r++) {
             uint8_t *u = U + (size_t)r * L;
             const int idx = c0 + r;
-            if (idx < nc) {
+            if (idx < nc) { /* u = v + corr in [0, 255], 32 at a time */
                 const int16_t *cv = cent + (size_t)list[idx] * Lp;
-                for (int t = 0; t < L; t++) u[t] = (uint8_t)(cv[t] + corr);
+                for (int t = 0; t < L; t += 32) {
+                    const __mmask32 mt = L - t >= 32 ? ~(__mmask32)0 : (((__mmask32)1 << (L - t)) - 1);
+                    const __m512i v = _mm512_add_epi16(_mm512_maskz_loadu_epi16(mt, cv + t), corr16);
+                    _mm256_mask_storeu_epi8(u + t, mt, _mm512_cvtepi16_epi8(v));
+                }
             } else {
                 memset(u, 1, (size_t)L); /* the ones row (idx == nc) or unused */
             }
