@@ -227,13 +227,10 @@ FR_TREC_INLINE void fr_trec_f32_pixel_body(const fr_trec_params *p, const fr_cnn
                                           fr_trec_partial_f32_fn partial,
                                           fr_trec_transpose_f32_fn transpose) {
     fr_trec_layout lo;
-    fr_trec_layout_init(&lo, p, g, 0);
-    fr_trec_stats_begin(stats, &lo);
-    unsigned char *s = scratch;
-    int32_t *table = (int32_t *)(s + lo.off_table);
-    int32_t *cl = (int32_t *)(s + lo.off_cl); /* bucket ids (pass 1), then clusters */
-    int32_t *counts = (int32_t *)(s + lo.off_counts);
-    int32_t *cid = (int32_t *)(s + lo.off_cid);
+    const fr_trec_book bk = fr_trec_begin(&lo, p, g, 0, scratch, stats);
+    unsigned char *s = bk.s;
+    /* cl: bucket ids (pass 1), then clusters */
+    int32_t *table = bk.table, *cl = bk.cl, *counts = bk.counts, *cid = bk.cid;
     float *sums = (float *)(s + lo.off_sums); /* C * L: sums, then centroids */
     float *part = (float *)(s + lo.off_part); /* a chunk of taps' partials (nc * cout each) */
     float *xbuf = (float *)(s + lo.off_xbuf);
@@ -332,12 +329,10 @@ FR_TREC_INLINE void fr_trec_f32_body(const fr_trec_params *p, const fr_cnn_geom 
         return;
     }
     fr_trec_layout lo;
-    fr_trec_layout_init(&lo, p, g, 0);
-    fr_trec_stats_begin(stats, &lo);
-    unsigned char *s = scratch;
-    int32_t *table = (int32_t *)(s + lo.off_table);
-    int32_t *cl = (int32_t *)(s + lo.off_cl); /* bucket ids (pass 1), then clusters (pass 2) */
-    int32_t *counts = (int32_t *)(s + lo.off_counts);
+    const fr_trec_book bk = fr_trec_begin(&lo, p, g, 0, scratch, stats);
+    unsigned char *s = bk.s;
+    /* cl: bucket ids (pass 1), then clusters (pass 2) */
+    int32_t *table = bk.table, *cl = bk.cl, *counts = bk.counts;
     float *sums = (float *)(s + lo.off_sums); /* cluster slots: sums, then partials */
     float *xbuf = (float *)(s + lo.off_xbuf); /* FR_TREC_HASH_ROWS x L */
     float *d = (float *)(s + lo.off_dbuf);    /* FR_TREC_HASH_ROWS x Hp */
@@ -345,7 +340,7 @@ FR_TREC_INLINE void fr_trec_f32_body(const fr_trec_params *p, const fr_cnn_geom 
     float *zeros = (float *)(s + lo.off_zeros); /* L zeros: a sub-vector in the padding */
     const float *wt = fr_trec_filter_t(p, &lo, filter, s, transpose);
     float *pt = (float *)(s + lo.off_pt);
-    int32_t *cid = (int32_t *)(s + lo.off_cid);
+    int32_t *cid = bk.cid;
     const int K = lo.K, L = lo.L, H = lo.H, J = lo.J, cout = lo.cout, S = lo.slot;
     const int64_t G = lo.group_rows;
     const int buckets = 1 << H, Hp = fr_trec_hpad(H);

@@ -59,6 +59,28 @@ void fr_trec_layout_init(fr_trec_layout *lo, const fr_trec_params *p, const fr_c
 
 /* Starts the stats of a call (stats may be NULL): zeroes counters and clusters_per_sub. */
 void fr_trec_stats_begin(fr_trec_stats *stats, const fr_trec_layout *lo);
+
+/* The cluster bookkeeping that every path keeps in its scratch (the element-typed regions
+ * are each path's own). */
+typedef struct fr_trec_book {
+    unsigned char *s;                  /* the scratch */
+    int32_t *table, *cl, *counts, *cid; /* at off_table, off_cl, off_counts, off_cid */
+} fr_trec_book;
+
+/* The start of every TREC call: the scratch layout, the stats begun, the bookkeeping. */
+static inline fr_trec_book fr_trec_begin(fr_trec_layout *lo, const fr_trec_params *p,
+                                         const fr_cnn_geom *g, int want_s8, void *scratch,
+                                         fr_trec_stats *stats) {
+    fr_trec_layout_init(lo, p, g, want_s8);
+    fr_trec_stats_begin(stats, lo);
+    fr_trec_book b;
+    b.s = scratch;
+    b.table = (int32_t *)(void *)(b.s + lo->off_table);
+    b.cl = (int32_t *)(void *)(b.s + lo->off_cl);
+    b.counts = (int32_t *)(void *)(b.s + lo->off_counts);
+    b.cid = (int32_t *)(void *)(b.s + lo->off_cid);
+    return b;
+}
 /* Adds the clusters of sub-vector j (length Lj) of one group. */
 static inline void fr_trec_stats_add(fr_trec_stats *stats, const fr_trec_layout *lo, int j,
                                      int Lj, int64_t n_clusters) {

@@ -21,12 +21,9 @@ void fr_trec_pixel_f32_ref(const fr_trec_params *p, const fr_cnn_geom *g, fr_cnn
                            const float *input, const float *filter, const float *bias,
                            float *output, void *scratch, fr_trec_stats *stats) {
     fr_trec_layout lo;
-    fr_trec_layout_init(&lo, p, g, 0);
-    fr_trec_stats_begin(stats, &lo);
-    unsigned char *s = scratch;
-    int32_t *table = (int32_t *)(s + lo.off_table);
-    int32_t *cl = (int32_t *)(s + lo.off_cl);
-    int32_t *counts = (int32_t *)(s + lo.off_counts);
+    const fr_trec_book bk = fr_trec_begin(&lo, p, g, 0, scratch, stats);
+    unsigned char *s = bk.s;
+    int32_t *table = bk.table, *cl = bk.cl, *counts = bk.counts;
     float *sums = (float *)(s + lo.off_sums); /* C * L: sums, then centroids */
     float *part = (float *)(s + lo.off_part); /* C * cout */
     float *d = (float *)(s + lo.off_dbuf);
@@ -105,12 +102,9 @@ void fr_trec_pixel_s8_ref(const fr_trec_params *p, const fr_cnn_geom *g,
                           const int32_t *bias, int8_t *output, void *scratch,
                           fr_trec_stats *stats) {
     fr_trec_layout lo;
-    fr_trec_layout_init(&lo, p, g, 1);
-    fr_trec_stats_begin(stats, &lo);
-    unsigned char *s = scratch;
-    int32_t *table = (int32_t *)(s + lo.off_table);
-    int32_t *cl = (int32_t *)(s + lo.off_cl);
-    int32_t *counts = (int32_t *)(s + lo.off_counts);
+    const fr_trec_book bk = fr_trec_begin(&lo, p, g, 1, scratch, stats);
+    unsigned char *s = bk.s;
+    int32_t *table = bk.table, *cl = bk.cl, *counts = bk.counts;
     int32_t *sums = (int32_t *)(s + lo.off_sums); /* C slots: sums, then partials */
     int16_t *cent = (int16_t *)(s + lo.off_cent); /* C * Lp */
     int32_t *part = (int32_t *)(s + lo.off_part); /* = sums */

@@ -204,12 +204,9 @@ void fr_trec_conv_f32_ref(const fr_trec_params *p, const fr_cnn_geom *g, fr_cnn_
         return;
     }
     fr_trec_layout lo;
-    fr_trec_layout_init(&lo, p, g, 0);
-    fr_trec_stats_begin(stats, &lo);
-    unsigned char *s = scratch;
-    int32_t *table = (int32_t *)(s + lo.off_table);
-    int32_t *cl = (int32_t *)(s + lo.off_cl);
-    int32_t *counts = (int32_t *)(s + lo.off_counts);
+    const fr_trec_book bk = fr_trec_begin(&lo, p, g, 0, scratch, stats);
+    unsigned char *s = bk.s;
+    int32_t *table = bk.table, *cl = bk.cl, *counts = bk.counts;
     float *sums = (float *)(s + lo.off_sums);
     float *ybuf = (float *)(s + lo.off_ybuf);
     float *x = (float *)(s + lo.off_xbuf);
@@ -290,12 +287,9 @@ void fr_trec_conv_s8_ref(const fr_trec_params *p, const fr_cnn_geom *g,
         return;
     }
     fr_trec_layout lo;
-    fr_trec_layout_init(&lo, p, g, 1);
-    fr_trec_stats_begin(stats, &lo);
-    unsigned char *s = scratch;
-    int32_t *table = (int32_t *)(s + lo.off_table);
-    int32_t *cl = (int32_t *)(s + lo.off_cl);
-    int32_t *counts = (int32_t *)(s + lo.off_counts);
+    const fr_trec_book bk = fr_trec_begin(&lo, p, g, 1, scratch, stats);
+    unsigned char *s = bk.s;
+    int32_t *table = bk.table, *cl = bk.cl, *counts = bk.counts;
     int32_t *sums = (int32_t *)(s + lo.off_sums);
     int32_t *ybuf = (int32_t *)(s + lo.off_ybuf);
     int32_t *x = (int32_t *)(s + lo.off_xbuf);

@@ -183,13 +183,9 @@ FR_TREC_INLINE void fr_trec_s8_pixel_body(const fr_trec_params *p, const fr_cnn_
                                          fr_trec_requant_s8_fn requant,
                                          fr_trec_cent_s8_fn centroid, fr_trec_tap_s8_fn tap) {
     fr_trec_layout lo;
-    fr_trec_layout_init(&lo, p, g, 1);
-    fr_trec_stats_begin(stats, &lo);
-    unsigned char *s = scratch;
-    int32_t *table = (int32_t *)(s + lo.off_table);
-    int32_t *cl = (int32_t *)(s + lo.off_cl);
-    int32_t *counts = (int32_t *)(s + lo.off_counts);
-    int32_t *cid = (int32_t *)(s + lo.off_cid);
+    const fr_trec_book bk = fr_trec_begin(&lo, p, g, 1, scratch, stats);
+    unsigned char *s = bk.s;
+    int32_t *table = bk.table, *cl = bk.cl, *counts = bk.counts, *cid = bk.cid;
     int32_t *sums = (int32_t *)(s + lo.off_sums);  /* C * L, then (part) C * cout */
     int16_t *cent = (int16_t *)(s + lo.off_cent);  /* C * Lp */
     int32_t *part = (int32_t *)(s + lo.off_part);
@@ -257,19 +253,16 @@ FR_TREC_INLINE void fr_trec_s8_body(const fr_trec_params *p, const fr_cnn_geom *
         return;
     }
     fr_trec_layout lo;
-    fr_trec_layout_init(&lo, p, g, 1);
-    fr_trec_stats_begin(stats, &lo);
-    unsigned char *s = scratch;
-    int32_t *table = (int32_t *)(s + lo.off_table);
-    int32_t *cl = (int32_t *)(s + lo.off_cl);
-    int32_t *counts = (int32_t *)(s + lo.off_counts);
+    const fr_trec_book bk = fr_trec_begin(&lo, p, g, 1, scratch, stats);
+    unsigned char *s = bk.s;
+    int32_t *table = bk.table, *cl = bk.cl, *counts = bk.counts;
     int32_t *sums = (int32_t *)(s + lo.off_sums);  /* cluster slots: sums, then partials */
     int16_t *v = (int16_t *)(s + lo.off_xbuf);     /* Lp <= 4 * L bytes / 2 */
     int32_t *thr = (int32_t *)(s + lo.off_dbuf);   /* Hq int32 */
     int16_t *wt2 = (int16_t *)(s + lo.off_wt);     /* np * cout pairs: Lp * cout int16 */
     int16_t *ptp = (int16_t *)(s + lo.off_pt);     /* np * Hq pairs: Lp * Hq int16 */
     int32_t *acc = (int32_t *)(s + lo.off_acc);
-    int32_t *cid = (int32_t *)(s + lo.off_cid);
+    int32_t *cid = bk.cid;
     const int K = lo.K, H = lo.H, J = lo.J, cout = lo.cout, cin = g->in_c;
     const int L = lo.L, S = lo.slot;
     const int Hq = fr_trec_hpad(H);
