@@ -125,6 +125,12 @@ typedef struct fr_trec_params {
                                 every call. It changes the scratch size: give the same
                                 params to fr_trec_conv_f32_scratch_bytes and the call. The
                                 reference ignores it. */
+    const void *taps_s8;     /* optional, int8 pixel mode on AVX-512 VNNI: every tap's filter
+                                slice packed as that kernel reads it
+                                (fr_trec_taps_s8_pack), e.g. made once at model load; NULL:
+                                each call packs each tap's slice into its scratch. Other
+                                paths and the reference ignore it; the scratch size does not
+                                depend on it. */
 } fr_trec_params;
 
 /* What a call did. Every field is optional to read; the pointers are optional to give
@@ -164,6 +170,14 @@ size_t fr_trec_conv_s8_scratch_bytes(const fr_trec_params *p, const fr_cnn_geom 
 
 /* filter_t[k * cout + oc] = filter[oc * K + k] (params.filter_t). */
 void fr_trec_filter_t_f32(const float *filter, int K, int cout, float *filter_t);
+
+/* Bytes of params.taps_s8 for this isa (0: that path packs nothing ahead, leave taps_s8
+ * NULL): J * out_c rounded up to 16 * L in pixel mode with L a multiple of 4 on
+ * isa >= FR_ISA_AVX512 (x86), else 0. */
+size_t fr_trec_taps_s8_bytes(fr_isa isa, const fr_trec_params *p, const fr_cnn_geom *g);
+/* Packs every tap's filter slice into taps (fr_trec_taps_s8_bytes bytes, > 0). */
+void fr_trec_taps_s8_pack(fr_isa isa, const fr_trec_params *p, const fr_cnn_geom *g,
+                          const int8_t *filter, void *taps);
 
 /* Float TREC convolution. stats may be NULL. */
 void fr_trec_conv_f32_ref(const fr_trec_params *p, const fr_cnn_geom *g, fr_cnn_range_f32 act,

@@ -201,24 +201,8 @@ static void requant_s8_avx512(const fr_cnn_requant *q, const int32_t *acc, int64
     }
 }
 
-/* Pixel mode, one filter tap (the nc clusters of list), with vpdpbusd (u8 x s8, four
- * products per lane, like the dense AVX-512 conv): the tap's filter slice packed per 16 channels as [L/4][16][4] bytes,
- * the centroids as unsigned bytes u = v + zp + 128 (the centroid in the input's int8
- * domain, plus 128: in [0, 255]), eight clusters x 16 channels per micro-kernel; a ninth
- * row of ones gives wsum[oc] = sum_t w[oc][t], and sum_t v w = sum_t u w - (zp + 128) *
- * wsum exactly (int32). L not a multiple of 4: the int16-pair path. */
-static void tap_s8_vnni(const int8_t *filter, int K, int k0, int L, int cout,
-                        const int16_t *cent, const int32_t *list, int nc, int32_t zp,
-                        int32_t *part, int S, void *work, fr_trec_partial_s8_fn partial) {
-    if (L % 4 != 0) {
-        fr_trec_tap_s8_pairs(filter, K, k0, L, cout, cent, list, nc, zp, part, S, work,
-                             partial);
-        return;
-    }
-    const int kq = L / 4, cp = (cout + 15) & ~15, Lp = L; /* L even */
-    uint8_t *W = work;                      /* cp * L bytes */
-    uint8_t *U = W + (size_t)cp * L;        /* 8 rows of L bytes */
-    int32_t *wsum = (int32_t *)(void *)(U + (size_t)8 * L + (64 - ((uintptr_t)(U + (size_t)8 * L) & 63)) % 64);
+void fr_trec_pack_tap_vnni(const int8_t *filter, int K, int k0, int L, int cout, uint8_t *W) {
+    const int kq = L / 4, cp = (cout + 15) & ~15;
     /* one gather of 16 channels' 4 weights per quad (0 past cout) */
     const __m512i rows = _mm512_mullo_epi32(
         _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(K));
@@ -230,6 +214,32 @@ static void tap_s8_vnni(const int8_t *filter, int K, int k0, int L, int cout,
             _mm512_storeu_si512(W + ((size_t)(cb / 16) * kq + qq) * 64,
                                 _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, rows,
                                                             src + 4 * qq, 1));
+    }
+}
+
+/* Pixel mode, one filter tap (the nc clusters of list), with vpdpbusd (u8 x s8, four
+ * products per lane, like the dense AVX-512 conv): the tap's filter slice packed per 16 channels as [L/4][16][4] bytes,
+ * (fr_trec_pack_tap_vnni; from params.taps_s8 when given),
+ * the centroids as unsigned bytes u = v + zp + 128 (the centroid in the input's int8
+ * domain, plus 128: in [0, 255]), eight clusters x 16 channels per micro-kernel; a ninth
+ * row of ones gives wsum[oc] = sum_t w[oc][t], and sum_t v w = sum_t u w - (zp + 128) *
+ * wsum exactly (int32). L not a multiple of 4: the int16-pair path. */
+static void tap_s8_vnni(const int8_t *filter, int K, int k0, int L, int cout,
+                        const int16_t *cent, const int32_t *list, int nc, int32_t zp,
+                        int32_t *part, int S, void *work, const void *packed,
+                        fr_trec_partial_s8_fn partial) {
+    if (L % 4 != 0) {
+        fr_trec_tap_s8_pairs(filter, K, k0, L, cout, cent, list, nc, zp, part, S, work,
+                             NULL, partial);
+        return;
+    }
+    const int kq = L / 4, cp = (cout + 15) & ~15, Lp = L; /* L even */
+    uint8_t *U = (uint8_t *)work + (size_t)cp * L; /* after cp * L bytes of slice: 8 rows of L */
+    int32_t *wsum = (int32_t *)(void *)(U + (size_t)8 * L + (64 - ((uintptr_t)(U + (size_t)8 * L) & 63)) % 64);
+    const uint8_t *W = packed;
+    if (!W) { /* packed into the work area's start */
+        fr_trec_pack_tap_vnni(filter, K, k0, L, cout, work);
+        W = work;
     }
     const int32_t corr = zp + 128;
     const __m512i corr16 = _mm512_set1_epi16((int16_t)corr);

@@ -65,12 +65,15 @@ static fr_status trec_prepare(void *ctx, fr_cnn_model *m, void *state, uint8_t *
 
 /* Float layers keep their filter t-major in the persistent arena (trec.h,
  * fr_trec_params.filter_t): the fast path then reads it instead of transposing the filter
- * into its scratch at every invoke. int8 layers take none (their packed slices depend on
- * the sub-vector and stay per call, so a microcontroller's arena does not grow). */
+ * into its scratch at every invoke. int8 layers keep their taps' packed slices there only
+ * where the AVX-512 VNNI pixel-mode kernel reads them (fr_trec_taps_s8_bytes: x86), not
+ * on a microcontroller, whose arena does not grow; elsewhere the slices are packed per
+ * sub-vector at every call. */
 static size_t trec_persist_bytes(void *ctx, const fr_cnn_model *m, int i, const void *state) {
     (void)ctx;
     const trec_op *s = state;
-    return s->s8 ? 0 : (size_t)s->K * (size_t)m->ops[i].geom.out_c * sizeof(float);
+    if (s->s8) return fr_trec_taps_s8_bytes(m->isa, &s->params, &m->ops[i].geom);
+    return (size_t)s->K * (size_t)m->ops[i].geom.out_c * sizeof(float);
 }
 
 static void trec_bind(void *ctx, fr_cnn_model *m, int i, void *state, void *mem,
@@ -78,6 +81,11 @@ static void trec_bind(void *ctx, fr_cnn_model *m, int i, void *state, void *mem,
     (void)ctx;
     trec_op *s = state;
     const fr_cnn_node *op = &m->ops[i];
+    if (s->s8) { /* the scratch stays as prepared */
+        fr_trec_taps_s8_pack(m->isa, &s->params, &op->geom, op->weights, mem);
+        s->params.taps_s8 = mem;
+        return;
+    }
     fr_trec_filter_t_f32(op->weights, s->K, op->geom.out_c, mem);
     s->params.filter_t = mem;
     *scratch = fr_trec_conv_f32_scratch_bytes(&s->params, &op->geom);

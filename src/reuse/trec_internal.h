@@ -231,6 +231,9 @@ void fr_trec_conv_s8_avx512(const fr_trec_params *p, const fr_cnn_geom *g,
                             const fr_cnn_requant *q, const int8_t *input, const int8_t *filter,
                             const int32_t *bias, int8_t *output, void *scratch,
                             fr_trec_stats *stats);
+/* One tap's filter slice [k0, k0 + L) packed as the VNNI tap kernel reads it:
+ * [cp / 16][L / 4][16][4] bytes, cp = cout rounded up to 16 (zeros past cout), L % 4 == 0. */
+void fr_trec_pack_tap_vnni(const int8_t *filter, int K, int k0, int L, int cout, uint8_t *W);
 #endif
 
 /* Arm cores with the DSP extension (Cortex-M4/M7): trec_armdsp.c (SMLAD kernels). */

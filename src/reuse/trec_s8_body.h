@@ -151,10 +151,11 @@ FR_TREC_INLINE int32_t fr_trec_join_s8(int32_t *table, int32_t *counts, int32_t 
 
 /* Pixel mode, one filter tap: part[c * S + oc] = sum_t cent[c][t] * filter[oc][k0 + t] for
  * the n clusters c = list[0 .. n) (cent: int16, Lp = L rounded up to even per cluster, the
- * values v = x - zp of the centroid), exact int32. work: the layout's wt region. */
+ * values v = x - zp of the centroid), exact int32. work: the layout's wt region; packed:
+ * this tap's slice of params.taps_s8, or NULL. */
 typedef void (*fr_trec_tap_s8_fn)(const int8_t *filter, int K, int k0, int L, int cout,
                                   const int16_t *cent, const int32_t *list, int n, int32_t zp,
-                                  int32_t *part, int S, void *work,
+                                  int32_t *part, int S, void *work, const void *packed,
                                   fr_trec_partial_s8_fn partial);
 
 /* With the int16-pair partial kernel: the tap's filter slice packed as wt2, then one kernel
@@ -162,8 +163,8 @@ typedef void (*fr_trec_tap_s8_fn)(const int8_t *filter, int K, int k0, int L, in
 FR_TREC_INLINE void fr_trec_tap_s8_pairs(const int8_t *filter, int K, int k0, int L, int cout,
                                         const int16_t *cent, const int32_t *list, int n,
                                         int32_t zp, int32_t *part, int S, void *work,
-                                        fr_trec_partial_s8_fn partial) {
-    (void)zp;
+                                        const void *packed, fr_trec_partial_s8_fn partial) {
+    (void)zp, (void)packed;
     int16_t *wt2 = work;
     const int np = (L + 1) / 2;
     fr_trec_pack_filter_s8(filter, K, k0, L, cout, wt2);
@@ -200,6 +201,7 @@ FR_TREC_INLINE void fr_trec_s8_pixel_body(const fr_trec_params *p, const fr_cnn_
     const int32_t zp = q->input_zp;
     const int buckets = 1 << H;
     const int per_image = g->out_h * g->out_w;
+    const size_t tap_bytes = (size_t)((cout + 15) & ~15) * L; /* of params.taps_s8 */
     for (int b = 0; b < buckets; b++) table[b] = -1;
     const uint32_t valid = fr_trec_pack_hash_s8(p->proj_s8, p->offset_s32, H, L, ptp, thr);
 
@@ -224,7 +226,8 @@ FR_TREC_INLINE void fr_trec_s8_pixel_body(const fr_trec_params *p, const fr_cnn_
             const fr_trec_tap_span sp = fr_trec_tap_span_at(g, fy, fx);
             /* counts and cid are free once the centroids are taken */
             const int32_t n_used = fr_trec_pixel_used(g, &sp, nb, cl, nc, counts, cid);
-            tap(filter, K, j * L, L, cout, cent, cid, n_used, zp, part, S, wt2, partial);
+            const void *tp = p->taps_s8 ? (const unsigned char *)p->taps_s8 + tap_bytes * j : NULL;
+            tap(filter, K, j * L, L, cout, cent, cid, n_used, zp, part, S, wt2, tp, partial);
             fr_trec_stats_add(stats, &lo, j, L, n_used);
             for (int b = 0; b < nb; b++)
                 for (int oy = 0; oy < g->out_h; oy++) {

@@ -222,6 +222,7 @@ static void test_pixel_fast_equals_ref_f32_chunks(void **state) {
 static void test_pixel_fast_equals_ref_s8(void **state) {
     (void)state;
     tr_rng r = {0x51e55eedull};
+    int n_packed = 0;
     for (int it = 0; it < 60; it++) {
         px_conf c;
         random_conf(&r, &c, 10, it % 3 == 0 ? 70 : 9);
@@ -264,10 +265,28 @@ static void test_pixel_fast_equals_ref_s8(void **state) {
             assert_int_equal(s1.clusters, s2.clusters);
             fr_trec_conv_s8((fr_isa)isa, &c.p, &c.g, &q.q, x, w, bias, y2, scr, NULL);
             assert_memory_equal(y1, y2, ny);
+            /* every tap's slice packed ahead (params.taps_s8) where this isa has a kernel
+             * for it: same bytes, same scratch */
+            const size_t tb = fr_trec_taps_s8_bytes((fr_isa)isa, &c.p, &c.g);
+            if (tb) {
+                void *taps = tr_scratch(tb);
+                fr_trec_taps_s8_pack((fr_isa)isa, &c.p, &c.g, w, taps);
+                fr_trec_params pt = c.p;
+                pt.taps_s8 = taps;
+                memset(scr, 0x5A, sb);
+                memset(y2, 0, ny);
+                fr_trec_conv_s8((fr_isa)isa, &pt, &c.g, &q.q, x, w, bias, y2, scr, NULL);
+                assert_memory_equal(y1, y2, ny);
+                n_packed++;
+                free(taps);
+            }
         }
         free(x), free(w), free(bias), free(proj), free(off), free(scr), free(y1), free(y2);
         free(id1), free(id2);
     }
+    /* the VNNI kernel's packed taps were exercised (L = in_c, a multiple of 4, in part of
+     * the cases) wherever this CPU has that kernel */
+    if (fr_isa_supported(FR_ISA_AVX512)) assert_true(n_packed > 0);
 }
 
 /* ---- the definition by another route: centroid map + dense conv ---------------------- */
