@@ -1,8 +1,8 @@
 /* libFuzzer target for the TREC sidecar reader (src/reuse/trec_file.c): open the input
  * (copied to a 4-byte aligned buffer, as the reader requires), read every layer and every
  * projection / offset value, look each layer up by op index, and run the layers that pass
- * fr_trec_check on a small conv whose K matches (1 x k_w filter, in_c = L for pixel mode,
- * else in_c = K) through the float and int8 scalar references and fast paths: hostile
+ * fr_trec_check on a small conv whose K matches (1 x k_w filter, in_c = L * channel groups
+ * for pixel mode, else in_c = K) through the float and int8 scalar references and fast paths: hostile
  * projections (NaN, infinities, extremes) must not crash them. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -16,7 +16,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static void run_layer(const fr_trec_layer *l) {
     if (l->K > 512) return;
     const int pixel = l->params.pixel;
-    const int in_c = pixel ? l->params.sub_len : l->K, k_w = pixel ? l->K / in_c : 1;
+    const int in_c = pixel ? l->params.sub_len * l->channel_groups : l->K;
+    const int k_w = pixel ? l->K / in_c : 1;
     fr_cnn_geom g;
     if (fr_cnn_geom_init(&g, "conv", FR_CNN_PAD_SAME, 1, 3, 3, in_c, 4, 1, k_w, 1, 1, 1, 1, 1,
                          NULL) != FR_OK)
@@ -76,8 +77,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (fr_trec_file_layer(buf, size, i, &l, &err) != FR_OK) __builtin_trap();
         if (fr_trec_file_find(buf, size, l.op_index, &l2, &found, &err) != FR_OK || !found)
             __builtin_trap();
-        const int J = l.params.pixel ? 1 : fr_trec_num_sub(l.K, l.params.sub_len);
-        const size_t hk = (size_t)l.params.hash_bits * (l.params.pixel ? l.params.sub_len : l.K);
+        const int G = l.channel_groups;
+        const int J = l.params.pixel ? G : fr_trec_num_sub(l.K, l.params.sub_len);
+        const size_t hk = (size_t)l.params.hash_bits *
+                          (l.params.pixel ? (size_t)l.params.sub_len * G : (size_t)l.K);
         for (size_t k = 0; k < hk; k++) {
             if (l.params.proj_f32) acc += l.params.proj_f32[k];
             if (l.params.proj_s8) acc += l.params.proj_s8[k];

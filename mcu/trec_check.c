@@ -48,7 +48,8 @@ typedef struct bufs {
 } bufs;
 
 static bufs B;
-static int n_pixel; /* configurations run in pixel mode */
+static int n_pixel;  /* configurations run in pixel mode */
+static int n_groups; /* of them with channel groups (L < in_c) */
 
 static void put_int(int v) {
     char s[16];
@@ -79,7 +80,8 @@ static int one(rng *r, int k) {
     fr_trec_params p;
     memset(&p, 0, sizeof p);
     p.sub_len = rint_in(r, 0, 2) == 0 ? in_c : rint_in(r, 1, K < 40 ? K : 40);
-    p.pixel = p.sub_len == in_c && rint_in(r, 0, 1); /* pixel mode: one projection */
+    /* pixel mode: one projection per channel group of sub_len channels */
+    p.pixel = p.sub_len <= in_c && in_c % p.sub_len == 0 && rint_in(r, 0, 1);
     p.hash_bits = rint_in(r, 1, 10);
     p.scope = rint_in(r, 0, 3) == 0 ? FR_TREC_SCOPE_BATCH : FR_TREC_SCOPE_IMAGE;
     const int J = fr_trec_num_sub(K, p.sub_len);
@@ -115,7 +117,7 @@ static int one(rng *r, int k) {
     fr_trec_conv_s8_ref(&p, &g, &q, B.x, B.w, bias, B.y1, B.scratch, &s1);
     memset(B.scratch, 0xA5, sizeof B.scratch);
     fr_trec_conv_s8(fr_isa_best(), &p, &g, &q, B.x, B.w, bias, B.y2, B.scratch, &s2);
-    const int n_ids = p.pixel ? batch * hw * hw : N * J;
+    const int n_ids = p.pixel ? batch * hw * hw * (in_c / p.sub_len) : N * J;
     if (memcmp(B.y1, B.y2, (size_t)N * out_c) || memcmp(B.id1, B.id2, (size_t)n_ids * 2) ||
         s1.clusters != s2.clusters) {
         fw_puts("trec_check: configuration ");
@@ -130,6 +132,7 @@ static int one(rng *r, int k) {
         return -1;
     }
     n_pixel += p.pixel;
+    n_groups += p.pixel && p.sub_len < in_c;
     return 1;
 }
 
@@ -145,6 +148,8 @@ int main(void) {
     put_int(ran);
     fw_puts(" configurations (");
     put_int(n_pixel);
-    fw_puts(" in pixel mode), fast == reference\n");
-    return ran == N_CONFIGS && n_pixel >= 5 ? 0 : 1;
+    fw_puts(" in pixel mode, ");
+    put_int(n_groups);
+    fw_puts(" of them with channel groups), fast == reference\n");
+    return ran == N_CONFIGS && n_pixel >= 5 && n_groups >= 3 ? 0 : 1;
 }

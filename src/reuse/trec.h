@@ -50,28 +50,33 @@
  *   sub-vectors never share a bucket) gives the dense convolution: bit-exact for int8,
  *   up to summation order for float.
  *
- * Pixel mode (pixel = 1; needs L = in_c, so that sub-vector j is filter tap j = (fy, fx)
- * = (j / k_w, j % k_w) and J = k_h * k_w): one H x L projection P and one offset vector
- * (H values) serve every tap, so each input pixel is hashed once instead of once per
- * tap and row that reads it:
+ * Pixel mode (pixel = 1; needs L to divide in_c: the pixel's channels fall into G =
+ * in_c / L channel groups of L, and sub-vector j = tap * G + cg is channel group cg of
+ * filter tap (fy, fx) = (tap / k_w, tap % k_w), J = k_h * k_w * G): channel group cg has
+ * one H x L projection P_cg (block cg of the projections, H * L * G values in all) and H
+ * offsets (offset[cg * H + h]) that serve every tap, so each input pixel's channel group
+ * is hashed once instead of once per tap and row that reads it. G = 1 (L = in_c) is the
+ * whole pixel. Per scope group, channel group after channel group (cg = 0, 1, ...):
  *   group     the in_h * in_w input pixels of one image (SCOPE_IMAGE) or all batch * in_h
  *             * in_w of the batch (SCOPE_BATCH), in NHWC order; every pixel of the group
  *             is hashed, also one that no output reads.
- *   hash      of pixel q: v = input[q][0 .. L) (int8: x - input_zp), d_h and the bit as
- *             above with P and offset[h].
- *   centroid  per (group, bucket): the mean of its pixels, summed in increasing pixel
- *             order (float: from +0, then / (float)n; int8: exact, rounded as above).
- *   output    acc[oc] = bias[oc], then for j = 0, 1, ..., J-1 whose tap lies inside the
- *             image: acc += y_j, y_j[oc] = sum_t c[t] * filter[oc][j*L + t] (float32 in
- *             order t, or exact int32) with c the centroid of the pixel the tap reads;
- *             taps in the padding add nothing. Then the clamp / requantisation above.
- *   That is the convolution of the centroid map (each pixel replaced by its centroid).
- *   Partial products are computed only for the (group, bucket, tap) whose tap some row
- *   of the group reads a pixel of that bucket through (a bucket of border pixels only,
- *   or of pixels a strided conv skips at that tap, needs none); stats count one cluster
- *   per such triple (clusters_per_sub[j]: those of tap j), macs_reuse = clusters * L *
- *   out_c, macs_hash = pixels * L * H, and bucket_ids (when given) holds one id per
- *   input pixel (batch * in_h * in_w, NHWC).
+ *   hash      of pixel q: v = input[q][cg * L .. cg * L + L) (int8: x - input_zp), d_h and
+ *             the bit as above with P_cg and its offsets.
+ *   centroid  per (group, cg, bucket): the mean of its pixels' v, summed in increasing
+ *             pixel order (float: from +0, then / (float)n; int8: exact, rounded as above).
+ *   output    acc[oc] = bias[oc] once per row; then for cg = 0, 1, ..., G-1, for taps
+ *             0, 1, ... whose input lies inside the image: acc += y_j (j = tap * G + cg),
+ *             y_j[oc] = sum_t c[t] * filter[oc][j*L + t] (float32 in order t, or exact
+ *             int32) with c the centroid of the pixel the tap reads; taps in the padding
+ *             add nothing. Then the clamp / requantisation above.
+ *   That is the convolution of the centroid map (each pixel's channel groups replaced by
+ *   their centroids). Partial products are computed only for the (group, cg, bucket, tap)
+ *   whose tap some row of the group reads a pixel of that bucket through (a bucket of
+ *   border pixels only, or of pixels a strided conv skips at that tap, needs none); stats
+ *   count one cluster per such tuple (clusters_per_sub[j]), macs_reuse = clusters * L *
+ *   out_c, macs_hash = pixels * in_c * H, and bucket_ids (when given) holds one id per
+ *   input pixel and channel group (batch * in_h * in_w * G, [q * G + cg], q in NHWC
+ *   order).
  *
  * Memory: no kernel allocates, prints or touches global state. Scratch comes from the
  * caller (fr_trec_conv_*_scratch_bytes, 64-byte aligned pointer; it covers the reference
@@ -116,8 +121,8 @@ typedef struct fr_trec_params {
     const float *offset_f32; /* optional (NULL: 0): J * H hyperplane offsets, [j * H + h];
                                 float kernels */
     const int32_t *offset_s32; /* optional (NULL: 0): J * H offsets; int8 kernels */
-    int pixel;               /* 1: pixel mode (above): L = in_c, projections H * L and
-                                offsets H values, shared by all taps */
+    int pixel;               /* 1: pixel mode (above): L divides in_c, projections G * H * L
+                                and offsets G * H values (G = in_c / L), shared by all taps */
     const float *filter_t;   /* optional, float fast path: the filter t-major, K * out_c
                                 floats, filter_t[k * out_c + oc] = filter[oc * K + k]
                                 (fr_trec_filter_t_f32), e.g. made once at model load; NULL:
@@ -147,8 +152,8 @@ typedef struct fr_trec_stats {
     uint32_t *clusters_per_sub; /* caller array of J: clusters of sub-vector j, summed over
                                    scope groups */
     uint16_t *bucket_ids;    /* caller array of N * J: bucket id of row r, sub-vector j at
-                                [r * J + j]; pixel mode: batch * in_h * in_w, one per
-                                input pixel */
+                                [r * J + j]; pixel mode: batch * in_h * in_w * G, one per
+                                input pixel and channel group */
 } fr_trec_stats;
 
 /* J = ceil(K / L) (0 when an argument is < 1). */
@@ -157,7 +162,7 @@ int fr_trec_num_sub(int K, int sub_len);
 /* Validates params against the geometry: g as fr_cnn_geom_check, depth_mult 1 (plain
  * CONV_2D), 1 <= H <= 16, 1 <= L <= K and L <= FR_TREC_MAX_SUB_LEN, a known scope and the
  * projections of the requested type present (want_s8: proj_s8, else proj_f32); pixel mode
- * needs L = in_c. Also
+ * needs L to divide in_c. Also
  * refuses geometries whose row count or scratch size would overflow. The message names
  * `op`. */
 fr_status fr_trec_check(const fr_trec_params *p, const fr_cnn_geom *g, int want_s8,
@@ -219,14 +224,17 @@ void fr_trec_conv_s8(fr_isa isa, const fr_trec_params *p, const fr_cnn_geom *g,
  *             u8  types       bit 0: float projections present, bit 1: int8 present
  *                             (at least one of the two); bit 2: hyperplane offsets
  *                             present (for each type present); bit 3: pixel mode (one
- *                             projection for all sub-vectors; K a multiple of sub_len,
- *                             which the model must have as in_c)
- *             u8  reserved[3] = 0
+ *                             projection per channel group for all filter taps; the
+ *                             model's in_c must be sub_len * groups)
+ *             u8  groups      pixel mode: channel groups G = in_c / sub_len, 1..255 (0
+ *                             reads as 1); 0 otherwise
+ *             u8  reserved[2] = 0
  *             u32 offset      of the projection data from the file start, multiple of 4
  *             u32 bytes       = (types & 1 ? 4 * H * K' : 0) + (types & 2 ? H * K' : 0)
  *                               + (types & 4 ? 4 * J' * H * n_types : 0), n_types = the
  *                               number of bits 0..1 set; K' = K and J' = J, or with
- *                               bit 3 K' = L and J' = 1
+ *                               bit 3 K' = L * G and J' = G (projection block g, H x L,
+ *                               and offsets [g * H + h] for channel group g)
  *   data    per layer, in this order: the float projections (H * K' float32, layout as
  *           fr_trec_params) and [bit 2] their J' * H float32 offsets; [bit 2] the J' * H
  *           int32 offsets of the int8 kernels and the int8 projections (H * K' int8).
@@ -242,6 +250,7 @@ void fr_trec_conv_s8(fr_isa isa, const fr_trec_params *p, const fr_cnn_geom *g,
 typedef struct fr_trec_layer {
     int op_index;
     int K;
+    int channel_groups; /* pixel mode: in_c / sub_len (the model must agree); else 1 */
     fr_trec_params params; /* proj_* / offset_* point into the file buffer (or NULL) */
 } fr_trec_layer;
 

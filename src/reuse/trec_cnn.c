@@ -38,6 +38,11 @@ static fr_status trec_prepare(void *ctx, fr_cnn_model *m, void *state, uint8_t *
             return fr_fail(err, FR_E_FORMAT,
                            "%s: op %d: K = %d, but the CONV_2D has K = %dx%dx%d = %s",
                            t->name, k, L.K, g->k_h, g->k_w, g->in_c, FR_SNUM(K));
+        if (L.params.pixel && (int64_t)L.params.sub_len * L.channel_groups != g->in_c)
+            return fr_fail(err, FR_E_FORMAT,
+                           "%s: op %d: pixel mode with sub_len %d x %d channel groups, but the "
+                           "CONV_2D has %d input channels",
+                           t->name, k, L.params.sub_len, L.channel_groups, g->in_c);
         int s8 = op->kind == FR_CNN_K_CONV_S8;
         if (s8 ? !L.params.proj_s8 : !L.params.proj_f32)
             return fr_fail(err, FR_E_FORMAT,

@@ -208,17 +208,17 @@ FR_TREC_INLINE void fr_trec_addf_taps(float *o, const float *part, int64_t tap_s
 static inline int fr_trec_tap_chunk(const fr_trec_layout *lo, int32_t nc) {
     const size_t per_tap = (size_t)(nc > 0 ? nc : 1) * (size_t)lo->cout;
     size_t T = lo->part_floats / per_tap;
-    if (T > (size_t)lo->J) T = (size_t)lo->J;
+    if (T > (size_t)lo->taps) T = (size_t)lo->taps;
     if (T > FR_TREC_TAP_CHUNK) T = FR_TREC_TAP_CHUNK;
     return T < 1 ? 1 : (int)T;
 }
 
-/* Pixel mode (trec.h): every input pixel of a group hashed once (FR_TREC_HASH_ROWS pixels
- * per kernel call, read in place), clustered in pixel order, centroids in place of the
- * sums; then, a chunk of filter taps at a time (fr_trec_tap_chunk), per tap the partial
- * products of the clusters some row reads through it, and for every row the adds of its
- * taps' pixels' clusters' partials (those inside the image), in tap order. The same sums in
- * the same orders as fr_trec_pixel_f32_ref. */
+/* Pixel mode (trec.h), per channel group: every input pixel of a group hashed once
+ * (FR_TREC_HASH_ROWS pixels per kernel call, read in place), clustered in pixel order,
+ * centroids in place of the sums; then, a chunk of filter taps at a time
+ * (fr_trec_tap_chunk), per tap the partial products of the clusters some row reads through
+ * it, and for every row the adds of its taps' pixels' clusters' partials (those inside the
+ * image), in tap order. The same sums in the same orders as fr_trec_pixel_f32_ref. */
 FR_TREC_INLINE void fr_trec_f32_pixel_body(const fr_trec_params *p, const fr_cnn_geom *g,
                                           fr_cnn_range_f32 act, const float *input,
                                           const float *filter, const float *bias,
@@ -237,80 +237,86 @@ FR_TREC_INLINE void fr_trec_f32_pixel_body(const fr_trec_params *p, const fr_cnn
     float *d = (float *)(s + lo.off_dbuf);
     const float *wt = fr_trec_filter_t(p, &lo, filter, s, transpose);
     float *pt = (float *)(s + lo.off_pt);
-    const int L = lo.L, H = lo.H, J = lo.J, cout = lo.cout;
+    const int L = lo.L, H = lo.H, cout = lo.cout, CG = lo.cgroups, taps = lo.taps;
+    const int cin = L * CG;
     const int64_t G = lo.group_rows, PG = lo.group_pix;
     const int buckets = 1 << H, Hp = fr_trec_hpad(H);
     const int per_image = g->out_h * g->out_w;
     for (int b = 0; b < buckets; b++) table[b] = -1;
-    for (int t = 0; t < L; t++)
-        for (int h = 0; h < Hp; h++) pt[t * Hp + h] = h < H ? p->proj_f32[h * L + t] : 0.0f;
 
     for (int grp = 0; grp < lo.n_groups; grp++) {
-        const float *in0 = input + (size_t)grp * PG * L;
-        for (int64_t q0 = 0; q0 < PG; q0 += FR_TREC_HASH_ROWS) {
-            const int R = PG - q0 < FR_TREC_HASH_ROWS ? (int)(PG - q0) : FR_TREC_HASH_ROWS;
-            const float *xs[FR_TREC_HASH_ROWS];
-            for (int q = 0; q < R; q++) xs[q] = in0 + (size_t)(q0 + q) * L;
-            hash_rows(pt, Hp, xs, R, L, d);
-            for (int q = 0; q < R; q++) {
-                float *dq = d + (size_t)q * Hp;
-                if (p->offset_f32)
-                    for (int h = 0; h < H; h++) dq[h] = dq[h] + p->offset_f32[h];
-                const unsigned id = fr_trec_bits_f32(dq, H);
-                cl[q0 + q] = (int32_t)id;
-                if (stats && stats->bucket_ids)
-                    stats->bucket_ids[grp * PG + q0 + q] = (uint16_t)id;
-            }
-        }
-        int32_t nc = 0;
-        for (int64_t q = 0; q < PG; q++)
-            cl[q] = fr_trec_join_f32(table, counts, cid, sums, L, cl[q], in0 + (size_t)q * L, L,
-                                     &nc);
-        for (int32_t c = 0; c < nc; c++) {
-            table[cid[c]] = -1;
-            if (counts[c] > 1) { /* x / 1 == x */
-                fr_trec_centroid_f32(sums + (size_t)c * L, counts[c], L, xbuf);
-                memcpy(sums + (size_t)c * L, xbuf, (size_t)L * sizeof *xbuf);
-            }
-        }
         float *out0 = output + (size_t)grp * G * cout;
         fr_trec_rows_init(out0, G, cout, bias);
-        const int nb = (int)(G / per_image); /* images in the group */
-        const int T = fr_trec_tap_chunk(&lo, nc);
-        const int64_t tap_stride = (int64_t)nc * cout;
-        for (int j0 = 0; j0 < J; j0 += T) {
-            const int Tc = J - j0 < T ? J - j0 : T;
-            fr_trec_tap_span sp[FR_TREC_TAP_CHUNK];
-            for (int jj = 0; jj < Tc; jj++) {
-                const int j = j0 + jj;
-                const float *wj = wt + (size_t)j * L * cout;
-                float *pj = part + jj * tap_stride;
-                sp[jj] = fr_trec_tap_span_at(g, j / g->k_w, j % g->k_w);
-                /* counts and cid are free once the centroids are taken */
-                const int32_t n_used = fr_trec_pixel_used(g, &sp[jj], nb, cl, nc, counts, cid);
-                for (int32_t u0 = 0; u0 < n_used; u0 += FR_TREC_PART_BLOCK) {
-                    const int nb4 = n_used - u0 < FR_TREC_PART_BLOCK ? (int)(n_used - u0)
-                                                                     : FR_TREC_PART_BLOCK;
-                    const float *cs[FR_TREC_PART_BLOCK];
-                    float *ys[FR_TREC_PART_BLOCK];
-                    for (int i = 0; i < nb4; i++) {
-                        cs[i] = sums + (size_t)cid[u0 + i] * L;
-                        ys[i] = pj + (size_t)cid[u0 + i] * cout;
-                    }
-                    partial(cs, nb4, L, wj, cout, ys);
+        for (int cg = 0; cg < CG; cg++) { /* channel groups: clustered one after another */
+            const float *in0 = input + (size_t)grp * PG * cin + (size_t)cg * L;
+            const float *proj = p->proj_f32 + (size_t)cg * H * L;
+            const float *offs = p->offset_f32 ? p->offset_f32 + (size_t)cg * H : NULL;
+            for (int t = 0; t < L; t++)
+                for (int h = 0; h < Hp; h++) pt[t * Hp + h] = h < H ? proj[h * L + t] : 0.0f;
+            for (int64_t q0 = 0; q0 < PG; q0 += FR_TREC_HASH_ROWS) {
+                const int R = PG - q0 < FR_TREC_HASH_ROWS ? (int)(PG - q0) : FR_TREC_HASH_ROWS;
+                const float *xs[FR_TREC_HASH_ROWS];
+                for (int q = 0; q < R; q++) xs[q] = in0 + (size_t)(q0 + q) * cin;
+                hash_rows(pt, Hp, xs, R, L, d);
+                for (int q = 0; q < R; q++) {
+                    float *dq = d + (size_t)q * Hp;
+                    if (offs)
+                        for (int h = 0; h < H; h++) dq[h] = dq[h] + offs[h];
+                    const unsigned id = fr_trec_bits_f32(dq, H);
+                    cl[q0 + q] = (int32_t)id;
+                    if (stats && stats->bucket_ids)
+                        stats->bucket_ids[((int64_t)grp * PG + q0 + q) * CG + cg] = (uint16_t)id;
                 }
-                fr_trec_stats_add(stats, &lo, j, L, n_used);
             }
-            for (int b = 0; b < nb; b++)
-                for (int oy = 0; oy < g->out_h; oy++) {
-                    const int32_t *clr[FR_TREC_TAP_CHUNK];
-                    for (int jj = 0; jj < Tc; jj++)
-                        clr[jj] = fr_trec_tap_line(g, &sp[jj], cl, b, oy);
-                    float *orow = out0 + (((int64_t)b * g->out_h + oy) * g->out_w) * cout;
-                    for (int ox = 0; ox < g->out_w; ox++)
-                        fr_trec_addf_taps(orow + (size_t)ox * cout, part, tap_stride, cout, clr,
-                                          sp, Tc, ox);
+            int32_t nc = 0;
+            for (int64_t q = 0; q < PG; q++)
+                cl[q] = fr_trec_join_f32(table, counts, cid, sums, L, cl[q],
+                                         in0 + (size_t)q * cin, L, &nc);
+            for (int32_t c = 0; c < nc; c++) {
+                table[cid[c]] = -1;
+                if (counts[c] > 1) { /* x / 1 == x */
+                    fr_trec_centroid_f32(sums + (size_t)c * L, counts[c], L, xbuf);
+                    memcpy(sums + (size_t)c * L, xbuf, (size_t)L * sizeof *xbuf);
                 }
+            }
+            const int nb = (int)(G / per_image); /* images in the group */
+            const int T = fr_trec_tap_chunk(&lo, nc);
+            const int64_t tap_stride = (int64_t)nc * cout;
+            for (int t0 = 0; t0 < taps; t0 += T) {
+                const int Tc = taps - t0 < T ? taps - t0 : T;
+                fr_trec_tap_span sp[FR_TREC_TAP_CHUNK];
+                for (int tt = 0; tt < Tc; tt++) {
+                    const int tap = t0 + tt, j = tap * CG + cg; /* j: the sub-vector */
+                    const float *wj = wt + (size_t)j * L * cout;
+                    float *pj = part + tt * tap_stride;
+                    sp[tt] = fr_trec_tap_span_at(g, tap / g->k_w, tap % g->k_w);
+                    /* counts and cid are free once the centroids are taken */
+                    const int32_t n_used =
+                        fr_trec_pixel_used(g, &sp[tt], nb, cl, nc, counts, cid);
+                    for (int32_t u0 = 0; u0 < n_used; u0 += FR_TREC_PART_BLOCK) {
+                        const int nb4 = n_used - u0 < FR_TREC_PART_BLOCK ? (int)(n_used - u0)
+                                                                         : FR_TREC_PART_BLOCK;
+                        const float *cs[FR_TREC_PART_BLOCK];
+                        float *ys[FR_TREC_PART_BLOCK];
+                        for (int i = 0; i < nb4; i++) {
+                            cs[i] = sums + (size_t)cid[u0 + i] * L;
+                            ys[i] = pj + (size_t)cid[u0 + i] * cout;
+                        }
+                        partial(cs, nb4, L, wj, cout, ys);
+                    }
+                    fr_trec_stats_add(stats, &lo, j, L, n_used);
+                }
+                for (int b = 0; b < nb; b++)
+                    for (int oy = 0; oy < g->out_h; oy++) {
+                        const int32_t *clr[FR_TREC_TAP_CHUNK];
+                        for (int tt = 0; tt < Tc; tt++)
+                            clr[tt] = fr_trec_tap_line(g, &sp[tt], cl, b, oy);
+                        float *orow = out0 + (((int64_t)b * g->out_h + oy) * g->out_w) * cout;
+                        for (int ox = 0; ox < g->out_w; ox++)
+                            fr_trec_addf_taps(orow + (size_t)ox * cout, part, tap_stride, cout,
+                                              clr, sp, Tc, ox);
+                    }
+            }
         }
         for (int64_t i = 0; i < G * cout; i++) out0[i] = fr_cnn_clampf(out0[i], act);
     }

@@ -15,6 +15,7 @@ static uint16_t rd_u16(const unsigned char *p) {
 typedef struct trec_entry {
     uint32_t op_index, K, offset, bytes;
     unsigned sub_len, hash_bits, scope, types;
+    unsigned cgroups; /* pixel mode: channel groups (byte 13; 0 reads as 1) */
     unsigned reserved;
 } trec_entry;
 
@@ -25,21 +26,23 @@ static void rd_entry(const unsigned char *e, trec_entry *t) {
     t->hash_bits = e[10];
     t->scope = e[11];
     t->types = e[12];
-    t->reserved = (unsigned)e[13] | e[14] | e[15];
+    t->cgroups = e[13] ? e[13] : 1;
+    t->reserved = (unsigned)e[14] | e[15] | (!(t->types & 8u) && e[13] != 0);
     t->offset = rd_u32(e + 16);
     t->bytes = rd_u32(e + 20);
 }
 
 #define TYPE_PIXEL 8u /* types bit 3: pixel mode, one projection for all sub-vectors */
 
-/* Projection values per type: H * K, or H * L in pixel mode. */
+/* Projection values per type: H * K, or H * L * channel groups in pixel mode. */
 static uint64_t entry_proj_count(const trec_entry *t) {
-    return (uint64_t)t->hash_bits * (t->types & TYPE_PIXEL ? t->sub_len : t->K);
+    return (uint64_t)t->hash_bits *
+           (t->types & TYPE_PIXEL ? (uint64_t)t->sub_len * t->cgroups : t->K);
 }
 
-/* Offsets per type: J * H, or H in pixel mode. */
+/* Offsets per type: J * H, or H * channel groups in pixel mode. */
 static uint64_t entry_offset_count(const trec_entry *t) {
-    if (t->types & TYPE_PIXEL) return t->hash_bits;
+    if (t->types & TYPE_PIXEL) return (uint64_t)t->hash_bits * t->cgroups;
     const uint64_t J = t->sub_len ? ((uint64_t)t->K + t->sub_len - 1) / t->sub_len : 0;
     return J * t->hash_bits;
 }
@@ -117,10 +120,11 @@ fr_status fr_trec_file_open(const void *buf, size_t len, const char *name, int *
         if ((t.types & 3) == 0 || t.types > 15 || t.reserved != 0)
             return fr_fail(err, FR_E_FORMAT, "%s: layer %d: bad projection types %u", name, i,
                            t.types);
-        if ((t.types & TYPE_PIXEL) && t.K % t.sub_len != 0)
+        if ((t.types & TYPE_PIXEL) && t.K % ((uint64_t)t.sub_len * t.cgroups) != 0)
             return fr_fail(err, FR_E_FORMAT,
-                           "%s: layer %d: pixel mode with sub_len %u not dividing K %u", name,
-                           i, t.sub_len, (unsigned)t.K);
+                           "%s: layer %d: pixel mode with sub_len %u x %u channel groups not "
+                           "dividing K %u",
+                           name, i, t.sub_len, t.cgroups, (unsigned)t.K);
         const uint64_t want = entry_bytes(&t);
         if (t.bytes != want)
             return fr_fail(err, FR_E_FORMAT, "%s: layer %d: %u data bytes, expected %s",
@@ -150,7 +154,7 @@ fr_status fr_trec_file_layer(const void *buf, size_t len, int i, fr_trec_layer *
     /* re-check what the pointers depend on (cheap; the file may not have been opened) */
     const uint64_t hk = entry_proj_count(&t);
     if ((t.types & 3) == 0 || t.types > 15 || t.sub_len < 1 || t.K < 1 ||
-        t.bytes != entry_bytes(&t) || (uint64_t)t.offset + t.bytes > len ||
+        t.reserved != 0 || t.bytes != entry_bytes(&t) || (uint64_t)t.offset + t.bytes > len ||
         t.offset % 4 != 0 || (uintptr_t)buf % 4 != 0)
         return fr_fail(err, FR_E_FORMAT, "trec sidecar: layer %d is malformed", i);
     const uint64_t jh = entry_offset_count(&t);
@@ -161,6 +165,7 @@ fr_status fr_trec_file_layer(const void *buf, size_t len, int i, fr_trec_layer *
     out->params.hash_bits = (int)t.hash_bits;
     out->params.scope = (fr_trec_scope)t.scope;
     out->params.pixel = (t.types & TYPE_PIXEL) != 0;
+    out->channel_groups = out->params.pixel ? (int)t.cgroups : 1;
     const unsigned char *data = b + t.offset;
     if (t.types & 1) {
         out->params.proj_f32 = (const float *)(const void *)data;

@@ -21,6 +21,8 @@
 typedef struct fr_trec_layout {
     int K, J, L, H, cout;
     int pixel;           /* pixel mode (trec.h): clusters of input pixels, slot = L */
+    int taps;            /* k_h * k_w */
+    int cgroups;         /* pixel mode: channel groups in_c / L (J = taps * cgroups); else 1 */
     int slot;            /* max(L, cout); pixel mode: L */
     int64_t rows;        /* N */
     int64_t group_rows;  /* G */
@@ -49,7 +51,7 @@ typedef struct fr_trec_layout {
     size_t off_part;     /* pixel mode: the partial products of the clusters, cout each
                             (int8: one tap's, in the cluster slots once the centroids are
                             taken; float: part_floats, a chunk of taps, fr_trec_tap_chunk) */
-    size_t part_floats;  /* pixel mode, float: C * cout <= part_floats <= J * C * cout */
+    size_t part_floats;  /* pixel mode, float: C * cout <= part_floats <= taps * C * cout */
     size_t total;
 } fr_trec_layout;
 

@@ -27,70 +27,78 @@ void fr_trec_pixel_f32_ref(const fr_trec_params *p, const fr_cnn_geom *g, fr_cnn
     float *sums = (float *)(s + lo.off_sums); /* C * L: sums, then centroids */
     float *part = (float *)(s + lo.off_part); /* C * cout */
     float *d = (float *)(s + lo.off_dbuf);
-    const int K = lo.K, L = lo.L, H = lo.H, J = lo.J, cout = lo.cout;
+    const int K = lo.K, L = lo.L, H = lo.H, cout = lo.cout, CG = lo.cgroups;
+    const int cin = L * CG, taps = lo.taps;
     const int64_t G = lo.group_rows, PG = lo.group_pix;
     const int buckets = 1 << H;
 
     for (int grp = 0; grp < lo.n_groups; grp++) {
-        const float *in0 = input + (size_t)grp * PG * L;
-        for (int b = 0; b < buckets; b++) table[b] = -1;
-        int32_t nc = 0;
-        for (int64_t q = 0; q < PG; q++) {
-            const float *x = in0 + q * L;
-            for (int h = 0; h < H; h++) {
-                float acc = 0.0f;
-                for (int t = 0; t < L; t++) {
-                    const float prod = p->proj_f32[h * L + t] * x[t];
-                    acc = acc + prod;
-                }
-                if (p->offset_f32) acc = acc + p->offset_f32[h];
-                d[h] = acc;
-            }
-            const unsigned id = fr_trec_bits_f32(d, H);
-            if (stats && stats->bucket_ids) stats->bucket_ids[grp * PG + q] = (uint16_t)id;
-            int32_t c = table[id];
-            if (c < 0) {
-                c = nc++;
-                table[id] = c;
-                counts[c] = 0;
-                for (int t = 0; t < L; t++) sums[(size_t)c * L + t] = 0.0f;
-            }
-            cl[q] = c;
-            counts[c]++;
-            for (int t = 0; t < L; t++) sums[(size_t)c * L + t] += x[t];
-        }
-        for (int32_t c = 0; c < nc; c++)
-            for (int t = 0; t < L; t++)
-                sums[(size_t)c * L + t] = sums[(size_t)c * L + t] / (float)counts[c];
         float *out0 = output + (size_t)grp * G * cout;
         for (int64_t i = 0; i < G; i++)
             for (int oc = 0; oc < cout; oc++) out0[i * cout + oc] = bias ? bias[oc] : 0.0f;
-        for (int j = 0; j < J; j++) {
-            /* the clusters some row reads through tap j (counts: free after the means) */
-            int32_t *used = counts, n_used = 0;
-            for (int32_t c = 0; c < nc; c++) used[c] = 0;
-            for (int64_t i = 0; i < G; i++) {
-                const int64_t q = pixel_of(g, &lo, grp, (int64_t)grp * G + i, j / g->k_w,
-                                           j % g->k_w);
-                if (q >= 0) used[cl[q]] = 1;
-            }
-            for (int32_t c = 0; c < nc; c++) {
-                n_used += used[c];
-                if (!used[c]) continue;
-                for (int oc = 0; oc < cout; oc++) {
-                    const float *w = filter + (size_t)oc * K + (size_t)j * L;
+        for (int cg = 0; cg < CG; cg++) { /* channel groups: clustered one after another */
+            const float *in0 = input + (size_t)grp * PG * cin + (size_t)cg * L;
+            const float *proj = p->proj_f32 + (size_t)cg * H * L;
+            const float *offs = p->offset_f32 ? p->offset_f32 + (size_t)cg * H : NULL;
+            for (int b = 0; b < buckets; b++) table[b] = -1;
+            int32_t nc = 0;
+            for (int64_t q = 0; q < PG; q++) {
+                const float *x = in0 + q * cin;
+                for (int h = 0; h < H; h++) {
                     float acc = 0.0f;
-                    for (int t = 0; t < L; t++) acc = fmaf(sums[(size_t)c * L + t], w[t], acc);
-                    part[(size_t)c * cout + oc] = acc;
+                    for (int t = 0; t < L; t++) {
+                        const float prod = proj[h * L + t] * x[t];
+                        acc = acc + prod;
+                    }
+                    if (offs) acc = acc + offs[h];
+                    d[h] = acc;
                 }
+                const unsigned id = fr_trec_bits_f32(d, H);
+                if (stats && stats->bucket_ids)
+                    stats->bucket_ids[((int64_t)grp * PG + q) * CG + cg] = (uint16_t)id;
+                int32_t c = table[id];
+                if (c < 0) {
+                    c = nc++;
+                    table[id] = c;
+                    counts[c] = 0;
+                    for (int t = 0; t < L; t++) sums[(size_t)c * L + t] = 0.0f;
+                }
+                cl[q] = c;
+                counts[c]++;
+                for (int t = 0; t < L; t++) sums[(size_t)c * L + t] += x[t];
             }
-            fr_trec_stats_add(stats, &lo, j, L, n_used);
-            for (int64_t i = 0; i < G; i++) {
-                const int64_t q = pixel_of(g, &lo, grp, (int64_t)grp * G + i, j / g->k_w,
-                                           j % g->k_w);
-                if (q < 0) continue;
-                for (int oc = 0; oc < cout; oc++)
-                    out0[i * cout + oc] += part[(size_t)cl[q] * cout + oc];
+            for (int32_t c = 0; c < nc; c++)
+                for (int t = 0; t < L; t++)
+                    sums[(size_t)c * L + t] = sums[(size_t)c * L + t] / (float)counts[c];
+            for (int tap = 0; tap < taps; tap++) {
+                const int j = tap * CG + cg; /* the sub-vector: filter columns j * L .. */
+                /* the clusters some row reads through the tap (counts: free after the means) */
+                int32_t *used = counts, n_used = 0;
+                for (int32_t c = 0; c < nc; c++) used[c] = 0;
+                for (int64_t i = 0; i < G; i++) {
+                    const int64_t q = pixel_of(g, &lo, grp, (int64_t)grp * G + i,
+                                               tap / g->k_w, tap % g->k_w);
+                    if (q >= 0) used[cl[q]] = 1;
+                }
+                for (int32_t c = 0; c < nc; c++) {
+                    n_used += used[c];
+                    if (!used[c]) continue;
+                    for (int oc = 0; oc < cout; oc++) {
+                        const float *w = filter + (size_t)oc * K + (size_t)j * L;
+                        float acc = 0.0f;
+                        for (int t = 0; t < L; t++)
+                            acc = fmaf(sums[(size_t)c * L + t], w[t], acc);
+                        part[(size_t)c * cout + oc] = acc;
+                    }
+                }
+                fr_trec_stats_add(stats, &lo, j, L, n_used);
+                for (int64_t i = 0; i < G; i++) {
+                    const int64_t q = pixel_of(g, &lo, grp, (int64_t)grp * G + i,
+                                               tap / g->k_w, tap % g->k_w);
+                    if (q < 0) continue;
+                    for (int oc = 0; oc < cout; oc++)
+                        out0[i * cout + oc] += part[(size_t)cl[q] * cout + oc];
+                }
             }
         }
         for (int64_t i = 0; i < G * cout; i++) out0[i] = fr_cnn_clampf(out0[i], act);
@@ -109,69 +117,77 @@ void fr_trec_pixel_s8_ref(const fr_trec_params *p, const fr_cnn_geom *g,
     int16_t *cent = (int16_t *)(s + lo.off_cent); /* C * Lp */
     int32_t *part = (int32_t *)(s + lo.off_part); /* = sums */
     int32_t *acc = (int32_t *)(s + lo.off_acc);
-    const int K = lo.K, L = lo.L, H = lo.H, J = lo.J, cout = lo.cout, S = lo.slot;
+    const int K = lo.K, L = lo.L, H = lo.H, cout = lo.cout, S = lo.slot, CG = lo.cgroups;
+    const int cin = L * CG, taps = lo.taps;
     const int Lp = L + (L & 1);
     const int64_t G = lo.group_rows, PG = lo.group_pix;
     const int buckets = 1 << H;
 
     for (int grp = 0; grp < lo.n_groups; grp++) {
-        const int8_t *in0 = input + (size_t)grp * PG * L;
-        for (int b = 0; b < buckets; b++) table[b] = -1;
-        int32_t nc = 0;
-        for (int64_t px = 0; px < PG; px++) {
-            const int8_t *x = in0 + px * L;
-            unsigned id = 0;
-            for (int h = 0; h < H; h++) {
-                int32_t dot = 0;
-                for (int t = 0; t < L; t++)
-                    dot += (int32_t)p->proj_s8[h * L + t] * ((int32_t)x[t] - q->input_zp);
-                const int64_t dd = (int64_t)dot + (p->offset_s32 ? p->offset_s32[h] : 0);
-                if (dd >= 0) id |= 1u << h;
-            }
-            if (stats && stats->bucket_ids) stats->bucket_ids[grp * PG + px] = (uint16_t)id;
-            int32_t c = table[id];
-            if (c < 0) {
-                c = nc++;
-                table[id] = c;
-                counts[c] = 0;
-                for (int t = 0; t < L; t++) sums[(size_t)c * S + t] = 0;
-            }
-            cl[px] = c;
-            counts[c]++;
-            for (int t = 0; t < L; t++) sums[(size_t)c * S + t] += (int32_t)x[t] - q->input_zp;
-        }
-        for (int32_t c = 0; c < nc; c++)
-            for (int t = 0; t < L; t++)
-                cent[(size_t)c * Lp + t] =
-                    (int16_t)fr_trec_round_div(sums[(size_t)c * S + t], counts[c]);
         for (int64_t i = 0; i < G; i++)
             for (int oc = 0; oc < cout; oc++) acc[i * cout + oc] = bias ? bias[oc] : 0;
-        for (int j = 0; j < J; j++) {
-            int32_t *used = counts, n_used = 0; /* as the float reference */
-            for (int32_t c = 0; c < nc; c++) used[c] = 0;
-            for (int64_t i = 0; i < G; i++) {
-                const int64_t px = pixel_of(g, &lo, grp, (int64_t)grp * G + i, j / g->k_w,
-                                            j % g->k_w);
-                if (px >= 0) used[cl[px]] = 1;
-            }
-            for (int32_t c = 0; c < nc; c++) {
-                n_used += used[c];
-                if (!used[c]) continue;
-                for (int oc = 0; oc < cout; oc++) {
-                    const int8_t *w = filter + (size_t)oc * K + (size_t)j * L;
-                    int32_t y = 0;
-                    for (int t = 0; t < L; t++) y += cent[(size_t)c * Lp + t] * (int32_t)w[t];
-                    part[(size_t)c * S + oc] = y;
+        for (int cg = 0; cg < CG; cg++) { /* channel groups: clustered one after another */
+            const int8_t *in0 = input + (size_t)grp * PG * cin + (size_t)cg * L;
+            const int8_t *proj = p->proj_s8 + (size_t)cg * H * L;
+            const int32_t *offs = p->offset_s32 ? p->offset_s32 + (size_t)cg * H : NULL;
+            for (int b = 0; b < buckets; b++) table[b] = -1;
+            int32_t nc = 0;
+            for (int64_t px = 0; px < PG; px++) {
+                const int8_t *x = in0 + px * cin;
+                unsigned id = 0;
+                for (int h = 0; h < H; h++) {
+                    int32_t dot = 0;
+                    for (int t = 0; t < L; t++)
+                        dot += (int32_t)proj[h * L + t] * ((int32_t)x[t] - q->input_zp);
+                    const int64_t dd = (int64_t)dot + (offs ? offs[h] : 0);
+                    if (dd >= 0) id |= 1u << h;
                 }
+                if (stats && stats->bucket_ids)
+                    stats->bucket_ids[((int64_t)grp * PG + px) * CG + cg] = (uint16_t)id;
+                int32_t c = table[id];
+                if (c < 0) {
+                    c = nc++;
+                    table[id] = c;
+                    counts[c] = 0;
+                    for (int t = 0; t < L; t++) sums[(size_t)c * S + t] = 0;
+                }
+                cl[px] = c;
+                counts[c]++;
+                for (int t = 0; t < L; t++) sums[(size_t)c * S + t] += (int32_t)x[t] - q->input_zp;
             }
-            fr_trec_stats_add(stats, &lo, j, L, n_used);
-            for (int64_t i = 0; i < G; i++) {
-                const int64_t px = pixel_of(g, &lo, grp, (int64_t)grp * G + i, j / g->k_w,
-                                            j % g->k_w);
-                if (px < 0) continue;
-                for (int oc = 0; oc < cout; oc++)
-                    acc[i * cout + oc] =
-                        fr_q_add(acc[i * cout + oc], part[(size_t)cl[px] * S + oc]);
+            for (int32_t c = 0; c < nc; c++)
+                for (int t = 0; t < L; t++)
+                    cent[(size_t)c * Lp + t] =
+                        (int16_t)fr_trec_round_div(sums[(size_t)c * S + t], counts[c]);
+            for (int tap = 0; tap < taps; tap++) {
+                const int j = tap * CG + cg;
+                int32_t *used = counts, n_used = 0; /* as the float reference */
+                for (int32_t c = 0; c < nc; c++) used[c] = 0;
+                for (int64_t i = 0; i < G; i++) {
+                    const int64_t px = pixel_of(g, &lo, grp, (int64_t)grp * G + i,
+                                                tap / g->k_w, tap % g->k_w);
+                    if (px >= 0) used[cl[px]] = 1;
+                }
+                for (int32_t c = 0; c < nc; c++) {
+                    n_used += used[c];
+                    if (!used[c]) continue;
+                    for (int oc = 0; oc < cout; oc++) {
+                        const int8_t *w = filter + (size_t)oc * K + (size_t)j * L;
+                        int32_t y = 0;
+                        for (int t = 0; t < L; t++)
+                            y += cent[(size_t)c * Lp + t] * (int32_t)w[t];
+                        part[(size_t)c * S + oc] = y;
+                    }
+                }
+                fr_trec_stats_add(stats, &lo, j, L, n_used);
+                for (int64_t i = 0; i < G; i++) {
+                    const int64_t px = pixel_of(g, &lo, grp, (int64_t)grp * G + i,
+                                                tap / g->k_w, tap % g->k_w);
+                    if (px < 0) continue;
+                    for (int oc = 0; oc < cout; oc++)
+                        acc[i * cout + oc] =
+                            fr_q_add(acc[i * cout + oc], part[(size_t)cl[px] * S + oc]);
+                }
             }
         }
         int8_t *out0 = output + (size_t)grp * G * cout;

@@ -38,6 +38,8 @@ void fr_trec_layout_init(fr_trec_layout *lo, const fr_trec_params *p, const fr_c
     lo->J = fr_trec_num_sub(lo->K, lo->L);
     lo->cout = g->out_c;
     lo->pixel = p->pixel != 0;
+    lo->taps = g->k_h * g->k_w;
+    lo->cgroups = lo->pixel ? g->in_c / lo->L : 1;
     /* pixel mode: float keeps its centroids in the sums (slot L) beside the partials;
      * int8 moves them to the int16 centroids, and the partials take the slots */
     lo->slot = (lo->pixel && !want_s8) || lo->L > lo->cout ? lo->L : lo->cout;
@@ -92,7 +94,7 @@ void fr_trec_layout_init(fr_trec_layout *lo, const fr_trec_params *p, const fr_c
     if (lo->pixel && want_s8) off += a64(C * (L + (L & 1)) * 2);
     lo->off_part = want_s8 ? lo->off_sums : off;
     if (lo->pixel && !want_s8) { /* one tap's partials at least, up to the budget */
-        const size_t one = C * cout, all = (size_t)lo->J * one;
+        const size_t one = C * cout, all = (size_t)lo->taps * one;
         const size_t budget = FR_TREC_PART_BUDGET / 4;
         lo->part_floats = one > budget ? one : all < budget ? all : budget;
         off += a64(lo->part_floats * 4);
@@ -107,9 +109,9 @@ void fr_trec_stats_begin(fr_trec_stats *stats, const fr_trec_layout *lo) {
     stats->clusters = 0;
     stats->macs_dense = lo->rows * lo->K * (int64_t)lo->cout;
     stats->macs_reuse = 0;
-    stats->macs_hash = lo->pixel ? lo->pixels * lo->L * (int64_t)lo->H
-                                 : lo->rows * lo->K * (int64_t)lo->H;
-    stats->adds = (lo->pixel ? lo->pixels * lo->L : lo->rows * lo->K) +
+    const int64_t pixel_values = lo->pixels * lo->L * (int64_t)lo->cgroups; /* * in_c */
+    stats->macs_hash = lo->pixel ? pixel_values * lo->H : lo->rows * lo->K * (int64_t)lo->H;
+    stats->adds = (lo->pixel ? pixel_values : lo->rows * lo->K) +
                   lo->rows * lo->J * (int64_t)lo->cout;
     if (stats->clusters_per_sub)
         memset(stats->clusters_per_sub, 0, (size_t)lo->J * sizeof *stats->clusters_per_sub);
@@ -136,10 +138,10 @@ fr_status fr_trec_check(const fr_trec_params *p, const fr_cnn_geom *g, int want_
     if (want_s8 ? !p->proj_s8 : !p->proj_f32)
         return fr_fail(err, FR_E_ARG, "%s: missing %s projections", op,
                        want_s8 ? "int8" : "float");
-    if (p->pixel && p->sub_len != g->in_c)
+    if (p->pixel && (p->sub_len > g->in_c || g->in_c % p->sub_len != 0))
         return fr_fail(err, FR_E_ARG,
-                       "%s: pixel-mode TREC needs sub_len = in_c (%d), has %d", op, g->in_c,
-                       p->sub_len);
+                       "%s: pixel-mode TREC needs sub_len dividing in_c (%d), has %d", op,
+                       g->in_c, p->sub_len);
     /* Row counts: int32 cluster indices, int8 centroid sums 255 * G inside int32, and the
      * scratch size inside size_t (every term below is at most a few G * cout products). */
     int64_t G;

@@ -172,8 +172,8 @@ FR_TREC_INLINE void fr_trec_tap_s8_pairs(const int8_t *filter, int K, int k0, in
         partial(cent + (size_t)list[u] * 2 * np, np, wt2, cout, part + (size_t)list[u] * S);
 }
 
-/* Pixel mode (trec.h): every input pixel of a group hashed once and clustered in pixel
- * order; the centroids (int16) kept for all taps; per filter tap the partial products of
+/* Pixel mode (trec.h), per channel group: every input pixel of a group hashed once and
+ * clustered in pixel order; the centroids (int16) kept for all taps; per filter tap the partial products of
  * every cluster and one add for every row whose tap lies inside the image. Exact, so
  * bit-identical to fr_trec_pixel_s8_ref. */
 FR_TREC_INLINE void fr_trec_s8_pixel_body(const fr_trec_params *p, const fr_cnn_geom *g,
@@ -195,7 +195,8 @@ FR_TREC_INLINE void fr_trec_s8_pixel_body(const fr_trec_params *p, const fr_cnn_
     int16_t *wt2 = (int16_t *)(s + lo.off_wt);
     int16_t *ptp = (int16_t *)(s + lo.off_pt);
     int32_t *acc = (int32_t *)(s + lo.off_acc);
-    const int K = lo.K, L = lo.L, H = lo.H, J = lo.J, cout = lo.cout, S = lo.slot;
+    const int K = lo.K, L = lo.L, H = lo.H, cout = lo.cout, S = lo.slot;
+    const int CG = lo.cgroups, cin = L * CG, taps = lo.taps;
     const int Hq = fr_trec_hpad(H), np = (L + 1) / 2, Lp = 2 * np;
     const int64_t G = lo.group_rows, PG = lo.group_pix;
     const int32_t zp = q->input_zp;
@@ -203,41 +204,48 @@ FR_TREC_INLINE void fr_trec_s8_pixel_body(const fr_trec_params *p, const fr_cnn_
     const int per_image = g->out_h * g->out_w;
     const size_t tap_bytes = (size_t)((cout + 15) & ~15) * L; /* of params.taps_s8 */
     for (int b = 0; b < buckets; b++) table[b] = -1;
-    const uint32_t valid = fr_trec_pack_hash_s8(p->proj_s8, p->offset_s32, H, L, ptp, thr);
 
     for (int grp = 0; grp < lo.n_groups; grp++) {
-        const int8_t *in0 = input + (size_t)grp * PG * L;
-        int32_t nc = 0;
-        for (int64_t px = 0; px < PG; px++) {
-            fr_trec_cvt(in0 + (size_t)px * L, zp, L, v);
-            if (L & 1) v[L] = 0;
-            const uint32_t id = hash(ptp, Hq, H, v, np, thr) & valid;
-            if (stats && stats->bucket_ids) stats->bucket_ids[grp * PG + px] = (uint16_t)id;
-            cl[px] = fr_trec_join_s8(table, counts, cid, sums, S, id, v, L, &nc);
-        }
-        for (int32_t c = 0; c < nc; c++) {
-            table[cid[c]] = -1;
-            centroid(sums + (size_t)c * S, counts[c], L, cent + (size_t)c * Lp);
-        }
         fr_trec_rows_init(acc, G, cout, bias);
-        const int nb = (int)(G / per_image); /* images in the group */
-        for (int j = 0; j < J; j++) {
-            const int fy = j / g->k_w, fx = j % g->k_w;
-            const fr_trec_tap_span sp = fr_trec_tap_span_at(g, fy, fx);
-            /* counts and cid are free once the centroids are taken */
-            const int32_t n_used = fr_trec_pixel_used(g, &sp, nb, cl, nc, counts, cid);
-            const void *tp = p->taps_s8 ? (const unsigned char *)p->taps_s8 + tap_bytes * j : NULL;
-            tap(filter, K, j * L, L, cout, cent, cid, n_used, zp, part, S, wt2, tp, partial);
-            fr_trec_stats_add(stats, &lo, j, L, n_used);
-            for (int b = 0; b < nb; b++)
-                for (int oy = 0; oy < g->out_h; oy++) {
-                    const int32_t *clr = fr_trec_tap_line(g, &sp, cl, b, oy);
-                    if (!clr) continue;
-                    int32_t *arow = acc + (((int64_t)b * g->out_h + oy) * g->out_w) * cout;
-                    for (int ox = sp.ox0; ox < sp.ox1; ox++)
-                        fr_trec_add_row(arow + (size_t)ox * cout,
-                                        part + (size_t)clr[ox * sp.sw] * S, cout);
-                }
+        for (int cg = 0; cg < CG; cg++) { /* channel groups: clustered one after another */
+            const int8_t *in0 = input + (size_t)grp * PG * cin + (size_t)cg * L;
+            const uint32_t valid =
+                fr_trec_pack_hash_s8(p->proj_s8 + (size_t)cg * H * L,
+                                     p->offset_s32 ? p->offset_s32 + (size_t)cg * H : NULL, H, L,
+                                     ptp, thr);
+            int32_t nc = 0;
+            for (int64_t px = 0; px < PG; px++) {
+                fr_trec_cvt(in0 + (size_t)px * cin, zp, L, v);
+                if (L & 1) v[L] = 0;
+                const uint32_t id = hash(ptp, Hq, H, v, np, thr) & valid;
+                if (stats && stats->bucket_ids)
+                    stats->bucket_ids[((int64_t)grp * PG + px) * CG + cg] = (uint16_t)id;
+                cl[px] = fr_trec_join_s8(table, counts, cid, sums, S, id, v, L, &nc);
+            }
+            for (int32_t c = 0; c < nc; c++) {
+                table[cid[c]] = -1;
+                centroid(sums + (size_t)c * S, counts[c], L, cent + (size_t)c * Lp);
+            }
+            const int nb = (int)(G / per_image); /* images in the group */
+            for (int t = 0; t < taps; t++) {
+                const int j = t * CG + cg; /* the sub-vector: filter columns j * L .. */
+                const fr_trec_tap_span sp = fr_trec_tap_span_at(g, t / g->k_w, t % g->k_w);
+                /* counts and cid are free once the centroids are taken */
+                const int32_t n_used = fr_trec_pixel_used(g, &sp, nb, cl, nc, counts, cid);
+                const void *tp =
+                    p->taps_s8 ? (const unsigned char *)p->taps_s8 + tap_bytes * j : NULL;
+                tap(filter, K, j * L, L, cout, cent, cid, n_used, zp, part, S, wt2, tp, partial);
+                fr_trec_stats_add(stats, &lo, j, L, n_used);
+                for (int b = 0; b < nb; b++)
+                    for (int oy = 0; oy < g->out_h; oy++) {
+                        const int32_t *clr = fr_trec_tap_line(g, &sp, cl, b, oy);
+                        if (!clr) continue;
+                        int32_t *arow = acc + (((int64_t)b * g->out_h + oy) * g->out_w) * cout;
+                        for (int ox = sp.ox0; ox < sp.ox1; ox++)
+                            fr_trec_add_row(arow + (size_t)ox * cout,
+                                            part + (size_t)clr[ox * sp.sw] * S, cout);
+                    }
+            }
         }
         requant(q, acc, G, cout, output + (size_t)grp * G * cout);
     }

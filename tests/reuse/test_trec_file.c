@@ -78,11 +78,13 @@ static void test_demo_file(void **state) {
         assert_int_equal(fr_trec_file_find(buf, len, op, &l, &found, &err), FR_OK);
         assert_int_equal(found, 0);
     }
-    /* layer 3 (pixel, L = 16) matches a 3x3x16 conv, not a 1x1x144 one (L must be in_c) */
+    /* layer 3 (pixel, L = 16, one channel group) matches a 3x3x16 conv, not a 1x1x24 one
+     * (L must divide in_c; the model binding also wants L * groups = in_c) */
     assert_int_equal(fr_trec_file_layer(buf, len, 3, &l, &err), FR_OK);
+    assert_int_equal(l.channel_groups, 1);
     assert_int_equal(fr_trec_check(&l.params, &g, 1, "conv", &err), FR_OK);
     fr_cnn_geom g1;
-    assert_int_equal(fr_cnn_geom_init(&g1, "conv", FR_CNN_PAD_SAME, 1, 8, 8, 144, 8, 1, 1, 1, 1,
+    assert_int_equal(fr_cnn_geom_init(&g1, "conv", FR_CNN_PAD_SAME, 1, 8, 8, 24, 8, 1, 1, 1, 1,
                                       1, 1, 1, &err),
                      FR_OK);
     assert_int_equal(fr_trec_check(&l.params, &g1, 1, "conv", &err), FR_E_ARG);
@@ -123,7 +125,9 @@ static fr_status try_open(const unsigned char *b, size_t len, fr_error *err) {
         for (int i = 0; i < n; i++) {
             fr_trec_layer l;
             assert_int_equal(fr_trec_file_layer(b, len, i, &l, err), FR_OK);
-            const size_t hk = (size_t)l.params.hash_bits * l.K;
+            const size_t hk = (size_t)l.params.hash_bits *
+                              (l.params.pixel ? (size_t)l.params.sub_len * l.channel_groups
+                                              : (size_t)l.K);
             volatile int sink = 0;
             if (l.params.proj_f32)
                 for (size_t k = 0; k < hk; k++) sink += (int)l.params.proj_f32[k] != 0;
@@ -145,6 +149,7 @@ static void test_malformed(void **state) {
     assert_int_equal(posix_memalign((void **)&b, 64, 1024), 0);
     const size_t len = make_file(good);
     fr_error err = {0};
+    fr_trec_layer l0;
     assert_int_equal(try_open(good, len, &err), FR_OK);
 
     /* every truncation (copied to an exact-size heap buffer so ASan sees overreads) */
@@ -188,6 +193,8 @@ static void test_malformed(void **state) {
         {32, 60, FR_E_FORMAT, "offset"},    /* inside the table */
         {56, 64, FR_E_FORMAT, "overlapping"}, /* second block on the first */
         {12, 1, FR_E_FORMAT, "reserved"},
+        {29, 2, FR_E_FORMAT, "types"},      /* channel groups on a layer not in pixel mode */
+        {30, 1, FR_E_FORMAT, "types"},      /* reserved entry bytes */
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         memcpy(b, good, len);
@@ -203,6 +210,18 @@ static void test_malformed(void **state) {
     b[24] = 3;
     assert_int_equal(try_open(b, len, &err), FR_E_FORMAT);
     assert_non_null(strstr(err.msg, "pixel"));
+    /* pixel mode with 2 channel groups of sub_len 4 (H * 4 * 2 = H * K projections: the
+     * same data bytes); 3 groups do not divide K */
+    memcpy(b, good, len);
+    b[28] = 11;
+    b[29] = 2;
+    assert_int_equal(try_open(b, len, &err), FR_OK);
+    assert_int_equal(fr_trec_file_layer(b, len, 0, &l0, &err), FR_OK);
+    assert_int_equal(l0.channel_groups, 2);
+    assert_int_equal(l0.params.pixel, 1);
+    b[29] = 3;
+    assert_int_equal(try_open(b, len, &err), FR_E_FORMAT);
+    assert_non_null(strstr(err.msg, "channel groups"));
     /* misaligned buffer, NULL arguments */
     memcpy(b + 1, good, len);
     int n;

@@ -12,9 +12,18 @@
 typedef struct px_conf {
     fr_cnn_geom g;
     fr_trec_params p;
-    int K, J;
+    int K, J, CG; /* J = taps * CG, CG channel groups of sub_len = in_c / CG */
     size_t N, npix; /* rows, input pixels */
 } px_conf;
+
+/* A random divisor of n: 1 half of the time, n now and then. */
+static int random_divisor(tr_rng *r, int n) {
+    if (tr_int(r, 0, 1)) return 1;
+    for (;;) {
+        const int d = tr_int(r, 1, n);
+        if (n % d == 0) return d;
+    }
+}
 
 static void random_conf(tr_rng *r, px_conf *c, int max_hw, int max_c) {
     for (;;) {
@@ -29,10 +38,11 @@ static void random_conf(tr_rng *r, px_conf *c, int max_hw, int max_c) {
     c->K = c->g.k_h * c->g.k_w * c->g.in_c;
     memset(&c->p, 0, sizeof c->p);
     c->p.pixel = 1;
-    c->p.sub_len = c->g.in_c;
+    c->CG = random_divisor(r, c->g.in_c);
+    c->p.sub_len = c->g.in_c / c->CG;
     c->p.hash_bits = tr_int(r, 0, 4) == 0 ? 16 : tr_int(r, 1, 10);
     c->p.scope = tr_int(r, 0, 1) ? FR_TREC_SCOPE_BATCH : FR_TREC_SCOPE_IMAGE;
-    c->J = c->g.k_h * c->g.k_w;
+    c->J = c->g.k_h * c->g.k_w * c->CG;
     c->N = (size_t)c->g.batch * c->g.out_h * c->g.out_w;
     c->npix = (size_t)c->g.batch * c->g.in_h * c->g.in_w;
 }
@@ -43,8 +53,9 @@ static size_t group_of(const px_conf *c, size_t q) {
     return c->p.scope == FR_TREC_SCOPE_BATCH ? 0 : q / ((size_t)c->g.in_h * c->g.in_w);
 }
 
-/* The partial-product sets the definition asks for: per scope group and tap, the distinct
- * buckets of the pixels that the group's rows read through that tap (im2col walk). */
+/* The partial-product sets the definition asks for: per scope group, channel group and
+ * tap, the distinct buckets of the pixels that the group's rows read through that tap
+ * (im2col walk); ids[q * CG + cg]. */
 static int64_t used_clusters(const px_conf *c, const uint16_t *ids) {
     const fr_cnn_geom *g = &c->g;
     const int groups = c->p.scope == FR_TREC_SCOPE_BATCH ? 1 : g->batch;
@@ -52,6 +63,7 @@ static int64_t used_clusters(const px_conf *c, const uint16_t *ids) {
     int64_t total = 0;
     uint8_t *seen = malloc((size_t)1 << 16);
     for (int grp = 0; grp < groups; grp++)
+        for (int cg = 0; cg < c->CG; cg++)
         for (int fy = 0; fy < g->k_h; fy++)
             for (int fx = 0; fx < g->k_w; fx++) {
                 memset(seen, 0, (size_t)1 << 16);
@@ -61,7 +73,8 @@ static int64_t used_clusters(const px_conf *c, const uint16_t *ids) {
                             const int iy = oy * g->stride_h - g->pad_top + fy * g->dil_h;
                             const int ix = ox * g->stride_w - g->pad_left + fx * g->dil_w;
                             if (iy < 0 || iy >= g->in_h || ix < 0 || ix >= g->in_w) continue;
-                            const uint16_t id = ids[((size_t)b * g->in_h + iy) * g->in_w + ix];
+                            const size_t q = ((size_t)b * g->in_h + iy) * g->in_w + ix;
+                            const uint16_t id = ids[q * c->CG + cg];
                             total += !seen[id];
                             seen[id] = 1;
                         }
@@ -86,8 +99,10 @@ static void test_pixel_check(void **state) {
     assert_int_equal(fr_trec_check(&p, &g, 0, "conv3", &err), FR_E_ARG);
     assert_non_null(strstr(err.msg, "conv3"));
     assert_non_null(strstr(err.msg, "pixel"));
-    p.sub_len = 2;
+    p.sub_len = 3; /* must divide in_c */
     assert_int_equal(fr_trec_check(&p, &g, 0, "conv3", &err), FR_E_ARG);
+    p.sub_len = 2; /* two channel groups */
+    assert_int_equal(fr_trec_check(&p, &g, 0, "conv3", &err), FR_OK);
     /* one zero projection: every pixel in bucket 2^H - 1, one cluster per image */
     float zero[4 * 4] = {0};
     fr_trec_params z = {.sub_len = 4, .hash_bits = 4, .proj_f32 = zero, .pixel = 1};
@@ -126,7 +141,7 @@ static void test_pixel_check(void **state) {
 
 /* One float case: the fast path of every isa against the reference on random data with
  * repeated pixels (every third pixel a copy of the first); returns the number of distinct
- * bucket ids of image 0. */
+ * bucket ids of image 0's channel group 0. */
 static int check_f32_case(tr_rng *r, px_conf *c) {
     const size_t n_in = c->npix * c->g.in_c;
     float *x = rand_f32(r, n_in, 1.0f);
@@ -135,7 +150,7 @@ static int check_f32_case(tr_rng *r, px_conf *c) {
     float *w = rand_f32(r, (size_t)c->g.out_c * c->K, 0.3f);
     float *bias = tr_int(r, 0, 3) ? rand_f32(r, (size_t)c->g.out_c, 0.1f) : NULL;
     float *proj = rand_f32(r, (size_t)c->p.hash_bits * c->g.in_c, 1.0f);
-    float *off = tr_int(r, 0, 1) ? rand_f32(r, (size_t)c->p.hash_bits, 0.5f) : NULL;
+    float *off = tr_int(r, 0, 1) ? rand_f32(r, (size_t)c->p.hash_bits * c->CG, 0.5f) : NULL;
     c->p.proj_f32 = proj;
     c->p.offset_f32 = off;
     assert_int_equal(fr_trec_check(&c->p, &c->g, 0, "conv", NULL), FR_OK);
@@ -144,7 +159,8 @@ static int check_f32_case(tr_rng *r, px_conf *c) {
     void *scr = tr_scratch(sb);
     const size_t ny = c->N * c->g.out_c;
     float *y1 = malloc(ny * sizeof *y1), *y2 = malloc(ny * sizeof *y2);
-    uint16_t *id1 = malloc(c->npix * 2), *id2 = malloc(c->npix * 2);
+    const size_t nid = c->npix * c->CG;
+    uint16_t *id1 = malloc(nid * 2), *id2 = malloc(nid * 2);
     uint32_t *cp1 = malloc(c->J * 4), *cp2 = malloc(c->J * 4);
     fr_trec_stats s1 = {.bucket_ids = id1, .clusters_per_sub = cp1};
     fr_trec_conv_f32_ref(&c->p, &c->g, act, x, w, bias, y1, scr, &s1);
@@ -154,7 +170,7 @@ static int check_f32_case(tr_rng *r, px_conf *c) {
         memset(scr, 0xC3, sb);
         memset(y2, 0, ny * sizeof *y2);
         fr_trec_conv_f32((fr_isa)isa, &c->p, &c->g, act, x, w, bias, y2, scr, &s2);
-        assert_memory_equal(id1, id2, c->npix * 2);
+        assert_memory_equal(id1, id2, nid * 2);
         assert_memory_equal(cp1, cp2, (size_t)c->J * 4);
         assert_memory_equal(y1, y2, ny * sizeof *y1);
         assert_int_equal(s1.clusters, s2.clusters);
@@ -165,9 +181,9 @@ static int check_f32_case(tr_rng *r, px_conf *c) {
     }
     uint8_t *seen = calloc((size_t)1 << 16, 1);
     int distinct = 0;
-    for (size_t q = 0; q < (size_t)c->g.in_h * c->g.in_w; q++) {
-        distinct += !seen[id1[q]];
-        seen[id1[q]] = 1;
+    for (size_t q = 0; q < (size_t)c->g.in_h * c->g.in_w; q++) { /* channel group 0 */
+        distinct += !seen[id1[q * c->CG]];
+        seen[id1[q * c->CG]] = 1;
     }
     free(seen);
     free(x), free(w), free(bias), free(proj), free(off), free(scr), free(y1), free(y2);
@@ -202,10 +218,11 @@ static void test_pixel_fast_equals_ref_f32_chunks(void **state) {
         c.K = c.g.k_h * c.g.k_w * c.g.in_c;
         memset(&c.p, 0, sizeof c.p);
         c.p.pixel = 1;
-        c.p.sub_len = c.g.in_c;
+        c.CG = c.g.in_c % 2 == 0 && it % 2 ? 2 : 1;
+        c.p.sub_len = c.g.in_c / c.CG;
         c.p.hash_bits = tr_int(&r, 6, 12);
         c.p.scope = FR_TREC_SCOPE_IMAGE;
-        c.J = k * k;
+        c.J = k * k * c.CG;
         c.N = (size_t)hw * hw;
         c.npix = c.N;
         const int nc = check_f32_case(&r, &c);
@@ -214,7 +231,7 @@ static void test_pixel_fast_equals_ref_f32_chunks(void **state) {
         const size_t C = c.npix < ((size_t)1 << c.p.hash_bits) ? c.npix
                                                                  : ((size_t)1 << c.p.hash_bits);
         const size_t floats = C * out_c > budget ? C * out_c : budget;
-        chunked += floats / per_tap < (size_t)c.J;
+        chunked += floats / per_tap < (size_t)(k * k);
     }
     assert_true(chunked >= cases / 2);
 }
@@ -238,8 +255,8 @@ static void test_pixel_fast_equals_ref_s8(void **state) {
         int8_t *proj = rand_s8(&r, (size_t)c.p.hash_bits * c.g.in_c, -128, 127);
         int32_t *off = NULL;
         if (tr_int(&r, 0, 1)) {
-            off = malloc((size_t)c.p.hash_bits * 4);
-            for (int i = 0; i < c.p.hash_bits; i++)
+            off = malloc((size_t)c.p.hash_bits * c.CG * 4);
+            for (int i = 0; i < c.p.hash_bits * c.CG; i++)
                 off[i] = i == 0 ? INT32_MAX : i == 1 ? INT32_MIN : tr_int(&r, -40000, 40000);
         }
         c.p.proj_s8 = proj;
@@ -251,16 +268,17 @@ static void test_pixel_fast_equals_ref_s8(void **state) {
         void *scr = tr_scratch(sb);
         const size_t ny = c.N * c.g.out_c;
         int8_t *y1 = malloc(ny), *y2 = malloc(ny);
-        uint16_t *id1 = malloc(c.npix * 2), *id2 = malloc(c.npix * 2);
+        const size_t nid = c.npix * c.CG;
+        uint16_t *id1 = malloc(nid * 2), *id2 = malloc(nid * 2);
         fr_trec_stats s1 = {.bucket_ids = id1};
         fr_trec_conv_s8_ref(&c.p, &c.g, &q.q, x, w, bias, y1, scr, &s1);
         for (int isa = 0; isa < FR_ISA_COUNT; isa++) {
             if (!fr_isa_supported((fr_isa)isa)) continue;
             fr_trec_stats s2 = {.bucket_ids = id2};
             memset(scr, 0x5A, sb);
-            memset(id2, 0, c.npix * 2);
+            memset(id2, 0, nid * 2);
             fr_trec_conv_s8((fr_isa)isa, &c.p, &c.g, &q.q, x, w, bias, y2, scr, &s2);
-            assert_memory_equal(id1, id2, c.npix * 2);
+            assert_memory_equal(id1, id2, nid * 2);
             assert_memory_equal(y1, y2, ny);
             assert_int_equal(s1.clusters, s2.clusters);
             fr_trec_conv_s8((fr_isa)isa, &c.p, &c.g, &q.q, x, w, bias, y2, scr, NULL);
@@ -284,8 +302,8 @@ static void test_pixel_fast_equals_ref_s8(void **state) {
         free(x), free(w), free(bias), free(proj), free(off), free(scr), free(y1), free(y2);
         free(id1), free(id2);
     }
-    /* the VNNI kernel's packed taps were exercised (L = in_c, a multiple of 4, in part of
-     * the cases) wherever this CPU has that kernel */
+    /* the VNNI kernel's packed taps were exercised (L a multiple of 4 in part of the
+     * cases) wherever this CPU has that kernel */
     if (fr_isa_supported(FR_ISA_AVX512)) assert_true(n_packed > 0);
 }
 
@@ -300,53 +318,54 @@ static void test_pixel_centroid_map_s8(void **state) {
         px_conf c;
         random_conf(&r, &c, 9, it % 4 == 0 ? 40 : 8);
         if (c.p.hash_bits > 8) c.p.hash_bits = tr_int(&r, 1, 6); /* real clusters */
-        const int L = c.g.in_c, H = c.p.hash_bits;
-        int8_t *x = rand_s8(&r, c.npix * L, -128, 127);
+        const int L = c.p.sub_len, H = c.p.hash_bits, CG = c.CG, C = c.g.in_c;
+        int8_t *x = rand_s8(&r, c.npix * C, -128, 127);
         int8_t *w = rand_s8(&r, (size_t)c.g.out_c * c.K, -127, 127);
         int32_t *bias = malloc((size_t)c.g.out_c * 4);
         for (int o = 0; o < c.g.out_c; o++) bias[o] = tr_int(&r, -20000, 20000);
-        int8_t *proj = rand_s8(&r, (size_t)H * L, -128, 127);
-        int32_t off[16];
-        for (int h = 0; h < H; h++) off[h] = tr_int(&r, -3000, 3000);
+        int8_t *proj = rand_s8(&r, (size_t)H * C, -128, 127);
+        int32_t *off = malloc((size_t)H * CG * 4);
+        for (int h = 0; h < H * CG; h++) off[h] = tr_int(&r, -3000, 3000);
         c.p.proj_s8 = proj;
         c.p.offset_s32 = off;
         tr_q q;
         random_requant(&r, &q, c.g.out_c);
         void *scr = tr_scratch(fr_trec_conv_s8_scratch_bytes(&c.p, &c.g));
         const size_t ny = c.N * c.g.out_c;
-        int8_t *y1 = malloc(ny), *y2 = malloc(ny), *xm = malloc(c.npix * L);
-        uint16_t *ids = malloc(c.npix * 2);
+        int8_t *y1 = malloc(ny), *y2 = malloc(ny), *xm = malloc(c.npix * C);
+        uint16_t *ids = malloc(c.npix * CG * 2);
         fr_trec_stats st = {.bucket_ids = ids};
         fr_trec_conv_s8(fr_isa_best(), &c.p, &c.g, &q.q, x, w, bias, y1, scr, &st);
         int64_t *sum = malloc(sizeof *sum * L);
-        for (size_t a = 0; a < c.npix; a++) {
-            int64_t dot[16];
-            unsigned id = 0;
-            for (int h = 0; h < H; h++) {
-                dot[h] = off[h];
-                for (int t = 0; t < L; t++)
-                    dot[h] += (int64_t)proj[h * L + t] * (x[a * L + t] - q.q.input_zp);
-                if (dot[h] >= 0) id |= 1u << h;
+        for (size_t a = 0; a < c.npix; a++)
+            for (int cg = 0; cg < CG; cg++) {
+                const int8_t *P = proj + (size_t)cg * H * L, *xa = x + a * C + cg * L;
+                unsigned id = 0;
+                for (int h = 0; h < H; h++) {
+                    int64_t dot = off[cg * H + h];
+                    for (int t = 0; t < L; t++)
+                        dot += (int64_t)P[h * L + t] * (xa[t] - q.q.input_zp);
+                    if (dot >= 0) id |= 1u << h;
+                }
+                assert_int_equal(ids[a * CG + cg], id);
+                int64_t n = 0;
+                for (int t = 0; t < L; t++) sum[t] = 0;
+                for (size_t b = 0; b < c.npix; b++) {
+                    if (group_of(&c, b) != group_of(&c, a) || ids[b * CG + cg] != id) continue;
+                    n++;
+                    for (int t = 0; t < L; t++) sum[t] += x[b * C + cg * L + t] - q.q.input_zp;
+                }
+                for (int t = 0; t < L; t++) {
+                    const int64_t s = sum[t];
+                    const int64_t cm = s >= 0 ? (s + n / 2) / n : -((-s + n / 2) / n);
+                    xm[a * C + cg * L + t] = (int8_t)(cm + q.q.input_zp);
+                }
             }
-            assert_int_equal(ids[a], id);
-            int64_t n = 0;
-            for (int t = 0; t < L; t++) sum[t] = 0;
-            for (size_t b = 0; b < c.npix; b++) {
-                if (group_of(&c, b) != group_of(&c, a) || ids[b] != ids[a]) continue;
-                n++;
-                for (int t = 0; t < L; t++) sum[t] += x[b * L + t] - q.q.input_zp;
-            }
-            for (int t = 0; t < L; t++) {
-                const int64_t s = sum[t];
-                const int64_t cm = s >= 0 ? (s + n / 2) / n : -((-s + n / 2) / n);
-                xm[a * L + t] = (int8_t)(cm + q.q.input_zp);
-            }
-        }
         assert_int_equal(st.clusters, used_clusters(&c, ids));
         fr_cnn_conv_s8_ref(&c.g, &q.q, xm, w, bias, y2);
         assert_memory_equal(y1, y2, ny);
-        free(x), free(w), free(bias), free(proj), free(scr), free(y1), free(y2), free(xm);
-        free(ids), free(sum);
+        free(x), free(w), free(bias), free(proj), free(off), free(scr), free(y1), free(y2);
+        free(xm), free(ids), free(sum);
     }
 }
 
@@ -367,35 +386,37 @@ static void test_pixel_centroid_map_f32(void **state) {
         } else {
             c.p.hash_bits = 16;
         }
-        const int L = c.g.in_c, H = c.p.hash_bits;
-        float *x = rand_f32(&r, c.npix * L, 1.0f);
+        const int L = c.p.sub_len, H = c.p.hash_bits, CG = c.CG, C = c.g.in_c;
+        float *x = rand_f32(&r, c.npix * C, 1.0f);
         float *w = rand_f32(&r, (size_t)c.g.out_c * c.K, 0.3f);
         float *bias = rand_f32(&r, (size_t)c.g.out_c, 0.1f);
-        float *proj = rand_f32(&r, (size_t)H * L, 1.0f);
-        float off[16];
-        for (int h = 0; h < H; h++) off[h] = 0.3f * tr_gauss(&r);
+        float *proj = rand_f32(&r, (size_t)H * C, 1.0f);
+        float *off = malloc((size_t)H * CG * 4);
+        for (int h = 0; h < H * CG; h++) off[h] = 0.3f * tr_gauss(&r);
         c.p.proj_f32 = proj;
         c.p.offset_f32 = it % 2 ? NULL : off;
         fr_cnn_range_f32 act = {-1e30f, 1e30f};
         void *scr = tr_scratch(fr_trec_conv_f32_scratch_bytes(&c.p, &c.g));
         const size_t ny = c.N * c.g.out_c;
-        float *y1 = malloc(ny * 4), *y2 = malloc(ny * 4), *xm = malloc(c.npix * L * 4);
-        uint16_t *ids = malloc(c.npix * 2);
+        float *y1 = malloc(ny * 4), *y2 = malloc(ny * 4), *xm = malloc(c.npix * C * 4);
+        uint16_t *ids = malloc(c.npix * CG * 2);
         fr_trec_stats st = {.bucket_ids = ids};
         fr_trec_conv_f32(fr_isa_best(), &c.p, &c.g, act, x, w, bias, y1, scr, &st);
         double *sum = malloc(sizeof *sum * L);
         int pure = 1;
-        for (size_t a = 0; a < c.npix; a++) {
-            double n = 0;
-            for (int t = 0; t < L; t++) sum[t] = 0;
-            for (size_t b = 0; b < c.npix; b++) {
-                if (group_of(&c, b) != group_of(&c, a) || ids[b] != ids[a]) continue;
-                if (b != a) pure = 0;
-                n++;
-                for (int t = 0; t < L; t++) sum[t] += x[b * L + t];
+        for (size_t a = 0; a < c.npix; a++)
+            for (int cg = 0; cg < CG; cg++) {
+                const uint16_t id = ids[a * CG + cg];
+                double n = 0;
+                for (int t = 0; t < L; t++) sum[t] = 0;
+                for (size_t b = 0; b < c.npix; b++) {
+                    if (group_of(&c, b) != group_of(&c, a) || ids[b * CG + cg] != id) continue;
+                    if (b != a) pure = 0;
+                    n++;
+                    for (int t = 0; t < L; t++) sum[t] += x[b * C + cg * L + t];
+                }
+                for (int t = 0; t < L; t++) xm[a * C + cg * L + t] = (float)(sum[t] / n);
             }
-            for (int t = 0; t < L; t++) xm[a * L + t] = (float)(sum[t] / n);
-        }
         assert_int_equal(st.clusters, used_clusters(&c, ids));
         assert_int_equal(st.macs_reuse, st.clusters * L * c.g.out_c);
         fr_cnn_conv_f32_ref(&c.g, act, xm, w, bias, y2);
@@ -409,8 +430,8 @@ static void test_pixel_centroid_map_f32(void **state) {
                     fail_msg("dense identity: output %zu is %.9g, conv %.9g", i, y1[i], y2[i]);
             pure_checked++;
         }
-        free(x), free(w), free(bias), free(proj), free(scr), free(y1), free(y2), free(xm);
-        free(ids), free(sum);
+        free(x), free(w), free(bias), free(proj), free(off), free(scr), free(y1), free(y2);
+        free(xm), free(ids), free(sum);
     }
     print_message("dense identity checked on %d of 40 cases\n", pure_checked);
     assert_true(pure_checked >= 5);

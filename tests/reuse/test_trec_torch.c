@@ -51,9 +51,11 @@ static void case_geom(tr_case *c, fr_cnn_geom *g, fr_trec_params *p, int *act, i
     p->pixel = tr_get(c, "trec", 'i')->n >= 6 ? tv[5] : 0;
 }
 
-/* Bucket ids a case has: N * J (rows x sub-vectors), or one per input pixel. */
+/* Bucket ids a case has: N * J (rows x sub-vectors), or one per input pixel and channel
+ * group (in_c / L of them). */
 static size_t n_ids(const fr_cnn_geom *g, const fr_trec_params *p, size_t N, int J) {
-    return p->pixel ? (size_t)g->batch * g->in_h * g->in_w : N * (size_t)J;
+    return p->pixel ? (size_t)g->batch * g->in_h * g->in_w * (size_t)(g->in_c / p->sub_len)
+                    : N * (size_t)J;
 }
 
 static void check_ids(const uint16_t *got, tr_array *want, size_t n, int J, const char *what,
@@ -190,13 +192,16 @@ static void test_against_twins(void **state) {
     (void)state;
     tr_file tf;
     tr_open(&tf, CASES_PATH);
-    int n_f32 = 0, n_s8 = 0, n_pixel = 0;
+    int n_f32 = 0, n_s8 = 0, n_pixel = 0, n_groups = 0;
     for (uint32_t ci = 0; ci < tf.n_cases; ci++) {
         tr_case c;
         tr_read_case(&tf, &c);
         tr_array *tv = tr_get(&c, "trec", 'i');
         const int kind = ((int32_t *)tv->data)[4];
-        n_pixel += tv->n >= 6 && ((int32_t *)tv->data)[5];
+        const int pixel = tv->n >= 6 && ((int32_t *)tv->data)[5];
+        n_pixel += pixel;
+        /* channel groups: L (trec[0]) below in_c (geom[3]) */
+        n_groups += pixel && ((int32_t *)tv->data)[0] < ((int32_t *)tr_get(&c, "geom", 'i')->data)[3];
         if (kind == 2) {
             run_s8_case(&c, (int)ci);
             n_s8++;
@@ -209,7 +214,8 @@ static void test_against_twins(void **state) {
     fclose(tf.f);
     assert_true(n_f32 >= 18);
     assert_true(n_s8 >= 12);
-    assert_true(n_pixel >= 15);
+    assert_true(n_pixel >= 25);
+    assert_true(n_groups >= 10);
 }
 
 int main(void) {

@@ -213,7 +213,8 @@ def to_trec(model, name, L, H, scope=trec.SCOPE_IMAGE, init="gauss", calib_rows=
     the calibration mean), or "keep" when name already is a TrecConv2d of that L and H
     (nothing to do). The module is left in the model's training mode.
 
-    pixel: pixel mode (shared projection; L must be the conv's in_channels): one H x L
+    pixel: pixel mode (shared projection; L must divide the conv's in_channels): per
+    channel group of L channels one H x L
     projection for every input pixel; for pca / pca+c, calib_rows are then the conv's
     calibration *pixels* [n, in_channels] (its input's channel vectors, e.g.
     x.permute(0, 2, 3, 1).reshape(-1, C)), and "+c" gives offsets -P . mean pixel."""
@@ -229,9 +230,9 @@ def to_trec(model, name, L, H, scope=trec.SCOPE_IMAGE, init="gauss", calib_rows=
         raise ValueError("%s: only groups=1 and explicit integer padding are supported" % name)
     K = conv.in_channels * conv.kernel_size[0] * conv.kernel_size[1]
     L = min(int(L), K)
-    if pixel and L != conv.in_channels:
-        raise ValueError("to_trec(%s): pixel mode needs L = in_channels (%d), not %d" %
-                         (name, conv.in_channels, L))
+    if pixel and (L > conv.in_channels or conv.in_channels % L):
+        raise ValueError("to_trec(%s): pixel mode needs L to divide in_channels (%d), not %d"
+                         % (name, conv.in_channels, L))
     t = trec.TrecConv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
                         conv.padding, conv.dilation, bias=conv.bias is not None, sub_len=L,
                         hash_bits=int(H), scope=scope, tau=tau, pixel=pixel)
@@ -245,9 +246,9 @@ def to_trec(model, name, L, H, scope=trec.SCOPE_IMAGE, init="gauss", calib_rows=
         elif init in ("pca", "pca+c"):
             if calib_rows is None:
                 raise ValueError("to_trec(%s): init %s needs calib_rows" % (name, init))
-            if pixel and calib_rows.shape[1] != L:
+            if pixel and calib_rows.shape[1] != conv.in_channels:
                 raise ValueError("to_trec(%s): pixel mode wants calibration pixels [n, %d]"
-                                 % (name, L))
+                                 % (name, conv.in_channels))
             p, o = _pca_proj(calib_rows, L, t.H, gen, init == "pca+c")
             t.proj.copy_(p)
             t.offset.copy_(o)

@@ -23,7 +23,7 @@ usage:
                        NAME=L:H,NAME=L:H,... for a per-layer choice
     --ptq-layers S     which convs for --ptq: wide (default: 3x3 with >= 32 outputs), all,
                        or comma-separated module names
-    --ptq-pixel        --ptq in pixel mode (shared projection; L must be the in_channels)
+    --ptq-pixel        --ptq in pixel mode (shared projection; L must divide the in_channels)
     --group NAME       the export's net name in index.json (default NET): the bench
                        groups entries by it and takes the group's dense export as the
                        baseline, so exports of another dense net (e.g. cifarnet_dense_e10
@@ -847,7 +847,7 @@ def main(argv):
                     help="tag of the dense export that is this one's baseline (recorded in "
                          "the json and index)")
     ap.add_argument("--ptq-pixel", action="store_true",
-                    help="--ptq in pixel mode (L must be the conv's in_channels)")
+                    help="--ptq in pixel mode (L must divide the conv's in_channels)")
     args = ap.parse_args(argv)
     if args.calib < 1 or args.eval_every < 1:
         raise SystemExit("export_cifar.py: --calib and --eval-every must be >= 1")

@@ -13,12 +13,15 @@ K); sub-vector j of every row is hashed with H projections P_j (H x L_j):
 the sub-vectors of one bucket (per image, or over the whole batch) are replaced by their
 mean, and the output is  bias + sum_j centroid_j(row) . W_j.
 
-Pixel mode (TrecConv2d(pixel=True), sidecar types bit 3; needs L = in_c, so sub-vector
-j is the pixel that filter tap j reads): ONE projection P (H x L) and offsets o (H) for
-all taps; every input pixel of the scope group is hashed once (ids per pixel, NHWC
-order), the pixels of a bucket are replaced by their mean, and the output is the conv of
-that centroid map (padding taps add nothing). Accounting: clusters = buckets * J,
-hashing = pixels * L * H. trec_s8_pixel_numpy is its int8 twin.
+Pixel mode (TrecConv2d(pixel=True), sidecar types bit 3; needs L to divide in_c: the
+pixel's channels form G = in_c / L channel groups, and sub-vector j = tap * G + cg is
+channel group cg of the pixel that filter tap `tap` reads): ONE projection P_cg (H x L)
+and offsets o_cg (H) per channel group for all taps; every input pixel's channel group
+is hashed once (ids per pixel and channel group, NHWC order, group minor), the pixels of
+a bucket are replaced by their mean (per channel group), and the output is the conv of
+that centroid map (padding taps add nothing). G = 1 (L = in_c) is the whole pixel.
+Accounting: one cluster per (scope group, channel group, bucket, tap) that some row
+reads, hashing = pixels * in_c * H. trec_s8_pixel_numpy is its int8 twin.
 
 Training: the forward value is exactly the hard-bucket result above. The sign is not
 differentiable, so the projections get gradients through a smooth relaxation used in a
@@ -106,14 +109,16 @@ class TrecConv2d(nn.Module):
         self.L, self.H = sub_len, hash_bits
         self.J = (self.K + sub_len - 1) // sub_len
         self.scope, self.act, self.tau = scope, act, tau
-        # pixel mode (shared projection): every input pixel's channel vector is hashed once
-        # with one projection [1, H, L] and offsets [1, H]; needs L == in_c (J = taps)
+        # pixel mode (shared projection): every input pixel is split into G = in_c / L
+        # channel groups of L channels; each group is hashed once with its projection
+        # [G, H, L] and offsets [G, H], shared by all taps (J = taps * G)
         self.pixel = bool(pixel)
-        if self.pixel and sub_len != in_c:
-            raise ValueError("pixel mode needs sub_len (%d) == in_c (%d)" % (sub_len, in_c))
+        if self.pixel and (sub_len > in_c or in_c % sub_len):
+            raise ValueError("pixel mode needs sub_len (%d) to divide in_c (%d)" % (sub_len, in_c))
+        self.G = in_c // sub_len if self.pixel else 1
         self.weight = nn.Parameter(torch.randn(out_c, in_c, kh, kw) / math.sqrt(self.K))
         self.bias = nn.Parameter(torch.zeros(out_c)) if bias else None
-        nP = 1 if self.pixel else self.J
+        nP = self.G if self.pixel else self.J
         self.proj = nn.Parameter(torch.randn(nP, self.H, self.L))
         # per-hyperplane offsets: bit h = (P_j[h] . x + offset[j, h] >= 0); zero = the
         # hyperplanes pass through the origin
@@ -138,8 +143,8 @@ class TrecConv2d(nn.Module):
         return [min(self.L, self.K - j * self.L) for j in range(self.J)]
 
     def proj_lens(self):
-        """Lengths of the projection blocks: one block of L in pixel mode, else sub_lens()."""
-        return [self.L] if self.pixel else self.sub_lens()
+        """Lengths of the projection blocks: G blocks of L in pixel mode, else sub_lens()."""
+        return [self.L] * self.G if self.pixel else self.sub_lens()
 
     def out_hw(self, H, W):
         return (out_size(H, self.kh, self.stride[0], self.dil[0], self.pad[0], self.pad_after[0]),
@@ -219,13 +224,15 @@ class TrecConv2d(nn.Module):
         return y.reshape(B, oh, ow, self.out_c).permute(0, 3, 1, 2)
 
     def pixel_dots(self, V):
-        """Pixel mode: d [n, H] of pixel vectors V [n, L] (with the offsets), float32 sums
-        in the order t = 0..L-1 without fused multiply-adds: the C reference's order."""
-        P = self.proj[0]
-        d = V[:, 0:1] * P[:, 0]
+        """Pixel mode: d [n, G, H] of pixel vectors V [n, in_c] (with the offsets), group
+        g from channels g*L .. g*L+L-1, float32 sums in the order t = 0..L-1 without fused
+        multiply-adds: the C reference's order."""
+        Vg = V.reshape(V.shape[0], self.G, self.L)
+        P = self.proj                                        # [G, H, L]
+        d = Vg[:, :, 0:1] * P[:, :, 0]
         for t in range(1, self.L):
-            d = d + V[:, t:t + 1] * P[:, t]
-        return d + self.offset[0]
+            d = d + Vg[:, :, t:t + 1] * P[:, :, t]
+        return d + self.offset
 
     def conv_map(self, xm):
         """The layer's convolution (weight, bias, stride, dilation, padding incl. pad_after,
@@ -244,9 +251,10 @@ class TrecConv2d(nn.Module):
         return y
 
     def pixel_used_sets(self, key, Hh, Wd):
-        """Pixel mode: the partial-product sets the C code computes, one per (group,
-        bucket, tap) whose tap some output row reads a pixel of that bucket through. key
-        [B, Hh, Wd]: a pixel's (group, bucket) key."""
+        """Pixel mode: the partial-product sets the C code computes, one per (scope group,
+        channel group, bucket, tap) whose tap some output row reads a pixel of that bucket
+        through. key [B, Hh, Wd, G]: a pixel's channel groups' (scope group, channel group,
+        bucket) keys."""
         oh, ow = self.out_hw(Hh, Wd)
         total = 0
         for fy in range(self.kh):
@@ -269,38 +277,41 @@ class TrecConv2d(nn.Module):
         as a 1x1 convolution (another summation order: a dot product within rounding of 0
         may hash to the other side) and _TrecRelax's backward; else the C order."""
         B, C, Hh, Wd = x.shape
-        H = self.H
+        H, G, L = self.H, self.G, self.L
         npx = Hh * Wd
-        V = x.permute(0, 2, 3, 1).reshape(B * npx, C)       # NHWC pixel order
+        # one row per (pixel, channel group), NHWC pixel order then group: [B*npx*G, L]
+        V = x.permute(0, 2, 3, 1).reshape(B * npx * G, L)
         xd = x.detach() if (fast and self.relax_detach_x) else x
         if fast:
-            d = F.conv2d(xd, self.proj[0].reshape(H, C, 1, 1)).permute(0, 2, 3, 1)
-            d = d.reshape(B * npx, H) + self.offset[0]
+            d = F.conv2d(xd, self.proj.reshape(G * H, L, 1, 1), groups=G).permute(0, 2, 3, 1)
+            d = d.reshape(B * npx, G, H) + self.offset
         else:
             d = self.pixel_dots(xd.permute(0, 2, 3, 1).reshape(B * npx, C))
+        d = d.reshape(B * npx * G, H)
         with torch.no_grad():
             ids = ((d >= 0).to(torch.int64) << torch.arange(H, device=x.device)).sum(-1)
-            self.last_ids = ids.reshape(B, npx)
+            self.last_ids = ids.reshape(B, npx * G)
+            gg = torch.arange(G, device=x.device).repeat(B * npx)
             if self.scope == SCOPE_IMAGE:
-                bb = torch.arange(B, device=x.device).repeat_interleave(npx)
-                key = (bb << H) + ids
+                bb = torch.arange(B, device=x.device).repeat_interleave(npx * G)
+                key = ((bb * G + gg) << H) + ids
             else:
-                key = ids
+                key = (gg << H) + ids
             uniq, inv = torch.unique(key, return_inverse=True)
             U = uniq.numel()
             counts = torch.bincount(inv, minlength=U).to(x.dtype)
             oh, ow = self.out_hw(Hh, Wd)
-            used = self.pixel_used_sets(key.reshape(B, Hh, Wd), Hh, Wd)
+            used = self.pixel_used_sets(key.reshape(B, Hh, Wd, G), Hh, Wd)
             self.last_clusters = used
             self.last_rows = B * oh * ow
             self.last_pixels = B * npx
             self.last_macs_dense = B * oh * ow * self.K * self.out_c
-            self.last_macs_reuse = used * self.L * self.out_c
-            self.last_macs_hash = B * npx * self.L * H
-        Cn = torch.zeros(U, C, dtype=x.dtype, device=x.device).index_add(0, inv, V)
+            self.last_macs_reuse = used * L * self.out_c
+            self.last_macs_hash = B * npx * C * H
+        Cn = torch.zeros(U, L, dtype=x.dtype, device=x.device).index_add(0, inv, V)
         Cn = Cn / counts[:, None]                            # centroids [U, C]
         if self.training and torch.is_grad_enabled():
-            pi = torch.sigmoid(d.abs() / self.tau).prod(-1, keepdim=True)  # [B*npx, 1]
+            pi = torch.sigmoid(d.abs() / self.tau).prod(-1, keepdim=True)  # [B*npx*G, 1]
             if fast:
                 xhat = _TrecRelax.apply(V, Cn, inv, pi)
             else:
@@ -518,31 +529,39 @@ def trec_s8_numpy(x, zp, filt, bias, proj, geom, L, H, scope, mult, shift, out_z
 
 
 def trec_s8_pixel_numpy(x, zp, filt, bias, proj, geom, H, scope, mult, shift, out_zp,
-                        act_min, act_max, offset=None):
-    """int8 TREC in pixel mode (L = in_c): proj int8 [H * C], offset int [H] or None.
-    Every input pixel is hashed (v = x - zp), clustered per scope group, replaced by its
-    rounded mean, and the output is the convolution of that centroid map (padding taps
-    add 0). Returns (output int8 [B*N, O], ids uint16 [B*in_h*in_w] in NHWC order)."""
+                        act_min, act_max, offset=None, L=None):
+    """int8 TREC in pixel mode (L dividing in_c, default L = in_c: G = in_c / L channel
+    groups): proj int8 [G * H * L] (block cg for channel group cg), offset int [G * H] or
+    None. Every input pixel's channel group is hashed (v = x - zp), clustered per scope
+    group, replaced by its rounded mean, and the output is the convolution of that
+    centroid map (padding taps add 0). Returns (output int8 [B*N, O], ids uint16
+    [B*in_h*in_w*G], pixel-major in NHWC order, channel group minor)."""
     B, ih, iw, C = x.shape
+    L = C if L is None else L
+    G = C // L
     O, kh, kw = filt.shape[0], filt.shape[1], filt.shape[2]
     V = x.astype(np.int64).reshape(B * ih * iw, C) - zp
-    P = np.asarray(proj).astype(np.int64).reshape(H, C)
-    d = V @ P.T
-    if offset is not None:
-        d = d + np.asarray(offset, dtype=np.int64).reshape(H)[None, :]
-    ids = ((d >= 0).astype(np.int64) << np.arange(H)).sum(1)
     npx = ih * iw
     groups = [range(b * npx, (b + 1) * npx) for b in range(B)] if scope == SCOPE_IMAGE \
         else [range(B * npx)]
     cmap = np.zeros_like(V)
-    for grp in groups:
-        members = {}
-        for q in grp:                       # first appearance order, increasing pixels
-            members.setdefault(int(ids[q]), []).append(q)
-        for qs in members.values():
-            ssum = V[qs].sum(0)
-            n = len(qs)
-            cmap[qs] = np.array([round_div(int(v), n) for v in ssum], dtype=np.int64)
+    ids = np.zeros((B * npx, G), dtype=np.int64)
+    for cg in range(G):
+        Vg = V[:, cg * L:(cg + 1) * L]
+        P = np.asarray(proj).astype(np.int64).reshape(G, H, L)[cg]
+        d = Vg @ P.T
+        if offset is not None:
+            d = d + np.asarray(offset, dtype=np.int64).reshape(G, H)[cg][None, :]
+        ids[:, cg] = ((d >= 0).astype(np.int64) << np.arange(H)).sum(1)
+        for grp in groups:
+            members = {}
+            for q in grp:                       # first appearance order, increasing pixels
+                members.setdefault(int(ids[q, cg]), []).append(q)
+            for qs in members.values():
+                ssum = Vg[qs].sum(0)
+                n = len(qs)
+                cmap[qs, cg * L:(cg + 1) * L] = np.array([round_div(int(v), n) for v in ssum],
+                                                          dtype=np.int64)
     rows = im2col_np(cmap.reshape(B, ih, iw, C), kh, kw, geom["stride"], geom["dil"],
                      geom["pad_top"], geom["pad_left"], geom["out_h"], geom["out_w"], fill=0)
     rows = rows.reshape(-1, kh * kw * C)
@@ -552,7 +571,7 @@ def trec_s8_pixel_numpy(x, zp, filt, bias, proj, geom, H, scope, mult, shift, ou
         for o in range(O):
             v = mbqm(wrap32(int(acc[r, o])), int(mult[o]), int(shift[o])) + out_zp
             out[r, o] = min(max(v, act_min), act_max)
-    return out, ids.astype(np.uint16)
+    return out, ids.reshape(-1).astype(np.uint16)
 
 
 # ---------------------------------------------------------------------------------------
@@ -613,8 +632,8 @@ def module_for(g, L, H, scope, act, pixel=False):
 def float_case(rng, g, L, H, scope, act, kind, with_off=False, pixel=False):
     """kind 0: dyadic data (every dot product exact in float32: ties at 0 are exercised);
     kind 1: Gaussian data, projections redrawn until no dot product is within 1e-4
-    (relative) of 0. pixel: pixel mode (L = in_c; one projection H x L, H offsets; the
-    ids are per input pixel)."""
+    (relative) of 0. pixel: pixel mode (L divides in_c; G = in_c / L projections H x L,
+    G * H offsets; the ids are per input pixel and channel group)."""
     m = module_for(g, L, H, scope, act, pixel)
     B, ih, iw, C = g["B"], g["in_h"], g["in_w"], g["in_c"]
     O, K = g["out_c"], m.K
@@ -624,33 +643,36 @@ def float_case(rng, g, L, H, scope, act, kind, with_off=False, pixel=False):
         x[:, ::2, ::3, :] = x[:, 1:2, 0:1, :]
         w = rng.integers(-8, 9, size=(O, g["kh"], g["kw"], C)).astype(np.float32) / 8
         bias = rng.integers(-4, 5, size=O).astype(np.float32) / 4
-        proj = rng.integers(-3, 4, size=H * (L if pixel else K)).astype(np.float32)
-        off = (rng.integers(-8, 9, size=(1 if pixel else m.J) * H).astype(np.float32) / 4) \
+        proj = rng.integers(-3, 4, size=H * (C if pixel else K)).astype(np.float32)
+        off = (rng.integers(-8, 9, size=(m.G if pixel else m.J) * H).astype(np.float32) / 4) \
             if with_off else None
     else:
         x = rng.standard_normal((B, ih, iw, C)).astype(np.float32)
         w = (rng.standard_normal((O, g["kh"], g["kw"], C)) / math.sqrt(K)).astype(np.float32)
         bias = (0.1 * rng.standard_normal(O)).astype(np.float32)
         proj = None
-        off = (0.5 * rng.standard_normal((1 if pixel else m.J) * H)).astype(np.float32) \
+        off = (0.5 * rng.standard_normal((m.G if pixel else m.J) * H)).astype(np.float32) \
             if with_off else None
     with torch.no_grad():
         m.weight.copy_(torch.from_numpy(w).permute(0, 3, 1, 2))
         m.bias.copy_(torch.from_numpy(bias))
         xt = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous()
         if kind == 1 and pixel:
-            X = x.astype(np.float64).reshape(-1, C)
-            o = np.zeros(H) if off is None else off.astype(np.float64)
-            for _ in range(1000):
-                P = rng.standard_normal((H, L)).astype(np.float32)
-                Pd = P.astype(np.float64)
-                dd = X @ Pd.T + o[None, :]
-                mag = np.abs(X) @ np.abs(Pd).T + np.abs(o)[None, :]
-                if ((mag == 0) | (np.abs(dd) > 1e-4 * mag)).all():
-                    break
-            else:
-                raise RuntimeError("no projection with a safe margin")
-            proj = P.reshape(-1)
+            parts = []
+            for cg in range(m.G):
+                X = x.astype(np.float64).reshape(-1, C)[:, cg * L:(cg + 1) * L]
+                o = np.zeros(H) if off is None else off[cg * H:(cg + 1) * H].astype(np.float64)
+                for _ in range(1000):
+                    P = rng.standard_normal((H, L)).astype(np.float32)
+                    Pd = P.astype(np.float64)
+                    dd = X @ Pd.T + o[None, :]
+                    mag = np.abs(X) @ np.abs(Pd).T + np.abs(o)[None, :]
+                    if ((mag == 0) | (np.abs(dd) > 1e-4 * mag)).all():
+                        break
+                else:
+                    raise RuntimeError("no projection with a safe margin")
+                parts.append(P.reshape(-1))
+            proj = np.concatenate(parts)
         elif kind == 1:
             rows = im2col_np(x.astype(np.float64), g["kh"], g["kw"], g["stride"], g["dil"],
                              g["pad_top"], g["pad_left"], g["out_h"], g["out_w"])
@@ -713,16 +735,16 @@ def s8_case(rng, g, L, H, scope, act, with_off=False, pixel=False):
     out_zp = int(rng.integers(-10, 11))
     act_min = out_zp if act == ACT_RELU else -128
     act_max = 127
-    J = 1 if pixel else (K + L - 1) // L
+    J = C // L if pixel else (K + L - 1) // L    # offset blocks (channel groups in pixel mode)
     off = rng.integers(-30000, 30001, size=J * H).astype(np.int64) if with_off else None
     if with_off:
         off[0] = 2**31 - 1  # extremes: the sum must not wrap
         off[-1] = -2**31
     if pixel:
-        if L != C:
-            raise ValueError("pixel mode needs L == in_c")
+        if C % L:
+            raise ValueError("pixel mode needs L dividing in_c")
         out, ids = trec_s8_pixel_numpy(x, zp, w, bias, proj, g, H, scope, mult, shift,
-                                       out_zp, act_min, act_max, off)
+                                       out_zp, act_min, act_max, off, L=L)
     else:
         out, ids = trec_s8_numpy(x, zp, w, bias, proj, g, L, H, scope, mult, shift, out_zp,
                                  act_min, act_max, off)
@@ -800,6 +822,20 @@ def gen_tests(path, seed=1234):
     for (B, ih, iw, C, O, k, s, d, pad), H, scope, act, with_off in sp_specs:
         g = make_geom(B, ih, iw, C, O, k, s, d, pad)
         cases.append(s8_case(rng, g, C, H, scope, act, with_off=with_off, pixel=True))
+    # pixel mode with channel groups (L < in_c): (geometry), L, H, scope, act, kind
+    # (float kinds as above; int8: kind >= 2 with offsets)
+    gp_specs = [
+        ((2, 7, 7, 4, 4, 3, 1, 1, "same"), 2, 4, SCOPE_IMAGE, ACT_NONE, 0),
+        ((2, 8, 8, 6, 5, 3, 2, 1, "same"), 3, 5, SCOPE_BATCH, ACT_RELU, 2),
+        ((1, 9, 9, 8, 16, 3, 1, 1, "same"), 4, 6, SCOPE_IMAGE, ACT_NONE, 1),
+        ((1, 8, 8, 16, 8, 5, 1, 1, "same"), 4, 7, SCOPE_IMAGE, ACT_RELU, 3),
+        ((2, 6, 5, 6, 4, 1, 1, 1, "valid"), 1, 2, SCOPE_BATCH, ACT_NONE, 3),
+    ]
+    for (B, ih, iw, C, O, k, s, d, pad), L, H, scope, act, kind in gp_specs:
+        g = make_geom(B, ih, iw, C, O, k, s, d, pad)
+        cases.append(float_case(rng, g, L, H, scope, act, kind % 2, with_off=kind >= 2,
+                                pixel=True))
+        cases.append(s8_case(rng, g, L, H, scope, act, with_off=kind >= 2, pixel=True))
     demo_sidecar(path + ".trec")
     with open(path, "wb") as f:
         f.write(b"TRECTST1" + struct.pack("<I", len(cases)))
@@ -818,11 +854,11 @@ def export_layer(m, op_index, input_scale=None):
     projection row scaled to max |p| = 127 and rounded; the int8 kernels hash
     v = x_q - zp = x / input_scale, so an offset o becomes round(o * 127 / (max|p| *
     input_scale)) (int8 data is only exported when input_scale is given or every offset
-    is 0). Pixel mode (m.pixel): one H x L block and H offsets, record["pixel"] = True
-    (sidecar types bit 3)."""
+    is 0). Pixel mode (m.pixel): G = in_c / L blocks of H x L (one per channel group) and
+    G * H offsets, record["pixel"] = True (sidecar types bit 3), record["groups"] = G."""
+    pixel = bool(getattr(m, "pixel", False))
     flat = m.proj_flat().detach().float().numpy()
     offs = m.offset.detach().float().numpy().reshape(-1)
-    pixel = bool(getattr(m, "pixel", False))
     s8 = np.zeros_like(flat, dtype=np.int8)
     s32 = np.zeros(offs.size, dtype=np.int64)
     pos = 0
@@ -838,7 +874,7 @@ def export_layer(m, op_index, input_scale=None):
     has_off = bool(np.any(offs != 0))
     int8_ok = input_scale is not None or not has_off
     return dict(op=op_index, K=m.K, sub_len=m.L, hash_bits=m.H, scope=m.scope, pixel=pixel,
-                proj_f32=flat,
+                groups=m.G if pixel else 1, proj_f32=flat,
                 offset_f32=offs if has_off else None, proj_s8=s8 if int8_ok else None,
                 offset_s32=np.clip(s32, -2**31, 2**31 - 1) if has_off and int8_ok else None)
 
@@ -846,19 +882,21 @@ def export_layer(m, op_index, input_scale=None):
 def write_sidecar(path, layers):
     """Writes the TREC sidecar (format in src/reuse/trec.h) from records as returned by
     export_layer (proj_f32 and/or proj_s8 may be None), sorted by op index. A record with
-    "pixel" true is written in pixel mode (types bit 3: H x L projections, H offsets per
-    type; K must be a multiple of L)."""
+    "pixel" true is written in pixel mode (types bit 3; "groups" G channel groups, default
+    1: G blocks of H x L projections, G * H offsets per type; K a multiple of L * G)."""
     layers = sorted(layers, key=lambda r: r["op"])
     n = len(layers)
     off = 16 + 24 * n
     table, blobs = b"", b""
     for r in layers:
         pixel = bool(r.get("pixel"))
-        if pixel and r["K"] % r["sub_len"]:
-            raise ValueError("pixel-mode layer at op %d: K %d not a multiple of L %d" %
-                             (r["op"], r["K"], r["sub_len"]))
-        hk = r["hash_bits"] * (r["sub_len"] if pixel else r["K"])
-        jh = r["hash_bits"] if pixel else (r["K"] + r["sub_len"] - 1) // r["sub_len"] * r["hash_bits"]
+        groups = int(r.get("groups", 1)) if pixel else 0
+        if pixel and (not 1 <= groups <= 255 or r["K"] % (r["sub_len"] * groups)):
+            raise ValueError("pixel-mode layer at op %d: K %d not a multiple of L %d x %d "
+                             "channel groups" % (r["op"], r["K"], r["sub_len"], groups))
+        hk = r["hash_bits"] * (r["sub_len"] * groups if pixel else r["K"])
+        jh = r["hash_bits"] * groups if pixel else \
+            (r["K"] + r["sub_len"] - 1) // r["sub_len"] * r["hash_bits"]
         types = (1 if r.get("proj_f32") is not None else 0) | (2 if r.get("proj_s8") is not None else 0)
         if pixel:
             types |= 8
@@ -875,8 +913,9 @@ def write_sidecar(path, layers):
                 o = r.get("offset_s32")
                 data += np.asarray(np.zeros(jh) if o is None else o, dtype="<i4").reshape(-1)[:jh].tobytes()
             data += np.asarray(r["proj_s8"], dtype="i1").reshape(-1)[:hk].tobytes()
-        table += struct.pack("<IIHBBB3xII", r["op"], r["K"], r["sub_len"], r["hash_bits"],
-                             r["scope"], types, off + len(blobs), len(data))
+        table += struct.pack("<IIHBBBB2xII", r["op"], r["K"], r["sub_len"], r["hash_bits"],
+                             r["scope"], types, groups if groups > 1 else 0, off + len(blobs),
+                             len(data))
         blobs += data
         blobs += b"\0" * (-len(blobs) % 4)
     total = off + len(blobs)

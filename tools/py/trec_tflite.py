@@ -11,15 +11,16 @@ int8 models get int8 projections in the space the int8 kernels hash (v = x_q - z
 row scaled to max|p| = 127, offsets -round(p_q . mean_v)); float models get float ones.
 The sidecar (docs/trec.md) is written with trec.py's write_sidecar.
 
-Pixel mode (--pixel, docs/trec.md "shared projection"; needs L = in_c): one H x in_c
-projection per conv, from the calibration *pixels* (the conv input's channel vectors,
-v = x - zp for int8), sidecar types bit 3.
+Pixel mode (--pixel, docs/trec.md "shared projection"; needs L dividing in_c, --L 0: L =
+in_c): one H x L projection per channel group of L channels per conv, from the
+calibration *pixels* (the conv input's channel vectors, v = x - zp for int8), sidecar
+types bit 3 (and the channel-group count).
 
 usage:
   trec_tflite.py make MODEL.tflite OUT.trec [--cifar FILE] [--calib N] [--L N] [--H N]
                  [--method pca|gauss] [--ops all|wide|I,J,...] [--seed S] [--pixel]
       --L      sub-vector length (default: the conv's in_c, i.e. one filter tap)
-      --pixel  pixel mode (every chosen conv needs L = its in_c: leave --L at 0)
+      --pixel  pixel mode (every chosen conv needs L dividing its in_c; --L 0: L = in_c)
       --ops    all CONV_2D, wide (default: 3x3 convs with >= 32 output channels) or a list
       --calib  calibration images (default 16), spread evenly over the whole file (a
                class-sorted file such as CIFAR-10's test batch gets every class): of the
@@ -169,17 +170,18 @@ def make(args):
         K = g["k_h"] * g["k_w"] * g["in_c"]
         L = min(args.L or g["in_c"], K)
         H = args.H
-        if args.pixel and L != g["in_c"]:
-            raise SystemExit("trec_tflite.py: --pixel: op %d needs L = in_c (%d), not %d" %
-                             (k, g["in_c"], L))
-        J = 1 if args.pixel else (K + L - 1) // L
-        pf = np.zeros(H * (L if args.pixel else K), dtype=np.float64)
+        if args.pixel and g["in_c"] % L:
+            raise SystemExit("trec_tflite.py: --pixel: op %d needs L dividing in_c (%d), not %d"
+                             % (k, g["in_c"], L))
+        KP = g["in_c"] if args.pixel else K      # values the projections cover
+        J = KP // L if args.pixel else (K + L - 1) // L   # channel groups, or sub-vectors
+        pf = np.zeros(H * KP, dtype=np.float64)
         ps = np.zeros(pf.size, dtype=np.int64)
         of = np.zeros(J * H, dtype=np.float64)
         os32 = np.zeros(J * H, dtype=np.int64)
         pos = 0
         for j in range(J):
-            X = R[:, j * L:min(j * L + L, K)]
+            X = R[:, j * L:min(j * L + L, KP)]
             lj = X.shape[1]
             mu = X.mean(0)
             if args.method == "pca":
@@ -199,7 +201,8 @@ def make(args):
             ps[pos:pos + H * lj] = Q.reshape(-1)
             os32[j * H:(j + 1) * H] = -np.round(Q @ mu).astype(np.int64)
             pos += H * lj
-        rec = dict(op=k, K=K, sub_len=L, hash_bits=H, scope=0, pixel=bool(args.pixel))
+        rec = dict(op=k, K=K, sub_len=L, hash_bits=H, scope=0, pixel=bool(args.pixel),
+                   groups=J if args.pixel else 1)
         if s8:
             rec.update(proj_s8=ps.astype(np.int8), offset_s32=os32.astype(np.int32))
         else:
@@ -222,12 +225,14 @@ def read_sidecar(path):
     _, n, total, _ = struct.unpack_from("<HHII", b, 4)
     out = {}
     for i in range(n):
-        op, K, L, H, scope, types, off, nb = struct.unpack_from("<IIHBBB3xII", b, 16 + 24 * i)
+        op, K, L, H, scope, types, G, off, nb = struct.unpack_from("<IIHBBBB2xII", b,
+                                                                   16 + 24 * i)
         pixel = bool(types & 8)
-        J = 1 if pixel else (K + L - 1) // L     # offset blocks
-        KP = L if pixel else K                   # projection values per hash bit
+        G = max(G, 1) if pixel else 1           # channel groups (pixel mode)
+        J = G if pixel else (K + L - 1) // L     # offset blocks
+        KP = L * G if pixel else K               # projection values per hash bit
         p = off
-        r = dict(op=op, K=K, L=L, H=H, scope=scope, pixel=pixel)
+        r = dict(op=op, K=K, L=L, H=H, scope=scope, pixel=pixel, groups=G)
         if types & 1:
             r["proj_f32"] = np.frombuffer(b, "<f4", H * KP, p)
             p += 4 * H * KP
@@ -274,27 +279,40 @@ def _buckets(X, d, s8):
 
 def trec_pixel_map(v, r, s8):
     """Pixel mode: v [1, H, W, C] (int8 models: int64 x - zp; float: float32) -> (the
-    centroid map, same shape; buckets). One image (both scopes coincide at batch 1)."""
+    centroid map, same shape; the clusters summed over the channel groups; per channel
+    group of L channels the cluster of each pixel, [G, H, W]). One image (both scopes
+    coincide at batch 1)."""
     C = v.shape[-1]
-    X = v.reshape(-1, C)
-    H = r["H"]
-    if s8:
-        P = r["proj_s8"].astype(np.int64).reshape(H, C)
-        d = X.astype(np.int64) @ P.T
-        if "offset_s32" in r:
-            d = d + r["offset_s32"].astype(np.int64)[None, :H]
-    else:
-        d = _f32_dots(X, r["proj_f32"].reshape(H, C))
-        if "offset_f32" in r:
-            d = d + r["offset_f32"].astype(np.float32)[None, :H]
-    _, inv, c = _buckets(X, d, s8)
-    return c[inv].reshape(v.shape), c.shape[0], inv.reshape(v.shape[1:3])
+    L, H = r["L"], r["H"]
+    G = C // L
+    out = np.zeros_like(v)
+    cls, n_clusters = [], 0
+    for cg in range(G):
+        X = v[..., cg * L:(cg + 1) * L].reshape(-1, L)
+        if s8:
+            P = r["proj_s8"].astype(np.int64)[cg * H * L:(cg + 1) * H * L].reshape(H, L)
+            d = X.astype(np.int64) @ P.T
+            if "offset_s32" in r:
+                d = d + r["offset_s32"].astype(np.int64)[None, cg * H:(cg + 1) * H]
+        else:
+            d = _f32_dots(X, r["proj_f32"][cg * H * L:(cg + 1) * H * L].reshape(H, L))
+            if "offset_f32" in r:
+                d = d + r["offset_f32"].astype(np.float32)[None, cg * H:(cg + 1) * H]
+        _, inv, c = _buckets(X, d, s8)
+        out[..., cg * L:(cg + 1) * L] = c[inv].reshape(v.shape[:3] + (L,))
+        cls.append(inv.reshape(v.shape[1:3]))
+        n_clusters += c.shape[0]
+    return out, n_clusters, np.stack(cls)
 
 
-def pixel_used_sets(cl, g):
+def pixel_used_sets(cls, g):
     """Pixel mode: the partial-product sets that frugal computes for one image, one per
-    (cluster, tap) whose tap some output row reads a pixel of that cluster through. cl
-    [in_h, in_w]: the cluster of each pixel."""
+    (channel group, cluster, tap) whose tap some output row reads a pixel of that cluster
+    through. cls [G, in_h, in_w]: per channel group the cluster of each pixel."""
+    return sum(_used_sets_one(cl, g) for cl in cls)
+
+
+def _used_sets_one(cl, g):
     n = 0
     for fy in range(g["k_h"]):
         iy = np.arange(g["out_h"]) * g["stride_h"] - g["pad_top"] + fy * g["dil_h"]
@@ -395,9 +413,10 @@ def evaluate(args):
                 ins = op["inputs"]
                 bias = rr.const(m, T[ins[2]]) if len(ins) > 2 and ins[2] >= 0 else None
                 if r.get("pixel"):
-                    if r["L"] != g["in_c"]:
-                        raise SystemExit("trec_tflite.py: eval: op %d: pixel mode needs L = "
-                                         "in_c (%d), the sidecar has %d" % (k, g["in_c"], r["L"]))
+                    if r["L"] * r.get("groups", 1) != g["in_c"]:
+                        raise SystemExit("trec_tflite.py: eval: op %d: pixel mode needs L x "
+                                         "groups = in_c (%d), the sidecar has %d x %d" %
+                                         (k, g["in_c"], r["L"], r.get("groups", 1)))
                     v = xin.astype(np.int64) - zp if s8 else xin.astype(np.float32)
                     cmap, nb, cl = trec_pixel_map(v, r, s8)
                     rows = rows_of(cmap, g, 0)
@@ -471,7 +490,8 @@ def main(argv):
     a.add_argument("--ops", default="wide")
     a.add_argument("--seed", type=int, default=1)
     a.add_argument("--pixel", action="store_true",
-                   help="pixel mode: one projection per conv over its input pixels (L = in_c)")
+                   help="pixel mode: one projection per channel group of L channels over the "
+                        "conv's input pixels (--L 0: L = in_c)")
     b = sub.add_parser("subset")
     b.add_argument("cifar")
     b.add_argument("out")

@@ -139,8 +139,9 @@ def auto_tau(t, rows, frac):
     """tau = frac * median |d| of the layer's hash dot products on calibration rows, so
     that the relaxation is equally soft whatever the scale of the activations."""
     with torch.no_grad():
-        if t.pixel:                              # rows are pixels [n, L]
-            d = rows @ t.proj[0].t() + t.offset[0]
+        if t.pixel:                              # rows are pixels [n, in_c]
+            X = rows.reshape(rows.shape[0], t.G, t.L)
+            d = torch.einsum("ngl,ghl->ngh", X, t.proj) + t.offset
             return float(frac * d.abs().median().clamp_min(1e-6))
         K = rows.shape[1]
         X = F.pad(rows, (0, t.J * t.L - K)).reshape(-1, t.J, t.L)
@@ -151,7 +152,7 @@ def auto_tau(t, rows, frac):
 def make_trec(model, layers, Ls, Hs, init, calib_x, tau_frac, seed=0, pixel=False):
     """Swaps the layers for TrecConv2d; projections from init (gauss, pca, pca+c) on the
     calibration images; tau per layer from auto_tau (tau_frac > 0) or 1.0. pixel: pixel
-    mode on every layer (L must be "c" or the layer's in_channels; the pca inits and tau
+    mode on every layer (L must be "c" or divide the layer's in_channels; the pca inits and tau
     use the layers' calibration pixels)."""
     rows = calib_rows(model, layers, calib_x, layers if pixel else ()) \
         if (init.startswith("pca") or tau_frac > 0) else {}
@@ -159,8 +160,9 @@ def make_trec(model, layers, Ls, Hs, init, calib_x, tau_frac, seed=0, pixel=Fals
     for n, Ls_, Hs_ in zip(layers, Ls, Hs):
         conv = mods[n]
         L = conv.in_channels if Ls_ == "c" else int(Ls_)
-        if pixel and L != conv.in_channels:
-            raise ValueError("--pixel: %s needs L = c (%d), not %d" % (n, conv.in_channels, L))
+        if pixel and (L > conv.in_channels or conv.in_channels % L):
+            raise ValueError("--pixel: %s needs L to divide c (%d), not %d" %
+                             (n, conv.in_channels, L))
         t = cifar_nets.to_trec(model, n, L, int(Hs_), init=init, calib_rows=rows.get(n),
                                seed=seed, pixel=pixel)
         if tau_frac > 0:

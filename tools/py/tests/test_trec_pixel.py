@@ -41,16 +41,24 @@ def tflite_geom(g):
 
 
 def twins():
+    for L in (8, 4, 2):   # channel groups 1, 2, 4
+        twins_f32(L)
+    for L in (6, 3, 2):   # channel groups 1, 2, 3
+        twins_s8(L)
+
+
+def twins_f32(L):
     # float: module (reference forward) vs trec_tflite's NumPy pixel map + conv
+    G = 8 // L
     g = trec.make_geom(1, 9, 8, 8, 6, 3, 2, 1, "same")
     torch.manual_seed(1)
-    m = trec.module_for(g, 8, 5, trec.SCOPE_IMAGE, trec.ACT_RELU, pixel=True)
+    m = trec.module_for(g, L, 5, trec.SCOPE_IMAGE, trec.ACT_RELU, pixel=True)
     with torch.no_grad():
-        m.offset.copy_(0.2 * torch.randn(1, 5))
+        m.offset.copy_(0.2 * torch.randn(G, 5))
     x = torch.randn(1, 8, 9, 8)
     with torch.no_grad():
         y = m(x)
-    r = dict(L=8, H=5, pixel=True, proj_f32=m.proj_flat().detach().numpy(),
+    r = dict(L=L, H=5, pixel=True, groups=G, proj_f32=m.proj_flat().detach().numpy(),
              offset_f32=m.offset.detach().numpy().reshape(-1))
     v = x.permute(0, 2, 3, 1).numpy().astype(np.float32)
     cmap, nb, cl = trec_tflite.trec_pixel_map(v, r, False)
@@ -58,10 +66,17 @@ def twins():
     w = m.weight.detach().permute(0, 2, 3, 1).reshape(6, -1).double().numpy()
     yy = np.maximum(rows @ w.T + m.bias.detach().double().numpy(), 0)
     err = np.abs(yy - y.permute(0, 2, 3, 1).reshape(-1, 6).double().numpy()).max()
+    ids = m.last_ids.reshape(-1, G).numpy()
+    same = all(len(np.unique(ids[:, cg])) == len(np.unique(cl[cg])) for cg in range(G))
     check(err < 1e-5 and trec_tflite.pixel_used_sets(cl, tflite_geom(g)) == m.last_clusters
-          and len(np.unique(cl)) == nb,
-          "float pixel mode: module == trec_tflite twin (max |diff| %.2g, %d buckets)" % (err, nb))
+          and sum(len(np.unique(c)) for c in cl) == nb and same,
+          "float pixel mode, %d channel groups: module == trec_tflite twin (max |diff| %.2g, "
+          "%d buckets)" % (G, err, nb))
+
+
+def twins_s8(L):
     # int8: trec.trec_s8_pixel_numpy vs trec_tflite.trec_pixel_map + a dense integer conv
+    G = 6 // L
     rng = np.random.default_rng(7)
     g = trec.make_geom(1, 7, 7, 6, 5, 3, 1, 1, "same")
     xq = rng.integers(-128, 128, size=(1, 7, 7, 6)).astype(np.int8)
@@ -70,18 +85,21 @@ def twins():
     w = rng.integers(-127, 128, size=(5, 3, 3, 6)).astype(np.int8)
     bias = rng.integers(-900, 901, size=5).astype(np.int32)
     proj = rng.integers(-127, 128, size=4 * 6).astype(np.int8)
-    off = rng.integers(-2000, 2001, size=4)
+    off = rng.integers(-2000, 2001, size=4 * G)
     mult, shift = [1 << 30] * 5, [-7] * 5
     out, ids = trec.trec_s8_pixel_numpy(xq, zp, w, bias, proj, g, 4, trec.SCOPE_IMAGE, mult,
-                                        shift, 0, -128, 127, off)
-    r = dict(L=6, H=4, pixel=True, proj_s8=proj, offset_s32=off)
+                                        shift, 0, -128, 127, off, L=L)
+    r = dict(L=L, H=4, pixel=True, groups=G, proj_s8=proj, offset_s32=off)
     cmap, nb, _ = trec_tflite.trec_pixel_map(xq.astype(np.int64) - zp, r, True)
     rows = trec_tflite.rows_of(cmap, tflite_geom(g), 0).astype(np.int64)
     acc = rows @ w.reshape(5, -1).astype(np.int64).T + bias.astype(np.int64)
     ref = np.array([[min(max(trec.mbqm(trec.wrap32(int(a)), mult[o], shift[o]), -128), 127)
                      for o, a in enumerate(rr)] for rr in acc], dtype=np.int8)
-    check(np.array_equal(out, ref) and len(np.unique(ids)) == nb,
-          "int8 pixel mode: trec.py twin == trec_tflite twin (%d buckets)" % nb)
+    ids = ids.reshape(-1, G)
+    check(np.array_equal(out, ref) and
+          sum(len(np.unique(ids[:, cg])) for cg in range(G)) == nb,
+          "int8 pixel mode, %d channel groups: trec.py twin == trec_tflite twin (%d buckets)"
+          % (G, nb))
 
 
 def sidecar():
@@ -109,11 +127,12 @@ def sidecar():
     want = np.round(m.offset.detach().numpy()[0] * 127 / (sc * 0.5))
     check(np.abs(r["proj_s8"].reshape(6, 16)).max(1).tolist() == [127] * 6 and
           np.array_equal(r["offset_s32"], want), "export_layer: int8 scaling")
-    try:
-        trec.TrecConv2d(16, 8, 3, sub_len=8, pixel=True)
-        check(False, "pixel mode refuses L != in_c")
-    except ValueError:
-        check(True, "pixel mode refuses L != in_c")
+    for bad in (6, 32):
+        try:
+            trec.TrecConv2d(16, 8, 3, sub_len=bad, pixel=True)
+            check(False, "pixel mode refuses L %d (does not divide in_c 16)" % bad)
+        except ValueError:
+            check(True, "pixel mode refuses L %d (does not divide in_c 16)" % bad)
 
 
 def cifar():
