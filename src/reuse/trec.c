@@ -90,16 +90,16 @@ static void partial_s8_c(const int16_t *cent, int np, const int16_t *wt2, int co
 
 size_t fr_trec_taps_s8_bytes(fr_isa isa, const fr_trec_params *p, const fr_cnn_geom *g) {
     if (!FR_X86 || isa < FR_ISA_AVX512 || !p->pixel || p->sub_len % 4 != 0) return 0;
-    const size_t cp = (size_t)((g->out_c + 15) & ~15);
-    return (size_t)g->k_h * g->k_w * cp * (size_t)g->in_c; /* J * cp * L */
+    const int J = g->k_h * g->k_w * (g->in_c / p->sub_len);
+    return (size_t)J * fr_trec_vnni_tap_bytes(p->sub_len, g->out_c);
 }
 
 void fr_trec_taps_s8_pack(fr_isa isa, const fr_trec_params *p, const fr_cnn_geom *g,
                           const int8_t *filter, void *taps) {
 #if FR_X86
+    if (!fr_trec_taps_s8_bytes(isa, p, g)) return; /* nothing packed ahead for this layer */
     const int L = p->sub_len, K = g->k_h * g->k_w * g->in_c, J = K / L;
-    const size_t tap = fr_trec_taps_s8_bytes(isa, p, g) / (size_t)J;
-    if (!tap) return; /* nothing is packed ahead for this isa or layer */
+    const size_t tap = fr_trec_vnni_tap_bytes(L, g->out_c);
     for (int j = 0; j < J; j++) /* sub-vector j: tap j / (in_c / L), its channel group */
         fr_trec_pack_tap_vnni(filter, K, j * L, L, g->out_c, (uint8_t *)taps + tap * j);
 #else

@@ -55,6 +55,27 @@ FR_TREC_INLINE const float *fr_trec_filter_t(const fr_trec_params *p, const fr_t
     return wt;
 }
 
+/* One sub-vector's projections P (H x Lj) t-major: pt[t * Hp + h], zeros for h >= H. */
+FR_TREC_INLINE void fr_trec_proj_t_f32(const float *P, int H, int Lj, int Hp, float *pt) {
+    for (int t = 0; t < Lj; t++)
+        for (int h = 0; h < Hp; h++) pt[t * Hp + h] = h < H ? P[h * Lj + t] : 0.0f;
+}
+
+/* Bucket ids of R hashed rows from their sums d (rows of Hp floats), the offsets (when
+ * given) added after the sums as in the reference: into cl[q], and into ids[q * stride]
+ * when ids is given. */
+FR_TREC_INLINE void fr_trec_ids_f32(float *d, int Hp, int R, int H, const float *offs,
+                                   int32_t *cl, uint16_t *ids, int64_t stride) {
+    for (int q = 0; q < R; q++) {
+        float *dq = d + (size_t)q * Hp;
+        if (offs)
+            for (int h = 0; h < H; h++) dq[h] = dq[h] + offs[h];
+        const unsigned id = fr_trec_bits_f32(dq, H);
+        cl[q] = (int32_t)id;
+        if (ids) ids[q * stride] = (uint16_t)id;
+    }
+}
+
 /* Start of filter tap (fy, fx) of row (b, oy, ox) in the input, or NULL in the padding. */
 FR_TREC_INLINE const float *fr_trec_tap_f32(const fr_cnn_geom *g, const float *input, int b, int oy,
                                            int ox, int fy, int fx) {
@@ -251,22 +272,16 @@ FR_TREC_INLINE void fr_trec_f32_pixel_body(const fr_trec_params *p, const fr_cnn
             const float *in0 = input + (size_t)grp * PG * cin + (size_t)cg * L;
             const float *proj = p->proj_f32 + (size_t)cg * H * L;
             const float *offs = p->offset_f32 ? p->offset_f32 + (size_t)cg * H : NULL;
-            for (int t = 0; t < L; t++)
-                for (int h = 0; h < Hp; h++) pt[t * Hp + h] = h < H ? proj[h * L + t] : 0.0f;
+            fr_trec_proj_t_f32(proj, H, L, Hp, pt);
             for (int64_t q0 = 0; q0 < PG; q0 += FR_TREC_HASH_ROWS) {
                 const int R = PG - q0 < FR_TREC_HASH_ROWS ? (int)(PG - q0) : FR_TREC_HASH_ROWS;
                 const float *xs[FR_TREC_HASH_ROWS];
                 for (int q = 0; q < R; q++) xs[q] = in0 + (size_t)(q0 + q) * cin;
                 hash_rows(pt, Hp, xs, R, L, d);
-                for (int q = 0; q < R; q++) {
-                    float *dq = d + (size_t)q * Hp;
-                    if (offs)
-                        for (int h = 0; h < H; h++) dq[h] = dq[h] + offs[h];
-                    const unsigned id = fr_trec_bits_f32(dq, H);
-                    cl[q0 + q] = (int32_t)id;
-                    if (stats && stats->bucket_ids)
-                        stats->bucket_ids[((int64_t)grp * PG + q0 + q) * CG + cg] = (uint16_t)id;
-                }
+                uint16_t *ids = stats && stats->bucket_ids
+                                    ? stats->bucket_ids + ((int64_t)grp * PG + q0) * CG + cg
+                                    : NULL;
+                fr_trec_ids_f32(d, Hp, R, H, offs, cl + q0, ids, CG);
             }
             int32_t nc = 0;
             for (int64_t q = 0; q < PG; q++)
@@ -362,8 +377,7 @@ FR_TREC_INLINE void fr_trec_f32_body(const fr_trec_params *p, const fr_cnn_geom 
             const int Lj = K - k0 < L ? K - k0 : L;
             const float *P = p->proj_f32 + (size_t)H * k0;
             const float *offs = p->offset_f32 ? p->offset_f32 + (size_t)j * H : NULL;
-            for (int t = 0; t < Lj; t++)
-                for (int h = 0; h < Hp; h++) pt[t * Hp + h] = h < H ? P[h * Lj + t] : 0.0f;
+            fr_trec_proj_t_f32(P, H, Lj, Hp, pt);
             const float *wj = wt + (size_t)k0 * cout;
             const fr_trec_subvec sv = fr_trec_subvec_at(g, k0, Lj);
             /* pass 1: the bucket id of every row */
@@ -377,14 +391,10 @@ FR_TREC_INLINE void fr_trec_f32_body(const fr_trec_params *p, const fr_cnn_geom 
                     fr_trec_rowpos_next(g, &pos);
                 }
                 hash_rows(pt, Hp, xs, R, Lj, d);
-                for (int q = 0; q < R; q++) {
-                    float *dq = d + (size_t)q * Hp;
-                    if (offs)
-                        for (int h = 0; h < H; h++) dq[h] = dq[h] + offs[h];
-                    const unsigned id = fr_trec_bits_f32(dq, H);
-                    cl[i0 + q] = (int32_t)id;
-                    if (stats && stats->bucket_ids) stats->bucket_ids[(r0 + i0 + q) * J + j] = (uint16_t)id;
-                }
+                uint16_t *ids = stats && stats->bucket_ids
+                                    ? stats->bucket_ids + (r0 + i0) * J + j
+                                    : NULL;
+                fr_trec_ids_f32(d, Hp, R, H, offs, cl + i0, ids, J);
             }
             /* pass 2: clusters and their sums, in row order */
             pos = fr_trec_rowpos_at(g, r0);

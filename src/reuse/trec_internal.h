@@ -92,6 +92,13 @@ static inline void fr_trec_stats_add(fr_trec_stats *stats, const fr_trec_layout 
     if (stats->clusters_per_sub) stats->clusters_per_sub[j] += (uint32_t)n_clusters;
 }
 
+/* Bytes of one sub-vector's filter slice packed for the AVX-512 VNNI pixel-mode tap kernel
+ * (fr_trec_pack_tap_vnni: cout rounded up to 16, times L); params.taps_s8 holds J of them,
+ * sub-vector j at j times this. */
+static inline size_t fr_trec_vnni_tap_bytes(int L, int cout) {
+    return (size_t)((cout + 15) & ~15) * (size_t)L;
+}
+
 /* Pixel-mode references (trec_pixel_ref.c), called by fr_trec_conv_*_ref. */
 void fr_trec_pixel_f32_ref(const fr_trec_params *p, const fr_cnn_geom *g, fr_cnn_range_f32 act,
                            const float *input, const float *filter, const float *bias,

@@ -17,6 +17,21 @@ static int64_t pixel_of(const fr_cnn_geom *g, const fr_trec_layout *lo, int grp,
     return (b * g->in_h + iy) * g->in_w + ix - (int64_t)grp * lo->group_pix;
 }
 
+/* used[c] = 1 for the clusters (of nc) that some row of scope group grp reads through
+ * filter tap `tap`, 0 for the others; returns their count. */
+static int32_t mark_used(const fr_cnn_geom *g, const fr_trec_layout *lo, int grp, int tap,
+                         const int32_t *cl, int32_t nc, int32_t *used) {
+    for (int32_t c = 0; c < nc; c++) used[c] = 0;
+    for (int64_t i = 0; i < lo->group_rows; i++) {
+        const int64_t q = pixel_of(g, lo, grp, (int64_t)grp * lo->group_rows + i,
+                                   tap / g->k_w, tap % g->k_w);
+        if (q >= 0) used[cl[q]] = 1;
+    }
+    int32_t n = 0;
+    for (int32_t c = 0; c < nc; c++) n += used[c];
+    return n;
+}
+
 void fr_trec_pixel_f32_ref(const fr_trec_params *p, const fr_cnn_geom *g, fr_cnn_range_f32 act,
                            const float *input, const float *filter, const float *bias,
                            float *output, void *scratch, fr_trec_stats *stats) {
@@ -73,15 +88,9 @@ void fr_trec_pixel_f32_ref(const fr_trec_params *p, const fr_cnn_geom *g, fr_cnn
             for (int tap = 0; tap < taps; tap++) {
                 const int j = tap * CG + cg; /* the sub-vector: filter columns j * L .. */
                 /* the clusters some row reads through the tap (counts: free after the means) */
-                int32_t *used = counts, n_used = 0;
-                for (int32_t c = 0; c < nc; c++) used[c] = 0;
-                for (int64_t i = 0; i < G; i++) {
-                    const int64_t q = pixel_of(g, &lo, grp, (int64_t)grp * G + i,
-                                               tap / g->k_w, tap % g->k_w);
-                    if (q >= 0) used[cl[q]] = 1;
-                }
+                int32_t *used = counts;
+                const int32_t n_used = mark_used(g, &lo, grp, tap, cl, nc, used);
                 for (int32_t c = 0; c < nc; c++) {
-                    n_used += used[c];
                     if (!used[c]) continue;
                     for (int oc = 0; oc < cout; oc++) {
                         const float *w = filter + (size_t)oc * K + (size_t)j * L;
@@ -161,15 +170,9 @@ void fr_trec_pixel_s8_ref(const fr_trec_params *p, const fr_cnn_geom *g,
                         (int16_t)fr_trec_round_div(sums[(size_t)c * S + t], counts[c]);
             for (int tap = 0; tap < taps; tap++) {
                 const int j = tap * CG + cg;
-                int32_t *used = counts, n_used = 0; /* as the float reference */
-                for (int32_t c = 0; c < nc; c++) used[c] = 0;
-                for (int64_t i = 0; i < G; i++) {
-                    const int64_t px = pixel_of(g, &lo, grp, (int64_t)grp * G + i,
-                                                tap / g->k_w, tap % g->k_w);
-                    if (px >= 0) used[cl[px]] = 1;
-                }
+                int32_t *used = counts; /* as the float reference */
+                const int32_t n_used = mark_used(g, &lo, grp, tap, cl, nc, used);
                 for (int32_t c = 0; c < nc; c++) {
-                    n_used += used[c];
                     if (!used[c]) continue;
                     for (int oc = 0; oc < cout; oc++) {
                         const int8_t *w = filter + (size_t)oc * K + (size_t)j * L;

@@ -202,7 +202,7 @@ FR_TREC_INLINE void fr_trec_s8_pixel_body(const fr_trec_params *p, const fr_cnn_
     const int32_t zp = q->input_zp;
     const int buckets = 1 << H;
     const int per_image = g->out_h * g->out_w;
-    const size_t tap_bytes = (size_t)((cout + 15) & ~15) * L; /* of params.taps_s8 */
+    const size_t tap_bytes = fr_trec_vnni_tap_bytes(L, cout); /* of params.taps_s8 */
     for (int b = 0; b < buckets; b++) table[b] = -1;
 
     for (int grp = 0; grp < lo.n_groups; grp++) {

@@ -546,12 +546,13 @@ def trec_s8_pixel_numpy(x, zp, filt, bias, proj, geom, H, scope, mult, shift, ou
         else [range(B * npx)]
     cmap = np.zeros_like(V)
     ids = np.zeros((B * npx, G), dtype=np.int64)
+    Ps = np.asarray(proj).astype(np.int64).reshape(G, H, L)
+    offs = None if offset is None else np.asarray(offset, dtype=np.int64).reshape(G, H)
     for cg in range(G):
         Vg = V[:, cg * L:(cg + 1) * L]
-        P = np.asarray(proj).astype(np.int64).reshape(G, H, L)[cg]
-        d = Vg @ P.T
-        if offset is not None:
-            d = d + np.asarray(offset, dtype=np.int64).reshape(G, H)[cg][None, :]
+        d = Vg @ Ps[cg].T
+        if offs is not None:
+            d = d + offs[cg][None, :]
         ids[:, cg] = ((d >= 0).astype(np.int64) << np.arange(H)).sum(1)
         for grp in groups:
             members = {}
