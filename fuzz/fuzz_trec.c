@@ -66,7 +66,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     fr_error err = {0};
     int n = 0;
     if (fr_trec_file_open(buf, size, "fuzz.trec", &n, &err) != FR_OK) {
-        if (err.msg[0] == '\0' || !strstr(err.msg, "fuzz.trec")) __builtin_trap();
+        if (err.msg[0] == '\0' || !strstr(err.msg, "fuzz.trec") || strchr(err.msg, '\n'))
+            __builtin_trap();
         free(buf);
         return 0;
     }

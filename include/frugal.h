@@ -35,7 +35,8 @@ typedef enum fr_status {
 
 #define FR_ERROR_MSG_MAX 512
 
-/* A status with its message. Zero-initialise it; a call that fails fills it. */
+/* A status with its message. Zero-initialise it; a call that fails fills it. The message is
+ * one line: control characters of names quoted from a file are written as '?'. */
 typedef struct fr_error {
     fr_status status;
     char msg[FR_ERROR_MSG_MAX];

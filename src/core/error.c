@@ -24,6 +24,9 @@ fr_status fr_fail(fr_error *err, fr_status status, const char *fmt, ...) {
         err->status = status;
         vsnprintf(err->msg, sizeof err->msg, fmt, ap);
         va_end(ap);
+        /* one line whatever a file put in the names it quotes: control characters -> '?' */
+        for (char *c = err->msg; *c; c++)
+            if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = '?';
     }
     return status;
 }

@@ -64,7 +64,11 @@ FR_AI int32_t quant_block(const float *x, int8_t *qs, float *d_out) {
     *d_out = fr_fp16_to_fp32(fr_fp32_to_fp16(d));
     __m256 vid = _mm256_set1_ps(id);
     __m256i q[4];
-    for (int i = 0; i < 4; i++) q[i] = _mm256_cvtps_epi32(round_away(_mm256_mul_ps(v[i], vid)));
+    /* clamped as the packs saturate, so that the sum is that of the stored values even for
+     * non-finite input (whose conversion gives INT_MIN; finite input is within +-127) */
+    const __m256i lo = _mm256_set1_epi32(-128), hi = _mm256_set1_epi32(127);
+    for (int i = 0; i < 4; i++)
+        q[i] = _mm256_max_epi32(_mm256_min_epi32(_mm256_cvtps_epi32(round_away(_mm256_mul_ps(v[i], vid))), hi), lo);
     __m256i sum = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
     __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
     p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));

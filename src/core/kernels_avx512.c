@@ -131,8 +131,13 @@ FR_AI int32_t quant_block(const float *x, int8_t *qs, float *d_out) {
      * even, as fr_fp32_to_fp16) */
     *d_out = _cvtsh_ss(_cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
     __m512 vid = _mm512_set1_ps(id);
+    /* clamped as the stores saturate, so that the sum is that of the stored values even for
+     * non-finite input (whose conversion gives INT_MIN; finite input is within +-127) */
+    const __m512i lo = _mm512_set1_epi32(-128), hi = _mm512_set1_epi32(127);
     __m512i ia = _mm512_cvtps_epi32(round_away(_mm512_mul_ps(a, vid)));
     __m512i ib = _mm512_cvtps_epi32(round_away(_mm512_mul_ps(b, vid)));
+    ia = _mm512_max_epi32(_mm512_min_epi32(ia, hi), lo);
+    ib = _mm512_max_epi32(_mm512_min_epi32(ib, hi), lo);
     _mm_storeu_si128((__m128i *)qs, _mm512_cvtsepi32_epi8(ia));
     _mm_storeu_si128((__m128i *)(qs + 16), _mm512_cvtsepi32_epi8(ib));
     return _mm512_reduce_add_epi32(_mm512_add_epi32(ia, ib));

@@ -39,7 +39,9 @@ fr_status fr_tokenize(const fr_model *m, const char *text, size_t len, bool add_
     *n_tokens = 0;
     if (!m->vocab)
         return fr_fail(err, FR_E_UNSUPPORTED, "%s: the model has no tokenizer", m->path);
-    return fr_vocab_encode(m->vocab, text ? text : "", len, add_bos, out, cap, n_tokens, err);
+    /* as documented: the BOS only when the vocabulary has one (fr_vocab_encode refuses) */
+    const bool bos = add_bos && fr_vocab_bos(m->vocab) >= 0;
+    return fr_vocab_encode(m->vocab, text ? text : "", len, bos, out, cap, n_tokens, err);
 }
 
 size_t fr_token_to_piece(const fr_model *m, int32_t id, char *buf, size_t cap) {

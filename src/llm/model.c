@@ -313,27 +313,26 @@ static fr_status load_vocab(fr_model *m, const fr_model_params *p, fr_error *err
     return FR_OK;
 }
 
-fr_status fr_model_load(const char *path, const fr_model_params *params, fr_model **out,
-                        fr_error *err) {
-    if (!path || !out)
-        return fr_fail(err, FR_E_ARG, "fr_model_load: NULL %s", path ? "out" : "path");
+/* The loading of a model from an open container: g (owned from here on, closed on failure)
+ * and name, the file's name for messages. */
+static fr_status load_from(fr_gguf *g, const char *name, const fr_model_params *params,
+                           fr_model **out, fr_error *err) {
     *out = NULL;
     fr_model_params defaults = fr_model_default_params();
     if (!params)
         params = &defaults;
     fr_model *m = calloc(1, sizeof *m);
-    if (!m)
-        return fr_fail(err, FR_E_NOMEM, "%s: out of memory", path);
-    size_t plen = strlen(path);
-    m->path = malloc(plen + 1);
-    if (!m->path) {
+    size_t plen = strlen(name);
+    char *path = m ? malloc(plen + 1) : NULL;
+    if (!path) {
         free(m);
-        return fr_fail(err, FR_E_NOMEM, "%s: out of memory", path);
+        fr_gguf_close(g);
+        return fr_fail(err, FR_E_NOMEM, "%s: out of memory", name);
     }
-    memcpy(m->path, path, plen + 1);
-    fr_status st = fr_gguf_open(path, &m->gguf, err);
-    if (st == FR_OK)
-        st = read_hparams(m, err);
+    memcpy(path, name, plen + 1);
+    m->path = path;
+    m->gguf = g;
+    fr_status st = read_hparams(m, err);
     if (st == FR_OK)
         st = load_tensors(m, err);
     if (st == FR_OK)
@@ -345,6 +344,31 @@ fr_status fr_model_load(const char *path, const fr_model_params *params, fr_mode
     pack_x16(m);
     *out = m;
     return FR_OK;
+}
+
+fr_status fr_model_load(const char *path, const fr_model_params *params, fr_model **out,
+                        fr_error *err) {
+    if (!path || !out)
+        return fr_fail(err, FR_E_ARG, "fr_model_load: NULL %s", path ? "out" : "path");
+    *out = NULL;
+    fr_gguf *g = NULL;
+    fr_status st = fr_gguf_open(path, &g, err);
+    if (st != FR_OK)
+        return st;
+    return load_from(g, path, params, out, err);
+}
+
+fr_status fr_model_load_buffer(const void *data, size_t size, const char *name,
+                               const fr_model_params *params, fr_model **out, fr_error *err) {
+    if (!data || !name || !out)
+        return fr_fail(err, FR_E_ARG, "fr_model_load_buffer: NULL %s",
+                       !data ? "data" : !name ? "name" : "out");
+    *out = NULL;
+    fr_gguf *g = NULL;
+    fr_status st = fr_gguf_open_buffer(data, size, name, &g, err);
+    if (st != FR_OK)
+        return st;
+    return load_from(g, name, params, out, err);
 }
 
 void fr_model_free(fr_model *m) {

@@ -42,6 +42,13 @@ struct fr_model {
     void *x16_mem; /* owned: the packed forms of the Q8_0 matrices, NULL when none */
 };
 
+/* fr_model_load from a GGUF image in memory (data, size; name for messages), which must stay
+ * valid and unchanged while the model lives (the weights point into it; a buffer aligned to
+ * 64 bytes keeps the kernels' loads aligned as a mapped file does). For the fuzz target and
+ * tests; same statuses as fr_model_load. */
+fr_status fr_model_load_buffer(const void *data, size_t size, const char *name,
+                               const fr_model_params *params, fr_model **out, fr_error *err);
+
 /* Writes the embedding row of token id (any weight type) as f32 into dst[n_embd]. */
 void fr_llm_embed(const fr_model *m, int32_t id, float *dst);
 

@@ -281,10 +281,22 @@ static void test_num_str(void **state) {
     assert_string_equal(e.msg, "m.tflite has 12 bytes, not -3");
 }
 
+/* A message stays one line whatever the file put in the names it quotes (found by
+ * fuzz_model: a tensor name with newlines). */
+static void test_fail_one_line(void **state) {
+    (void)state;
+    fr_error e;
+    assert_int_equal(fr_fail(&e, FR_E_FORMAT, "%s: tensor '%s'", "m.gguf", "a\nb\r\tc\x7f\x1b[2Jd\xc3\xa9"),
+                     FR_E_FORMAT);
+    assert_int_equal(e.status, FR_E_FORMAT);
+    assert_string_equal(e.msg, "m.gguf: tensor 'a?b??c??[2Jd\xc3\xa9'");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_type_info),
         cmocka_unit_test(test_num_str),
+        cmocka_unit_test(test_fail_one_line),
         cmocka_unit_test(test_fp16_to_fp32_all),
         cmocka_unit_test(test_fp32_to_fp16_ties),
         cmocka_unit_test(test_fp32_to_fp16_random),

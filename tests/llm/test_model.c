@@ -354,7 +354,7 @@ static void test_decode_errors(void **state) {
 
 enum variant {
     V_OK, V_NO_TENSOR, V_BAD_SHAPE, V_F16_NORM, V_ARCH, V_HEADS, V_NO_KEY, V_ROPE_ODD,
-    V_BAD_TYPE_KEY, V_VOCAB_KEY
+    V_BAD_TYPE_KEY, V_VOCAB_KEY, V_BPE_NO_BOS
 };
 
 static void write_model(const char *path, enum variant v) {
@@ -377,6 +377,20 @@ static void write_model(const char *path, enum variant v) {
         fr_gguf_writer_set_u32(w, "llama.rope.dimension_count", 7, &e);
     if (v == V_VOCAB_KEY)
         fr_gguf_writer_set_u32(w, "llama.vocab_size", NV + 1, &e);
+    if (v == V_BPE_NO_BOS) { /* a GPT-2 vocabulary without BOS: 39 letters and "ab" */
+        static char letters[NV - 1][2];
+        const char *toks[NV];
+        for (int i = 0; i < NV - 1; i++) {
+            letters[i][0] = (char)(i < 26 ? 'a' + i : 'A' + i - 26);
+            toks[i] = letters[i];
+        }
+        toks[NV - 1] = "ab";
+        const char *merges[1] = {"a b"};
+        fr_gguf_writer_set_str(w, "tokenizer.ggml.model", "gpt2", &e);
+        fr_gguf_writer_set_str(w, "tokenizer.ggml.pre", "gpt-2", &e);
+        fr_gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", toks, NV, &e);
+        fr_gguf_writer_set_arr_str(w, "tokenizer.ggml.merges", merges, 1, &e);
+    }
     static float buf[NV * F];
     for (size_t i = 0; i < sizeof buf / sizeof buf[0]; i++)
         buf[i] = 0.01f * (float)((i * 7) % 13) - 0.06f;
@@ -461,6 +475,19 @@ static void test_load_validation(void **state) {
     mp.require_vocab = true;
     assert_int_equal(fr_model_load(path, &mp, &m, &e), FR_E_FORMAT);
     assert_non_null(strstr(e.msg, "tokenizer"));
+    remove(path);
+
+    /* fr_tokenize with add_bos on a vocabulary without BOS: no BOS, as documented */
+    write_model(path, V_BPE_NO_BOS);
+    assert_int_equal(fr_model_load(path, NULL, &m, &e), FR_OK);
+    fr_model_get_info(m, &info);
+    assert_true(info.has_vocab);
+    assert_int_equal(info.bos, -1);
+    assert_int_equal(fr_tokenize(m, "abc", 3, true, out, 4, &nt, &e), FR_OK);
+    assert_int_equal(nt, 2);
+    assert_int_equal(out[0], 39); /* "ab" */
+    assert_int_equal(out[1], 2);  /* "c" */
+    fr_model_free(m);
     remove(path);
 
     expect_load_error(V_NO_TENSOR, FR_E_FORMAT, "blk.0.ffn_up.weight");
