@@ -44,7 +44,9 @@ SOURCE_SETS = ["d0", "d0+d1", "lookup", "d0+lookup", "d0+d1+lookup"]
 
 def configs_full(gamma_max):
     fixed = [f"fixed:{g}" for g in range(1, gamma_max + 1)]
-    c = ["plain"] + [f"{f}@d0" for f in fixed]
+    # fixed gammas with the draft, and with the draft and prompt lookup (the source chosen
+    # per step as for every controller): the baselines of auto@d0 and auto@d0+lookup
+    c = ["plain"] + [f"{f}@d0" for f in fixed] + [f"{f}@d0+lookup" for f in fixed]
     for s in SOURCE_SETS:
         c += [f"{k}@{s}" for k in CONTROLLERS]
     c.insert(len(fixed) + 1 + len(CONTROLLERS), "auto@d1")
@@ -278,6 +280,10 @@ def ratios(agg, kinds, label=None):
     llama = next((c for c in agg if c.startswith("llama.cpp llama-speculative")), None)
     best_auto = max((c for c in agg if c.startswith("auto@") and not c.endswith(")")),
                     key=lambda c: agg[c]["overall"], default=None)
+    # the best fixed gamma with the best auto's own sources (e.g. fixed:N@d0+lookup)
+    same = [c for c in agg if best_auto and c.startswith("fixed:") and not c.endswith(")")
+            and c.split("@", 1)[1] == best_auto.split("@", 1)[1]]
+    best_fixed_same = max(same, key=lambda c: agg[c]["overall"]) if same and best_auto != "auto@d0" else None
     res = {
         "best_fixed_overall": best_fixed_overall,
         "best_fixed_per_kind": best_fixed_kind,
@@ -289,6 +295,8 @@ def ratios(agg, kinds, label=None):
         "auto_vs_plain": r("auto@d0", "plain"),
         "best_auto_vs_best_fixed": r(best_auto, best_fixed_overall) if best_auto and best_fixed_overall else None,
         "best_auto_vs_heuristic_same_sources": r(best_auto, best_auto.replace("auto@", "heuristic@")) if best_auto else None,
+        "best_fixed_same_sources": best_fixed_same,
+        "best_auto_vs_best_fixed_same_sources": r(best_auto, best_fixed_same) if best_fixed_same else None,
         "best_auto_vs_llama": r(best_auto, llama) if best_auto and llama else None,
         "best_auto_vs_plain": r(best_auto, "plain") if best_auto else None,
     }
@@ -347,6 +355,9 @@ def ratios_md(rat, agg, kinds, ratw):
     b = rat["best_auto"]
     if b and b != "auto@d0":
         out.append(line(f"{b} vs the best fixed gamma on d0", "best_auto_vs_best_fixed", 1.10))
+        if rat.get("best_fixed_same_sources"):
+            out.append(line(f"{b} vs the best fixed gamma with the same sources ({rat['best_fixed_same_sources']})",
+                            "best_auto_vs_best_fixed_same_sources", 1.10))
         out.append(line(f"{b} vs {b.replace('auto@', 'heuristic@')}", "best_auto_vs_heuristic_same_sources", 1.10))
         if rat["llama_config"]:
             out.append(line(f"{b} vs {rat['llama_config']}", "best_auto_vs_llama", 1.20))
@@ -572,6 +583,8 @@ def ratios_same_names(wall, rat, label=None):
             "compare_vs_best_fixed": r(f"auto@d0 ({label})", f) if f and label else None,
             "best_auto_vs_best_fixed": r(b, f) if b and f else None,
             "best_auto_vs_heuristic_same_sources": r(b, b.replace("auto@", "heuristic@")) if b else None,
+            "best_auto_vs_best_fixed_same_sources": (r(b, rat["best_fixed_same_sources"])
+                                                     if b and rat.get("best_fixed_same_sources") else None),
             "best_auto_vs_llama": r(b, llama) if b and llama else None,
             "best_auto_vs_plain": r(b, "plain") if b else None}
 

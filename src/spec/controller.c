@@ -269,6 +269,18 @@ int fr_spec_best_gamma(double a, const fr_spec_costs *c, int gamma_max) {
     return best;
 }
 
+double fr_spec_best_rate_p(const double *p, int k, const fr_spec_costs *c) {
+    double best = 1.0 / fr_spec_costs_verify(c, 1);
+    double tokens = 1.0, surv = 1.0; /* surv: probability that tokens 0 .. g-1 all hold */
+    for (int g = 1; g <= k; g++) {
+        surv *= p[g - 1];
+        tokens += surv;
+        double r = tokens / (fr_spec_costs_drafting(c, g) + fr_spec_costs_verify(c, g + 1));
+        if (r > best) best = r;
+    }
+    return best;
+}
+
 int fr_spec_parse(const char *text, fr_spec_ctl_params *out) {
     memset(out, 0, sizeof *out);
     out->fixed_gamma = 4;

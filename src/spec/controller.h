@@ -180,6 +180,12 @@ double fr_spec_expected_rate(double a, const fr_spec_costs *c, int gamma);
 /* The gamma in [0, gamma_max] maximising fr_spec_expected_rate. */
 int fr_spec_best_gamma(double a, const fr_spec_costs *c, int gamma_max);
 
+/* The best expected tokens per second over gamma = 0 .. k when the drafted token at
+ * position i holds with probability p[i] given that those before it did:
+ * max_g (1 + sum_{j<=g} prod_{i<j} p[i]) / (t_draft(g) + t_verify(g + 1)). With every p[i]
+ * equal to a it is the rate of fr_spec_best_gamma(a, c, k). */
+double fr_spec_best_rate_p(const double *p, int k, const fr_spec_costs *c);
+
 void fr_spec_calib_init(fr_spec_calib *c);
 /* Probability that a token drafted with this logit margin at this position in the draft
  * is accepted, given that the ones before it were. */

@@ -24,7 +24,8 @@ typedef struct source {
     char name[64];
     fr_spec_costs costs;
     fr_spec_accept acc;
-    fr_spec_calib calib;   /* SOURCE_MODEL: acceptance from the draft's logit margin */
+    fr_spec_calib calib;   /* acceptance from the draft's logit margin (SOURCE_MODEL) or
+                              from the length of the match (SOURCE_LOOKUP) */
     int64_t last_step;     /* step index it last drafted */
 } source;
 
@@ -258,32 +259,47 @@ fr_status fr_spec_start(fr_spec *s, const int32_t *prompt, int32_t n, fr_error *
 /* ---- choosing the source and gamma ---- */
 
 /* Writes the lookup proposal (up to max_out tokens) into s->draft and returns its length
- * (0: no match); fr_spec_step drafts from it when the lookup source is picked. */
-static int lookup_propose(fr_spec *s, int max_out) {
-    return fr_lookup_propose(s->hist, s->n_hist, s->p.lookup_ngram_min, s->p.lookup_ngram_max, s->draft, max_out);
+ * (0: no match), and the feature its acceptance model sees into *feature: log2 of the
+ * length of the match (a loop matches far back and holds; a single token rarely does).
+ * fr_spec_step drafts from it when the lookup source is picked. */
+static int lookup_propose(fr_spec *s, int max_out, float *feature) {
+    int match = 0;
+    int n = fr_lookup_propose(s->hist, s->n_hist, s->p.lookup_ngram_min, s->p.lookup_ngram_max, s->draft,
+                              max_out, &match);
+    *feature = match > 0 ? (float)log2((double)match) : 0.0f;
+    return n;
 }
 
-static int pick_source(fr_spec *s, int room, int *lookup_len) {
+/* The best rate the lookup source's proposal of k tokens promises: its model's acceptance
+ * of each position for this feature, against the measured costs. */
+static double lookup_rate(const source *d, float feature, int k) {
+    double p[FR_SPEC_GAMMA_MAX];
+    for (int i = 0; i < k; i++) p[i] = fr_spec_calib_prob(&d->calib, feature, i);
+    return fr_spec_best_rate_p(p, k, &d->costs);
+}
+
+static int pick_source(fr_spec *s, int room, int *lookup_len, float *lookup_feature) {
     int best = -1;
     double best_rate = -1;
     *lookup_len = 0;
     for (int i = 0; i < s->n_src; i++) {
         source *d = &s->src[i];
         int limit = room;
+        double rate;
         if (d->kind == SOURCE_LOOKUP) {
-            int k = lookup_propose(s, room);
+            int k = lookup_propose(s, room, lookup_feature);
             if (k == 0) continue;
             *lookup_len = k;
             limit = k;
+            rate = lookup_rate(d, *lookup_feature, k);
         } else {
             int droom = fr_context_n_ctx(d->ctx) - s->n_hist; /* draft decodes up to position n_hist-2+gamma */
             if (droom < limit) limit = droom;
             if (limit < 1) continue;
+            double a = fr_spec_accept_rate(&d->acc);
+            rate = fr_spec_expected_rate(a, &d->costs, fr_spec_best_gamma(a, &d->costs, limit));
         }
         if (s->stats.steps - d->last_step >= PROBE_AFTER_STEPS) return i; /* refresh a stale estimate */
-        double a = fr_spec_accept_rate(&d->acc);
-        int g = fr_spec_best_gamma(a, &d->costs, limit);
-        double rate = fr_spec_expected_rate(a, &d->costs, g);
         if (rate > best_rate) {
             best_rate = rate;
             best = i;
@@ -401,6 +417,20 @@ static fr_status draft_model(fr_spec *s, source *d, int gamma, bool free_length,
     return FR_OK;
 }
 
+/* How many of the `limit` proposed lookup tokens to send: with "auto" (a step whose length
+ * is free), the stop rule weighs the acceptance the lookup's model predicts for this
+ * match at each position against the measured pass costs (the proposal costs nothing to
+ * extend); otherwise the controller's gamma. Records the feature of every position sent
+ * for the model. The decision depends on the text alone, so verification stays exact. */
+static int lookup_length(fr_spec *s, source *d, int gamma, int limit, float feature) {
+    if (s->ctl.free_length) {
+        for (int i = 0; i < limit; i++) s->p_acc[i] = fr_spec_calib_prob(&d->calib, feature, i);
+        gamma = fr_spec_stop_len(s->p_acc, limit, 0.0, achieved_rate(s, d), 0.0, d->costs.t_verify, limit);
+    }
+    for (int i = 0; i < gamma; i++) s->margin[i] = feature;
+    return gamma;
+}
+
 /* ---- verification ---- */
 
 /* Decides acceptance of the drafted tokens against target rows; returns the accepted count
@@ -492,7 +522,8 @@ fr_status fr_spec_step(fr_spec *s, int32_t *out, int32_t cap, int32_t *n_out, fr
      * is part of the drafting time. */
     double t0 = now_s();
     int lookup_len = 0;
-    int src_idx = room > 0 ? pick_source(s, room, &lookup_len) : -1;
+    float lookup_feature = 0.0f;
+    int src_idx = room > 0 ? pick_source(s, room, &lookup_len, &lookup_feature) : -1;
     int gamma = 0, limit = 0; /* limit: the most tokens the source can propose this step */
     if (src_idx >= 0) {
         source *d = &s->src[src_idx];
@@ -513,6 +544,9 @@ fr_status fr_spec_step(fr_spec *s, int32_t *out, int32_t cap, int32_t *n_out, fr
         st = draft_model(s, &s->src[src_idx], gamma, s->ctl.free_length != 0, limit, &dr, err);
         if (st != FR_OK) return st;
         gamma = dr.verify;
+    } else if (gamma > 0) {
+        gamma = lookup_length(s, &s->src[src_idx], gamma, limit, lookup_feature);
+        dr.verify = dr.drafted = gamma;
     }
     double t1 = now_s();
 
@@ -541,7 +575,8 @@ fr_status fr_spec_step(fr_spec *s, int32_t *out, int32_t cap, int32_t *n_out, fr
 
     fr_spec_obs step = {gamma, acc, t1 - t0, t2 - t1, dr.drafted, dr.t_next};
     record(s, src_idx, &step);
-    if (s->ctl.p.confidence_stop && src_idx >= 0 && s->src[src_idx].kind == SOURCE_MODEL && dr.drafted > 0)
+    if (src_idx >= 0 && dr.drafted > 0 &&
+        (s->ctl.p.confidence_stop || s->src[src_idx].kind == SOURCE_LOOKUP))
         fr_spec_calib_observe(&s->src[src_idx].calib, s->margin, dr.drafted, gamma, acc);
     if (dr.declined && acc == gamma) {
         /* The draft declined a position: for the source's estimates that is a rejected token

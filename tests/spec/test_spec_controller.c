@@ -79,6 +79,42 @@ static void test_expected_rate_model(void **state) {
     assert_int_equal(fr_spec_best_gamma(0.05, &c, 8), 0);
 }
 
+/* The best rate under per-position acceptances: equal to the constant-acceptance model
+ * when every position is alike, and to a brute-force sum over the outcomes otherwise. */
+static void test_best_rate_positional(void **state) {
+    (void)state;
+    fr_spec_costs c;
+    const double as[] = {0.05, 0.5, 0.8, 0.97};
+    for (size_t i = 0; i < sizeof as / sizeof as[0]; i++) {
+        set_costs(&c, 0.05, 1.0, 0.1);
+        double p[12];
+        for (int j = 0; j < 12; j++) p[j] = as[i];
+        int g = fr_spec_best_gamma(as[i], &c, 12);
+        double want = fr_spec_expected_rate(as[i], &c, g);
+        assert_true(fabs(fr_spec_best_rate_p(p, 12, &c) - want) < 1e-9 * want);
+    }
+    uint64_t r = 99;
+    for (int trial = 0; trial < 500; trial++) {
+        double p[8];
+        int k = 1 + (int)((r = r * 6364136223846793005ull + 1442695040888963407ull) >> 61);
+        for (int j = 0; j < k; j++)
+            p[j] = (double)((r = r * 6364136223846793005ull + 1442695040888963407ull) >> 11) / 9007199254740992.0;
+        set_costs(&c, 0.01 * (trial % 7), 1.0, 0.05 * (trial % 5));
+        double best = 1.0 / fr_spec_costs_verify(&c, 1);
+        for (int g = 1; g <= k; g++) { /* E = sum over "exactly j accepted" of (j + 1) P(j) */
+            double tokens = 0, all = 1;
+            for (int j = 0; j < g; j++) {
+                tokens += (j + 1) * all * (1 - p[j]);
+                all *= p[j];
+            }
+            tokens += (g + 1) * all;
+            double rate = tokens / (fr_spec_costs_drafting(&c, g) + fr_spec_costs_verify(&c, g + 1));
+            if (rate > best) best = rate;
+        }
+        assert_true(fabs(fr_spec_best_rate_p(p, k, &c) - best) < 1e-9 * best);
+    }
+}
+
 static void test_verify_interpolation(void **state) {
     (void)state;
     fr_spec_costs c;
@@ -635,6 +671,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse),
         cmocka_unit_test(test_expected_rate_model),
+        cmocka_unit_test(test_best_rate_positional),
         cmocka_unit_test(test_verify_interpolation),
         cmocka_unit_test(test_cost_staircase),
         cmocka_unit_test(test_window_trimmed_mean),

@@ -114,12 +114,16 @@ static const char *PROMPTS[] = {"Once upon a time", "Lily and Tom went to the pa
                                 "The cat sat on the mat. The cat sat on the", "One day"};
 
 /* min_withheld: at least this many tokens drafted but not verified by auto over the run (0
- * where the draft is nearly always right, as a quantised copy of the target: nothing to stop) */
-static void greedy_identity(loaded *t, loaded **drafts, int n_drafts, const char *label, int64_t min_withheld) {
+ * where the draft is nearly always right, as a quantised copy of the target: nothing to stop);
+ * min_long_lookup: at least this many steps where auto sent 5 or more prompt-lookup tokens
+ * (its stop rule on a long match in text that repeats itself). */
+static void greedy_identity(loaded *t, loaded **drafts, int n_drafts, const char *label, int64_t min_withheld,
+                            int64_t min_long_lookup) {
     fr_error e = {0};
     const int lens[] = {40, 120};
     int32_t plain[160], spec[160], prompt[128];
     int64_t auto_withheld = 0; /* tokens auto's per-token stop drafted but did not verify */
+    int64_t long_lookup = 0;   /* auto's steps with lookup alone and gamma >= 5 */
     for (size_t pi = 0; pi < sizeof PROMPTS / sizeof PROMPTS[0]; pi++) {
         size_t np = 0;
         assert_int_equal(fr_tokenize(t->m, PROMPTS[pi], strlen(PROMPTS[pi]), true, prompt, 128, &np, &e), FR_OK);
@@ -146,13 +150,20 @@ static void greedy_identity(loaded *t, loaded **drafts, int n_drafts, const char
                 assert_true(st.accepted <= st.drafted);
                 if (strchr(CONTROLLERS[ci], '/') && mode < n_drafts) /* the confidence stop fired */
                     assert_true(st.drafted < 4 * st.steps);
-                if (!strcmp(CONTROLLERS[ci], "auto")) auto_withheld += st.withheld;
-                else assert_int_equal(st.withheld, 0);
+                if (!strcmp(CONTROLLERS[ci], "auto")) {
+                    auto_withheld += st.withheld;
+                    if (mode == n_drafts)
+                        for (int g = 5; g < FR_SPEC_HIST_MAX; g++) long_lookup += st.gamma_hist[g];
+                } else {
+                    assert_int_equal(st.withheld, 0);
+                }
             }
         }
     }
-    print_message("%s: auto withheld %lld drafted tokens\n", label, (long long)auto_withheld);
+    print_message("%s: auto withheld %lld drafted tokens, sent >= 5 lookup tokens in %lld steps\n", label,
+                  (long long)auto_withheld, (long long)long_lookup);
     assert_true(auto_withheld >= min_withheld); /* the per-token stop was exercised */
+    assert_true(long_lookup >= min_long_lookup);
 }
 
 static const char *stories_gguf(const char *type) {
@@ -198,7 +209,7 @@ static void test_greedy_identity_stories260k(void **state) {
     load(t32, 512, &t);
     load(t8, 512, &d);
     loaded *drafts[] = {&d};
-    greedy_identity(&t, drafts, 1, "stories260K", 0);
+    greedy_identity(&t, drafts, 1, "stories260K", 0, 0);
     unload(&d);
     unload(&t);
 }
@@ -212,13 +223,13 @@ static void test_greedy_identity_bundled_pair(void **state) {
     load(tp, 512, &t);
     load(dp, 512, &d);
     loaded *drafts[] = {&d};
-    greedy_identity(&t, drafts, 1, "frugal-tiny", 1);
+    greedy_identity(&t, drafts, 1, "frugal-tiny", 1, 1);
     /* stories260K shares the 512-token vocabulary and serves as a second draft */
     if (file_exists(FR_ASSETS "/llm/stories260K.bin")) {
         loaded s;
         load(stories_gguf("f32"), 512, &s);
         loaded *two[] = {&d, &s};
-        greedy_identity(&t, two, 2, "frugal-tiny + 2 drafts", 1);
+        greedy_identity(&t, two, 2, "frugal-tiny + 2 drafts", 1, 1);
         unload(&s);
     }
     unload(&d);
