@@ -44,6 +44,8 @@ typedef struct fr_cnn_trec_info {
     int64_t rows, clusters, macs_dense, macs_reuse, macs_hash;
     int64_t invokes, total_rows, total_clusters, total_macs_dense, total_macs_reuse,
         total_macs_hash;
+    int pixel;          /* 1: pixel mode (each input pixel hashed once for every tap) */
+    int channel_groups; /* pixel mode: in_c / sub_len channel groups; otherwise 1 */
 } fr_cnn_trec_info;
 
 /* Per-op TREC figures of a model initialised with a fr_cnn_trec provider (for a model

@@ -61,6 +61,8 @@ static fr_status trec_prepare(void *ctx, fr_cnn_model *m, void *state, uint8_t *
         s->info.hash_bits = L.params.hash_bits;
         s->info.n_sub = fr_trec_num_sub(L.K, L.params.sub_len);
         s->info.K = L.K;
+        s->info.pixel = L.params.pixel != 0;
+        s->info.channel_groups = L.channel_groups > 0 ? L.channel_groups : 1;
         scratch[k] = s8 ? fr_trec_conv_s8_scratch_bytes(&L.params, g)
                         : fr_trec_conv_f32_scratch_bytes(&L.params, g);
         use[k] = 1;

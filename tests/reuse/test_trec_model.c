@@ -707,6 +707,8 @@ static void test_cli(void **st) {
                         o1, sizeof o1, e, sizeof e),
                      0);
     assert_non_null(strstr(o1, "trec total: "));
+    assert_non_null(strstr(o1, " mode ")); /* the per-layer table names the mode: per tap here */
+    assert_non_null(strstr(o1, " tap "));
     /* usage errors (exit 2) and bad sidecars (exit 1), one line each */
     assert_int_equal(sh("classify -m " MODEL_S8 " --reuse trec " TMPDIR "/flat.ppm", o1,
                         sizeof o1, e, sizeof e), 2);

@@ -189,16 +189,18 @@ int cmd_cnn_bench(int argc, char **argv) {
            wm * 1e3, whole[0] * 1e3, reps, macs, wm > 0 ? (double)macs / wm / 1e9 : 0.0);
     if (reuse_trec) {
         int64_t d = 0, r = 0, h = 0;
-        printf("trec (last run): %3s %5s %3s %8s %10s %12s %12s %12s %7s %10s\n", "op", "L",
-               "H", "rows", "clusters", "MACs done", "hash MACs", "dense MACs", "removed",
-               "median ms");
+        printf("trec (last run): %3s %-6s %5s %3s %8s %10s %12s %12s %12s %7s %10s\n", "op",
+               "mode", "L", "H", "rows", "clusters", "MACs done", "hash MACs", "dense MACs",
+               "removed", "median ms");
         for (int i = 0; i < n_ops; i++) {
             fr_cnn_trec_info ti;
             if (fr_cnn_trec_op_info(m, i, &ti, &err) || !ti.enabled)
                 continue;
-            printf("                 %3d %5d %3d %8" PRId64 " %10" PRId64 " %12" PRId64
+            char mode[16] = "tap"; /* per-tap sub-vectors, or pixel mode with its groups */
+            if (ti.pixel) snprintf(mode, sizeof mode, "pixG%d", ti.channel_groups);
+            printf("                 %3d %-6s %5d %3d %8" PRId64 " %10" PRId64 " %12" PRId64
                    " %12" PRId64 " %12" PRId64 " %6.1f%% %10.4f\n",
-                   i, ti.sub_len, ti.hash_bits, ti.rows, ti.clusters, ti.macs_reuse,
+                   i, mode, ti.sub_len, ti.hash_bits, ti.rows, ti.clusters, ti.macs_reuse,
                    ti.macs_hash, ti.macs_dense,
                    ti.macs_dense ? 100.0 * (double)(ti.macs_dense - ti.macs_reuse) /
                                        (double)ti.macs_dense
