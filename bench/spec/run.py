@@ -368,6 +368,8 @@ def ratios_md(rat, agg, kinds, ratw):
         out.append(line(f"auto@d0 ({lab}) vs the best fixed gamma", "compare_vs_best_fixed", 1.10))
         out.append(line(f"auto@d0 ({lab}) vs plain target decoding", "compare_vs_plain", 2.00))
     out.append("")
+    if not rat["best_fixed_per_kind"]:  # no fixed:N@d0 configuration in this run
+        return "\n".join(out)
     out.append("Best fixed gamma per kind (hindsight, draft d0): " + ", ".join(
         f"{k} {rat['best_fixed_per_kind'][k].split('@')[0]} ({fmt(agg[rat['best_fixed_per_kind'][k]]['kinds'][k])}/s, "
         f"auto@d0 {rat['auto_vs_best_fixed_per_kind'].get(k, float('nan')):.2f}x)" for k in kinds) + ".")

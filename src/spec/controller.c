@@ -158,11 +158,15 @@ double fr_spec_accept_rate(const fr_spec_accept *a) {
 
 static double calib_w0(void) { return log(ACCEPT_PRIOR / (1.0 - ACCEPT_PRIOR)); }
 
-void fr_spec_calib_init(fr_spec_calib *c) {
+void fr_spec_calib_init_prior(fr_spec_calib *c, double w0, double w1, double w2) {
     memset(c, 0, sizeof *c);
-    c->w[0] = calib_w0();
+    c->w[0] = c->prior[0] = w0;
+    c->w[1] = c->prior[1] = w1;
+    c->w[2] = c->prior[2] = w2;
     c->p_mean = ACCEPT_PRIOR;
 }
+
+void fr_spec_calib_init(fr_spec_calib *c) { fr_spec_calib_init_prior(c, calib_w0(), 0.0, 0.0); }
 
 static double clip_margin(double m) {
     return m > 0 ? (m < CALIB_MARGIN_MAX ? m : CALIB_MARGIN_MAX) : 0.0; /* NaN -> 0 */
@@ -177,7 +181,7 @@ double fr_spec_calib_prob(const fr_spec_calib *c, double margin, int position) {
 /* Newton's method on the penalised log-likelihood, starting from the current weights:
  * three unknowns, so each step solves a 3x3 system (Cramer's rule). */
 static void calib_fit(fr_spec_calib *c) {
-    const double prior[3] = {calib_w0(), 0, 0};
+    const double *prior = c->prior;
     for (int it = 0; it < CALIB_NEWTON_STEPS; it++) {
         double g[3], h[3][3];
         for (int i = 0; i < 3; i++) {

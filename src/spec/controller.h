@@ -102,6 +102,7 @@ typedef struct fr_spec_calib {
     uint8_t y[FR_SPEC_CALIB_WINDOW];  /* 1 accepted, 0 rejected */
     int head, count, fresh;           /* ring; positions since the last fit */
     double w[3];
+    double prior[3]; /* the weights it starts from and is pulled towards */
     double p_mean; /* moving average of the predicted probability over drafted positions */
 } fr_spec_calib;
 
@@ -186,7 +187,10 @@ int fr_spec_best_gamma(double a, const fr_spec_costs *c, int gamma_max);
  * equal to a it is the rate of fr_spec_best_gamma(a, c, k). */
 double fr_spec_best_rate_p(const double *p, int k, const fr_spec_costs *c);
 
+/* Starts from a constant acceptance of 0.6 (w = logit(0.6), 0, 0): a draft model's margin. */
 void fr_spec_calib_init(fr_spec_calib *c);
+/* Starts from (and is pulled towards) the weights w0, w1, w2. */
+void fr_spec_calib_init_prior(fr_spec_calib *c, double w0, double w1, double w2);
 /* Probability that a token drafted with this logit margin at this position in the draft
  * is accepted, given that the ones before it were. */
 double fr_spec_calib_prob(const fr_spec_calib *c, double margin, int position);

@@ -207,6 +207,10 @@ fr_status fr_spec_add_lookup(fr_spec *s, fr_error *err) {
     source *d = new_source(s, "lookup", err);
     if (!d) return err ? err->status : FR_E_ARG;
     d->kind = SOURCE_LOOKUP;
+    /* Its acceptance model starts from Laplace's rule of succession: a continuation whose
+     * context agreed over m tokens holds with probability m / (m + 1), i.e. a logit of
+     * ln(m) = ln 2 * log2(m) (the feature); the data corrects it from the first steps. */
+    fr_spec_calib_init_prior(&d->calib, 0.0, log(2.0), 0.0);
     s->n_src++;
     return FR_OK;
 }
