@@ -15,4 +15,9 @@ typedef struct cli_image {
  * "PATH: problem" into msg and returns -1. */
 int cli_image_load(const char *path, cli_image *img, char *msg, size_t msg_len);
 
+/* The same from the file's bytes in memory (name: for messages); what cli_image_load does
+ * after reading the file, and what the fuzz target fuzz_image runs. */
+int cli_image_decode(const void *data, size_t size, const char *name, cli_image *img, char *msg,
+                     size_t msg_len);
+
 #endif
