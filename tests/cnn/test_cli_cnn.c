@@ -188,6 +188,30 @@ static void test_classify_images(void **state) {
     assert_int_equal(r.rc, 1);
     assert_one_line_error(&r, "classify", "bad.ppm");
     run_free(&r);
+    /* headers that claim far more pixels than their files hold: refused (before allocating
+     * for them), one line each */
+    static const unsigned char huge_png[] = { /* IHDR 16384 x 16384 RGB, a tiny IDAT, IEND */
+        0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48,
+        0x44, 0x52, 0x00, 0x00, 0x40, 0x00, 0x00, 0x00, 0x40, 0x00, 0x08, 0x02, 0x00, 0x00,
+        0x00, 0x26, 0xaa, 0x87, 0xd3, 0x00, 0x00, 0x00, 0x0b, 0x49, 0x44, 0x41, 0x54, 0x78,
+        0x9c, 0x63, 0x60, 0x80, 0x00, 0x00, 0x00, 0x08, 0x00, 0x01, 0xb7, 0x58, 0x73, 0x95,
+        0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82};
+    const char *names[2] = {"huge.ppm", "huge.png"};
+    for (int k = 0; k < 2; k++) {
+        snprintf(bad, sizeof bad, "%s/%s", g_dir, names[k]);
+        f = fopen(bad, "wb");
+        if (k == 0)
+            fprintf(f, "P6\n16384 16384\n255\n0123456789");
+        else
+            fwrite(huge_png, 1, sizeof huge_png, f);
+        fclose(f);
+        snprintf(args, sizeof args, "classify -m %s %s", IC_INT8, bad);
+        r = run(args);
+        assert_int_equal(r.rc, 1);
+        assert_one_line_error(&r, "classify", names[k]);
+        assert_non_null(strstr(r.err, k == 0 ? "truncated" : "cannot come from"));
+        run_free(&r);
+    }
 }
 
 static void test_cnn_bench(void **state) {
