@@ -155,14 +155,7 @@ fr_status fr_llama2c_parse_header(const void *data, size_t size, const char *nam
 
 /* ---- tokenizer --------------------------------------------------------------------------- */
 
-typedef struct l2c_vocab {
-    int32_t n;
-    char **text;
-    float *scores;
-    int32_t *types;
-} l2c_vocab;
-
-static void vocab_free(l2c_vocab *v) {
+void fr_llama2c_vocab_free(fr_llama2c_vocab *v) {
     if (v->text)
         for (int32_t i = 0; i < v->n; i++) free(v->text[i]);
     free(v->text);
@@ -230,26 +223,24 @@ static fr_status read_whole(const char *path, uint8_t **out, size_t *size, fr_er
     return FR_OK;
 }
 
-static fr_status read_vocab(const char *path, int32_t n_vocab, l2c_vocab *v, fr_error *err) {
+fr_status fr_llama2c_parse_vocab(const void *data, size_t size, const char *path, int32_t n_vocab,
+                                 fr_llama2c_vocab *v, fr_error *err) {
     memset(v, 0, sizeof *v);
-    uint8_t *buf;
-    size_t size = 0;
-    fr_status s = read_whole(path, &buf, &size, err);
-    if (s) return s;
+    const uint8_t *buf = data;
+    fr_status s;
+    if (n_vocab < 1)
+        return fr_fail(err, FR_E_ARG, "%s: a vocabulary of %" PRId32 " tokens", path, n_vocab);
     if (size < 4) {
-        free(buf);
         return fr_fail(err, FR_E_FORMAT, "%s: %zu bytes is too small for a llama2.c tokenizer", path,
                        size);
     }
     int32_t max_len = rd_i32(buf);
     if (max_len < 1) {
-        free(buf);
         return fr_fail(err, FR_E_FORMAT, "%s: max_token_length is %" PRId32 " (must be positive)",
                        path, max_len);
     }
     /* Each token takes at least 8 bytes: refuse early instead of allocating for nothing. */
     if ((uint64_t)n_vocab > (size - 4) / 8) {
-        free(buf);
         return fr_fail(err, FR_E_FORMAT,
                        "%s: truncated: %zu bytes cannot hold the model's %" PRId32 " tokens", path,
                        size, n_vocab);
@@ -258,8 +249,7 @@ static fr_status read_vocab(const char *path, int32_t n_vocab, l2c_vocab *v, fr_
     v->scores = malloc((size_t)n_vocab * sizeof *v->scores);
     v->types = malloc((size_t)n_vocab * sizeof *v->types);
     if (!v->text || !v->scores || !v->types) {
-        free(buf);
-        vocab_free(v);
+        fr_llama2c_vocab_free(v);
         return fr_fail(err, FR_E_NOMEM, "%s: out of memory", path);
     }
     v->n = n_vocab;
@@ -298,11 +288,20 @@ static fr_status read_vocab(const char *path, int32_t n_vocab, l2c_vocab *v, fr_
                     "model's vocabulary size", path, size - pos, n_vocab);
         goto fail;
     }
-    free(buf);
     return FR_OK;
 fail:
+    fr_llama2c_vocab_free(v);
+    return s;
+}
+
+static fr_status read_vocab(const char *path, int32_t n_vocab, fr_llama2c_vocab *v, fr_error *err) {
+    memset(v, 0, sizeof *v);
+    uint8_t *buf;
+    size_t size = 0;
+    fr_status s = read_whole(path, &buf, &size, err);
+    if (s) return s;
+    s = fr_llama2c_parse_vocab(buf, size, path, n_vocab, v, err);
     free(buf);
-    vocab_free(v);
     return s;
 }
 
@@ -376,7 +375,7 @@ static void model_name(const char *path, char *buf, size_t cap) {
     if (!buf[0]) snprintf(buf, cap, "llama2c");
 }
 
-static fr_status set_metadata(conv *c, const fr_llama2c_config *cfg, const l2c_vocab *v,
+static fr_status set_metadata(conv *c, const fr_llama2c_config *cfg, const fr_llama2c_vocab *v,
                               const char *model_path, fr_error *err) {
     fr_gguf_writer *w = c->w;
     char name[256];
@@ -472,7 +471,7 @@ fr_status fr_llama2c_convert(const char *model_path, const char *tok_path, const
     if (map == MAP_FAILED) return fr_fail(err, FR_E_IO, "%s: cannot map: %s", model_path, strerror(e));
 
     fr_llama2c_config cfg;
-    l2c_vocab v = {0};
+    fr_llama2c_vocab v = {0};
     conv c = {0};
     c.type = type;
     c.path = model_path;
@@ -488,7 +487,7 @@ fr_status fr_llama2c_convert(const char *model_path, const char *tok_path, const
     fr_gguf_writer_free(c.w);
     for (size_t i = 0; i < c.n_bufs; i++) free(c.bufs[i]);
     free(c.bufs);
-    vocab_free(&v);
+    fr_llama2c_vocab_free(&v);
     munmap(map, size);
     return s;
 }

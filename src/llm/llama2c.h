@@ -40,6 +40,24 @@ typedef struct fr_llama2c_config {
 fr_status fr_llama2c_parse_header(const void *data, size_t size, const char *name,
                                   fr_llama2c_config *cfg, fr_error *err);
 
+/* A llama2.c tokenizer as GGUF wants it: each token's text (BOS / EOS as "<s>" / "</s>",
+ * spaces as U+2581), score and type (tokenizer.ggml.token_type: 2 unknown, 3 control, 6 byte,
+ * 1 normal). */
+typedef struct fr_llama2c_vocab {
+    int32_t n;
+    char **text;
+    float *scores;
+    int32_t *types;
+} fr_llama2c_vocab;
+
+/* Parses a tokenizer file held in memory (size = the whole file) for a model of n_vocab
+ * tokens: the file must hold exactly that many. `name` is used in messages. On failure *v is
+ * left empty. */
+fr_status fr_llama2c_parse_vocab(const void *data, size_t size, const char *name, int32_t n_vocab,
+                                 fr_llama2c_vocab *v, fr_error *err);
+/* Frees what fr_llama2c_parse_vocab filled (an empty one is a no-op). */
+void fr_llama2c_vocab_free(fr_llama2c_vocab *v);
+
 /* Converts model_path + tok_path into out_path with matrices of `type` (F32, F16, Q8_0 or
  * Q4_0). On failure no output file is left behind. */
 fr_status fr_llama2c_convert(const char *model_path, const char *tok_path, const char *out_path,
