@@ -295,6 +295,8 @@ FR_TREC_INLINE void fr_trec_f32_pixel_body(const fr_trec_params *p, const fr_cnn
                 }
             }
             const int nb = (int)(G / per_image); /* images in the group */
+            /* counts is free once the centroids are taken: the taps each cluster is read by */
+            fr_trec_pixel_used_prepare(g, nb, cl, nc, counts);
             const int T = fr_trec_tap_chunk(&lo, nc);
             const int64_t tap_stride = (int64_t)nc * cout;
             for (int t0 = 0; t0 < taps; t0 += T) {
@@ -305,9 +307,8 @@ FR_TREC_INLINE void fr_trec_f32_pixel_body(const fr_trec_params *p, const fr_cnn
                     const float *wj = wt + (size_t)j * L * cout;
                     float *pj = part + tt * tap_stride;
                     sp[tt] = fr_trec_tap_span_at(g, tap / g->k_w, tap % g->k_w);
-                    /* counts and cid are free once the centroids are taken */
                     const int32_t n_used =
-                        fr_trec_pixel_used(g, &sp[tt], nb, cl, nc, counts, cid);
+                        fr_trec_pixel_used_tap(g, &sp[tt], tap, nb, cl, nc, counts, cid);
                     for (int32_t u0 = 0; u0 < n_used; u0 += FR_TREC_PART_BLOCK) {
                         const int nb4 = n_used - u0 < FR_TREC_PART_BLOCK ? (int)(n_used - u0)
                                                                          : FR_TREC_PART_BLOCK;

@@ -321,6 +321,58 @@ FR_TREC_INLINE int32_t fr_trec_pixel_used(const fr_cnn_geom *g, const fr_trec_ta
     return n;
 }
 
+/* Pixel mode, a group of nb images: when the kernel has at most 32 taps, writes each
+ * cluster's taps (bit fy * k_w + fx) through which some output row reads one of its pixels
+ * into work[0 .. nc) (as uint32), in one pass over the pixels: pixel (iy, ix) is read through
+ * tap (fy, fx) iff some oy in [0, out_h) has oy * stride_h - pad_top + fy * dil_h == iy, and
+ * likewise for the column. fr_trec_pixel_used_tap then lists a tap's clusters from them
+ * (the same sets that walking every row through the tap finds, at a fraction of the cost).
+ * Larger kernels: nothing (fr_trec_pixel_used_tap walks the rows). */
+FR_TREC_INLINE void fr_trec_pixel_used_prepare(const fr_cnn_geom *g, int nb, const int32_t *cl,
+                                               int32_t nc, int32_t *work) {
+    if (g->k_h * g->k_w > 32)
+        return;
+    uint32_t *mask = (uint32_t *)work;
+    for (int32_t c = 0; c < nc; c++) mask[c] = 0;
+    for (int iy = 0; iy < g->in_h; iy++) {
+        uint32_t rows = 0; /* bit fy: some output row reads input row iy through filter row fy */
+        for (int fy = 0; fy < g->k_h; fy++) {
+            const int t = iy + g->pad_top - fy * g->dil_h;
+            if (t >= 0 && t % g->stride_h == 0 && t / g->stride_h < g->out_h) rows |= 1u << fy;
+        }
+        if (!rows)
+            continue;
+        for (int ix = 0; ix < g->in_w; ix++) {
+            uint32_t cols = 0, m = 0;
+            for (int fx = 0; fx < g->k_w; fx++) {
+                const int t = ix + g->pad_left - fx * g->dil_w;
+                if (t >= 0 && t % g->stride_w == 0 && t / g->stride_w < g->out_w) cols |= 1u << fx;
+            }
+            for (int fy = 0; fy < g->k_h; fy++)
+                if (rows >> fy & 1u) m |= cols << (fy * g->k_w);
+            if (!m)
+                continue;
+            for (int b = 0; b < nb; b++)
+                mask[cl[((int64_t)b * g->in_h + iy) * g->in_w + ix]] |= m;
+        }
+    }
+}
+
+/* The clusters (of nc) that some row reads through tap `tap` (span sp), in increasing
+ * order, into list; returns their count. work: as fr_trec_pixel_used_prepare left it (the
+ * tap masks), or nc int32 of scratch for the walk of larger kernels. */
+FR_TREC_INLINE int32_t fr_trec_pixel_used_tap(const fr_cnn_geom *g, const fr_trec_tap_span *sp,
+                                              int tap, int nb, const int32_t *cl, int32_t nc,
+                                              int32_t *work, int32_t *list) {
+    if (g->k_h * g->k_w > 32)
+        return fr_trec_pixel_used(g, sp, nb, cl, nc, work, list);
+    const uint32_t *mask = (const uint32_t *)work;
+    int32_t n = 0;
+    for (int32_t c = 0; c < nc; c++)
+        if (mask[c] >> tap & 1u) list[n++] = c;
+    return n;
+}
+
 /* Each of `rows` rows of cout 4-byte values (float outputs or int32 accumulators) starts at
  * its bias, bias[oc], or at all-zero bytes (+0.0f, 0) when bias is NULL. */
 FR_TREC_INLINE void fr_trec_rows_init(void *rows_start, int64_t rows, int cout,

@@ -227,11 +227,12 @@ FR_TREC_INLINE void fr_trec_s8_pixel_body(const fr_trec_params *p, const fr_cnn_
                 centroid(sums + (size_t)c * S, counts[c], L, cent + (size_t)c * Lp);
             }
             const int nb = (int)(G / per_image); /* images in the group */
+            /* counts is free once the centroids are taken: the taps each cluster is read by */
+            fr_trec_pixel_used_prepare(g, nb, cl, nc, counts);
             for (int t = 0; t < taps; t++) {
                 const int j = t * CG + cg; /* the sub-vector: filter columns j * L .. */
                 const fr_trec_tap_span sp = fr_trec_tap_span_at(g, t / g->k_w, t % g->k_w);
-                /* counts and cid are free once the centroids are taken */
-                const int32_t n_used = fr_trec_pixel_used(g, &sp, nb, cl, nc, counts, cid);
+                const int32_t n_used = fr_trec_pixel_used_tap(g, &sp, t, nb, cl, nc, counts, cid);
                 const void *tp =
                     p->taps_s8 ? (const unsigned char *)p->taps_s8 + tap_bytes * j : NULL;
                 tap(filter, K, j * L, L, cout, cent, cid, n_used, zp, part, S, wt2, tp, partial);

@@ -27,11 +27,15 @@ static int random_divisor(tr_rng *r, int n) {
 
 static void random_conf(tr_rng *r, px_conf *c, int max_hw, int max_c) {
     for (;;) {
-        const int k = tr_int(r, 1, 5), s = tr_int(r, 1, 2), d = tr_int(r, 1, 2);
+        /* kernels up to 5 x 5 (any shape), and 7 x 7 now and then: more than 32 taps take
+         * the row walk instead of the per-cluster tap masks */
+        const int big = tr_int(r, 0, 5) == 0;
+        const int kh = big ? 7 : tr_int(r, 1, 5), kw = big ? 7 : tr_int(r, 1, 5);
+        const int s = tr_int(r, 1, 2), d = tr_int(r, 1, 2);
         const fr_cnn_padding pad = tr_int(r, 0, 2) ? FR_CNN_PAD_SAME : FR_CNN_PAD_VALID;
         const int out_c = tr_int(r, 0, 3) ? tr_int(r, 1, 20) : tr_int(r, 60, 70);
         if (fr_cnn_geom_init(&c->g, "conv", pad, tr_int(r, 1, 3), tr_int(r, 1, max_hw),
-                             tr_int(r, 1, max_hw), tr_int(r, 1, max_c), out_c, k, k, s, s, d, d,
+                             tr_int(r, 1, max_hw), tr_int(r, 1, max_c), out_c, kh, kw, s, s, d, d,
                              1, NULL) == FR_OK)
             break;
     }
