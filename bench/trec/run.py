@@ -446,47 +446,65 @@ def write_md(a, results, path, cmdline):
 
 
 def plot(results, path):
-    """Top-1 against host speed-up, Cortex-M4 instruction ratio and MAC ratio of the TREC
-    layers; one curve over H per (network, L), points labelled with their sidecar."""
+    """Accuracy change against each net's own dense model (int8; float for the float host
+    panel) against the speed-ups and MAC ratio of the TREC layers: one colour per network
+    group, IC ResNet-8 grid points joined over H per L; only the points on each panel's
+    Pareto front (no other point both faster and more accurate) are labelled. Points more
+    than YMIN points below their dense model are left out (counted in the title)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    panels = (("host_layer_x_s8", "host: dense int8 time / TREC int8 time (TREC layers)", 2.5),
-              ("mcu_layer_x", "Cortex-M4: dense / TREC instructions (TREC layers)", 3.0),
-              ("mac_x", "MACs: dense / (partial products + hashing), TREC layers", 3.0))
-    fig, ax = plt.subplots(1, 3, figsize=(17, 5.5))
-    for ni, net in enumerate(results):
-        curves = {}
-        for r in net["runs"]:
-            m = re.match(r"L([^_]+)_H(\d+)$", r["cfg"])
-            key = ("L = " + ("in_c" if m.group(1) == "c" else m.group(1))) if m else "exports"
-            curves.setdefault(key, []).append(r)
-        for key, runs in curves.items():
-            runs.sort(key=lambda r: int(re.sub(r"\D", "", r["cfg"].split("H")[-1]) or 0))
-            for k, (field, lab, goal) in enumerate(panels):
-                pts = [(r["sum"].get(field, 0.0), 100 * r["acc"], r["cfg"]) for r in runs
-                       if r["sum"].get(field, 0.0) > 0]
+    YMIN = -12.0
+    panels = (("host_layer_x_s8", "drop", "host int8: dense int8 time / TREC int8 time", 2.5),
+              ("host_layer_x_f32", "drop_f32", "host float: dense float time / TREC float time", 2.5),
+              ("mcu_layer_x", "drop", "Cortex-M4 (int8): dense / TREC instructions", 3.0),
+              ("mac_x", "drop", "MACs (int8): dense / (partial products + hashing)", 3.0))
+    fig, ax = plt.subplots(1, 4, figsize=(20, 5.6))
+    hidden = 0
+    colour = {}  # one colour per legend entry (network group, or IC grid curve), all panels
+    for k, (field, dropf, lab, goal) in enumerate(panels):
+        front = []  # (x, y, label) of every plotted point, for the Pareto front
+        for net in results:
+            curves = {}
+            for r in net["runs"]:
+                m = re.match(r"L([^_]+)_H(\d+)$", r["cfg"])
+                key = ("L = " + ("in_c" if m.group(1) == "c" else m.group(1))) if m else "exports"
+                curves.setdefault(key, []).append(r)
+            for key, runs in curves.items():
+                runs.sort(key=lambda r: int(re.sub(r"\D", "", r["cfg"].split("H")[-1]) or 0))
+                pts = [(r["sum"].get(field, 0.0), -r[dropf], r["cfg"]) for r in runs
+                       if r["sum"].get(field, 0.0) > 0 and r.get(dropf) is not None]
+                if k == 0:
+                    hidden += sum(1 for p in pts if p[1] < YMIN)
+                pts = [p for p in pts if p[1] >= YMIN]
                 if not pts:
                     continue
-                ax[k].plot([p[0] for p in pts], [p[1] for p in pts], marker="o",
-                           linestyle="-" if key != "exports" else "none",
-                           label="%s: %s" % (net["name"].split(" (")[0], key))
-                for x, y, c in pts:
-                    ax[k].annotate(c, (x, y), fontsize=7, xytext=(3, 3),
-                                   textcoords="offset points")
-        for k in range(3):
-            ax[k].axhline(100 * net["acc_s8"], linestyle="--", linewidth=0.8, color="C%d" % ni)
-            ax[k].axhline(100 * net["acc_s8"] - 1, linestyle=":", linewidth=0.8, color="C%d" % ni)
-    for k, (field, lab, goal) in enumerate(panels):
+                label = net["name"].split(" (")[0] + ("" if key == "exports" else ": " + key)
+                colour.setdefault(label, "C%d" % (len(colour) % 10))
+                ax[k].plot([p[0] for p in pts], [p[1] for p in pts], marker="o", markersize=4,
+                           linestyle="-" if key != "exports" else "none", color=colour[label],
+                           alpha=0.85, label=label)
+                front += pts
+        for x, y, c in front:
+            if not any(x2 >= x and y2 >= y and (x2, y2) != (x, y) for x2, y2, _ in front):
+                ax[k].annotate(c, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        ax[k].axhline(0.0, color="black", linewidth=0.6)
+        ax[k].axhline(-1.0, color="red", linestyle=":", linewidth=1)
         ax[k].axvline(goal, color="red", linestyle=":", linewidth=1)
         ax[k].axvline(1.0, color="grey", linewidth=0.5)
-        ax[k].set_xlabel(lab)
-        ax[k].set_ylabel("CIFAR-10 top-1 (%)")
+        ax[k].set_xlabel(lab + " (TREC layers)", fontsize=9)
+        ax[k].set_ylabel("top-1 change vs the dense model (points)")
         ax[k].set_xscale("log")
-        ax[k].legend(fontsize=7)
-    fig.suptitle("TREC: accuracy vs speed-up and MACs over L and H (dashed: dense int8 top-1, "
-                 "dotted: 1 point below; red: goal; log x)")
-    fig.tight_layout()
+        ax[k].set_ylim(YMIN, 1.5)
+    handles, labels = ax[0].get_legend_handles_labels()
+    seen = {}
+    for h, l in zip(handles, labels):
+        seen.setdefault(l, h)
+    fig.legend(list(seen.values()), list(seen.keys()), loc="lower center", ncol=6, fontsize=8)
+    fig.suptitle("TREC: accuracy change vs speed-up and MACs (red dotted: goals, 1 point and "
+                 "the x goal; labels: each panel's Pareto front; log x; %d points more than %d "
+                 "points below their dense model not shown)" % (hidden, -int(YMIN)), fontsize=10)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     fig.savefig(path, dpi=85)
 
 
