@@ -66,7 +66,10 @@ void fr_spec_free(fr_spec *s);
  * FR_SPEC_MAX_DRAFTS sources in all. */
 fr_status fr_spec_add_draft(fr_spec *s, const fr_model *draft_model, fr_context *draft,
                             const char *name, fr_error *err);
-/* Adds prompt lookup as a draft source. */
+/* Adds prompt lookup as a draft source: it proposes the continuation of the most recent
+ * earlier occurrence of the latest n-gram (repeated as a loop past the end of the text),
+ * and learns online how often a proposal holds as a function of how far back its match
+ * goes (docs/speculative.md, "Prompt lookup"). */
 fr_status fr_spec_add_lookup(fr_spec *s, fr_error *err);
 
 /* Starts a sequence: clears the caches and runs the prompt (n >= 1 tokens) through the
