@@ -221,9 +221,10 @@ void fr_trec_pack_tap_vnni(const int8_t *filter, int K, int k0, int L, int cout,
  * products per lane, like the dense AVX-512 conv): the tap's filter slice packed per 16 channels as [L/4][16][4] bytes,
  * (fr_trec_pack_tap_vnni; from params.taps_s8 when given),
  * the centroids as unsigned bytes u = v + zp + 128 (the centroid in the input's int8
- * domain, plus 128: in [0, 255]), eight clusters x 16 channels per micro-kernel; a ninth
- * row of ones gives wsum[oc] = sum_t w[oc][t], and sum_t v w = sum_t u w - (zp + 128) *
- * wsum exactly (int32). L not a multiple of 4: the int16-pair path. */
+ * domain, plus 128: in [0, 255]), eight clusters x 16 channels per micro-kernel; a row
+ * of ones gives wsum[oc] = sum_t w[oc][t] first, and each cluster's sums are stored as
+ * sum_t v w = sum_t u w - (zp + 128) * wsum exactly (int32, wrapping as before). L not a
+ * multiple of 4: the int16-pair path. */
 static void tap_s8_vnni(const int8_t *filter, int K, int k0, int L, int cout,
                         const int16_t *cent, const int32_t *list, int nc, int32_t zp,
                         int32_t *part, int S, void *work, const void *packed,
@@ -235,7 +236,7 @@ static void tap_s8_vnni(const int8_t *filter, int K, int k0, int L, int cout,
     }
     const int kq = L / 4, cp = (cout + 15) & ~15, Lp = L; /* L even */
     uint8_t *U = (uint8_t *)work + (size_t)cp * L; /* after cp * L bytes of slice: 8 rows of L */
-    int32_t *wsum = (int32_t *)(void *)(U + (size_t)8 * L + (64 - ((uintptr_t)(U + (size_t)8 * L) & 63)) % 64);
+    int32_t *kw = (int32_t *)(void *)(U + (size_t)8 * L + (64 - ((uintptr_t)(U + (size_t)8 * L) & 63)) % 64);
     const uint8_t *W = packed;
     if (!W) { /* packed into the work area's start */
         fr_trec_pack_tap_vnni(filter, K, k0, L, cout, work);
@@ -243,8 +244,18 @@ static void tap_s8_vnni(const int8_t *filter, int K, int k0, int L, int cout,
     }
     const int32_t corr = zp + 128;
     const __m512i corr16 = _mm512_set1_epi16((int16_t)corr);
-    for (int c0 = 0; c0 <= nc; c0 += 8) {
-        const int nr = nc + 1 - c0 < 8 ? nc + 1 - c0 : 8;
+    /* kw[oc] = (zp + 128) * wsum[oc], first (a row of ones through the same products);
+     * each cluster's sums are corrected before they are stored */
+    const __m512i ones = _mm512_set1_epi8(1);
+    for (int cb = 0; cb < cp; cb += 16) {
+        const uint8_t *w = W + (size_t)(cb / 16) * kq * 64;
+        __m512i a = _mm512_setzero_si512();
+        for (int qq = 0; qq < kq; qq++)
+            a = _mm512_dpbusd_epi32(a, ones, _mm512_loadu_si512(w + (size_t)qq * 64));
+        _mm512_storeu_si512(kw + cb, _mm512_mullo_epi32(_mm512_set1_epi32(corr), a));
+    }
+    for (int c0 = 0; c0 < nc; c0 += 8) {
+        const int nr = nc - c0 < 8 ? nc - c0 : 8;
         for (int r = 0; r < 8; r++) {
             uint8_t *u = U + (size_t)r * L;
             const int idx = c0 + r;
@@ -256,7 +267,7 @@ static void tap_s8_vnni(const int8_t *filter, int K, int k0, int L, int cout,
                     _mm256_mask_storeu_epi8(u + t, mt, _mm512_cvtepi16_epi8(v));
                 }
             } else {
-                memset(u, 1, (size_t)L); /* the ones row (idx == nc) or unused */
+                memset(u, 0, (size_t)L); /* unused rows of the last block */
             }
         }
         for (int cb = 0; cb < cp; cb += 16) {
@@ -278,24 +289,12 @@ static void tap_s8_vnni(const int8_t *filter, int K, int k0, int L, int cout,
                 a7 = _mm512_dpbusd_epi32(a7, _mm512_set1_epi32(b[7]), wv);
             }
             const __m512i acc[8] = {a0, a1, a2, a3, a4, a5, a6, a7};
+            const __m512i k = _mm512_loadu_si512(kw + cb);
             const int n = cout - cb < 16 ? cout - cb : 16;
             const __mmask16 m = (__mmask16)((1u << n) - 1u);
-            for (int r = 0; r < nr; r++) {
-                const int idx = c0 + r;
-                if (idx < nc)
-                    _mm512_mask_storeu_epi32(part + (size_t)list[idx] * S + cb, m, acc[r]);
-                else
-                    _mm512_storeu_si512(wsum + cb, acc[r]);
-            }
-        }
-    }
-    for (int cb = 0; cb < cp; cb += 16) {
-        const int n = cout - cb < 16 ? cout - cb : 16;
-        const __mmask16 m = (__mmask16)((1u << n) - 1u);
-        const __m512i k = _mm512_mullo_epi32(_mm512_set1_epi32(corr), _mm512_loadu_si512(wsum + cb));
-        for (int c = 0; c < nc; c++) {
-            int32_t *y = part + (size_t)list[c] * S + cb;
-            _mm512_mask_storeu_epi32(y, m, _mm512_sub_epi32(_mm512_maskz_loadu_epi32(m, y), k));
+            for (int r = 0; r < nr; r++) /* sum_t v w = sum_t u w - (zp + 128) wsum */
+                _mm512_mask_storeu_epi32(part + (size_t)list[c0 + r] * S + cb, m,
+                                         _mm512_sub_epi32(acc[r], k));
         }
     }
 }
