@@ -217,11 +217,65 @@ void fr_trec_pack_tap_vnni(const int8_t *filter, int K, int k0, int L, int cout,
     }
 }
 
+/* tap_s8_vnni's main micro-kernel: rows r0 .. r0 + 3 of U (the clusters list[r0 ..], n of
+ * them real) against the 64 channels from cb of the packed slice W (kq quads): 16 sums in
+ * registers, each filter load serving four clusters and each broadcast four channel blocks;
+ * stored corrected by kw, masked to cout. */
+static inline void vnni_4x64(const uint8_t *W, int kq, int cb, const uint8_t *U, int L, int r0,
+                             int n, const int32_t *list, const int32_t *kw, int cout,
+                             int32_t *part, int S) {
+    const size_t blk = (size_t)kq * 64;
+    const uint8_t *w = W + (size_t)(cb / 16) * blk;
+    const uint8_t *u = U + (size_t)r0 * L;
+    const __m512i z = _mm512_setzero_si512();
+    __m512i a00 = z, a01 = z, a02 = z, a03 = z, a10 = z, a11 = z, a12 = z, a13 = z;
+    __m512i a20 = z, a21 = z, a22 = z, a23 = z, a30 = z, a31 = z, a32 = z, a33 = z;
+    for (int qq = 0; qq < kq; qq++) {
+        const size_t q = (size_t)qq * 64;
+        const __m512i w0 = _mm512_loadu_si512(w + q), w1 = _mm512_loadu_si512(w + blk + q);
+        const __m512i w2 = _mm512_loadu_si512(w + 2 * blk + q);
+        const __m512i w3 = _mm512_loadu_si512(w + 3 * blk + q);
+        int32_t q4[4];
+        for (int r = 0; r < 4; r++) memcpy(&q4[r], u + (size_t)r * L + 4 * qq, 4);
+        __m512i b = _mm512_set1_epi32(q4[0]);
+        a00 = _mm512_dpbusd_epi32(a00, b, w0);
+        a01 = _mm512_dpbusd_epi32(a01, b, w1);
+        a02 = _mm512_dpbusd_epi32(a02, b, w2);
+        a03 = _mm512_dpbusd_epi32(a03, b, w3);
+        b = _mm512_set1_epi32(q4[1]);
+        a10 = _mm512_dpbusd_epi32(a10, b, w0);
+        a11 = _mm512_dpbusd_epi32(a11, b, w1);
+        a12 = _mm512_dpbusd_epi32(a12, b, w2);
+        a13 = _mm512_dpbusd_epi32(a13, b, w3);
+        b = _mm512_set1_epi32(q4[2]);
+        a20 = _mm512_dpbusd_epi32(a20, b, w0);
+        a21 = _mm512_dpbusd_epi32(a21, b, w1);
+        a22 = _mm512_dpbusd_epi32(a22, b, w2);
+        a23 = _mm512_dpbusd_epi32(a23, b, w3);
+        b = _mm512_set1_epi32(q4[3]);
+        a30 = _mm512_dpbusd_epi32(a30, b, w0);
+        a31 = _mm512_dpbusd_epi32(a31, b, w1);
+        a32 = _mm512_dpbusd_epi32(a32, b, w2);
+        a33 = _mm512_dpbusd_epi32(a33, b, w3);
+    }
+    const __m512i a[4][4] = {{a00, a01, a02, a03}, {a10, a11, a12, a13}, {a20, a21, a22, a23},
+                             {a30, a31, a32, a33}};
+    for (int c = 0; c < 4; c++) {
+        const int o = cb + 16 * c, m_n = cout - o < 16 ? (cout - o > 0 ? cout - o : 0) : 16;
+        const __mmask16 m = (__mmask16)((1u << m_n) - 1u);
+        const __m512i k = _mm512_loadu_si512(kw + o);
+        for (int r = 0; r < n; r++) /* sum_t v w = sum_t u w - (zp + 128) wsum */
+            _mm512_mask_storeu_epi32(part + (size_t)list[r0 + r] * S + o, m,
+                                     _mm512_sub_epi32(a[r][c], k));
+    }
+}
+
 /* Pixel mode, one filter tap (the nc clusters of list), with vpdpbusd (u8 x s8, four
  * products per lane, like the dense AVX-512 conv): the tap's filter slice packed per 16 channels as [L/4][16][4] bytes,
  * (fr_trec_pack_tap_vnni; from params.taps_s8 when given),
  * the centroids as unsigned bytes u = v + zp + 128 (the centroid in the input's int8
- * domain, plus 128: in [0, 255]), eight clusters x 16 channels per micro-kernel; a row
+ * domain, plus 128: in [0, 255]), four clusters x 64 channels per micro-kernel
+ * (vnni_4x64; eight clusters x 16 channels for the last channels of cout % 64); a row
  * of ones gives wsum[oc] = sum_t w[oc][t] first, and each cluster's sums are stored as
  * sum_t v w = sum_t u w - (zp + 128) * wsum exactly (int32, wrapping as before). L not a
  * multiple of 4: the int16-pair path. */
@@ -270,7 +324,12 @@ static void tap_s8_vnni(const int8_t *filter, int K, int k0, int L, int cout,
                 memset(u, 0, (size_t)L); /* unused rows of the last block */
             }
         }
-        for (int cb = 0; cb < cp; cb += 16) {
+        int cb = 0;
+        for (; cb + 64 <= cp; cb += 64) /* 4 clusters x 64 channels: a load per 4 products */
+            for (int r0 = 0; r0 < nr; r0 += 4)
+                vnni_4x64(W, kq, cb, U, L, r0, nr - r0 < 4 ? nr - r0 : 4, list + c0, kw, cout,
+                          part, S);
+        for (; cb < cp; cb += 16) {
             const uint8_t *w = W + (size_t)(cb / 16) * kq * 64;
             __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0,
                     a6 = a0, a7 = a0;
