@@ -217,6 +217,16 @@ void fr_trec_pack_tap_vnni(const int8_t *filter, int K, int k0, int L, int cout,
     }
 }
 
+/* vnni_4x64: cluster r's quad (q4[r]) against the four channel blocks w0 .. w3 */
+#define FR_VNNI_ROW4(r)                                          \
+    do {                                                          \
+        const __m512i b = _mm512_set1_epi32(q4[r]);               \
+        a##r##0 = _mm512_dpbusd_epi32(a##r##0, b, w0);            \
+        a##r##1 = _mm512_dpbusd_epi32(a##r##1, b, w1);            \
+        a##r##2 = _mm512_dpbusd_epi32(a##r##2, b, w2);            \
+        a##r##3 = _mm512_dpbusd_epi32(a##r##3, b, w3);            \
+    } while (0)
+
 /* tap_s8_vnni's main micro-kernel: rows r0 .. r0 + 3 of U (the clusters list[r0 ..], n of
  * them real) against the 64 channels from cb of the packed slice W (kq quads): 16 sums in
  * registers, each filter load serving four clusters and each broadcast four channel blocks;
@@ -237,26 +247,10 @@ static inline void vnni_4x64(const uint8_t *W, int kq, int cb, const uint8_t *U,
         const __m512i w3 = _mm512_loadu_si512(w + 3 * blk + q);
         int32_t q4[4];
         for (int r = 0; r < 4; r++) memcpy(&q4[r], u + (size_t)r * L + 4 * qq, 4);
-        __m512i b = _mm512_set1_epi32(q4[0]);
-        a00 = _mm512_dpbusd_epi32(a00, b, w0);
-        a01 = _mm512_dpbusd_epi32(a01, b, w1);
-        a02 = _mm512_dpbusd_epi32(a02, b, w2);
-        a03 = _mm512_dpbusd_epi32(a03, b, w3);
-        b = _mm512_set1_epi32(q4[1]);
-        a10 = _mm512_dpbusd_epi32(a10, b, w0);
-        a11 = _mm512_dpbusd_epi32(a11, b, w1);
-        a12 = _mm512_dpbusd_epi32(a12, b, w2);
-        a13 = _mm512_dpbusd_epi32(a13, b, w3);
-        b = _mm512_set1_epi32(q4[2]);
-        a20 = _mm512_dpbusd_epi32(a20, b, w0);
-        a21 = _mm512_dpbusd_epi32(a21, b, w1);
-        a22 = _mm512_dpbusd_epi32(a22, b, w2);
-        a23 = _mm512_dpbusd_epi32(a23, b, w3);
-        b = _mm512_set1_epi32(q4[3]);
-        a30 = _mm512_dpbusd_epi32(a30, b, w0);
-        a31 = _mm512_dpbusd_epi32(a31, b, w1);
-        a32 = _mm512_dpbusd_epi32(a32, b, w2);
-        a33 = _mm512_dpbusd_epi32(a33, b, w3);
+        FR_VNNI_ROW4(0);
+        FR_VNNI_ROW4(1);
+        FR_VNNI_ROW4(2);
+        FR_VNNI_ROW4(3);
     }
     const __m512i a[4][4] = {{a00, a01, a02, a03}, {a10, a11, a12, a13}, {a20, a21, a22, a23},
                              {a30, a31, a32, a33}};
@@ -269,6 +263,7 @@ static inline void vnni_4x64(const uint8_t *W, int kq, int cb, const uint8_t *U,
                                      _mm512_sub_epi32(a[r][c], k));
     }
 }
+#undef FR_VNNI_ROW4
 
 /* Pixel mode, one filter tap (the nc clusters of list), with vpdpbusd (u8 x s8, four
  * products per lane, like the dense AVX-512 conv): the tap's filter slice packed per 16 channels as [L/4][16][4] bytes,
