@@ -275,11 +275,11 @@ static int lookup_propose(fr_spec *s, int max_out, float *feature) {
 }
 
 /* The best rate the lookup source's proposal of k tokens promises: its model's acceptance
- * of each position for this feature, against the measured costs. */
-static double lookup_rate(const source *d, float feature, int k) {
-    double p[FR_SPEC_GAMMA_MAX];
-    for (int i = 0; i < k; i++) p[i] = fr_spec_calib_prob(&d->calib, feature, i);
-    return fr_spec_best_rate_p(p, k, &d->costs);
+ * of each position for this feature (left in s->p_acc, where lookup_length reads them if
+ * the source is picked), against the measured costs. */
+static double lookup_rate(fr_spec *s, const source *d, float feature, int k) {
+    for (int i = 0; i < k; i++) s->p_acc[i] = fr_spec_calib_prob(&d->calib, feature, i);
+    return fr_spec_best_rate_p(s->p_acc, k, &d->costs);
 }
 
 static int pick_source(fr_spec *s, int room, int *lookup_len, float *lookup_feature) {
@@ -295,7 +295,7 @@ static int pick_source(fr_spec *s, int room, int *lookup_len, float *lookup_feat
             if (k == 0) continue;
             *lookup_len = k;
             limit = k;
-            rate = lookup_rate(d, *lookup_feature, k);
+            rate = lookup_rate(s, d, *lookup_feature, k);
         } else {
             int droom = fr_context_n_ctx(d->ctx) - s->n_hist; /* draft decodes up to position n_hist-2+gamma */
             if (droom < limit) limit = droom;
@@ -423,14 +423,13 @@ static fr_status draft_model(fr_spec *s, source *d, int gamma, bool free_length,
 
 /* How many of the `limit` proposed lookup tokens to send: with "auto" (a step whose length
  * is free), the stop rule weighs the acceptance the lookup's model predicts for this
- * match at each position against the measured pass costs (the proposal costs nothing to
- * extend); otherwise the controller's gamma. Records the feature of every position sent
+ * match at each position (s->p_acc[0 .. limit), left by lookup_rate when pick_source
+ * chose the source this step) against the measured pass costs (the proposal costs nothing
+ * to extend); otherwise the controller's gamma. Records the feature of every position sent
  * for the model. The decision depends on the text alone, so verification stays exact. */
-static int lookup_length(fr_spec *s, source *d, int gamma, int limit, float feature) {
-    if (s->ctl.free_length) {
-        for (int i = 0; i < limit; i++) s->p_acc[i] = fr_spec_calib_prob(&d->calib, feature, i);
+static int lookup_length(fr_spec *s, const source *d, int gamma, int limit, float feature) {
+    if (s->ctl.free_length)
         gamma = fr_spec_stop_len(s->p_acc, limit, 0.0, achieved_rate(s, d), 0.0, d->costs.t_verify, limit);
-    }
     for (int i = 0; i < gamma; i++) s->margin[i] = feature;
     return gamma;
 }
