@@ -290,11 +290,23 @@ def param_groups(model, lr, lr_proj, wd):
             dict(params=proj, lr=lr_proj, weight_decay=0.0)]
 
 
+def kd_loss(out, yb, t_out, weight, temp):
+    """Hinton et al.'s knowledge distillation: (1 - weight) * cross-entropy on the labels +
+    weight * temp^2 * KL(teacher || student) of the temperature-softened distributions."""
+    ce = F.cross_entropy(out, yb)
+    if t_out is None or weight <= 0:
+        return ce
+    kl = F.kl_div(F.log_softmax(out / temp, dim=1), F.log_softmax(t_out / temp, dim=1),
+                  reduction="batchmean", log_target=True)
+    return (1.0 - weight) * ce + weight * temp * temp * kl
+
+
 def train(model, x_u8, y, epochs, lr, lr_proj, batch, per_epoch, wd, seed, log,
-          freeze_bn=False, progress=50, clip=0.0):
+          freeze_bn=False, progress=50, clip=0.0, teacher=None, kd_weight=0.0, kd_temp=4.0):
     """SGD (momentum 0.9, cosine decay to 0 over all steps, weight decay wd on weights);
     the projections and offsets get their own lr. per_epoch: images drawn (without
-    replacement) per epoch. Returns seconds per epoch."""
+    replacement) per epoch. teacher (a model in eval mode, or None): distillation from
+    its logits on the same augmented batch (kd_loss). Returns seconds per epoch."""
     gen = torch.Generator().manual_seed(seed)
     groups = param_groups(model, lr, lr_proj, wd)
     opt = torch.optim.SGD(groups, lr=lr, momentum=0.9, nesterov=True)
@@ -324,7 +336,11 @@ def train(model, x_u8, y, epochs, lr, lr_proj, batch, per_epoch, wd, seed, log,
             for g, b in zip(opt.param_groups, base):
                 g["lr"] = b * f
             out = model(xb)
-            loss = F.cross_entropy(out, yb)
+            t_out = None
+            if teacher is not None:
+                with torch.no_grad():
+                    t_out = teacher(xb)
+            loss = kd_loss(out, yb, t_out, kd_weight, kd_temp)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if clip > 0:
@@ -417,6 +433,13 @@ def main(argv):
     ap.add_argument("--relax-x", action="store_true",
                     help="let the relaxation's gradient reach the layer input through the "
                          "hash dot products (trec.py's reference behaviour; unstable here)")
+    ap.add_argument("--teacher", default=None,
+                    help="a .pt of this script (e.g. the dense start): distil from its logits "
+                         "(knowledge distillation; see --kd-weight, --kd-temp)")
+    ap.add_argument("--kd-weight", type=float, default=0.7,
+                    help="with --teacher: weight of the distillation term (the labels' "
+                         "cross-entropy gets 1 - this)")
+    ap.add_argument("--kd-temp", type=float, default=4.0, help="with --teacher: temperature")
     ap.add_argument("--progress", type=int, default=50, help="log every N steps (0: never)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
@@ -487,8 +510,19 @@ def main(argv):
         if a.bn_recal > 0:
             recalibrate_bn(model, x, a.bn_recal, a.batch, a.seed)
             log("batch norms re-estimated on %d training images" % a.bn_recal)
+        teacher = None
+        if a.teacher:
+            teacher = load_start(a.net, a.teacher)
+            teacher.eval()
+            for q in teacher.parameters():
+                q.requires_grad_(False)
+            log("distilling from %s (weight %.2f, temperature %.1f)" % (
+                a.teacher, a.kd_weight, a.kd_temp))
+        if not 0.0 <= a.kd_weight <= 1.0 or a.kd_temp <= 0:
+            raise ValueError("--kd-weight must be in [0, 1] and --kd-temp > 0")
         sec = train(model, x, y, a.epochs, a.lr, a.lr_proj, a.batch, a.per_epoch, a.wd,
-                    a.seed, log, a.freeze_bn, a.progress, a.clip) if a.epochs > 0 else 0.0
+                    a.seed, log, a.freeze_bn, a.progress, a.clip, teacher, a.kd_weight,
+                    a.kd_temp) if a.epochs > 0 else 0.0
         t0 = time.time()
         acc, lstats = evaluate(model, xt, yt, fast=not a.exact_eval)
         s = mac_summary(model, lstats)
@@ -523,6 +557,8 @@ def main(argv):
                    bn_recal=a.bn_recal,
                    train_images_per_epoch=min(a.per_epoch or x.shape[0], x.shape[0]),
                    lr=a.lr, lr_proj=a.lr_proj, dense_acc=dense_acc, acc=acc,
+                   teacher=a.teacher, kd_weight=a.kd_weight if a.teacher else None,
+                   kd_temp=a.kd_temp if a.teacher else None,
                    eval_impl="reference" if a.exact_eval else "fast",
                    test_images=len(yt), holdout=a.holdout, val_acc=val_acc,
                    val_images=0 if yv is None else len(yv), dense_val_acc=dense_val_acc,

@@ -11,6 +11,7 @@ TrecConv2d's fast path): on 64 CIFAR-10 test images, CifarNet with conv2 as TREC
   - checkpoint save / load (cifar_nets) reproduces the outputs and the TREC config;
   - to_trec keeps the dense function when every bucket is pure (H = 16, constant image);
   - ResNet20 loads the asset with akamaster's keys; augment() only crops and flips;
+  - the distillation loss (trec_train --teacher) equals a hand computation;
   - cifar_data.holdout_split (trec_train --holdout; synthetic labels, runs without the
     assets): class balanced, disjoint, complete, the same choice every call.
 Exits non-zero on failure; prints SKIPPED and exits 0 when the CIFAR-10 assets are absent."""
@@ -184,6 +185,21 @@ def main():
         pure = sum(torch.unique(X[b, :, j], dim=0).shape[0] for b in range(2) for j in range(t.J))
     check(t.last_clusters == pure, "H 16: buckets pure (%d clusters)" % pure)
     check(float((yd - yt).abs().max()) < 1e-4, "pure buckets: TREC net = dense net")
+
+    # knowledge distillation loss (trec_train --teacher) against a hand computation
+    g = torch.Generator().manual_seed(3)
+    so, to = torch.randn(5, 10, generator=g), torch.randn(5, 10, generator=g)
+    yl = torch.randint(0, 10, (5,), generator=g)
+    ce = F.cross_entropy(so, yl)
+    check(torch.equal(trec_train.kd_loss(so, yl, to, 0.0, 4.0), ce), "kd weight 0: the cross-entropy")
+    check(torch.equal(trec_train.kd_loss(so, yl, None, 0.7, 4.0), ce), "no teacher: the cross-entropy")
+    sd, td = (so / 3.0).double(), (to / 3.0).double()
+    pt_, lps, lpt = td.softmax(1), sd.log_softmax(1), td.log_softmax(1)
+    kl = float((pt_ * (lpt - lps)).sum(1).mean())
+    want = 0.4 * float(ce) + 0.6 * 9.0 * kl
+    got = float(trec_train.kd_loss(so, yl, to, 0.6, 3.0))
+    check(abs(got - want) < 1e-5 * abs(want), "kd loss = 0.4 CE + 0.6 T^2 KL (%.6f vs %.6f)" % (got, want))
+    check(abs(float(trec_train.kd_loss(so, yl, so, 1.0, 2.0))) < 1e-6, "student = teacher: KL 0")
 
     # ResNet-20 asset with the shared definition
     if os.path.exists(trec_train.PRETRAINED):
