@@ -337,7 +337,7 @@ def train(model, x_u8, y, epochs, lr, lr_proj, batch, per_epoch, wd, seed, log,
                 g["lr"] = b * f
             out = model(xb)
             t_out = None
-            if teacher is not None:
+            if teacher is not None and kd_weight > 0:   # weight 0: kd_loss is the CE
                 with torch.no_grad():
                     t_out = teacher(xb)
             loss = kd_loss(out, yb, t_out, kd_weight, kd_temp)
@@ -458,6 +458,8 @@ def main(argv):
             return 0
         if a.test_step < 1:
             raise ValueError("--test-step must be >= 1")
+        if not 0.0 <= a.kd_weight <= 1.0 or a.kd_temp <= 0:
+            raise ValueError("--kd-weight must be in [0, 1] and --kd-temp > 0")
         xt, yt = cifar_data.load_test(step=a.test_step)
         xv = yv = None
         if a.holdout or a.mode != "eval":
@@ -518,8 +520,6 @@ def main(argv):
                 q.requires_grad_(False)
             log("distilling from %s (weight %.2f, temperature %.1f)" % (
                 a.teacher, a.kd_weight, a.kd_temp))
-        if not 0.0 <= a.kd_weight <= 1.0 or a.kd_temp <= 0:
-            raise ValueError("--kd-weight must be in [0, 1] and --kd-temp > 0")
         sec = train(model, x, y, a.epochs, a.lr, a.lr_proj, a.batch, a.per_epoch, a.wd,
                     a.seed, log, a.freeze_bn, a.progress, a.clip, teacher, a.kd_weight,
                     a.kd_temp) if a.epochs > 0 else 0.0
