@@ -45,7 +45,11 @@ typedef struct fr_trec_layout {
                             Lp * cout int16, Lp = L rounded up to even */
     size_t off_pt;       /* fast path, projections t-major, rows of Hp = H rounded up to a
                             multiple of 8, zero-padded: L * Hp floats, or Lp * Hp int16 */
-    size_t off_acc;      /* G * cout int32 (int8 only) */
+    size_t off_acc;      /* int8: G * cout int32; pixel mode G * oc_chunk */
+    size_t off_qout;     /* int8 pixel mode with oc_chunk < cout: G * oc_chunk int8 (one
+                            chunk's requantised outputs) */
+    int oc_chunk;        /* int8 pixel mode: output channels accumulated at once
+                            (fr_trec_oc_chunk); cout otherwise */
     size_t off_zeros;    /* L zero floats (float only): a sub-vector in the padding */
     size_t off_cent;     /* pixel mode, int8: C * Lp int16 centroids */
     size_t off_part;     /* pixel mode: the partial products of the clusters, cout each
@@ -119,6 +123,26 @@ static inline int fr_trec_hpad(int H) {
  * FR_TREC_TAP_CHUNK taps per chunk. */
 #define FR_TREC_PART_BUDGET (256 * 1024)
 #define FR_TREC_TAP_CHUNK 32
+
+/* Int8 pixel mode: the rows' int32 sums of a scope group take at most this many bytes
+ * (more than one chunk of output channels when G * cout * 4 exceeds it, so that a layer
+ * with a large output fits a microcontroller's arena; the hashing and clustering are done
+ * once, each chunk repeats only the taps' passes). A build setting: 256 KB by default
+ * (on a PC the chunks only cost time), 32 KB in the firmware build (mcu/CMakeLists.txt,
+ * FW_TREC_ACC_BUDGET). The scratch size and the outputs follow it; the outputs are
+ * the same whatever it is (exact int32 sums). */
+#ifndef FR_TREC_ACC_BUDGET
+#define FR_TREC_ACC_BUDGET (256 * 1024)
+#endif
+
+/* Output channels per chunk: cout when G * cout int32 fit FR_TREC_ACC_BUDGET, else the
+ * most multiples of 16 that fit (at least 16). */
+static inline int fr_trec_oc_chunk(int64_t G, int cout) {
+    if (G * cout * 4 <= FR_TREC_ACC_BUDGET) return cout;
+    int64_t cc = (FR_TREC_ACC_BUDGET / (G * 4)) & ~(int64_t)15;
+    if (cc < 16) cc = 16;
+    return cc < cout ? (int)cc : cout;
+}
 
 /* Rows whose float hash sums one kernel call computes together (trec_f32_body.h): the
  * scratch holds this many gathered sub-vectors and hash vectors. */

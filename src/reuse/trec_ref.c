@@ -42,9 +42,11 @@ void fr_trec_layout_init(fr_trec_layout *lo, const fr_trec_params *p, const fr_c
     lo->cgroups = lo->pixel ? g->in_c / lo->L : 1;
     /* pixel mode: float keeps its centroids in the sums (slot L) beside the partials;
      * int8 moves them to the int16 centroids, and the partials take the slots */
-    lo->slot = (lo->pixel && !want_s8) || lo->L > lo->cout ? lo->L : lo->cout;
     lo->rows = (int64_t)g->batch * g->out_h * g->out_w;
     trec_groups(p, g, &lo->group_rows, &lo->n_groups);
+    lo->oc_chunk = lo->pixel && want_s8 ? fr_trec_oc_chunk(lo->group_rows, lo->cout) : lo->cout;
+    /* int8 pixel mode: a slot holds a cluster's sums, then one chunk's partial products */
+    lo->slot = (lo->pixel && !want_s8) || lo->L > lo->oc_chunk ? lo->L : lo->oc_chunk;
     lo->pixels = (int64_t)g->batch * g->in_h * g->in_w;
     lo->group_pix = lo->pixels / lo->n_groups;
     const int64_t buckets = (int64_t)1 << lo->H;
@@ -87,7 +89,9 @@ void fr_trec_layout_init(fr_trec_layout *lo, const fr_trec_params *p, const fr_c
     lo->off_pt = off;
     off += a64(tlen * (size_t)fr_trec_hpad((int)H));
     lo->off_acc = off;
-    if (want_s8) off += a64(G * cout * 4);
+    if (want_s8) off += a64(G * (size_t)lo->oc_chunk * 4);
+    lo->off_qout = off;
+    if (want_s8 && lo->oc_chunk < lo->cout) off += a64(G * (size_t)lo->oc_chunk);
     lo->off_zeros = off; /* float: L zeros */
     if (!want_s8) off += a64(L * 4);
     lo->off_cent = off;

@@ -203,52 +203,77 @@ FR_TREC_INLINE void fr_trec_s8_pixel_body(const fr_trec_params *p, const fr_cnn_
     const int buckets = 1 << H;
     const int per_image = g->out_h * g->out_w;
     const size_t tap_bytes = fr_trec_vnni_tap_bytes(L, cout); /* of params.taps_s8 */
+    const int nb = (int)(G / per_image); /* images in a scope group */
     for (int b = 0; b < buckets; b++) table[b] = -1;
 
+    const int CC = lo.oc_chunk;
+    int8_t *qout = (int8_t *)(s + lo.off_qout); /* a chunk's outputs, when CC < cout */
+
     for (int grp = 0; grp < lo.n_groups; grp++) {
-        fr_trec_rows_init(acc, G, cout, bias);
-        for (int cg = 0; cg < CG; cg++) { /* channel groups: clustered one after another */
-            const int8_t *in0 = input + (size_t)grp * PG * cin + (size_t)cg * L;
-            const uint32_t valid =
-                fr_trec_pack_hash_s8(p->proj_s8 + (size_t)cg * H * L,
-                                     p->offset_s32 ? p->offset_s32 + (size_t)cg * H : NULL, H, L,
-                                     ptp, thr);
-            int32_t nc = 0;
-            for (int64_t px = 0; px < PG; px++) {
-                fr_trec_cvt(in0 + (size_t)px * cin, zp, L, v);
-                if (L & 1) v[L] = 0;
-                const uint32_t id = hash(ptp, Hq, H, v, np, thr) & valid;
-                if (stats && stats->bucket_ids)
-                    stats->bucket_ids[((int64_t)grp * PG + px) * CG + cg] = (uint16_t)id;
-                cl[px] = fr_trec_join_s8(table, counts, cid, sums, S, id, v, L, &nc);
-            }
-            for (int32_t c = 0; c < nc; c++) {
-                table[cid[c]] = -1;
-                centroid(sums + (size_t)c * S, counts[c], L, cent + (size_t)c * Lp);
-            }
-            const int nb = (int)(G / per_image); /* images in the group */
-            /* counts is free once the centroids are taken: the taps each cluster is read by */
-            fr_trec_pixel_used_prepare(g, nb, cl, nc, counts);
-            for (int t = 0; t < taps; t++) {
-                const int j = t * CG + cg; /* the sub-vector: filter columns j * L .. */
-                const fr_trec_tap_span sp = fr_trec_tap_span_at(g, t / g->k_w, t % g->k_w);
-                const int32_t n_used = fr_trec_pixel_used_tap(g, &sp, t, nb, cl, nc, counts, cid);
-                const void *tp =
-                    p->taps_s8 ? (const unsigned char *)p->taps_s8 + tap_bytes * j : NULL;
-                tap(filter, K, j * L, L, cout, cent, cid, n_used, zp, part, S, wt2, tp, partial);
-                fr_trec_stats_add(stats, &lo, j, L, n_used);
-                for (int b = 0; b < nb; b++)
-                    for (int oy = 0; oy < g->out_h; oy++) {
-                        const int32_t *clr = fr_trec_tap_line(g, &sp, cl, b, oy);
-                        if (!clr) continue;
-                        int32_t *arow = acc + (((int64_t)b * g->out_h + oy) * g->out_w) * cout;
-                        for (int ox = sp.ox0; ox < sp.ox1; ox++)
-                            fr_trec_add_row(arow + (size_t)ox * cout,
-                                            part + (size_t)clr[ox * sp.sw] * S, cout);
+        int32_t nc = 0;
+        /* output channels oc0 .. oc0 + cc - 1 at a time (lo.oc_chunk); with one channel
+         * group, the clusters, centroids and tap masks of the first chunk serve them all */
+        for (int oc0 = 0; oc0 < cout; oc0 += CC) {
+            const int cc = cout - oc0 < CC ? cout - oc0 : CC;
+            fr_trec_stats *st = oc0 == 0 ? stats : NULL; /* counted once */
+            fr_trec_rows_init(acc, G, cc, bias ? bias + oc0 : NULL);
+            for (int cg = 0; cg < CG; cg++) { /* channel groups: clustered one after another */
+                if (oc0 == 0 || CG > 1) {
+                    const int8_t *in0 = input + (size_t)grp * PG * cin + (size_t)cg * L;
+                    const uint32_t valid = fr_trec_pack_hash_s8(
+                        p->proj_s8 + (size_t)cg * H * L,
+                        p->offset_s32 ? p->offset_s32 + (size_t)cg * H : NULL, H, L, ptp, thr);
+                    nc = 0;
+                    for (int64_t px = 0; px < PG; px++) {
+                        fr_trec_cvt(in0 + (size_t)px * cin, zp, L, v);
+                        if (L & 1) v[L] = 0;
+                        const uint32_t id = hash(ptp, Hq, H, v, np, thr) & valid;
+                        if (st && st->bucket_ids)
+                            st->bucket_ids[((int64_t)grp * PG + px) * CG + cg] = (uint16_t)id;
+                        cl[px] = fr_trec_join_s8(table, counts, cid, sums, S, id, v, L, &nc);
                     }
+                    for (int32_t c = 0; c < nc; c++) {
+                        table[cid[c]] = -1;
+                        centroid(sums + (size_t)c * S, counts[c], L, cent + (size_t)c * Lp);
+                    }
+                    /* counts is free once the centroids are taken: the taps each cluster
+                     * is read by */
+                    fr_trec_pixel_used_prepare(g, nb, cl, nc, counts);
+                }
+                for (int t = 0; t < taps; t++) {
+                    const int j = t * CG + cg; /* the sub-vector: filter columns j * L .. */
+                    const fr_trec_tap_span sp = fr_trec_tap_span_at(g, t / g->k_w, t % g->k_w);
+                    const int32_t n_used =
+                        fr_trec_pixel_used_tap(g, &sp, t, nb, cl, nc, counts, cid);
+                    /* the packed slice is in blocks of 16 channels; oc0 is a multiple of 16 */
+                    const void *tp = p->taps_s8 ? (const unsigned char *)p->taps_s8 +
+                                                      tap_bytes * j + (size_t)oc0 * L
+                                                : NULL;
+                    tap(filter + (size_t)oc0 * K, K, j * L, L, cc, cent, cid, n_used, zp, part,
+                        S, wt2, tp, partial);
+                    fr_trec_stats_add(st, &lo, j, L, n_used);
+                    for (int b = 0; b < nb; b++)
+                        for (int oy = 0; oy < g->out_h; oy++) {
+                            const int32_t *clr = fr_trec_tap_line(g, &sp, cl, b, oy);
+                            if (!clr) continue;
+                            int32_t *arow = acc + (((int64_t)b * g->out_h + oy) * g->out_w) * cc;
+                            for (int ox = sp.ox0; ox < sp.ox1; ox++)
+                                fr_trec_add_row(arow + (size_t)ox * cc,
+                                                part + (size_t)clr[ox * sp.sw] * S, cc);
+                        }
+                }
             }
+            int8_t *out0 = output + (size_t)grp * G * cout;
+            if (cc == cout) {
+                requant(q, acc, G, cout, out0);
+                continue;
+            }
+            fr_cnn_requant qc = *q; /* this chunk's channels */
+            if (q->per_channel) qc.mult += oc0, qc.shift += oc0;
+            requant(&qc, acc, G, cc, qout);
+            for (int64_t i = 0; i < G; i++)
+                memcpy(out0 + i * cout + oc0, qout + i * cc, (size_t)cc);
         }
-        requant(q, acc, G, cout, output + (size_t)grp * G * cout);
     }
 }
 

@@ -8,6 +8,9 @@
  *           every image's class on the first 20 (C API vs export_cifar.py predict), and the float
  *           model's logits match PyTorch's (C runtime on 4 images)
  *  cifarnet the same for a randomly initialised CifarNet (fc1's NCHW flatten permuted)
+ *  cifarnet_hr the same for a randomly initialised CifarNet-HR (conv2 at 32x32, conv3), then
+ *           with a post-training pixel-mode sidecar on conv2 (L 32, H 8): `frugal classify
+ *           --reuse trec` == `trec_tflite.py eval --trec` (int8)
  *  trec     ResNet-20 with 4 post-training TREC layers (pca+c, L 8, H 12; two of them the
  *           stride-2 convs, exported as 4x4 convs): `frugal classify --reuse trec`
  *           == `trec_tflite.py eval --trec` (int8), and the float model with the sidecar runs
@@ -334,6 +337,25 @@ static void test_cifarnet(void **st) {
     export_dense("cifarnet", "random", "cnet");
 }
 
+static void test_cifarnet_hr(void **st) {
+    (void)st;
+    if (!assets_or_skip())
+        skip();
+    make_subset();
+    export_dense("cifarnet_hr", "random", "chr");
+    char cmd[2048], m[700], t[700];
+    snprintf(cmd, sizeof cmd,
+             PY "export_cifar.py cifarnet_hr random %s/chrpix --calib 20 --ptq conv2=32:8 "
+                "--ptq-pixel --no-eval",
+             TMPDIR);
+    must(cmd, "export_pix.txt");
+    assert_non_null(strstr(g_out, "(1 layers)"));
+    assert_non_null(strstr(g_out, "pixel mode"));
+    snprintf(m, sizeof m, "%s/chrpix.tflite", TMPDIR);
+    snprintf(t, sizeof t, "%s/chrpix.tflite.trec", TMPDIR);
+    compare(m, t);
+}
+
 static void test_trec(void **st) {
     (void)st;
     if (!assets_or_skip())
@@ -366,6 +388,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_writer),
         cmocka_unit_test(test_resnet),
         cmocka_unit_test(test_cifarnet),
+        cmocka_unit_test(test_cifarnet_hr),
         cmocka_unit_test(test_trec),
     };
     if (argc > 1) {

@@ -240,6 +240,73 @@ static void test_pixel_fast_equals_ref_f32_chunks(void **state) {
     assert_true(chunked >= cases / 2);
 }
 
+/* One int8 case: the reference and every isa's fast path (with and without stats, and
+ * with the taps packed ahead where the isa has a kernel for it) bit-identical. Returns how
+ * many packed runs there were. */
+static int check_s8_case(tr_rng *r, px_conf *c_) {
+    px_conf c = *c_;
+    int n_packed = 0;
+    const size_t n_in = c.npix * c.g.in_c;
+    int8_t *x = rand_s8(r, n_in, -128, 127);
+    for (size_t i = 0; i < n_in / 2; i++) x[i] = (int8_t)(x[i] / 64 * 64);
+    int8_t *w = rand_s8(r, (size_t)c.g.out_c * c.K, -127, 127);
+    int32_t *bias = NULL;
+    if (tr_int(r, 0, 3)) {
+        bias = malloc((size_t)c.g.out_c * 4);
+        for (int o = 0; o < c.g.out_c; o++) bias[o] = tr_int(r, -20000, 20000);
+    }
+    int8_t *proj = rand_s8(r, (size_t)c.p.hash_bits * c.g.in_c, -128, 127);
+    int32_t *off = NULL;
+    if (tr_int(r, 0, 1)) {
+        off = malloc((size_t)c.p.hash_bits * c.CG * 4);
+        for (int i = 0; i < c.p.hash_bits * c.CG; i++)
+            off[i] = i == 0 ? INT32_MAX : i == 1 ? INT32_MIN : tr_int(r, -40000, 40000);
+    }
+    c.p.proj_s8 = proj;
+    c.p.offset_s32 = off;
+    assert_int_equal(fr_trec_check(&c.p, &c.g, 1, "conv", NULL), FR_OK);
+    tr_q q;
+    random_requant(r, &q, c.g.out_c);
+    const size_t sb = fr_trec_conv_s8_scratch_bytes(&c.p, &c.g);
+    void *scr = tr_scratch(sb);
+    const size_t ny = c.N * c.g.out_c;
+    int8_t *y1 = malloc(ny), *y2 = malloc(ny);
+    const size_t nid = c.npix * c.CG;
+    uint16_t *id1 = malloc(nid * 2), *id2 = malloc(nid * 2);
+    fr_trec_stats s1 = {.bucket_ids = id1};
+    fr_trec_conv_s8_ref(&c.p, &c.g, &q.q, x, w, bias, y1, scr, &s1);
+    for (int isa = 0; isa < FR_ISA_COUNT; isa++) {
+        if (!fr_isa_supported((fr_isa)isa)) continue;
+        fr_trec_stats s2 = {.bucket_ids = id2};
+        memset(scr, 0x5A, sb);
+        memset(id2, 0, nid * 2);
+        fr_trec_conv_s8((fr_isa)isa, &c.p, &c.g, &q.q, x, w, bias, y2, scr, &s2);
+        assert_memory_equal(id1, id2, nid * 2);
+        assert_memory_equal(y1, y2, ny);
+        assert_int_equal(s1.clusters, s2.clusters);
+        fr_trec_conv_s8((fr_isa)isa, &c.p, &c.g, &q.q, x, w, bias, y2, scr, NULL);
+        assert_memory_equal(y1, y2, ny);
+        /* every tap's slice packed ahead (params.taps_s8) where this isa has a kernel
+         * for it: same bytes, same scratch */
+        const size_t tb = fr_trec_taps_s8_bytes((fr_isa)isa, &c.p, &c.g);
+        if (tb) {
+            void *taps = tr_scratch(tb);
+            fr_trec_taps_s8_pack((fr_isa)isa, &c.p, &c.g, w, taps);
+            fr_trec_params pt = c.p;
+            pt.taps_s8 = taps;
+            memset(scr, 0x5A, sb);
+            memset(y2, 0, ny);
+            fr_trec_conv_s8((fr_isa)isa, &pt, &c.g, &q.q, x, w, bias, y2, scr, NULL);
+            assert_memory_equal(y1, y2, ny);
+            n_packed++;
+            free(taps);
+        }
+    }
+    free(x), free(w), free(bias), free(proj), free(off), free(scr), free(y1), free(y2);
+    free(id1), free(id2);
+    return n_packed;
+}
+
 static void test_pixel_fast_equals_ref_s8(void **state) {
     (void)state;
     tr_rng r = {0x51e55eedull};
@@ -247,74 +314,113 @@ static void test_pixel_fast_equals_ref_s8(void **state) {
     for (int it = 0; it < 60; it++) {
         px_conf c;
         random_conf(&r, &c, 10, it % 3 == 0 ? 70 : 9);
-        const size_t n_in = c.npix * c.g.in_c;
-        int8_t *x = rand_s8(&r, n_in, -128, 127);
-        for (size_t i = 0; i < n_in / 2; i++) x[i] = (int8_t)(x[i] / 64 * 64);
-        int8_t *w = rand_s8(&r, (size_t)c.g.out_c * c.K, -127, 127);
-        int32_t *bias = NULL;
-        if (tr_int(&r, 0, 3)) {
-            bias = malloc((size_t)c.g.out_c * 4);
-            for (int o = 0; o < c.g.out_c; o++) bias[o] = tr_int(&r, -20000, 20000);
-        }
-        int8_t *proj = rand_s8(&r, (size_t)c.p.hash_bits * c.g.in_c, -128, 127);
-        int32_t *off = NULL;
-        if (tr_int(&r, 0, 1)) {
-            off = malloc((size_t)c.p.hash_bits * c.CG * 4);
-            for (int i = 0; i < c.p.hash_bits * c.CG; i++)
-                off[i] = i == 0 ? INT32_MAX : i == 1 ? INT32_MIN : tr_int(&r, -40000, 40000);
-        }
-        c.p.proj_s8 = proj;
-        c.p.offset_s32 = off;
-        assert_int_equal(fr_trec_check(&c.p, &c.g, 1, "conv", NULL), FR_OK);
-        tr_q q;
-        random_requant(&r, &q, c.g.out_c);
-        const size_t sb = fr_trec_conv_s8_scratch_bytes(&c.p, &c.g);
-        void *scr = tr_scratch(sb);
-        const size_t ny = c.N * c.g.out_c;
-        int8_t *y1 = malloc(ny), *y2 = malloc(ny);
-        const size_t nid = c.npix * c.CG;
-        uint16_t *id1 = malloc(nid * 2), *id2 = malloc(nid * 2);
-        fr_trec_stats s1 = {.bucket_ids = id1};
-        fr_trec_conv_s8_ref(&c.p, &c.g, &q.q, x, w, bias, y1, scr, &s1);
-        for (int isa = 0; isa < FR_ISA_COUNT; isa++) {
-            if (!fr_isa_supported((fr_isa)isa)) continue;
-            fr_trec_stats s2 = {.bucket_ids = id2};
-            memset(scr, 0x5A, sb);
-            memset(id2, 0, nid * 2);
-            fr_trec_conv_s8((fr_isa)isa, &c.p, &c.g, &q.q, x, w, bias, y2, scr, &s2);
-            assert_memory_equal(id1, id2, nid * 2);
-            assert_memory_equal(y1, y2, ny);
-            assert_int_equal(s1.clusters, s2.clusters);
-            fr_trec_conv_s8((fr_isa)isa, &c.p, &c.g, &q.q, x, w, bias, y2, scr, NULL);
-            assert_memory_equal(y1, y2, ny);
-            /* every tap's slice packed ahead (params.taps_s8) where this isa has a kernel
-             * for it: same bytes, same scratch */
-            const size_t tb = fr_trec_taps_s8_bytes((fr_isa)isa, &c.p, &c.g);
-            if (tb) {
-                void *taps = tr_scratch(tb);
-                fr_trec_taps_s8_pack((fr_isa)isa, &c.p, &c.g, w, taps);
-                fr_trec_params pt = c.p;
-                pt.taps_s8 = taps;
-                memset(scr, 0x5A, sb);
-                memset(y2, 0, ny);
-                fr_trec_conv_s8((fr_isa)isa, &pt, &c.g, &q.q, x, w, bias, y2, scr, NULL);
-                assert_memory_equal(y1, y2, ny);
-                n_packed++;
-                free(taps);
-            }
-        }
-        free(x), free(w), free(bias), free(proj), free(off), free(scr), free(y1), free(y2);
-        free(id1), free(id2);
+        n_packed += check_s8_case(&r, &c);
     }
     /* the VNNI kernel's packed taps were exercised (L a multiple of 4 in part of the
      * cases) wherever this CPU has that kernel */
     if (fr_isa_supported(FR_ISA_AVX512)) assert_true(n_packed > 0);
 }
 
+/* A layer whose rows' int32 sums exceed FR_TREC_ACC_BUDGET (SAME convs of 20..34 square
+ * images, 17..70 outputs, 3x3 to 7x7): int8 pixel mode accumulates a chunk of output
+ * channels at a time (fr_trec_oc_chunk; the last chunk shorter when out_c is not a
+ * multiple of 16), with one or two channel groups. in_c = 4 * (1 .. max_c4). */
+static void big_conf(tr_rng *r, px_conf *c, int it, int max_c4) {
+    for (;;) {
+        const int k = tr_int(r, 1, 3) * 2 + 1, hw = tr_int(r, 20, 34), batch = tr_int(r, 1, 4);
+        const int out_c = tr_int(r, 17, 70), in_c = 4 * tr_int(r, 1, max_c4);
+        const fr_trec_scope scope = tr_int(r, 0, 2) ? FR_TREC_SCOPE_BATCH : FR_TREC_SCOPE_IMAGE;
+        const int64_t G = (int64_t)hw * hw * (scope == FR_TREC_SCOPE_BATCH ? batch : 1);
+        if (G * out_c * 4 <= FR_TREC_ACC_BUDGET) continue;
+        assert_int_equal(fr_cnn_geom_init(&c->g, "conv", FR_CNN_PAD_SAME, batch, hw, hw, in_c,
+                                          out_c, k, k, 1, 1, 1, 1, 1, NULL),
+                         FR_OK);
+        c->K = k * k * in_c;
+        memset(&c->p, 0, sizeof c->p);
+        c->p.pixel = 1;
+        c->CG = it % 3 == 2 ? 2 : 1;
+        c->p.sub_len = in_c / c->CG;
+        c->p.hash_bits = tr_int(r, 3, 9);
+        c->p.scope = scope;
+        c->J = k * k * c->CG;
+        c->N = (size_t)batch * hw * hw;
+        c->npix = c->N;
+        return;
+    }
+}
+
+static void test_pixel_fast_equals_ref_s8_chunks(void **state) {
+    (void)state;
+    tr_rng r = {0x0c0c4a11ull};
+    int chunked = 0;
+    const int cases = 8;
+    for (int it = 0; it < cases; it++) {
+        px_conf c;
+        big_conf(&r, &c, it, 8);
+        fr_trec_layout lo;
+        fr_trec_layout_init(&lo, &c.p, &c.g, 1);
+        chunked += lo.oc_chunk < c.g.out_c;
+        check_s8_case(&r, &c);
+    }
+    assert_int_equal(chunked, cases);
+}
+
 /* ---- the definition by another route: centroid map + dense conv ---------------------- */
 
 /* int8: the ids recomputed (exact), the centroid map (x-domain, int8) built from them,
  * run through fr_cnn_conv_s8_ref: bit-exact with TREC. */
+static void check_s8_map_case(tr_rng *r, px_conf *c_) {
+    px_conf c = *c_;
+    const int L = c.p.sub_len, H = c.p.hash_bits, CG = c.CG, C = c.g.in_c;
+    int8_t *x = rand_s8(r, c.npix * C, -128, 127);
+    int8_t *w = rand_s8(r, (size_t)c.g.out_c * c.K, -127, 127);
+    int32_t *bias = malloc((size_t)c.g.out_c * 4);
+    for (int o = 0; o < c.g.out_c; o++) bias[o] = tr_int(r, -20000, 20000);
+    int8_t *proj = rand_s8(r, (size_t)H * C, -128, 127);
+    int32_t *off = malloc((size_t)H * CG * 4);
+    for (int h = 0; h < H * CG; h++) off[h] = tr_int(r, -3000, 3000);
+    c.p.proj_s8 = proj;
+    c.p.offset_s32 = off;
+    tr_q q;
+    random_requant(r, &q, c.g.out_c);
+    void *scr = tr_scratch(fr_trec_conv_s8_scratch_bytes(&c.p, &c.g));
+    const size_t ny = c.N * c.g.out_c;
+    int8_t *y1 = malloc(ny), *y2 = malloc(ny), *xm = malloc(c.npix * C);
+    uint16_t *ids = malloc(c.npix * CG * 2);
+    fr_trec_stats st = {.bucket_ids = ids};
+    fr_trec_conv_s8(fr_isa_best(), &c.p, &c.g, &q.q, x, w, bias, y1, scr, &st);
+    int64_t *sum = malloc(sizeof *sum * L);
+    for (size_t a = 0; a < c.npix; a++)
+        for (int cg = 0; cg < CG; cg++) {
+            const int8_t *P = proj + (size_t)cg * H * L, *xa = x + a * C + cg * L;
+            unsigned id = 0;
+            for (int h = 0; h < H; h++) {
+                int64_t dot = off[cg * H + h];
+                for (int t = 0; t < L; t++)
+                    dot += (int64_t)P[h * L + t] * (xa[t] - q.q.input_zp);
+                if (dot >= 0) id |= 1u << h;
+            }
+            assert_int_equal(ids[a * CG + cg], id);
+            int64_t n = 0;
+            for (int t = 0; t < L; t++) sum[t] = 0;
+            for (size_t b = 0; b < c.npix; b++) {
+                if (group_of(&c, b) != group_of(&c, a) || ids[b * CG + cg] != id) continue;
+                n++;
+                for (int t = 0; t < L; t++) sum[t] += x[b * C + cg * L + t] - q.q.input_zp;
+            }
+            for (int t = 0; t < L; t++) {
+                const int64_t s = sum[t];
+                const int64_t cm = s >= 0 ? (s + n / 2) / n : -((-s + n / 2) / n);
+                xm[a * C + cg * L + t] = (int8_t)(cm + q.q.input_zp);
+            }
+        }
+    assert_int_equal(st.clusters, used_clusters(&c, ids));
+    fr_cnn_conv_s8_ref(&c.g, &q.q, xm, w, bias, y2);
+    assert_memory_equal(y1, y2, ny);
+    free(x), free(w), free(bias), free(proj), free(off), free(scr), free(y1), free(y2);
+    free(xm), free(ids), free(sum);
+}
+
 static void test_pixel_centroid_map_s8(void **state) {
     (void)state;
     tr_rng r = {0xc0ffeeull};
@@ -322,54 +428,13 @@ static void test_pixel_centroid_map_s8(void **state) {
         px_conf c;
         random_conf(&r, &c, 9, it % 4 == 0 ? 40 : 8);
         if (c.p.hash_bits > 8) c.p.hash_bits = tr_int(&r, 1, 6); /* real clusters */
-        const int L = c.p.sub_len, H = c.p.hash_bits, CG = c.CG, C = c.g.in_c;
-        int8_t *x = rand_s8(&r, c.npix * C, -128, 127);
-        int8_t *w = rand_s8(&r, (size_t)c.g.out_c * c.K, -127, 127);
-        int32_t *bias = malloc((size_t)c.g.out_c * 4);
-        for (int o = 0; o < c.g.out_c; o++) bias[o] = tr_int(&r, -20000, 20000);
-        int8_t *proj = rand_s8(&r, (size_t)H * C, -128, 127);
-        int32_t *off = malloc((size_t)H * CG * 4);
-        for (int h = 0; h < H * CG; h++) off[h] = tr_int(&r, -3000, 3000);
-        c.p.proj_s8 = proj;
-        c.p.offset_s32 = off;
-        tr_q q;
-        random_requant(&r, &q, c.g.out_c);
-        void *scr = tr_scratch(fr_trec_conv_s8_scratch_bytes(&c.p, &c.g));
-        const size_t ny = c.N * c.g.out_c;
-        int8_t *y1 = malloc(ny), *y2 = malloc(ny), *xm = malloc(c.npix * C);
-        uint16_t *ids = malloc(c.npix * CG * 2);
-        fr_trec_stats st = {.bucket_ids = ids};
-        fr_trec_conv_s8(fr_isa_best(), &c.p, &c.g, &q.q, x, w, bias, y1, scr, &st);
-        int64_t *sum = malloc(sizeof *sum * L);
-        for (size_t a = 0; a < c.npix; a++)
-            for (int cg = 0; cg < CG; cg++) {
-                const int8_t *P = proj + (size_t)cg * H * L, *xa = x + a * C + cg * L;
-                unsigned id = 0;
-                for (int h = 0; h < H; h++) {
-                    int64_t dot = off[cg * H + h];
-                    for (int t = 0; t < L; t++)
-                        dot += (int64_t)P[h * L + t] * (xa[t] - q.q.input_zp);
-                    if (dot >= 0) id |= 1u << h;
-                }
-                assert_int_equal(ids[a * CG + cg], id);
-                int64_t n = 0;
-                for (int t = 0; t < L; t++) sum[t] = 0;
-                for (size_t b = 0; b < c.npix; b++) {
-                    if (group_of(&c, b) != group_of(&c, a) || ids[b * CG + cg] != id) continue;
-                    n++;
-                    for (int t = 0; t < L; t++) sum[t] += x[b * C + cg * L + t] - q.q.input_zp;
-                }
-                for (int t = 0; t < L; t++) {
-                    const int64_t s = sum[t];
-                    const int64_t cm = s >= 0 ? (s + n / 2) / n : -((-s + n / 2) / n);
-                    xm[a * C + cg * L + t] = (int8_t)(cm + q.q.input_zp);
-                }
-            }
-        assert_int_equal(st.clusters, used_clusters(&c, ids));
-        fr_cnn_conv_s8_ref(&c.g, &q.q, xm, w, bias, y2);
-        assert_memory_equal(y1, y2, ny);
-        free(x), free(w), free(bias), free(proj), free(off), free(scr), free(y1), free(y2);
-        free(xm), free(ids), free(sum);
+        check_s8_map_case(&r, &c);
+    }
+    /* and layers accumulated a chunk of output channels at a time (big_conf) */
+    for (int it = 0; it < 3; it++) {
+        px_conf c;
+        big_conf(&r, &c, it, 1);
+        check_s8_map_case(&r, &c);
     }
 }
 
@@ -447,6 +512,7 @@ int main(void) {
         cmocka_unit_test(test_pixel_fast_equals_ref_f32),
         cmocka_unit_test(test_pixel_fast_equals_ref_f32_chunks),
         cmocka_unit_test(test_pixel_fast_equals_ref_s8),
+        cmocka_unit_test(test_pixel_fast_equals_ref_s8_chunks),
         cmocka_unit_test(test_pixel_centroid_map_s8),
         cmocka_unit_test(test_pixel_centroid_map_f32),
     };

@@ -11,6 +11,11 @@ API:
     CifarNet()                   conv1 5x5 3->64 +ReLU, pool1 2x2, conv2 5x5 64->64 +ReLU,
                                  pool2 2x2, flatten NCHW (4096), fc1 384 +ReLU, fc2 192
                                  +ReLU, fc3 10
+    CifarNetHR()                 "cifarnet_hr": CifarNet with its wide conv at full
+                                 resolution: conv1 5x5 3->32 +ReLU (32x32), conv2 3x3
+                                 32->64 +ReLU (32x32), pool 2x2, conv3 3x3 64->64 +ReLU
+                                 (16x16), pool 2x2, flatten NCHW (4096), fc1 384, fc2 192,
+                                 fc3 10 (the same classifier)
     ResNet20(), BasicBlock       akamaster layout; state_dict keys = resnet20-12fca82f.th's
                                  without "module."
     load_resnet20(path)          the pretrained asset, eval mode
@@ -51,7 +56,7 @@ import trec  # noqa: E402
 MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 
-NETS = ("cifarnet", "resnet20")
+NETS = ("cifarnet", "cifarnet_hr", "resnet20")
 
 
 def normalize(x01):
@@ -83,6 +88,32 @@ class CifarNet(nn.Module):
         x = self.pool1(F.relu(self.conv1(x)))
         x = self.pool2(F.relu(self.conv2(x)))
         x = x.flatten(1)  # NCHW order: index c*64 + y*8 + x
+        x = F.relu(self.fc1(x))
+        x = F.relu(self.fc2(x))
+        return self.fc3(x)
+
+
+class CifarNetHR(nn.Module):
+    """CifarNet-like, with the wide conv before the first pooling: its 32x32 input has
+    four times the pixels of CifarNet's conv2 (16x16), the layer pixel-mode TREC is
+    meant for (docs/trec_training.md, "CifarNet-HR")."""
+
+    def __init__(self, num_classes=10):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 32, 5, padding=2)
+        self.conv2 = nn.Conv2d(32, 64, 3, padding=1)
+        self.pool1 = nn.MaxPool2d(2, 2)
+        self.conv3 = nn.Conv2d(64, 64, 3, padding=1)
+        self.pool2 = nn.MaxPool2d(2, 2)
+        self.fc1 = nn.Linear(64 * 8 * 8, 384)
+        self.fc2 = nn.Linear(384, 192)
+        self.fc3 = nn.Linear(192, num_classes)
+
+    def forward(self, x):
+        x = F.relu(self.conv1(x))
+        x = self.pool1(F.relu(self.conv2(x)))
+        x = self.pool2(F.relu(self.conv3(x)))
+        x = x.flatten(1)
         x = F.relu(self.fc1(x))
         x = F.relu(self.fc2(x))
         return self.fc3(x)
@@ -154,9 +185,11 @@ def load_resnet20(path):
 def build(net):
     if net == "cifarnet":
         return CifarNet()
+    if net == "cifarnet_hr":
+        return CifarNetHR()
     if net == "resnet20":
         return ResNet20()
-    raise ValueError("unknown net %r (cifarnet, resnet20)" % net)
+    raise ValueError("unknown net %r (%s)" % (net, ", ".join(NETS)))
 
 
 # ---------------------------------------------------------------------------------------

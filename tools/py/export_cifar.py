@@ -6,7 +6,7 @@ graph each net becomes: docs/trec_export.md.
 
 usage:
   export_cifar.py NET CHECKPOINT|pretrained|random OUT_PREFIX [options]
-      NET         cifarnet | resnet20
+      NET         cifarnet | cifarnet_hr | resnet20
       CHECKPOINT  a trec_train checkpoint (cifar_nets.save_checkpoint); "pretrained" =
                   akamaster's ResNet-20 asset; "random" = a freshly initialised net
                   (--seed), for tests
@@ -180,12 +180,19 @@ def build_layers(net, model):
         L.append(dict(op="fc", name="linear", x="flatten", y="logits",
                       w=model.linear.weight.detach().double().numpy(),
                       b=model.linear.bias.detach().double().numpy(), act="NONE"))
-    elif net == "cifarnet":
+    elif net in ("cifarnet", "cifarnet_hr"):
         conv("conv1", model.conv1, "norm", "conv1", "RELU")
-        L.append(dict(op="maxpool", x="conv1", y="pool1", k=2))
-        conv("conv2", model.conv2, "pool1", "conv2", "RELU")
-        L.append(dict(op="maxpool", x="conv2", y="pool2", k=2))
-        c = model.conv2.weight.shape[0]
+        if net == "cifarnet":
+            L.append(dict(op="maxpool", x="conv1", y="pool1", k=2))
+            conv("conv2", model.conv2, "pool1", "conv2", "RELU")
+            last = model.conv2
+        else:
+            conv("conv2", model.conv2, "conv1", "conv2", "RELU")
+            L.append(dict(op="maxpool", x="conv2", y="pool1", k=2))
+            conv("conv3", model.conv3, "pool1", "conv3", "RELU")
+            last = model.conv3
+        L.append(dict(op="maxpool", x=L[-1]["y"], y="pool2", k=2))
+        c = last.weight.shape[0]
         L.append(dict(op="reshape", x="pool2", y="flatten", n=c * 64))
         # PyTorch flattens NCHW (c*64 + y*8 + x); TFLite's RESHAPE of NHWC gives
         # (y*8 + x)*C + c: permute fc1's columns accordingly
@@ -199,7 +206,8 @@ def build_layers(net, model):
                           w=mod.weight.detach().double().numpy() if w is None else w,
                           b=mod.bias.detach().double().numpy(), act=act))
     else:
-        raise SystemExit("export_cifar.py: unknown net %r (cifarnet, resnet20)" % net)
+        raise SystemExit("export_cifar.py: unknown net %r (cifarnet, cifarnet_hr, resnet20)"
+                         % net)
     return L
 
 
@@ -826,7 +834,7 @@ def main(argv):
     if argv and argv[0] == "torch-logits":
         return torch_logits(argv[1:])
     ap = argparse.ArgumentParser(description="export a CIFAR-10 net to TFLite (+ TREC sidecar)")
-    ap.add_argument("net", choices=["cifarnet", "resnet20"])
+    ap.add_argument("net", choices=["cifarnet", "cifarnet_hr", "resnet20"])
     ap.add_argument("checkpoint")
     ap.add_argument("out_prefix")
     ap.add_argument("--calib", type=int, default=200)

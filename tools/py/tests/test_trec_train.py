@@ -11,6 +11,8 @@ TrecConv2d's fast path): on 64 CIFAR-10 test images, CifarNet with conv2 as TREC
   - checkpoint save / load (cifar_nets) reproduces the outputs and the TREC config;
   - to_trec keeps the dense function when every bucket is pure (H = 16, constant image);
   - ResNet20 loads the asset with akamaster's keys; augment() only crops and flips;
+  - CifarNet-HR: its convs and shapes, pixel-mode TREC on its conv2 equals conv2 of the
+    centroid map built from its bucket ids, its checkpoint round trip;
   - the distillation loss (trec_train --teacher) equals a hand computation;
   - cifar_data.holdout_split (trec_train --holdout; synthetic labels, runs without the
     assets): class balanced, disjoint, complete, the same choice every call.
@@ -185,6 +187,47 @@ def main():
         pure = sum(torch.unique(X[b, :, j], dim=0).shape[0] for b in range(2) for j in range(t.J))
     check(t.last_clusters == pure, "H 16: buckets pure (%d clusters)" % pure)
     check(float((yd - yt).abs().max()) < 1e-4, "pure buckets: TREC net = dense net")
+
+    # CifarNet-HR: the layer list, the shapes, and pixel-mode TREC on its conv2 (32x32x32
+    # input, H 8): its output is conv2 of the centroid map built here from last_ids; a
+    # checkpoint keeps the net name and the TREC config
+    torch.manual_seed(5)
+    hr = cifar_nets.build("cifarnet_hr").eval()
+    check([n for n, _ in cifar_nets.trec_layers(hr)] == ["conv1", "conv2", "conv3"],
+          "cifarnet_hr: convs conv1, conv2, conv3")
+    macs = cifar_nets.conv_macs(hr)
+    check(macs["conv2"] == 32 * 32 * 9 * 32 * 64, "cifarnet_hr: conv2 runs at 32x32 (%d MACs)"
+          % macs["conv2"])
+    xr = cifar_nets.normalize(torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(6)))
+    with torch.no_grad():
+        check(tuple(hr(xr).shape) == (2, 10), "cifarnet_hr: logits [2, 10]")
+        t = cifar_nets.to_trec(hr, "conv2", 32, 8, pixel=True)
+        t.eval()
+        yt = hr(xr)
+        a = F.relu(hr.conv1(xr))                       # conv2's input [2, 32, 32, 32]
+        y2 = t(a)
+        ids = t.last_ids.reshape(2, 32 * 32)
+        px = a.flatten(2).transpose(1, 2)              # [2, 1024, 32]
+        cmap = torch.empty_like(px)
+        nclu = 0
+        for b in range(2):
+            for u in torch.unique(ids[b]):
+                sel = ids[b] == u
+                cmap[b, sel] = px[b, sel].mean(0)
+                nclu += 1
+        cmap = cmap.transpose(1, 2).reshape(a.shape)
+        want = F.conv2d(cmap, t.weight, t.bias, padding=1)
+    check(1 < nclu < 2 * 256, "cifarnet_hr: %d clusters in 2 images" % nclu)
+    check(float((y2 - want).abs().max()) < 1e-4 * float(want.abs().max()),
+          "cifarnet_hr pixel mode: conv2 of the centroid map")
+    with tempfile.TemporaryDirectory() as d:
+        p = os.path.join(d, "hr.pt")
+        cifar_nets.save_checkpoint(p, hr, "cifarnet_hr", {"tag": "test"})
+        m2, ck = cifar_nets.load_checkpoint(p)
+        with torch.no_grad():
+            check(torch.equal(m2.eval()(xr), yt), "cifarnet_hr checkpoint round trip")
+        check(ck["net"] == "cifarnet_hr" and ck["trec"]["conv2"]["pixel"],
+              "cifarnet_hr checkpoint keeps the net and the pixel config")
 
     # knowledge distillation loss (trec_train --teacher) against a hand computation
     g = torch.Generator().manual_seed(3)
