@@ -1,23 +1,23 @@
 #!/bin/sh
 # The CifarNet-HR models of docs/trec_training.md ("CifarNet-HR"), trained and exported by
-# the project's own tooling in one command (CPU only, about 75 minutes on 2 cores):
+# the project's own tooling in one command (CPU only, about an hour on 2 cores):
 #   1. the dense net from scratch, 8 epochs (2 threads);
 #   2. from it, E more epochs (default 2) twice in parallel, one thread each, 5000 training
-#      images held out: conv2 as a pixel-mode TREC layer (L = in_c = 32, H hash bits,
-#      default 9, learned projections) and the dense net itself (the honest baseline: the
-#      same epochs);
+#      images held out: conv2 as a pixel-mode TREC layer (L = in_c = 32, learned
+#      projections) for each of the hash bits HS (default 8,9,10) and the dense net itself
+#      (the honest baseline: the same epochs);
 #   3. exports (int8 + float TFLite, sidecars) into build/trec_models/export, all in one
 #      bench group whose dense baseline is the dense fine-tune: the TREC fine-tune, and
 #      post-training pixel sidecars (H = 6..10) on the dense fine-tune;
 #   4. build/trec_models/export/index.json, which bench/trec/run.py reads.
 # Steps whose output exists are skipped (delete a file to redo it). Training is
 # deterministic: the same commands give the same checkpoints on the same machine.
-# usage: scripts/trec_hr_models.sh [BUILD_DIR (default build/rel, for bin/frugal)] [E] [H]
+# usage: scripts/trec_hr_models.sh [BUILD_DIR (default build/rel, for bin/frugal)] [E] [HS]
 set -eu
 cd "$(dirname "$0")/.."
 BUILD=${1:-build/rel}
 E=${2:-2}
-H=${3:-9}
+HS=${3:-8,9,10}
 PY=/usr/bin/python3
 M=build/trec_models
 X=$M/export
@@ -32,16 +32,16 @@ if [ ! -f "$DENSE" ]; then
         > "$M/logs/cifarnet_hr_dense_e8.log" 2>&1
 fi
 
-TREC=$M/cifarnet_hr_conv2_pix_H${H}_e8ft$E.pt
 DFT=$M/cifarnet_hr_dense_e8_ft$E.pt
 pids=""
-if [ ! -f "$TREC" ]; then
+for H in $(echo "$HS" | tr , ' '); do
+    [ -f "$M/cifarnet_hr_conv2_pix_H${H}_e8ft$E.pt" ] && continue
     echo "== TREC fine-tune (conv2, pixel mode, H $H), $E epochs"
     $TT trec --net cifarnet_hr --from "$DENSE" --layers conv2 --L c --H "$H" --pixel --epochs "$E" \
         --lr 0.02 --lr-proj 0.01 --holdout 5000 --threads 1 --tag "conv2_pix_H${H}_e8ft$E" \
         > "$M/logs/cifarnet_hr_conv2_pix_H${H}_e8ft$E.log" 2>&1 &
     pids="$pids $!"
-fi
+done
 if [ ! -f "$DFT" ]; then
     echo "== dense fine-tune, $E epochs (the baseline)"
     $TT dense --net cifarnet_hr --from "$DENSE" --epochs "$E" --lr 0.02 --holdout 5000 \
@@ -61,7 +61,9 @@ export_one() { # checkpoint tag [extra export options]
         > "$M/logs/export_$tag.log" 2>&1
 }
 export_one "$DFT" "cifarnet_hr_dense_e8_ft$E"
-export_one "$TREC" "cifarnet_hr_conv2_pix_H${H}_e8ft$E"
+for H in $(echo "$HS" | tr , ' '); do
+    export_one "$M/cifarnet_hr_conv2_pix_H${H}_e8ft$E.pt" "cifarnet_hr_conv2_pix_H${H}_e8ft$E"
+done
 for h in 8 9 10 12; do
     export_one "$DFT" "cifarnet_hr_conv2_pix_H${h}_ptq" --ptq "conv2=32:$h" --ptq-pixel
 done

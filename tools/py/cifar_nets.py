@@ -71,7 +71,21 @@ def normalize(x01):
 # ---------------------------------------------------------------------------------------
 # CifarNet
 
-class CifarNet(nn.Module):
+class _CifarClassifier(nn.Module):
+    """CifarNet's classifier, shared by both CifarNets: a 64 x 8 x 8 map flattened in NCHW
+    order (index c*64 + y*8 + x), fc1 384 + ReLU, fc2 192 + ReLU, fc3 to the classes."""
+
+    def _add_classifier(self, num_classes):
+        self.fc1 = nn.Linear(64 * 8 * 8, 384)
+        self.fc2 = nn.Linear(384, 192)
+        self.fc3 = nn.Linear(192, num_classes)
+
+    def _classify(self, x):
+        x = F.relu(self.fc1(x.flatten(1)))
+        return self.fc3(F.relu(self.fc2(x)))
+
+
+class CifarNet(_CifarClassifier):
     """The classic CIFAR-10 "CifarNet" (TensorFlow tutorial shape, without LRN)."""
 
     def __init__(self, num_classes=10):
@@ -80,20 +94,14 @@ class CifarNet(nn.Module):
         self.pool1 = nn.MaxPool2d(2, 2)
         self.conv2 = nn.Conv2d(64, 64, 5, padding=2)
         self.pool2 = nn.MaxPool2d(2, 2)
-        self.fc1 = nn.Linear(64 * 8 * 8, 384)
-        self.fc2 = nn.Linear(384, 192)
-        self.fc3 = nn.Linear(192, num_classes)
+        self._add_classifier(num_classes)
 
     def forward(self, x):
         x = self.pool1(F.relu(self.conv1(x)))
-        x = self.pool2(F.relu(self.conv2(x)))
-        x = x.flatten(1)  # NCHW order: index c*64 + y*8 + x
-        x = F.relu(self.fc1(x))
-        x = F.relu(self.fc2(x))
-        return self.fc3(x)
+        return self._classify(self.pool2(F.relu(self.conv2(x))))
 
 
-class CifarNetHR(nn.Module):
+class CifarNetHR(_CifarClassifier):
     """CifarNet-like, with the wide conv before the first pooling: its 32x32 input has
     four times the pixels of CifarNet's conv2 (16x16), the layer pixel-mode TREC is
     meant for (docs/trec_training.md, "CifarNet-HR")."""
@@ -105,18 +113,11 @@ class CifarNetHR(nn.Module):
         self.pool1 = nn.MaxPool2d(2, 2)
         self.conv3 = nn.Conv2d(64, 64, 3, padding=1)
         self.pool2 = nn.MaxPool2d(2, 2)
-        self.fc1 = nn.Linear(64 * 8 * 8, 384)
-        self.fc2 = nn.Linear(384, 192)
-        self.fc3 = nn.Linear(192, num_classes)
+        self._add_classifier(num_classes)
 
     def forward(self, x):
-        x = F.relu(self.conv1(x))
-        x = self.pool1(F.relu(self.conv2(x)))
-        x = self.pool2(F.relu(self.conv3(x)))
-        x = x.flatten(1)
-        x = F.relu(self.fc1(x))
-        x = F.relu(self.fc2(x))
-        return self.fc3(x)
+        x = self.pool1(F.relu(self.conv2(F.relu(self.conv1(x)))))
+        return self._classify(self.pool2(F.relu(self.conv3(x))))
 
 
 # ---------------------------------------------------------------------------------------
