@@ -451,7 +451,11 @@ def plot(results, path):
     group, IC ResNet-8 grid points joined over H per L; only the points on each panel's
     Pareto front (no other point both faster and more accurate) are labelled. Points more
     than YMIN points below their dense model are left out (counted in the title)."""
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:
+        die("the plot needs matplotlib: apt-get install python3-matplotlib (the tables are "
+            "written already)")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     YMIN = -12.0
