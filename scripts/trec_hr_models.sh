@@ -2,13 +2,13 @@
 # The CifarNet-HR models of docs/trec_training.md ("CifarNet-HR"), trained and exported by
 # the project's own tooling in one command (CPU only, about an hour on 2 cores):
 #   1. the dense net from scratch, 8 epochs (2 threads);
-#   2. from it, E more epochs (default 2) twice in parallel, one thread each, 5000 training
+#   2. from it, E more epochs (default 2), all in parallel, one thread each, 5000 training
 #      images held out: conv2 as a pixel-mode TREC layer (L = in_c = 32, learned
-#      projections) for each of the hash bits HS (default 8,9,10) and the dense net itself
+#      projections) for each of the hash bits HS (default 8,9,10), and the dense net itself
 #      (the honest baseline: the same epochs);
 #   3. exports (int8 + float TFLite, sidecars) into build/trec_models/export, all in one
-#      bench group whose dense baseline is the dense fine-tune: the TREC fine-tune, and
-#      post-training pixel sidecars (H = 6..10) on the dense fine-tune;
+#      bench group whose dense baseline is the dense fine-tune: the TREC fine-tunes, and
+#      post-training pixel sidecars (H = 8, 9, 10, 12) on the dense fine-tune;
 #   4. build/trec_models/export/index.json, which bench/trec/run.py reads.
 # Steps whose output exists are skipped (delete a file to redo it). Training is
 # deterministic: the same commands give the same checkpoints on the same machine.

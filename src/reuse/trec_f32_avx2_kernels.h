@@ -9,40 +9,41 @@
 
 #include "reuse/trec_internal.h"
 
+/* FR_TREC_HASH_ROWS rows' hash sums with nv = Hp / 8 (1 or 2) vectors per row: 8 / nv rows per pass,
+ * eight independent chains of adds. nv is a constant at both call sites. */
+_Static_assert(FR_TREC_HASH_ROWS % 8 == 0, "fr_trec_hash8_f32_avx2 takes eight rows a pass");
+static inline void fr_trec_hash8_f32_avx2(const float *pt, int nv, const float *const *x,
+                                          int Lj, float *d) {
+    const int rp = 8 / nv, Hp = 8 * nv;
+    for (int q0 = 0; q0 < FR_TREC_HASH_ROWS; q0 += rp) {
+        __m256 a[8];
+        for (int i = 0; i < 8; i++) a[i] = _mm256_setzero_ps();
+        for (int t = 0; t < Lj; t++) {
+            __m256 pr[2];
+            for (int v = 0; v < nv; v++) pr[v] = _mm256_loadu_ps(pt + (size_t)t * Hp + 8 * v);
+            for (int q = 0; q < rp; q++) {
+                const __m256 xv = _mm256_set1_ps(x[q0 + q][t]);
+                for (int v = 0; v < nv; v++)
+                    a[q * nv + v] = _mm256_add_ps(a[q * nv + v], _mm256_mul_ps(pr[v], xv));
+            }
+        }
+        for (int q = 0; q < rp; q++)
+            for (int v = 0; v < nv; v++)
+                _mm256_storeu_ps(d + (size_t)(q0 + q) * Hp + 8 * v, a[q * nv + v]);
+    }
+}
+
 /* Hash sums of R <= FR_TREC_HASH_ROWS rows at once: one accumulator (two for Hp = 16) per
- * row, so R independent chains of adds instead of one (Hp = 16: four rows at a time, eight
+ * row, so independent chains of adds instead of one (eight rows with Hp 8 or 16: eight
  * chains; other Hp and short R: two rows). */
 static inline void fr_trec_hash_rows_f32_avx2(const float *pt, int Hp, const float *const *x,
                                               int R, int Lj, float *d) {
-    if (Hp == 8 && R == FR_TREC_HASH_ROWS) {
-        __m256 a[FR_TREC_HASH_ROWS];
-        for (int q = 0; q < FR_TREC_HASH_ROWS; q++) a[q] = _mm256_setzero_ps();
-        for (int t = 0; t < Lj; t++) {
-            const __m256 pr = _mm256_loadu_ps(pt + (size_t)t * 8);
-            for (int q = 0; q < FR_TREC_HASH_ROWS; q++)
-                a[q] = _mm256_add_ps(a[q], _mm256_mul_ps(pr, _mm256_set1_ps(x[q][t])));
-        }
-        for (int q = 0; q < FR_TREC_HASH_ROWS; q++) _mm256_storeu_ps(d + (size_t)q * 8, a[q]);
+    if (R == FR_TREC_HASH_ROWS && Hp == 8) {
+        fr_trec_hash8_f32_avx2(pt, 1, x, Lj, d);
         return;
     }
-    if (Hp == 16 && R == FR_TREC_HASH_ROWS) { /* H 9..16: four rows, eight chains a pass */
-        for (int q0 = 0; q0 < FR_TREC_HASH_ROWS; q0 += 4) {
-            __m256 a[8];
-            for (int i = 0; i < 8; i++) a[i] = _mm256_setzero_ps();
-            for (int t = 0; t < Lj; t++) {
-                const __m256 p0 = _mm256_loadu_ps(pt + (size_t)t * 16);
-                const __m256 p1 = _mm256_loadu_ps(pt + (size_t)t * 16 + 8);
-                for (int q = 0; q < 4; q++) {
-                    const __m256 xv = _mm256_set1_ps(x[q0 + q][t]);
-                    a[2 * q] = _mm256_add_ps(a[2 * q], _mm256_mul_ps(p0, xv));
-                    a[2 * q + 1] = _mm256_add_ps(a[2 * q + 1], _mm256_mul_ps(p1, xv));
-                }
-            }
-            for (int q = 0; q < 4; q++) {
-                _mm256_storeu_ps(d + (size_t)(q0 + q) * 16, a[2 * q]);
-                _mm256_storeu_ps(d + (size_t)(q0 + q) * 16 + 8, a[2 * q + 1]);
-            }
-        }
+    if (R == FR_TREC_HASH_ROWS && Hp == 16) { /* H 9..16 */
+        fr_trec_hash8_f32_avx2(pt, 2, x, Lj, d);
         return;
     }
     for (int q0 = 0; q0 < R; q0 += 2) { /* two rows (up to four chains) per pass */
