@@ -56,6 +56,9 @@ typedef struct fr_trec_layout {
                             (int8: one tap's, in the cluster slots once the centroids are
                             taken; float: part_floats, a chunk of taps, fr_trec_tap_chunk) */
     size_t part_floats;  /* pixel mode, float: C * cout <= part_floats <= taps * C * cout */
+    size_t slot_bytes;   /* bytes of the cluster slots at off_sums: C * slot * 4, or, in int8
+                            pixel mode, more (up to FR_TREC_S8_PART_BUDGET) so that the
+                            partials of a chunk of taps fit (fr_trec_s8_tap_chunk) */
     size_t total;
 } fr_trec_layout;
 
@@ -133,6 +136,18 @@ static inline int fr_trec_hpad(int H) {
  * the same whatever it is (exact int32 sums). */
 #ifndef FR_TREC_ACC_BUDGET
 #define FR_TREC_ACC_BUDGET (256 * 1024)
+#endif
+
+/* Int8 pixel mode: the cluster slots may take up to this many bytes, so that the partial
+ * products of several filter taps are kept at once and each row adds a chunk of taps in
+ * registers (fr_trec_add_taps) instead of reading and writing its int32 sums once per tap
+ * (and when every tap fits, a line of outputs is summed and requantised in one go); at
+ * least one tap's (C * max(L, oc_chunk) int32), at most FR_TREC_TAP_CHUNK taps. A build
+ * setting: 1 MB by default (a PC's L2), 0 in the firmware build (mcu/CMakeLists.txt,
+ * FW_TREC_S8_PART_BUDGET: the slots one tap needs anyway, nothing added to the arena); the
+ * outputs do not depend on it. */
+#ifndef FR_TREC_S8_PART_BUDGET
+#define FR_TREC_S8_PART_BUDGET (1024 * 1024)
 #endif
 
 /* Output channels per chunk: cout when G * cout int32 fit FR_TREC_ACC_BUDGET, else the
@@ -352,32 +367,45 @@ FR_TREC_INLINE int32_t fr_trec_pixel_used(const fr_cnn_geom *g, const fr_trec_ta
  * likewise for the column. fr_trec_pixel_used_tap then lists a tap's clusters from them
  * (the same sets that walking every row through the tap finds, at a fraction of the cost).
  * Larger kernels: nothing (fr_trec_pixel_used_tap walks the rows). */
+/* Bits k of the filter positions through which some output position reads input position i
+ * along one axis (i + pad - k * dil = o * stride for an o in [0, n_out)). */
+static inline uint32_t fr_trec_axis_taps(int i, int pad, int dil, int stride, int n_out, int k_n) {
+    uint32_t m = 0;
+    for (int k = 0; k < k_n; k++) {
+        const int t = i + pad - k * dil;
+        if (t >= 0 && t % stride == 0 && t / stride < n_out) m |= 1u << k;
+    }
+    return m;
+}
+
 FR_TREC_INLINE void fr_trec_pixel_used_prepare(const fr_cnn_geom *g, int nb, const int32_t *cl,
                                                int32_t nc, int32_t *work) {
     if (g->k_h * g->k_w > 32)
         return;
     uint32_t *mask = (uint32_t *)work;
     for (int32_t c = 0; c < nc; c++) mask[c] = 0;
-    for (int iy = 0; iy < g->in_h; iy++) {
-        uint32_t rows = 0; /* bit fy: some output row reads input row iy through filter row fy */
-        for (int fy = 0; fy < g->k_h; fy++) {
-            const int t = iy + g->pad_top - fy * g->dil_h;
-            if (t >= 0 && t % g->stride_h == 0 && t / g->stride_h < g->out_h) rows |= 1u << fy;
-        }
-        if (!rows)
-            continue;
-        for (int ix = 0; ix < g->in_w; ix++) {
-            uint32_t cols = 0, m = 0;
-            for (int fx = 0; fx < g->k_w; fx++) {
-                const int t = ix + g->pad_left - fx * g->dil_w;
-                if (t >= 0 && t % g->stride_w == 0 && t / g->stride_w < g->out_w) cols |= 1u << fx;
-            }
-            for (int fy = 0; fy < g->k_h; fy++)
-                if (rows >> fy & 1u) m |= cols << (fy * g->k_w);
-            if (!m)
+    enum { W = 64 }; /* the column masks of W input columns at a time, computed once */
+    for (int ix0 = 0; ix0 < g->in_w; ix0 += W) {
+        const int nx = g->in_w - ix0 < W ? g->in_w - ix0 : W;
+        uint32_t cols[W];
+        for (int x = 0; x < nx; x++)
+            cols[x] = fr_trec_axis_taps(ix0 + x, g->pad_left, g->dil_w, g->stride_w, g->out_w,
+                                        g->k_w);
+        for (int iy = 0; iy < g->in_h; iy++) {
+            /* bit fy: some output row reads input row iy through filter row fy */
+            const uint32_t rows = fr_trec_axis_taps(iy, g->pad_top, g->dil_h, g->stride_h,
+                                                    g->out_h, g->k_h);
+            if (!rows)
                 continue;
-            for (int b = 0; b < nb; b++)
-                mask[cl[((int64_t)b * g->in_h + iy) * g->in_w + ix]] |= m;
+            for (int x = 0; x < nx; x++) {
+                uint32_t m = 0;
+                for (int fy = 0; fy < g->k_h; fy++)
+                    if (rows >> fy & 1u) m |= cols[x] << (fy * g->k_w);
+                if (!m)
+                    continue;
+                for (int b = 0; b < nb; b++)
+                    mask[cl[((int64_t)b * g->in_h + iy) * g->in_w + ix0 + x]] |= m;
+            }
         }
     }
 }
@@ -411,18 +439,46 @@ FR_TREC_INLINE void fr_trec_rows_init(void *rows_start, int64_t rows, int cout,
     }
 }
 
-/* a[oc] += y[oc] (int32, wrapping) for oc < cout; the common widths get constant-length
- * copies, which the compiler vectorises completely. */
-FR_TREC_INLINE void fr_trec_add_n(int32_t *restrict a, const int32_t *restrict y, int n) {
-    for (int oc = 0; oc < n; oc++) a[oc] = (int32_t)((uint32_t)a[oc] + (uint32_t)y[oc]);
-}
-FR_TREC_INLINE void fr_trec_add_row(int32_t *a, const int32_t *y, int cout) {
-    switch (cout) {
-    case 16: fr_trec_add_n(a, y, 16); break;
-    case 32: fr_trec_add_n(a, y, 32); break;
-    case 64: fr_trec_add_n(a, y, 64); break;
-    default: fr_trec_add_n(a, y, cout); break;
+/* Int8 pixel mode, output row a (n <= 64 int32 sums): adds, wrapping, the partial products
+ * of the pixel's cluster of each of the T taps of a chunk whose input lies in the image
+ * (clr[tt] NULL: the tap's input row is in the padding; ox outside [ox0, ox1): its input
+ * column is); tap tt of cluster c at part + c * S + tt * cc. The sums stay in registers over
+ * the chunk (integer adds: any order gives the same sums). */
+FR_TREC_INLINE void fr_trec_add_taps_n(int32_t *restrict a, const int32_t *restrict part,
+                                      int S, int cc, const int32_t *const *clr,
+                                      const fr_trec_tap_span *sp, int T, int ox, int n) {
+    uint32_t acc[64];
+    for (int i = 0; i < n; i++) acc[i] = (uint32_t)a[i];
+    for (int tt = 0; tt < T; tt++) {
+        if (!clr[tt] || ox < sp[tt].ox0 || ox >= sp[tt].ox1) continue;
+        const int32_t *y = part + (size_t)clr[tt][ox * sp[tt].sw] * S + (size_t)tt * cc;
+        for (int i = 0; i < n; i++) acc[i] += (uint32_t)y[i];
     }
+    for (int i = 0; i < n; i++) a[i] = (int32_t)acc[i];
+}
+FR_TREC_INLINE void fr_trec_add_taps(int32_t *a, const int32_t *part, int S, int cc,
+                                    const int32_t *const *clr, const fr_trec_tap_span *sp,
+                                    int T, int ox) {
+    int o = 0;
+    for (; o + 64 <= cc; o += 64)
+        fr_trec_add_taps_n(a + o, part + o, S, cc, clr, sp, T, ox, 64);
+    switch (cc - o) {
+    case 0: break;
+    case 16: fr_trec_add_taps_n(a + o, part + o, S, cc, clr, sp, T, ox, 16); break;
+    case 32: fr_trec_add_taps_n(a + o, part + o, S, cc, clr, sp, T, ox, 32); break;
+    default: fr_trec_add_taps_n(a + o, part + o, S, cc, clr, sp, T, ox, cc - o); break;
+    }
+}
+
+/* Int8 pixel mode: the filter taps whose partial products (nc clusters x cc channels) are
+ * kept at once in the cluster slots (lo.slot_bytes): at least 1, at most taps and
+ * FR_TREC_TAP_CHUNK. */
+static inline int fr_trec_s8_tap_chunk(const fr_trec_layout *lo, int32_t nc, int cc) {
+    const size_t per_tap = (size_t)(nc > 0 ? nc : 1) * (size_t)cc * 4;
+    size_t T = lo->slot_bytes / per_tap;
+    if (T > (size_t)lo->taps) T = (size_t)lo->taps;
+    if (T > FR_TREC_TAP_CHUNK) T = FR_TREC_TAP_CHUNK;
+    return T < 1 ? 1 : (int)T;
 }
 
 #endif

@@ -64,7 +64,13 @@ void fr_trec_layout_init(fr_trec_layout *lo, const fr_trec_params *p, const fr_c
     lo->off_cid = off;
     off += a64(C * 4);
     lo->off_sums = off;
-    off += a64(C * (size_t)lo->slot * 4);
+    lo->slot_bytes = C * (size_t)lo->slot * 4;
+    if (lo->pixel && want_s8) { /* room for a chunk of taps' partials, up to the budget */
+        const size_t all = (size_t)lo->taps * C * (size_t)lo->oc_chunk * 4;
+        const size_t room = all < FR_TREC_S8_PART_BUDGET ? all : FR_TREC_S8_PART_BUDGET;
+        if (room > lo->slot_bytes) lo->slot_bytes = room;
+    }
+    off += a64(lo->slot_bytes);
     lo->off_ybuf = off;
     off += a64(cout * 4);
     /* float: FR_TREC_HASH_ROWS sub-vectors and hash vectors (trec_f32_body.h); int8: one

@@ -216,7 +216,9 @@ FR_TREC_INLINE void fr_trec_s8_pixel_body(const fr_trec_params *p, const fr_cnn_
         for (int oc0 = 0; oc0 < cout; oc0 += CC) {
             const int cc = cout - oc0 < CC ? cout - oc0 : CC;
             fr_trec_stats *st = oc0 == 0 ? stats : NULL; /* counted once */
-            fr_trec_rows_init(acc, G, cc, bias ? bias + oc0 : NULL);
+            int8_t *out0 = output + (size_t)grp * G * cout;
+            fr_cnn_requant qc = *q; /* this chunk's channels */
+            if (q->per_channel) qc.mult += oc0, qc.shift += oc0;
             for (int cg = 0; cg < CG; cg++) { /* channel groups: clustered one after another */
                 if (oc0 == 0 || CG > 1) {
                     const int8_t *in0 = input + (size_t)grp * PG * cin + (size_t)cg * L;
@@ -240,39 +242,54 @@ FR_TREC_INLINE void fr_trec_s8_pixel_body(const fr_trec_params *p, const fr_cnn_
                      * is read by */
                     fr_trec_pixel_used_prepare(g, nb, cl, nc, counts);
                 }
-                for (int t = 0; t < taps; t++) {
-                    const int j = t * CG + cg; /* the sub-vector: filter columns j * L .. */
-                    const fr_trec_tap_span sp = fr_trec_tap_span_at(g, t / g->k_w, t % g->k_w);
-                    const int32_t n_used =
-                        fr_trec_pixel_used_tap(g, &sp, t, nb, cl, nc, counts, cid);
-                    /* the packed slice is in blocks of 16 channels; oc0 is a multiple of 16 */
-                    const void *tp = p->taps_s8 ? (const unsigned char *)p->taps_s8 +
-                                                      tap_bytes * j + (size_t)oc0 * L
-                                                : NULL;
-                    tap(filter + (size_t)oc0 * K, K, j * L, L, cc, cent, cid, n_used, zp, part,
-                        S, wt2, tp, partial);
-                    fr_trec_stats_add(st, &lo, j, L, n_used);
+                const int T = fr_trec_s8_tap_chunk(&lo, nc, cc);
+                const int Sp = T > 1 ? T * cc : S; /* a cluster's slot: T taps' partials */
+                /* one pass over the lines does all (every tap, one channel group): each
+                 * line's sums in one line buffer (L1), requantised as soon as added */
+                const int one_pass = T >= taps && CG == 1;
+                for (int t0 = 0; t0 < taps; t0 += T) {
+                    const int Tc = taps - t0 < T ? taps - t0 : T;
+                    const int first = cg == 0 && t0 == 0, last = cg == CG - 1 && t0 + Tc == taps;
+                    fr_trec_tap_span sp[FR_TREC_TAP_CHUNK];
+                    for (int tt = 0; tt < Tc; tt++) {
+                        const int t = t0 + tt, j = t * CG + cg; /* j: the sub-vector */
+                        sp[tt] = fr_trec_tap_span_at(g, t / g->k_w, t % g->k_w);
+                        const int32_t n_used =
+                            fr_trec_pixel_used_tap(g, &sp[tt], t, nb, cl, nc, counts, cid);
+                        /* the packed slice is in blocks of 16 channels; oc0 is a multiple
+                         * of 16 */
+                        const void *tp = p->taps_s8 ? (const unsigned char *)p->taps_s8 +
+                                                          tap_bytes * j + (size_t)oc0 * L
+                                                    : NULL;
+                        tap(filter + (size_t)oc0 * K, K, j * L, L, cc, cent, cid, n_used, zp,
+                            part + (size_t)tt * cc, Sp, wt2, tp, partial);
+                        fr_trec_stats_add(st, &lo, j, L, n_used);
+                    }
                     for (int b = 0; b < nb; b++)
                         for (int oy = 0; oy < g->out_h; oy++) {
-                            const int32_t *clr = fr_trec_tap_line(g, &sp, cl, b, oy);
-                            if (!clr) continue;
-                            int32_t *arow = acc + (((int64_t)b * g->out_h + oy) * g->out_w) * cc;
-                            for (int ox = sp.ox0; ox < sp.ox1; ox++)
-                                fr_trec_add_row(arow + (size_t)ox * cc,
-                                                part + (size_t)clr[ox * sp.sw] * S, cc);
+                            const int32_t *clr[FR_TREC_TAP_CHUNK];
+                            for (int tt = 0; tt < Tc; tt++)
+                                clr[tt] = fr_trec_tap_line(g, &sp[tt], cl, b, oy);
+                            const int64_t r0 = ((int64_t)b * g->out_h + oy) * g->out_w;
+                            int32_t *arow = one_pass ? acc : acc + r0 * cc;
+                            if (first)
+                                fr_trec_rows_init(arow, g->out_w, cc, bias ? bias + oc0 : NULL);
+                            for (int ox = 0; ox < g->out_w; ox++)
+                                fr_trec_add_taps(arow + (size_t)ox * cc, part, Sp, cc, clr, sp,
+                                                 Tc, ox);
+                            if (!last)
+                                continue;
+                            if (cc == cout) {
+                                requant(q, arow, g->out_w, cout, out0 + r0 * cout);
+                                continue;
+                            }
+                            requant(&qc, arow, g->out_w, cc, qout);
+                            for (int ox = 0; ox < g->out_w; ox++)
+                                memcpy(out0 + (r0 + ox) * cout + oc0, qout + (size_t)ox * cc,
+                                       (size_t)cc);
                         }
                 }
             }
-            int8_t *out0 = output + (size_t)grp * G * cout;
-            if (cc == cout) {
-                requant(q, acc, G, cout, out0);
-                continue;
-            }
-            fr_cnn_requant qc = *q; /* this chunk's channels */
-            if (q->per_channel) qc.mult += oc0, qc.shift += oc0;
-            requant(&qc, acc, G, cc, qout);
-            for (int64_t i = 0; i < G; i++)
-                memcpy(out0 + i * cout + oc0, qout + i * cc, (size_t)cc);
         }
     }
 }

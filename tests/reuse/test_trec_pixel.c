@@ -242,8 +242,9 @@ static void test_pixel_fast_equals_ref_f32_chunks(void **state) {
 
 /* One int8 case: the reference and every isa's fast path (with and without stats, and
  * with the taps packed ahead where the isa has a kernel for it) bit-identical. Returns how
- * many packed runs there were. */
-static int check_s8_case(tr_rng *r, px_conf *c_) {
+ * many packed runs there were; *n_buckets (when not NULL): the distinct bucket ids of the
+ * first image's pixels in channel group 0 (its clusters when the scope is one image). */
+static int check_s8_case_n(tr_rng *r, px_conf *c_, int *n_buckets) {
     px_conf c = *c_;
     int n_packed = 0;
     const size_t n_in = c.npix * c.g.in_c;
@@ -275,6 +276,13 @@ static int check_s8_case(tr_rng *r, px_conf *c_) {
     uint16_t *id1 = malloc(nid * 2), *id2 = malloc(nid * 2);
     fr_trec_stats s1 = {.bucket_ids = id1};
     fr_trec_conv_s8_ref(&c.p, &c.g, &q.q, x, w, bias, y1, scr, &s1);
+    if (n_buckets) {
+        static uint8_t seen[1 << 16];
+        memset(seen, 0, sizeof seen);
+        *n_buckets = 0;
+        for (int i = 0; i < c.g.in_h * c.g.in_w; i++)
+            if (!seen[id1[(size_t)i * c.CG]]++) ++*n_buckets;
+    }
     for (int isa = 0; isa < FR_ISA_COUNT; isa++) {
         if (!fr_isa_supported((fr_isa)isa)) continue;
         fr_trec_stats s2 = {.bucket_ids = id2};
@@ -305,6 +313,9 @@ static int check_s8_case(tr_rng *r, px_conf *c_) {
     free(x), free(w), free(bias), free(proj), free(off), free(scr), free(y1), free(y2);
     free(id1), free(id2);
     return n_packed;
+}
+static int check_s8_case(tr_rng *r, px_conf *c) {
+    return check_s8_case_n(r, c, NULL);
 }
 
 static void test_pixel_fast_equals_ref_s8(void **state) {
@@ -363,6 +374,42 @@ static void test_pixel_fast_equals_ref_s8_chunks(void **state) {
         check_s8_case(&r, &c);
     }
     assert_int_equal(chunked, cases);
+}
+
+/* Layers whose partial products of all taps exceed FR_TREC_S8_PART_BUDGET (7x7 kernels on
+ * 30..36 square images, 40..64 outputs, 8 to 10 hash bits): the int8 fast path keeps a
+ * chunk of taps at a time (fr_trec_s8_tap_chunk) and adds each row's sums over a chunk in
+ * registers; with one channel group and every tap in one chunk it requantises each line as
+ * soon as it is summed. Several chunks per call must have happened in most cases. */
+static void test_pixel_fast_equals_ref_s8_tap_chunks(void **state) {
+    (void)state;
+    tr_rng r = {0x7e57c4a2ull};
+    int chunked = 0;
+    const int cases = 6;
+    for (int it = 0; it < cases; it++) {
+        px_conf c;
+        const int k = 7, hw = tr_int(&r, 30, 36), out_c = tr_int(&r, 40, 64);
+        const int in_c = 4 * tr_int(&r, 1, 2);
+        assert_int_equal(fr_cnn_geom_init(&c.g, "conv", FR_CNN_PAD_SAME, 1, hw, hw, in_c, out_c,
+                                          k, k, 1, 1, 1, 1, 1, NULL),
+                         FR_OK);
+        c.K = k * k * in_c;
+        memset(&c.p, 0, sizeof c.p);
+        c.p.pixel = 1;
+        c.CG = it % 3 == 2 ? 2 : 1;
+        c.p.sub_len = in_c / c.CG;
+        c.p.hash_bits = tr_int(&r, 8, 10);
+        c.p.scope = FR_TREC_SCOPE_IMAGE;
+        c.J = k * k * c.CG;
+        c.N = (size_t)hw * hw;
+        c.npix = c.N;
+        int nc = 0;
+        check_s8_case_n(&r, &c, &nc);
+        fr_trec_layout lo;
+        fr_trec_layout_init(&lo, &c.p, &c.g, 1);
+        chunked += fr_trec_s8_tap_chunk(&lo, nc, lo.oc_chunk) < k * k;
+    }
+    assert_true(chunked >= cases / 2);
 }
 
 /* ---- the definition by another route: centroid map + dense conv ---------------------- */
@@ -513,6 +560,7 @@ int main(void) {
         cmocka_unit_test(test_pixel_fast_equals_ref_f32_chunks),
         cmocka_unit_test(test_pixel_fast_equals_ref_s8),
         cmocka_unit_test(test_pixel_fast_equals_ref_s8_chunks),
+        cmocka_unit_test(test_pixel_fast_equals_ref_s8_tap_chunks),
         cmocka_unit_test(test_pixel_centroid_map_s8),
         cmocka_unit_test(test_pixel_centroid_map_f32),
     };
