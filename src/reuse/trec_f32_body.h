@@ -225,15 +225,6 @@ FR_TREC_INLINE void fr_trec_addf_taps(float *o, const float *part, int64_t tap_s
     }
 }
 
-/* Taps per chunk when the group has nc clusters: as many whole taps' partials as fit. */
-static inline int fr_trec_tap_chunk(const fr_trec_layout *lo, int32_t nc) {
-    const size_t per_tap = (size_t)(nc > 0 ? nc : 1) * (size_t)lo->cout;
-    size_t T = lo->part_floats / per_tap;
-    if (T > (size_t)lo->taps) T = (size_t)lo->taps;
-    if (T > FR_TREC_TAP_CHUNK) T = FR_TREC_TAP_CHUNK;
-    return T < 1 ? 1 : (int)T;
-}
-
 /* Pixel mode (trec.h), per channel group: every input pixel of a group hashed once
  * (FR_TREC_HASH_ROWS pixels per kernel call, read in place), clustered in pixel order,
  * centroids in place of the sums; then, a chunk of filter taps at a time
@@ -297,7 +288,7 @@ FR_TREC_INLINE void fr_trec_f32_pixel_body(const fr_trec_params *p, const fr_cnn
             const int nb = (int)(G / per_image); /* images in the group */
             /* counts is free once the centroids are taken: the taps each cluster is read by */
             fr_trec_pixel_used_prepare(g, nb, cl, nc, counts);
-            const int T = fr_trec_tap_chunk(&lo, nc);
+            const int T = fr_trec_tap_chunk(lo.part_floats, nc, cout, taps);
             const int64_t tap_stride = (int64_t)nc * cout;
             for (int t0 = 0; t0 < taps; t0 += T) {
                 const int Tc = taps - t0 < T ? taps - t0 : T;

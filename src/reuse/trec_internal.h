@@ -58,7 +58,7 @@ typedef struct fr_trec_layout {
     size_t part_floats;  /* pixel mode, float: C * cout <= part_floats <= taps * C * cout */
     size_t slot_bytes;   /* bytes of the cluster slots at off_sums: C * slot * 4, or, in int8
                             pixel mode, more (up to FR_TREC_S8_PART_BUDGET) so that the
-                            partials of a chunk of taps fit (fr_trec_s8_tap_chunk) */
+                            partials of a chunk of taps fit (fr_trec_tap_chunk) */
     size_t total;
 } fr_trec_layout;
 
@@ -126,6 +126,17 @@ static inline int fr_trec_hpad(int H) {
  * FR_TREC_TAP_CHUNK taps per chunk. */
 #define FR_TREC_PART_BUDGET (256 * 1024)
 #define FR_TREC_TAP_CHUNK 32
+
+/* Pixel mode (float and int8): the filter taps whose partial products (nc clusters x width
+ * 4-byte values each) fit `room` 4-byte values at once: at least 1, at most taps and
+ * FR_TREC_TAP_CHUNK. */
+static inline int fr_trec_tap_chunk(size_t room, int32_t nc, int width, int taps) {
+    const size_t per_tap = (size_t)(nc > 0 ? nc : 1) * (size_t)width;
+    size_t T = room / per_tap;
+    if (T > (size_t)taps) T = (size_t)taps;
+    if (T > FR_TREC_TAP_CHUNK) T = FR_TREC_TAP_CHUNK;
+    return T < 1 ? 1 : (int)T;
+}
 
 /* Int8 pixel mode: the rows' int32 sums of a scope group take at most this many bytes
  * (more than one chunk of output channels when G * cout * 4 exceeds it, so that a layer
@@ -360,13 +371,6 @@ FR_TREC_INLINE int32_t fr_trec_pixel_used(const fr_cnn_geom *g, const fr_trec_ta
     return n;
 }
 
-/* Pixel mode, a group of nb images: when the kernel has at most 32 taps, writes each
- * cluster's taps (bit fy * k_w + fx) through which some output row reads one of its pixels
- * into work[0 .. nc) (as uint32), in one pass over the pixels: pixel (iy, ix) is read through
- * tap (fy, fx) iff some oy in [0, out_h) has oy * stride_h - pad_top + fy * dil_h == iy, and
- * likewise for the column. fr_trec_pixel_used_tap then lists a tap's clusters from them
- * (the same sets that walking every row through the tap finds, at a fraction of the cost).
- * Larger kernels: nothing (fr_trec_pixel_used_tap walks the rows). */
 /* Bits k of the filter positions through which some output position reads input position i
  * along one axis (i + pad - k * dil = o * stride for an o in [0, n_out)). */
 static inline uint32_t fr_trec_axis_taps(int i, int pad, int dil, int stride, int n_out, int k_n) {
@@ -378,6 +382,13 @@ static inline uint32_t fr_trec_axis_taps(int i, int pad, int dil, int stride, in
     return m;
 }
 
+/* Pixel mode, a group of nb images: when the kernel has at most 32 taps, writes each
+ * cluster's taps (bit fy * k_w + fx) through which some output row reads one of its pixels
+ * into work[0 .. nc) (as uint32), in one pass over the pixels: pixel (iy, ix) is read through
+ * tap (fy, fx) iff some oy in [0, out_h) has oy * stride_h - pad_top + fy * dil_h == iy, and
+ * likewise for the column. fr_trec_pixel_used_tap then lists a tap's clusters from them
+ * (the same sets that walking every row through the tap finds, at a fraction of the cost).
+ * Larger kernels: nothing (fr_trec_pixel_used_tap walks the rows). */
 FR_TREC_INLINE void fr_trec_pixel_used_prepare(const fr_cnn_geom *g, int nb, const int32_t *cl,
                                                int32_t nc, int32_t *work) {
     if (g->k_h * g->k_w > 32)
@@ -468,17 +479,6 @@ FR_TREC_INLINE void fr_trec_add_taps(int32_t *a, const int32_t *part, int S, int
     case 32: fr_trec_add_taps_n(a + o, part + o, S, cc, clr, sp, T, ox, 32); break;
     default: fr_trec_add_taps_n(a + o, part + o, S, cc, clr, sp, T, ox, cc - o); break;
     }
-}
-
-/* Int8 pixel mode: the filter taps whose partial products (nc clusters x cc channels) are
- * kept at once in the cluster slots (lo.slot_bytes): at least 1, at most taps and
- * FR_TREC_TAP_CHUNK. */
-static inline int fr_trec_s8_tap_chunk(const fr_trec_layout *lo, int32_t nc, int cc) {
-    const size_t per_tap = (size_t)(nc > 0 ? nc : 1) * (size_t)cc * 4;
-    size_t T = lo->slot_bytes / per_tap;
-    if (T > (size_t)lo->taps) T = (size_t)lo->taps;
-    if (T > FR_TREC_TAP_CHUNK) T = FR_TREC_TAP_CHUNK;
-    return T < 1 ? 1 : (int)T;
 }
 
 #endif

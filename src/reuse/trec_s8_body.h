@@ -242,7 +242,7 @@ FR_TREC_INLINE void fr_trec_s8_pixel_body(const fr_trec_params *p, const fr_cnn_
                      * is read by */
                     fr_trec_pixel_used_prepare(g, nb, cl, nc, counts);
                 }
-                const int T = fr_trec_s8_tap_chunk(&lo, nc, cc);
+                const int T = fr_trec_tap_chunk(lo.slot_bytes / 4, nc, cc, taps);
                 const int Sp = T > 1 ? T * cc : S; /* a cluster's slot: T taps' partials */
                 /* one pass over the lines does all (every tap, one channel group): each
                  * line's sums in one line buffer (L1), requantised as soon as added */

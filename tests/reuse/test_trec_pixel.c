@@ -205,6 +205,24 @@ static void test_pixel_fast_equals_ref_f32(void **state) {
     }
 }
 
+/* A SAME square layer of one image in pixel mode, scope one image: k x k taps on hw x hw
+ * pixels, in_c -> out_c, CG channel groups, H hash bits. */
+static void square_conf(px_conf *c, int k, int hw, int in_c, int out_c, int CG, int H) {
+    assert_int_equal(fr_cnn_geom_init(&c->g, "conv", FR_CNN_PAD_SAME, 1, hw, hw, in_c, out_c, k,
+                                      k, 1, 1, 1, 1, 1, NULL),
+                     FR_OK);
+    c->K = k * k * in_c;
+    memset(&c->p, 0, sizeof c->p);
+    c->p.pixel = 1;
+    c->CG = CG;
+    c->p.sub_len = in_c / CG;
+    c->p.hash_bits = H;
+    c->p.scope = FR_TREC_SCOPE_IMAGE;
+    c->J = k * k * CG;
+    c->N = (size_t)hw * hw;
+    c->npix = c->N;
+}
+
 /* Layers whose partial products of all taps exceed FR_TREC_PART_BUDGET: the fast path
  * keeps a chunk of taps at a time (trec_f32_body.h, fr_trec_tap_chunk), from one tap to
  * most of them. Several chunks per call must have happened in most cases. */
@@ -216,26 +234,12 @@ static void test_pixel_fast_equals_ref_f32_chunks(void **state) {
     for (int it = 0; it < cases; it++) {
         px_conf c;
         const int k = tr_int(&r, 3, 5), hw = tr_int(&r, 20, 28), out_c = tr_int(&r, 60, 70);
-        assert_int_equal(fr_cnn_geom_init(&c.g, "conv", FR_CNN_PAD_SAME, 1, hw, hw,
-                                          tr_int(&r, 4, 16), out_c, k, k, 1, 1, 1, 1, 1, NULL),
-                         FR_OK);
-        c.K = c.g.k_h * c.g.k_w * c.g.in_c;
-        memset(&c.p, 0, sizeof c.p);
-        c.p.pixel = 1;
-        c.CG = c.g.in_c % 2 == 0 && it % 2 ? 2 : 1;
-        c.p.sub_len = c.g.in_c / c.CG;
-        c.p.hash_bits = tr_int(&r, 6, 12);
-        c.p.scope = FR_TREC_SCOPE_IMAGE;
-        c.J = k * k * c.CG;
-        c.N = (size_t)hw * hw;
-        c.npix = c.N;
+        const int in_c = tr_int(&r, 4, 16), CG = in_c % 2 == 0 && it % 2 ? 2 : 1;
+        square_conf(&c, k, hw, in_c, out_c, CG, tr_int(&r, 6, 12));
         const int nc = check_f32_case(&r, &c);
-        /* taps per chunk, as fr_trec_tap_chunk computes it */
-        const size_t per_tap = (size_t)nc * out_c, budget = FR_TREC_PART_BUDGET / 4;
-        const size_t C = c.npix < ((size_t)1 << c.p.hash_bits) ? c.npix
-                                                                 : ((size_t)1 << c.p.hash_bits);
-        const size_t floats = C * out_c > budget ? C * out_c : budget;
-        chunked += floats / per_tap < (size_t)(k * k);
+        fr_trec_layout lo;
+        fr_trec_layout_init(&lo, &c.p, &c.g, 0);
+        chunked += fr_trec_tap_chunk(lo.part_floats, nc, out_c, k * k) < k * k;
     }
     assert_true(chunked >= cases / 2);
 }
@@ -378,7 +382,7 @@ static void test_pixel_fast_equals_ref_s8_chunks(void **state) {
 
 /* Layers whose partial products of all taps exceed FR_TREC_S8_PART_BUDGET (7x7 kernels on
  * 30..36 square images, 40..64 outputs, 8 to 10 hash bits): the int8 fast path keeps a
- * chunk of taps at a time (fr_trec_s8_tap_chunk) and adds each row's sums over a chunk in
+ * chunk of taps at a time (fr_trec_tap_chunk) and adds each row's sums over a chunk in
  * registers; with one channel group and every tap in one chunk it requantises each line as
  * soon as it is summed. Several chunks per call must have happened in most cases. */
 static void test_pixel_fast_equals_ref_s8_tap_chunks(void **state) {
@@ -390,24 +394,12 @@ static void test_pixel_fast_equals_ref_s8_tap_chunks(void **state) {
         px_conf c;
         const int k = 7, hw = tr_int(&r, 30, 36), out_c = tr_int(&r, 40, 64);
         const int in_c = 4 * tr_int(&r, 1, 2);
-        assert_int_equal(fr_cnn_geom_init(&c.g, "conv", FR_CNN_PAD_SAME, 1, hw, hw, in_c, out_c,
-                                          k, k, 1, 1, 1, 1, 1, NULL),
-                         FR_OK);
-        c.K = k * k * in_c;
-        memset(&c.p, 0, sizeof c.p);
-        c.p.pixel = 1;
-        c.CG = it % 3 == 2 ? 2 : 1;
-        c.p.sub_len = in_c / c.CG;
-        c.p.hash_bits = tr_int(&r, 8, 10);
-        c.p.scope = FR_TREC_SCOPE_IMAGE;
-        c.J = k * k * c.CG;
-        c.N = (size_t)hw * hw;
-        c.npix = c.N;
+        square_conf(&c, k, hw, in_c, out_c, it % 3 == 2 ? 2 : 1, tr_int(&r, 8, 10));
         int nc = 0;
         check_s8_case_n(&r, &c, &nc);
         fr_trec_layout lo;
         fr_trec_layout_init(&lo, &c.p, &c.g, 1);
-        chunked += fr_trec_s8_tap_chunk(&lo, nc, lo.oc_chunk) < k * k;
+        chunked += fr_trec_tap_chunk(lo.slot_bytes / 4, nc, lo.oc_chunk, k * k) < k * k;
     }
     assert_true(chunked >= cases / 2);
 }
