@@ -84,20 +84,10 @@ static inline void cvt_row(int16_t *dst, const int8_t *src, int n, int32_t zp) {
 static void im2col_s8(const fr_cnn_geom *g, const int8_t *input, int32_t zp, int p0, int n,
                       int kp, int16_t *A) {
     const int K = g->k_h * g->k_w * g->in_c, ic = g->in_c;
-    const int hw = g->out_h * g->out_w;
-    int b = p0 / hw, oy = (p0 % hw) / g->out_w, ox = p0 % g->out_w;
-    for (int i = 0; i < n; i++) {
-        if (i) { /* next output pixel in NHW order */
-            if (++ox == g->out_w) {
-                ox = 0;
-                if (++oy == g->out_h) {
-                    oy = 0;
-                    b++;
-                }
-            }
-        }
+    fr_cnn_pix c = fr_cnn_pix_at(g, p0);
+    for (int i = 0; i < n; i++, fr_cnn_pix_next(g, &c)) {
         int16_t *row = A + (size_t)i * kp;
-        const int iy0 = oy * g->stride_h - g->pad_top, ix0 = ox * g->stride_w - g->pad_left;
+        const int iy0 = c.oy * g->stride_h - g->pad_top, ix0 = c.ox * g->stride_w - g->pad_left;
         for (int fy = 0; fy < g->k_h; fy++) {
             const int iy = iy0 + fy * g->dil_h;
             int16_t *dst = row + (size_t)fy * g->k_w * ic;
@@ -105,7 +95,7 @@ static void im2col_s8(const fr_cnn_geom *g, const int8_t *input, int32_t zp, int
                 memset(dst, 0, (size_t)g->k_w * ic * 2);
                 continue;
             }
-            const int8_t *src_row = input + ((size_t)b * g->in_h + iy) * g->in_w * ic;
+            const int8_t *src_row = input + ((size_t)c.b * g->in_h + iy) * g->in_w * ic;
             if (g->dil_w == 1 && ix0 >= 0 && ix0 + g->k_w <= g->in_w) {
                 cvt_row(dst, src_row + (size_t)ix0 * ic, g->k_w * ic, zp); /* contiguous */
                 continue;
@@ -164,21 +154,12 @@ static void im2col_img16(const fr_cnn_geom *g, const img16 *d, const int16_t *im
                          int n, int kp, int16_t *A) {
     const int ic = g->in_c, K = g->k_h * g->k_w * ic, run = g->k_w * ic;
     const size_t row_stride = (size_t)g->dil_h * d->wp * ic;
-    const int hw = g->out_h * g->out_w;
-    int b = p0 / hw, oy = (p0 % hw) / g->out_w, ox = p0 % g->out_w;
-    for (int i = 0; i < n; i++) {
+    fr_cnn_pix c = fr_cnn_pix_at(g, p0);
+    for (int i = 0; i < n; i++, fr_cnn_pix_next(g, &c)) {
         int16_t *row = A + (size_t)i * kp;
-        const int16_t *base =
-            img + (((size_t)b * d->hp + (size_t)oy * g->stride_h) * d->wp + (size_t)ox * g->stride_w) * ic;
+        const int16_t *base = img + fr_cnn_pix_padded(g, c, d->hp, d->wp, ic);
         for (int fy = 0; fy < g->k_h; fy++) copy16(row + (size_t)fy * run, base + fy * row_stride, run);
         for (int k = K; k < kp; k++) row[k] = 0;
-        if (++ox == g->out_w) { /* next output pixel in NHW order */
-            ox = 0;
-            if (++oy == g->out_h) {
-                oy = 0;
-                b++;
-            }
-        }
     }
 }
 
@@ -362,20 +343,10 @@ size_t fr_cnn_conv_f32_avx2_scratch_bytes(const fr_cnn_geom *g) {
 
 void fr_cnn_im2col_f32(const fr_cnn_geom *g, const float *input, int p0, int n, float *A) {
     const int K = g->k_h * g->k_w * g->in_c, ic = g->in_c;
-    const int hw = g->out_h * g->out_w;
-    int b = p0 / hw, oy = (p0 % hw) / g->out_w, ox = p0 % g->out_w;
-    for (int i = 0; i < n; i++) {
-        if (i) { /* next output pixel in NHW order */
-            if (++ox == g->out_w) {
-                ox = 0;
-                if (++oy == g->out_h) {
-                    oy = 0;
-                    b++;
-                }
-            }
-        }
+    fr_cnn_pix c = fr_cnn_pix_at(g, p0);
+    for (int i = 0; i < n; i++, fr_cnn_pix_next(g, &c)) {
         float *row = A + (size_t)i * K;
-        const int iy0 = oy * g->stride_h - g->pad_top, ix0 = ox * g->stride_w - g->pad_left;
+        const int iy0 = c.oy * g->stride_h - g->pad_top, ix0 = c.ox * g->stride_w - g->pad_left;
         for (int fy = 0; fy < g->k_h; fy++) {
             const int iy = iy0 + fy * g->dil_h;
             float *dst = row + (size_t)fy * g->k_w * ic;
@@ -383,7 +354,7 @@ void fr_cnn_im2col_f32(const fr_cnn_geom *g, const float *input, int p0, int n, 
                 memset(dst, 0, (size_t)g->k_w * ic * sizeof(float));
                 continue;
             }
-            const float *src_row = input + ((size_t)b * g->in_h + iy) * g->in_w * ic;
+            const float *src_row = input + ((size_t)c.b * g->in_h + iy) * g->in_w * ic;
             for (int fx = 0; fx < g->k_w; fx++) {
                 const int ix = ix0 + fx * g->dil_w;
                 if (ix < 0 || ix >= g->in_w)

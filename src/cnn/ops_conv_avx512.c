@@ -195,20 +195,10 @@ static inline void fill(uint8_t *dst, uint8_t v, size_t n) {
 static void im2col_u8(const fr_cnn_geom *g, const int8_t *input, uint8_t pad, int p0, int n,
                       int k4, uint8_t *A) {
     const int K = g->k_h * g->k_w * g->in_c, ic = g->in_c;
-    const int hw = g->out_h * g->out_w;
-    int b = p0 / hw, oy = (p0 % hw) / g->out_w, ox = p0 % g->out_w;
-    for (int i = 0; i < n; i++) {
-        if (i) { /* next output pixel in NHW order */
-            if (++ox == g->out_w) {
-                ox = 0;
-                if (++oy == g->out_h) {
-                    oy = 0;
-                    b++;
-                }
-            }
-        }
+    fr_cnn_pix c = fr_cnn_pix_at(g, p0);
+    for (int i = 0; i < n; i++, fr_cnn_pix_next(g, &c)) {
         uint8_t *row = A + (size_t)i * k4;
-        const int iy0 = oy * g->stride_h - g->pad_top, ix0 = ox * g->stride_w - g->pad_left;
+        const int iy0 = c.oy * g->stride_h - g->pad_top, ix0 = c.ox * g->stride_w - g->pad_left;
         for (int fy = 0; fy < g->k_h; fy++) {
             const int iy = iy0 + fy * g->dil_h;
             uint8_t *dst = row + (size_t)fy * g->k_w * ic;
@@ -216,7 +206,7 @@ static void im2col_u8(const fr_cnn_geom *g, const int8_t *input, uint8_t pad, in
                 fill(dst, pad, (size_t)g->k_w * ic);
                 continue;
             }
-            const int8_t *src_row = input + ((size_t)b * g->in_h + iy) * g->in_w * ic;
+            const int8_t *src_row = input + ((size_t)c.b * g->in_h + iy) * g->in_w * ic;
             if (g->dil_w == 1 && ix0 >= 0 && ix0 + g->k_w <= g->in_w) {
                 flip_row(dst, src_row + (size_t)ix0 * ic, g->k_w * ic);
                 continue;
@@ -358,21 +348,12 @@ static void im2col_img(const fr_cnn_geom *g, const impl_dims *d, const uint8_t *
                        int n, int k4, uint8_t *A) {
     const int ic = g->in_c, K = g->k_h * g->k_w * ic, run = g->k_w * ic;
     const size_t row_stride = (size_t)g->dil_h * d->wp * ic;
-    const int hw = g->out_h * g->out_w;
-    int b = p0 / hw, oy = (p0 % hw) / g->out_w, ox = p0 % g->out_w;
-    for (int i = 0; i < n; i++) {
+    fr_cnn_pix c = fr_cnn_pix_at(g, p0);
+    for (int i = 0; i < n; i++, fr_cnn_pix_next(g, &c)) {
         uint8_t *row = A + (size_t)i * k4;
-        const uint8_t *base =
-            img + (((size_t)b * d->hp + (size_t)oy * g->stride_h) * d->wp + (size_t)ox * g->stride_w) * ic;
+        const uint8_t *base = img + fr_cnn_pix_padded(g, c, d->hp, d->wp, ic);
         for (int fy = 0; fy < g->k_h; fy++) copy_small(row + (size_t)fy * run, base + fy * row_stride, run);
         for (int k = K; k < k4; k++) row[k] = 0;
-        if (++ox == g->out_w) { /* next output pixel in NHW order */
-            ox = 0;
-            if (++oy == g->out_h) {
-                oy = 0;
-                b++;
-            }
-        }
     }
 }
 
@@ -384,21 +365,14 @@ static void run_implicit(const fr_cnn_geom *g, const fr_cnn_requant *q, const in
     const size_t row_stride = (size_t)g->dil_h * d->wp * ic4;
     build_image(g, q, input, d, img);
     const int P = g->batch * g->out_h * g->out_w;
-    int b = 0, oy = 0, ox = 0;
+    fr_cnn_pix c = fr_cnn_pix_at(g, 0);
     for (int p0 = 0; p0 < P; p0 += MR) {
         const int nv = P - p0 < MR ? P - p0 : MR;
         const uint8_t *a[MR];
         for (int j = 0; j < MR; j++) {
             if (j < nv) {
-                a[j] = img + (((size_t)b * d->hp + (size_t)oy * g->stride_h) * d->wp +
-                              (size_t)ox * g->stride_w) * ic4;
-                if (++ox == g->out_w) { /* next output pixel in NHW order */
-                    ox = 0;
-                    if (++oy == g->out_h) {
-                        oy = 0;
-                        b++;
-                    }
-                }
+                a[j] = img + fr_cnn_pix_padded(g, c, d->hp, d->wp, ic4);
+                fr_cnn_pix_next(g, &c);
             } else {
                 a[j] = a[nv - 1];
             }

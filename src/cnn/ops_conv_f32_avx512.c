@@ -168,14 +168,11 @@ void fr_cnn_conv_f32_avx512(const fr_cnn_geom *g, fr_cnn_range_f32 act, const fl
         r.nseg = g->k_h;
         r.seg = g->k_w * g->in_c;
         r.step = (size_t)g->dil_h * wp * ic;
-        const int hw = g->out_h * g->out_w;
+        fr_cnn_pix c = fr_cnn_pix_at(g, 0);
         for (int p0 = 0; p0 < P; p0 += CHUNK) {
             const int n = P - p0 < CHUNK ? P - p0 : CHUNK;
-            for (int i = 0; i < n; i++) {
-                const int p = p0 + i, b = p / hw, oy = (p % hw) / g->out_w, ox = p % g->out_w;
-                prow[i] = img + (((size_t)b * hp + (size_t)oy * g->stride_h) * wp +
-                                 (size_t)ox * g->stride_w) * ic;
-            }
+            for (int i = 0; i < n; i++, fr_cnn_pix_next(g, &c))
+                prow[i] = img + fr_cnn_pix_padded(g, c, hp, wp, g->in_c);
             run_tiles(bp, W, K, C, cp, lo, hi, p0, n, &r, prow, output);
         }
         return;

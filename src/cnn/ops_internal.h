@@ -46,6 +46,36 @@ static inline int fr_cnn_padded_dims(const fr_cnn_geom *g, int cc, size_t elem, 
     return 1;
 }
 
+/* An output pixel's place (image, row, column) while a conv walks its output pixels in
+ * NHW order: fr_cnn_pix_at for pixel p of the batch, fr_cnn_pix_next for the one after. */
+typedef struct {
+    int b, oy, ox;
+} fr_cnn_pix;
+
+static inline fr_cnn_pix fr_cnn_pix_at(const fr_cnn_geom *g, int p) {
+    const int hw = g->out_h * g->out_w;
+    fr_cnn_pix c = {p / hw, (p % hw) / g->out_w, p % g->out_w};
+    return c;
+}
+
+static inline void fr_cnn_pix_next(const fr_cnn_geom *g, fr_cnn_pix *c) {
+    if (++c->ox == g->out_w) {
+        c->ox = 0;
+        if (++c->oy == g->out_h) {
+            c->oy = 0;
+            c->b++;
+        }
+    }
+}
+
+/* Element offset of the pixel's window origin in a padded image of hp x wp pixels of cc
+ * values each (fr_cnn_padded_dims). */
+static inline size_t fr_cnn_pix_padded(const fr_cnn_geom *g, fr_cnn_pix c, int hp, int wp,
+                                       int cc) {
+    return (((size_t)c.b * hp + (size_t)c.oy * g->stride_h) * wp + (size_t)c.ox * g->stride_w) *
+           (size_t)cc;
+}
+
 static inline float fr_cnn_clampf(float v, fr_cnn_range_f32 r) {
     return v < r.min ? r.min : (v > r.max ? r.max : v);
 }
