@@ -18,54 +18,32 @@ cd "$(dirname "$0")/.."
 BUILD=${1:-build/rel}
 E=${2:-2}
 HS=${3:-8,9,10}
-PY=/usr/bin/python3
-M=build/trec_models
-X=$M/export
-TT="nice -n 5 $PY tools/py/trec_train.py"
-mkdir -p "$M/logs" "$X"
-[ -x "$BUILD/bin/frugal" ] || { echo "trec_hr_models.sh: $BUILD/bin/frugal not found (build first)" >&2; exit 1; }
+NET=cifarnet_hr
+X=build/trec_models/export
+GROUP=cifarnet_hr_e8ft$E
+DENSE_TAG=cifarnet_hr_dense_e8_ft$E
+. scripts/trec_lib.sh
+trec_lib_init
 
 DENSE=$M/cifarnet_hr_dense_e8.pt
-if [ ! -f "$DENSE" ]; then
-    echo "== dense CifarNet-HR, 8 epochs"
-    $TT dense --net cifarnet_hr --from scratch --epochs 8 --lr 0.05 --tag dense_e8 --threads 2 \
-        > "$M/logs/cifarnet_hr_dense_e8.log" 2>&1
-fi
+train dense_e8 dense --from scratch --epochs 8 --lr 0.05 --threads 2
 
-DFT=$M/cifarnet_hr_dense_e8_ft$E.pt
 pids=""
 for H in $(echo "$HS" | tr , ' '); do
-    [ -f "$M/cifarnet_hr_conv2_pix_H${H}_e8ft$E.pt" ] && continue
-    echo "== TREC fine-tune (conv2, pixel mode, H $H), $E epochs"
-    $TT trec --net cifarnet_hr --from "$DENSE" --layers conv2 --L c --H "$H" --pixel --epochs "$E" \
-        --lr 0.02 --lr-proj 0.01 --holdout 5000 --threads 1 --tag "conv2_pix_H${H}_e8ft$E" \
-        > "$M/logs/cifarnet_hr_conv2_pix_H${H}_e8ft$E.log" 2>&1 &
+    train "conv2_pix_H${H}_e8ft$E" trec --from "$DENSE" --layers conv2 --L c --H "$H" --pixel \
+        --epochs "$E" --lr 0.02 --lr-proj 0.01 --holdout 5000 --threads 1 &
     pids="$pids $!"
 done
-if [ ! -f "$DFT" ]; then
-    echo "== dense fine-tune, $E epochs (the baseline)"
-    $TT dense --net cifarnet_hr --from "$DENSE" --epochs "$E" --lr 0.02 --holdout 5000 \
-        --threads 1 --tag "dense_e8_ft$E" > "$M/logs/cifarnet_hr_dense_e8_ft$E.log" 2>&1 &
-    pids="$pids $!"
-fi
+train "dense_e8_ft$E" dense --from "$DENSE" --epochs "$E" --lr 0.02 --holdout 5000 --threads 1 &
+pids="$pids $!"
 for p in $pids; do wait "$p"; done
 
-GROUP=cifarnet_hr_e8ft$E
-export_one() { # checkpoint tag [extra export options]
-    ck=$1 tag=$2
-    shift 2
-    [ -f "$X/$tag.json" ] && return 0
-    echo "== export $tag"
-    $PY tools/py/export_cifar.py cifarnet_hr "$ck" "$X/$tag" --float --tag "$tag" \
-        --group "$GROUP" --dense "cifarnet_hr_dense_e8_ft$E" --frugal "$BUILD/bin/frugal" "$@" \
-        > "$M/logs/export_$tag.log" 2>&1
-}
-export_one "$DFT" "cifarnet_hr_dense_e8_ft$E"
+DFT=$M/cifarnet_hr_dense_e8_ft$E.pt
+export_one "$DFT" "$DENSE_TAG"
 for H in $(echo "$HS" | tr , ' '); do
     export_one "$M/cifarnet_hr_conv2_pix_H${H}_e8ft$E.pt" "cifarnet_hr_conv2_pix_H${H}_e8ft$E"
 done
 for h in 8 9 10 12; do
     export_one "$DFT" "cifarnet_hr_conv2_pix_H${h}_ptq" --ptq "conv2=32:$h" --ptq-pixel
 done
-$PY tools/py/export_cifar.py index "$X"
-echo "done: $X/index.json (bench/trec/run.py --build $BUILD)"
+trec_lib_index
