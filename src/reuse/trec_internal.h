@@ -161,6 +161,17 @@ static inline int fr_trec_tap_chunk(size_t room, int32_t nc, int width, int taps
 #define FR_TREC_S8_PART_BUDGET (1024 * 1024)
 #endif
 
+/* Whether fr_trec_add_line sums a chunk of taps pixel by pixel in a local array, which a PC
+ * keeps in vector registers (64 int32: four AVX-512 vectors), or adds the chunk tap by tap
+ * into the sums in place, each tap over the columns whose input lies in the image. On a
+ * Cortex-M the local array lives on the stack: its copy in and out and the per-pixel checks
+ * of every tap only add work (session 14: 8-25% more instructions on the TREC layers of
+ * CifarNet and CifarNet-HR), so it follows the budget: off in the firmware build, where the
+ * budget is 0. The sums are the same either way (wrapping int32 adds). */
+#ifndef FR_TREC_ADD_IN_REGS
+#define FR_TREC_ADD_IN_REGS (FR_TREC_S8_PART_BUDGET > 0)
+#endif
+
 /* Output channels per chunk: cout when G * cout int32 fit FR_TREC_ACC_BUDGET, else the
  * most multiples of 16 that fit (at least 16). */
 static inline int fr_trec_oc_chunk(int64_t G, int cout) {
@@ -467,6 +478,19 @@ FR_TREC_INLINE void fr_trec_add_taps_n(int32_t *restrict a, const int32_t *restr
     }
     for (int i = 0; i < n; i++) a[i] = (int32_t)acc[i];
 }
+/* a[i] += y[i], wrapping, n values; the common widths get constant-length copies, which
+ * the compiler unrolls or vectorises completely. */
+FR_TREC_INLINE void fr_trec_add_n(int32_t *restrict a, const int32_t *restrict y, int n) {
+    for (int i = 0; i < n; i++) a[i] = (int32_t)((uint32_t)a[i] + (uint32_t)y[i]);
+}
+FR_TREC_INLINE void fr_trec_add_in_place(int32_t *a, const int32_t *y, int n) {
+    switch (n) {
+    case 16: fr_trec_add_n(a, y, 16); break;
+    case 32: fr_trec_add_n(a, y, 32); break;
+    case 64: fr_trec_add_n(a, y, 64); break;
+    default: fr_trec_add_n(a, y, n); break;
+    }
+}
 FR_TREC_INLINE void fr_trec_add_taps(int32_t *a, const int32_t *part, int S, int cc,
                                     const int32_t *const *clr, const fr_trec_tap_span *sp,
                                     int T, int ox) {
@@ -478,6 +502,25 @@ FR_TREC_INLINE void fr_trec_add_taps(int32_t *a, const int32_t *part, int S, int
     case 16: fr_trec_add_taps_n(a + o, part + o, S, cc, clr, sp, T, ox, 16); break;
     case 32: fr_trec_add_taps_n(a + o, part + o, S, cc, clr, sp, T, ox, 32); break;
     default: fr_trec_add_taps_n(a + o, part + o, S, cc, clr, sp, T, ox, cc - o); break;
+    }
+}
+
+/* Int8 pixel mode, one line of output rows (arow, out_w rows of cc sums): adds the chunk's
+ * T taps as fr_trec_add_taps does, pixel by pixel in registers when FR_TREC_ADD_IN_REGS and
+ * T > 1, else tap by tap over the columns whose input lies in the image, in place. */
+FR_TREC_INLINE void fr_trec_add_line(int32_t *arow, const int32_t *part, int S, int cc,
+                                    const int32_t *const *clr, const fr_trec_tap_span *sp,
+                                    int T, int out_w) {
+    if (FR_TREC_ADD_IN_REGS && T > 1) {
+        for (int ox = 0; ox < out_w; ox++)
+            fr_trec_add_taps(arow + (size_t)ox * cc, part, S, cc, clr, sp, T, ox);
+        return;
+    }
+    for (int tt = 0; tt < T; tt++) {
+        if (!clr[tt]) continue;
+        for (int ox = sp[tt].ox0; ox < sp[tt].ox1; ox++)
+            fr_trec_add_in_place(arow + (size_t)ox * cc,
+                                 part + (size_t)clr[tt][ox * sp[tt].sw] * S + (size_t)tt * cc, cc);
     }
 }
 

@@ -274,9 +274,7 @@ FR_TREC_INLINE void fr_trec_s8_pixel_body(const fr_trec_params *p, const fr_cnn_
                             int32_t *arow = one_pass ? acc : acc + r0 * cc;
                             if (first)
                                 fr_trec_rows_init(arow, g->out_w, cc, bias ? bias + oc0 : NULL);
-                            for (int ox = 0; ox < g->out_w; ox++)
-                                fr_trec_add_taps(arow + (size_t)ox * cc, part, Sp, cc, clr, sp,
-                                                 Tc, ox);
+                            fr_trec_add_line(arow, part, Sp, cc, clr, sp, Tc, g->out_w);
                             if (!last)
                                 continue;
                             if (cc == cout) {
