@@ -165,8 +165,8 @@ static inline int fr_trec_tap_chunk(size_t room, int32_t nc, int width, int taps
  * keeps in vector registers (64 int32: four AVX-512 vectors), or adds the chunk tap by tap
  * into the sums in place, each tap over the columns whose input lies in the image. On a
  * Cortex-M the local array lives on the stack: its copy in and out and the per-pixel checks
- * of every tap only add work (session 14: 8-25% more instructions on the TREC layers of
- * CifarNet and CifarNet-HR), so it follows the budget: off in the firmware build, where the
+ * of every tap only add work (8-25% more instructions on the TREC layers of CifarNet and
+ * CifarNet-HR, docs/trec.md), so it follows the budget: off in the firmware build, where the
  * budget is 0. The sums are the same either way (wrapping int32 adds). */
 #ifndef FR_TREC_ADD_IN_REGS
 #define FR_TREC_ADD_IN_REGS (FR_TREC_S8_PART_BUDGET > 0)
@@ -461,11 +461,20 @@ FR_TREC_INLINE void fr_trec_rows_init(void *rows_start, int64_t rows, int cout,
     }
 }
 
+/* Int8 pixel mode: the partial products that output column ox reads through chunk tap tt
+ * (its input pixel's cluster, from the line's cluster ids clr[tt]); tap tt of cluster c at
+ * part + c * S + tt * cc. The caller checks that the input lies in the image. */
+static inline const int32_t *fr_trec_tap_part(const int32_t *part, int S, int cc,
+                                              const int32_t *const *clr,
+                                              const fr_trec_tap_span *sp, int tt, int ox) {
+    return part + (size_t)clr[tt][ox * sp[tt].sw] * S + (size_t)tt * cc;
+}
+
 /* Int8 pixel mode, output row a (n <= 64 int32 sums): adds, wrapping, the partial products
  * of the pixel's cluster of each of the T taps of a chunk whose input lies in the image
  * (clr[tt] NULL: the tap's input row is in the padding; ox outside [ox0, ox1): its input
- * column is); tap tt of cluster c at part + c * S + tt * cc. The sums stay in registers over
- * the chunk (integer adds: any order gives the same sums). */
+ * column is), from fr_trec_tap_part. The sums stay in registers over the chunk (integer
+ * adds: any order gives the same sums). */
 FR_TREC_INLINE void fr_trec_add_taps_n(int32_t *restrict a, const int32_t *restrict part,
                                       int S, int cc, const int32_t *const *clr,
                                       const fr_trec_tap_span *sp, int T, int ox, int n) {
@@ -473,7 +482,7 @@ FR_TREC_INLINE void fr_trec_add_taps_n(int32_t *restrict a, const int32_t *restr
     for (int i = 0; i < n; i++) acc[i] = (uint32_t)a[i];
     for (int tt = 0; tt < T; tt++) {
         if (!clr[tt] || ox < sp[tt].ox0 || ox >= sp[tt].ox1) continue;
-        const int32_t *y = part + (size_t)clr[tt][ox * sp[tt].sw] * S + (size_t)tt * cc;
+        const int32_t *y = fr_trec_tap_part(part, S, cc, clr, sp, tt, ox);
         for (int i = 0; i < n; i++) acc[i] += (uint32_t)y[i];
     }
     for (int i = 0; i < n; i++) a[i] = (int32_t)acc[i];
@@ -520,7 +529,7 @@ FR_TREC_INLINE void fr_trec_add_line(int32_t *arow, const int32_t *part, int S, 
         if (!clr[tt]) continue;
         for (int ox = sp[tt].ox0; ox < sp[tt].ox1; ox++)
             fr_trec_add_in_place(arow + (size_t)ox * cc,
-                                 part + (size_t)clr[tt][ox * sp[tt].sw] * S + (size_t)tt * cc, cc);
+                                 fr_trec_tap_part(part, S, cc, clr, sp, tt, ox), cc);
     }
 }
 
