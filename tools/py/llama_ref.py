@@ -70,7 +70,7 @@ def rope_tables(cfg, positions, dtype):
     half = cfg.rope_dim // 2
     i = torch.arange(half, dtype=torch.float64)
     inv = cfg.rope_base ** (-2.0 * i / cfg.rope_dim)
-    ang = positions.to(torch.float64)[:, None] * inv[None, :]
+    ang = positions.to(torch.float64)[:, None] * inv.to(positions.device)[None, :]
     return torch.cos(ang).to(dtype), torch.sin(ang).to(dtype)
 
 
@@ -139,7 +139,8 @@ class Llama(nn.Module):
         cfg = self.cfg
         B, T = tokens.shape
         x = self.token_embd[tokens]
-        pos = torch.arange(start_pos, start_pos + T)
+        dev = tokens.device
+        pos = torch.arange(start_pos, start_pos + T, device=dev)
         cos, sin = rope_tables(cfg, pos, x.dtype)
         H, KV, hd = cfg.n_heads, cfg.n_kv_heads, cfg.head_dim
         rep = H // KV
@@ -161,8 +162,8 @@ class Llama(nn.Module):
             vh = v.permute(0, 2, 1, 3).repeat_interleave(rep, dim=1)
             att = (qh @ kh.transpose(-1, -2)) * (1.0 / math.sqrt(hd))
             past = Tk - T
-            qi = torch.arange(T)[:, None] + past
-            ki = torch.arange(Tk)[None, :]
+            qi = torch.arange(T, device=dev)[:, None] + past
+            ki = torch.arange(Tk, device=dev)[None, :]
             att = att.masked_fill(ki > qi, float("-inf"))
             att = torch.softmax(att, dim=-1)
             o = (att @ vh).permute(0, 2, 1, 3).reshape(B, T, H * hd)
@@ -298,7 +299,7 @@ def load(path, dtype=torch.float64):
 @torch.no_grad()
 def logits_all(model, tokens):
     """Logits at every position of one causal pass over tokens (list of ints)."""
-    t = torch.tensor([tokens], dtype=torch.long)
+    t = torch.tensor([tokens], dtype=torch.long, device=model.token_embd.device)
     return model(t)[0]
 
 
@@ -306,7 +307,8 @@ def logits_all(model, tokens):
 def generate_greedy(model, prompt, n, eos=2, stop_at_eos=True):
     """Greedy continuation of prompt (list of ids) with a KV cache; returns new ids."""
     cache = [None] * model.cfg.n_layers
-    logits = model(torch.tensor([prompt], dtype=torch.long), 0, cache)[0, -1]
+    dev = model.token_embd.device
+    logits = model(torch.tensor([prompt], dtype=torch.long, device=dev), 0, cache)[0, -1]
     pos = len(prompt)
     out = []
     for _ in range(n):
@@ -314,6 +316,6 @@ def generate_greedy(model, prompt, n, eos=2, stop_at_eos=True):
         if stop_at_eos and nxt == eos:
             break
         out.append(nxt)
-        logits = model(torch.tensor([[nxt]], dtype=torch.long), pos, cache)[0, -1]
+        logits = model(torch.tensor([[nxt]], dtype=torch.long, device=dev), pos, cache)[0, -1]
         pos += 1
     return out

@@ -20,6 +20,12 @@ teacher on every batch), plus --hard-weight times the usual cross-entropy on the
 --gen-frac of the batch rows come from a pool of text the teacher itself generated greedily
 from corpus prompts (the text a draft sees during speculative decoding); --init S.gguf
 starts the student from an existing model of the same shape. See docs/training.md.
+
+--device cuda [--bf16] trains on a GPU (bfloat16 autocast for the training passes; the
+held-out loss, the teacher's pool and the export stay in float32); --keep-best exports the
+GGUF only when the held-out loss improves (a model that starts to learn the small story set
+by heart keeps its best checkpoint). scripts/train_spec_pair.sh trains the bundled
+speculative pair (presets small, small-draft, small-draft-mini) that way.
 """
 import argparse
 import math
@@ -45,6 +51,15 @@ PRESETS = {
     # the draft: >10x smaller, same vocabulary
     "draft": dict(dim=64, n_layers=2, n_heads=4, n_kv_heads=4, hidden=192, ctx=512, tied=False,
                   seq=256, batch=16, lr=3e-3, type="f32"),
+    # the speculative-decoding pair trained on a GPU (docs/training.md, "The small pair"): a
+    # target of ~29M parameters (31 MB q8_0: larger than the CPU's caches, so a pass over a
+    # few tokens costs about what a pass over one does) and two drafts distilled from it
+    "small": dict(dim=512, n_layers=10, n_heads=8, n_kv_heads=2, hidden=1408, ctx=512, tied=False,
+                  seq=256, batch=64, lr=8e-4, type="q8_0"),
+    "small-draft": dict(dim=192, n_layers=6, n_heads=6, n_kv_heads=2, hidden=512, ctx=512,
+                        tied=False, seq=256, batch=64, lr=1.5e-3, type="q8_0"),
+    "small-draft-mini": dict(dim=128, n_layers=4, n_heads=4, n_kv_heads=4, hidden=384, ctx=512,
+                             tied=False, seq=256, batch=64, lr=2e-3, type="q8_0"),
 }
 
 
@@ -64,14 +79,14 @@ def load_data(data_dir, corpus, vocab):
     return [np.load(os.path.join(data_dir, n)).astype(np.int64) for n in need]
 
 
-def batch_from(rng, streams, fracs, batch, seq):
+def batch_from(rng, streams, fracs, batch, seq, dev="cpu"):
     xs = []
     which = rng.choice(len(streams), size=batch, p=fracs)
     for w in which:
         s = streams[w]
         i = int(rng.integers(0, len(s) - seq - 1))
         xs.append(s[i:i + seq + 1])
-    a = torch.from_numpy(np.stack(xs))
+    a = torch.from_numpy(np.stack(xs)).to(dev)
     return a[:, :-1], a[:, 1:]
 
 
@@ -83,7 +98,7 @@ def evaluate(model, val, seq, n_batches=8, batch=8):
     starts = np.linspace(0, len(val) - seq - 2, n_batches * batch).astype(np.int64)
     for b in range(n_batches):
         xs = np.stack([val[s:s + seq + 1] for s in starts[b * batch:(b + 1) * batch]])
-        a = torch.from_numpy(xs)
+        a = torch.from_numpy(xs).to(model.token_embd.device)
         logits = model(a[:, :-1])
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), a[:, 1:].reshape(-1))
         tot += float(loss) * a.shape[0]
@@ -123,7 +138,7 @@ def teacher_pool(teacher, rng, streams, fracs, n_rows, seq, path, log_fn, batch=
     while len(rows) < n_rows:
         b = min(batch, n_rows - len(rows))
         plen = int(rng.integers(16, 65))
-        x, _ = batch_from(rng, streams, fracs, b, plen)
+        x, _ = batch_from(rng, streams, fracs, b, plen, teacher.token_embd.device)
         cache = [None] * teacher.cfg.n_layers
         with torch.no_grad():
             logits = teacher(x, 0, cache)[:, -1]
@@ -134,7 +149,7 @@ def teacher_pool(teacher, rng, streams, fracs, n_rows, seq, path, log_fn, batch=
                 if pos == seq:
                     break
                 logits = teacher(nxt, pos, cache)[:, -1]
-        rows.extend(torch.cat(out, dim=1)[:, :seq + 1].numpy())
+        rows.extend(torch.cat(out, dim=1)[:, :seq + 1].cpu().numpy())
         log_fn("teacher pool: %d / %d rows (%.0f s)" % (len(rows), n_rows, time.time() - t0))
     pool = np.stack(rows).astype(np.int64)
     np.save(path + ".tmp.npy", pool)
@@ -159,7 +174,7 @@ def agreement(student, teacher, val, seq, n_rows=32):
     greedy acceptance of the student as a draft for the teacher, to first order)."""
     student.eval()
     starts = np.linspace(0, len(val) - seq - 2, n_rows).astype(np.int64)
-    x = torch.from_numpy(np.stack([val[s:s + seq] for s in starts]))
+    x = torch.from_numpy(np.stack([val[s:s + seq] for s in starts])).to(student.token_embd.device)
     a = (student(x).argmax(-1) == teacher(x).argmax(-1)).float().mean()
     student.train()
     return float(a)
@@ -178,6 +193,11 @@ def main():
     ap.add_argument("--warmup", type=int, default=100)
     ap.add_argument("--story-frac", type=float, default=0.6)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--device", default="cpu", help="torch device: cpu (default) or cuda")
+    ap.add_argument("--bf16", action="store_true",
+                    help="with --device cuda: bfloat16 autocast for the training passes")
+    ap.add_argument("--keep-best", action="store_true",
+                    help="export the GGUF only when the held-out loss improves (checkpoints always)")
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--export-every", type=float, default=10.0, help="minutes")
     ap.add_argument("--resume", action="store_true", help="continue from the checkpoint")
@@ -192,6 +212,7 @@ def main():
     ap.add_argument("--gen-frac", type=float, default=0.0,
                     help="with --teacher: fraction of rows from teacher-generated text")
     ap.add_argument("--gen-rows", type=int, default=512, help="size of the teacher-generated pool")
+    ap.add_argument("--pool-batch", type=int, default=32, help="rows the teacher generates at once")
     a = ap.parse_args()
 
     p = dict(PRESETS[a.preset])
@@ -200,6 +221,9 @@ def main():
         if v is not None:
             p[k] = v
     torch.set_num_threads(a.threads)
+    dev = torch.device(a.device)
+    if a.bf16 and dev.type != "cuda":
+        raise SystemExit("--bf16 needs --device cuda")
     torch.manual_seed(a.seed)
     name = os.path.splitext(os.path.basename(a.out))[0]
     ckpt = a.ckpt or os.path.join(ROOT, "build", "pytools", name + ".pt")
@@ -213,15 +237,16 @@ def main():
     model = llama_ref.Llama(cfg, dtype=torch.float32)
     gen = torch.Generator().manual_seed(a.seed)
     model.init_random(gen)
+    model.to(dev)
     if a.init:
         init = llama_ref.from_gguf(a.init, dtype=torch.float32)
         if init.cfg.as_dict() != cfg.as_dict():
             raise SystemExit("%s: shape %s does not match %s" % (a.init, init.cfg.as_dict(), cfg.as_dict()))
-        model.load_state_dict(init.state_dict())
+        model.load_state_dict({k: v.to(dev) for k, v in init.state_dict().items()})
         del init
     teacher = None
     if a.teacher:
-        teacher = llama_ref.from_gguf(a.teacher, dtype=torch.float32).eval()
+        teacher = llama_ref.from_gguf(a.teacher, dtype=torch.float32).to(dev).eval()
         for q in teacher.parameters():
             q.requires_grad_(False)
     decay = [q for q in model.parameters() if q.dim() >= 2]
@@ -232,15 +257,16 @@ def main():
     step, spent = 0, 0.0
     rng = np.random.default_rng(a.seed)
     if a.resume and os.path.exists(ckpt):
-        c = torch.load(ckpt)
+        c = torch.load(ckpt, map_location=dev)
         model.load_state_dict(c["model"])
         opt.load_state_dict(c["opt"])
         step = c["step"]
         rng = np.random.default_rng(a.seed + step)
         log("resumed %s at step %d" % (ckpt, step), logfh)
     n_params = sum(q.numel() for q in model.parameters())
-    log("preset %s %s params %d seq %d batch %d lr %g threads %d budget %s"
+    log("preset %s %s params %d seq %d batch %d lr %g threads %d device %s%s budget %s"
         % (a.preset, cfg.as_dict(), n_params, p["seq"], p["batch"], p["lr"], a.threads,
+           a.device, " bf16" if a.bf16 else "",
            ("%d steps" % a.steps) if a.steps else ("%.1f min" % a.minutes)), logfh)
 
     streams = [st, gb]
@@ -250,7 +276,8 @@ def main():
         if a.gen_frac > 0:
             pool_path = os.path.splitext(ckpt)[0] + ".pool%d-%d.npy" % (a.gen_rows, a.seed)
             pool = teacher_pool(teacher, np.random.default_rng(a.seed + 7), streams, fracs,
-                                a.gen_rows, p["seq"], pool_path, lambda m: log(m, logfh))
+                                a.gen_rows, p["seq"], pool_path, lambda m: log(m, logfh),
+                                batch=a.pool_batch)
             # one long stream of rows; a window starting at a row boundary is one row
             streams = streams + [pool.reshape(-1)]
             fracs = [f * (1.0 - a.gen_frac) for f in fracs] + [a.gen_frac]
@@ -259,6 +286,7 @@ def main():
     budget = a.minutes * 60.0
     lr_max = p["lr"]
     ema = None
+    best = None
     done = False
     start_step = step
     while not done:
@@ -277,33 +305,37 @@ def main():
             lr = lr_max * (0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * min(1.0, frac))))
         for g in opt.param_groups:
             g["lr"] = lr
-        x, y = batch_from(rng, streams, fracs, p["batch"], p["seq"])
-        logits = model(x)
-        if teacher is not None:
-            with torch.no_grad():
-                t_logits = teacher(x)
-            loss = distill_loss(logits, t_logits, y, a.hard_weight)
-        else:
-            loss = F.cross_entropy(logits.reshape(-1, cfg.vocab), y.reshape(-1))
+        x, y = batch_from(rng, streams, fracs, p["batch"], p["seq"], dev)
+        with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=a.bf16):
+            logits = model(x)
+            if teacher is not None:
+                with torch.no_grad():
+                    t_logits = teacher(x)
+                loss = distill_loss(logits.float(), t_logits.float(), y, a.hard_weight)
+            else:
+                loss = F.cross_entropy(logits.float().reshape(-1, cfg.vocab), y.reshape(-1))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         step += 1
-        ema = float(loss) if ema is None else 0.98 * ema + 0.02 * float(loss)
+        lv = loss.item()
+        ema = lv if ema is None else 0.98 * ema + 0.02 * lv
         if step % 20 == 0:
             tok = (step - start_step) * p["batch"] * p["seq"]
             log("step %d loss %.4f ema %.4f lr %.2e tokens %d %.0f tok/s"
-                % (step, float(loss), ema, lr, tok, tok / max(1e-9, time.time() - t_start)), logfh)
+                % (step, lv, ema, lr, tok, tok / max(1e-9, time.time() - t_start)), logfh)
         if time.time() - t_export >= a.export_every * 60.0:
             t_export = time.time()
-            save(model, opt, step, ckpt, a, p, sv, logfh, name, teacher)
-    save(model, opt, step, ckpt, a, p, sv, logfh, name, teacher)
+            best = save(model, opt, step, ckpt, a, p, sv, logfh, name, teacher, best)
+    save(model, opt, step, ckpt, a, p, sv, logfh, name, teacher, best)
     log("done: %d steps, %.1f min" % (step, (time.time() - t_start) / 60.0), logfh)
     return 0
 
 
-def save(model, opt, step, ckpt, a, p, sv, logfh, name, teacher=None):
+def save(model, opt, step, ckpt, a, p, sv, logfh, name, teacher=None, best=None):
+    """Checkpoint, held-out loss, GGUF export (with --keep-best only when the held-out loss
+    is the best so far), sample. Returns the best held-out loss so far."""
     torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
                 "cfg": model.cfg.as_dict()}, ckpt + ".tmp")
     os.replace(ckpt + ".tmp", ckpt)
@@ -311,6 +343,9 @@ def save(model, opt, step, ckpt, a, p, sv, logfh, name, teacher=None):
     log("checkpoint step %d val_loss %.4f -> %s" % (step, vl, ckpt), logfh)
     if teacher is not None:
         log("argmax agreement with the teacher (held-out): %.4f" % agreement(model, teacher, sv, p["seq"]), logfh)
+    if a.keep_best and best is not None and vl >= best:
+        log("held-out loss %.4f not below the best %.4f: GGUF not exported" % (vl, best), logfh)
+        return best
     try:
         export(model, a.out, a.vocab, p["type"], name)
         log("exported %s (%s)" % (a.out, p["type"]), logfh)
@@ -320,6 +355,7 @@ def save(model, opt, step, ckpt, a, p, sv, logfh, name, teacher=None):
         log("sample: %r" % sample_text(model, a.vocab), logfh)
     except Exception as e:
         log("sample failed: %r" % (e,), logfh)
+    return vl if best is None else min(vl, best)
 
 
 if __name__ == "__main__":

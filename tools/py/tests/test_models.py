@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""The bundled models (models/frugal-tiny.gguf, models/frugal-tiny-draft.gguf): valid
+"""The bundled models (models/frugal-tiny.gguf, models/frugal-tiny-draft.gguf,
+models/frugal-small.gguf and its drafts frugal-small-draft.gguf, frugal-small-draft-mini.gguf): valid
 llama GGUFs with the tok512 vocabulary (so stories260K can draft for them), the expected
 tensor types, and greedy text from "Once upon a time" that is English words."""
 import os
@@ -58,6 +59,8 @@ def main():
     torch.set_num_threads(1)
     test_model("frugal-tiny.gguf", frugal_gguf.Q8_0)
     test_model("frugal-tiny-draft.gguf", frugal_gguf.Q8_0)
+    for name in ("frugal-small.gguf", "frugal-small-draft.gguf", "frugal-small-draft-mini.gguf"):
+        test_model(name, frugal_gguf.Q8_0)
     if FAILS:
         print("%d failure(s)" % len(FAILS))
         return 1
