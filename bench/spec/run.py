@@ -5,8 +5,11 @@ and llama.cpp's speculative example, on the prompt suite in bench/spec/prompts.
     /usr/bin/python3 bench/spec/run.py [--build build/NAME] [-t 1] [--passes 3] [-n 128]
 
 What it does:
-  1. finds (or compiles against BUILD/src/libfrugal.a) BUILD/bin/bench_spec, and converts
-     stories260K to GGUF (BUILD/models/stories260K-f32.gguf) with `frugal convert-llama2c`;
+  1. finds (or compiles against BUILD/src/libfrugal.a) BUILD/bin/bench_spec; the target and
+     drafts default to the bundled speculative pair (models/frugal-small.gguf, d0 =
+     frugal-small-draft.gguf, d1 = frugal-small-draft-mini.gguf); with --draft2 stories260K
+     it converts stories260K to GGUF (BUILD/models/stories260K-f32.gguf, the second draft of
+     the frugal-tiny pair: --target models/frugal-tiny.gguf --draft models/frugal-tiny-draft.gguf);
   2. sweeps llama-speculative's settings (--spec-draft-n-max, --spec-draft-p-min) on one
      prompt of each kind and keeps the fastest;
   3. for each pass: runs bench_spec over every prompt and configuration (it rotates the
@@ -38,7 +41,8 @@ ASSETS = os.path.normpath(os.path.join(ROOT, "..", "shared", "assets", "llm"))
 LLAMA_BIN = os.path.join(ROOT, "bench", "peers", "llama.cpp", "build", "bin")
 
 CONTROLLERS = ["heuristic", "fsm", "cache-fsm", "rl", "cost", "auto"]
-# source sets: d0 = the bundled draft, d1 = stories260K
+# source sets: d0 = the first draft, d1 = the second (by default frugal-small-draft and
+# frugal-small-draft-mini; with the frugal-tiny pair, its draft and stories260K)
 SOURCE_SETS = ["d0", "d0+d1", "lookup", "d0+lookup", "d0+d1+lookup"]
 
 
@@ -400,9 +404,11 @@ def main():
                          "as 'CONFIG (LABEL)'")
     ap.add_argument("--compare-label", default="baseline")
     ap.add_argument("--compare-configs", nargs="+", default=None)
-    ap.add_argument("--target", default=os.path.join(ROOT, "models", "frugal-tiny.gguf"))
-    ap.add_argument("--draft", default=os.path.join(ROOT, "models", "frugal-tiny-draft.gguf"))
-    ap.add_argument("--draft2", default=None, help="second draft (default: stories260K converted to f32)")
+    ap.add_argument("--target", default=os.path.join(ROOT, "models", "frugal-small.gguf"))
+    ap.add_argument("--draft", default=os.path.join(ROOT, "models", "frugal-small-draft.gguf"))
+    ap.add_argument("--draft2", default=os.path.join(ROOT, "models", "frugal-small-draft-mini.gguf"),
+                    help="second draft; 'stories260K': stories260K converted to f32 (the second "
+                         "draft of the frugal-tiny pair)")
     ap.add_argument("-n", type=int, default=128)
     ap.add_argument("-t", "--threads", type=int, default=1)
     ap.add_argument("--passes", type=int, default=3)
@@ -428,7 +434,7 @@ def main():
         if not os.path.exists(f):
             sys.exit(f"run.py: {f}: not found")
     exe = a.bench_exe or ensure_driver(a.build)
-    draft2 = a.draft2 or ensure_stories(a.build)
+    draft2 = ensure_stories(a.build) if a.draft2 == "stories260K" else a.draft2
     prompts = a.prompts or sorted(glob.glob(os.path.join(HERE, "prompts", "*.txt")))
     configs = a.configs or (configs_quick(a.gamma_max) if a.quick else configs_full(a.gamma_max))
     tag = a.tag or f"t{a.threads}"

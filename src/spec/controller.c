@@ -438,16 +438,21 @@ static bool recently_chosen(const fr_spec_ctl *c, int g) {
 
 static int cost_choose(fr_spec_ctl *c, const fr_spec_accept *a, const fr_spec_costs *costs) {
     int gmax = c->p.gamma_max;
-    /* Bootstrap: measure passes over 1 .. FR_SPEC_BOOT_SIZES tokens, in turn, twice each,
-     * before choosing (gamma 0, 1, 2, 3, 0, 1, 2, 3): sizes further up are extrapolated from
-     * the slope. A prior slope alone made the first steps draft long on a target whose extra
-     * tokens are dear; measuring only 1 and 2 tokens once let one slow first pass (cold
-     * caches) or a few early rejections keep the controller at gamma 0 for most of a short
-     * text, re-probing too rarely to recover, and missed a staircase (3 tokens as dear as 4). */
+    /* Bootstrap: measure passes over 1 .. FR_SPEC_BOOT_SIZES tokens and over gamma_max + 1,
+     * in turn, twice each, before choosing (gamma 0, 1, 2, 3, 8, 0, 1, 2, 3, 8): the sizes
+     * between are interpolated. A prior slope alone made the first steps draft long on a
+     * target whose extra tokens are dear; measuring only 1 and 2 tokens once let one slow
+     * first pass (cold caches) or a few early rejections keep the controller at gamma 0 for
+     * most of a short text, and missed a staircase (3 tokens as dear as 4). Without the
+     * largest size, the sizes above 4 were extrapolated from the slope of the small ones,
+     * which on a memory-bound target (a pass over 9 tokens costs 1.3 passes over one, over 4
+     * tokens 1.2) made long drafts look dear and kept gamma near 4 where 8 was faster. */
     c->free_length = 0;
-    for (int round = 1; round <= FR_SPEC_BOOT_ROUNDS; round++)
+    for (int round = 1; round <= FR_SPEC_BOOT_ROUNDS; round++) {
         for (int n = 1; n <= FR_SPEC_BOOT_SIZES && n <= gmax + 1; n++)
             if (costs->verify[n].count < round) return n - 1;
+        if (gmax + 1 > FR_SPEC_BOOT_SIZES && costs->verify[gmax + 1].count < round) return gmax;
+    }
     int best = fr_spec_best_gamma(fr_spec_accept_rate(a), costs, gmax);
     if (best == 0) best = fr_spec_best_gamma(optimistic_rate(a), costs, gmax);
     if (c->step - c->last_probe < FR_SPEC_PROBE_EVERY) {

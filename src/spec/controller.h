@@ -21,8 +21,9 @@
  * Expected tokens produced by a step with gamma drafted tokens (independent acceptance a):
  *     E(gamma) = (1 - a^(gamma+1)) / (1 - a)
  * and its cost is gamma * t_draft + t_verify(gamma + 1); the cost controller maximises
- * E(gamma) / cost(gamma), including gamma = 0 (cost t_verify(1), E = 1). It starts with a
- * plain step and a step of gamma 1, so that the slope of t_verify is measured. Sizes it does not
+ * E(gamma) / cost(gamma), including gamma = 0 (cost t_verify(1), E = 1). It starts by
+ * measuring passes over 1, 2, 3, 4 and gamma_max + 1 tokens, twice each, so that t_verify is
+ * measured across the range before it is interpolated. Sizes it does not
  * choose are measured only when chosen, so every FR_SPEC_PROBE_EVERY steps it re-probes a
  * gamma not chosen for that long: in turn the one above the best, the one below, 0 (a
  * plain pass, which anchors the interpolation of the sizes between) and the one two above (pass
@@ -44,6 +45,7 @@
 #define FR_SPEC_COST_WINDOW 4  /* timing measurements kept per batch size */
 #define FR_SPEC_PROBE_EVERY 16 /* steps between re-probes of the cost controller */
 #define FR_SPEC_BOOT_SIZES 4   /* the cost controller first measures passes over 1..4 tokens */
+                               /* and over gamma_max + 1 */
 #define FR_SPEC_BOOT_ROUNDS 2  /* ... twice each */
 #define FR_SPEC_COST_MAX_AGE 128 /* a batch size not measured for this many steps is forgotten */
 #define FR_SPEC_CALIB_WINDOW 256 /* verified drafted positions the confidence model is fitted on */

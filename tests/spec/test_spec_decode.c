@@ -2,7 +2,8 @@
  *  - greedy identity: for every controller and draft source (a draft model, prompt lookup,
  *    both), the generated tokens equal plain greedy decoding with the target, over several
  *    prompts and lengths (stories260K as target with a q8_0 copy of itself and a random
- *    model as drafts; the bundled frugal-tiny pair);
+ *    model as drafts; the bundled frugal-tiny pair; the bundled frugal-small target with its
+ *    two distilled drafts, whose passes are memory-bound and so verify long drafts);
  *  - sampling: the first generated token's empirical distribution under speculation fits
  *    the target's exact distribution (chi-square), and the second token's matches plain
  *    sampling's (two-sample chi-square), for each controller, with a draft whose
@@ -236,6 +237,26 @@ static void test_greedy_identity_bundled_pair(void **state) {
     unload(&t);
 }
 
+/* The speculative-decoding pair of the demo: a 31 MB target and its drafts distilled from it
+ * (docs/training.md, "The small pair"). */
+static void test_greedy_identity_small_pair(void **state) {
+    (void)state;
+    const char *tp = FR_SOURCE_DIR "/models/frugal-small.gguf", *dp = FR_SOURCE_DIR "/models/frugal-small-draft.gguf",
+               *mp = FR_SOURCE_DIR "/models/frugal-small-draft-mini.gguf";
+    assert_true(file_exists(tp));
+    assert_true(file_exists(dp));
+    assert_true(file_exists(mp));
+    loaded t, d, m;
+    load(tp, 512, &t);
+    load(dp, 512, &d);
+    load(mp, 512, &m);
+    loaded *drafts[] = {&m, &d};
+    greedy_identity(&t, drafts, 2, "frugal-small", 1, 1);
+    unload(&m);
+    unload(&d);
+    unload(&t);
+}
+
 /* The pair both sampling tests use: a random f32 target and a q4_0 draft of the same shape
  * (vocabulary 300), with a 64-token context. */
 static void load_sampling_pair(loaded *t, loaded *d) {
@@ -412,8 +433,8 @@ static void test_vocab_mismatch(void **state) {
     unload(&t);
 }
 
-/* argv[1]: "greedy" or "sampling" runs one group (CTest runs them as two tests, so that
- * each stays short under the sanitizers); no argument runs both. */
+/* argv[1]: "greedy", "greedy-small" or "sampling" runs one group (CTest runs them as three
+ * tests, so that each stays short under the sanitizers); no argument runs all. */
 int main(int argc, char **argv) {
     const struct CMUnitTest sampling[] = {
         cmocka_unit_test(test_vocab_mismatch),
@@ -424,9 +445,14 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_greedy_identity_stories260k),
         cmocka_unit_test(test_greedy_identity_bundled_pair),
     };
+    const struct CMUnitTest greedy_small[] = {
+        cmocka_unit_test(test_greedy_identity_small_pair),
+    };
     const char *which = argc > 1 ? argv[1] : "";
-    int rc = 0;
-    if (strcmp(which, "greedy") != 0) rc |= cmocka_run_group_tests_name("sampling", sampling, NULL, NULL);
-    if (strcmp(which, "sampling") != 0) rc |= cmocka_run_group_tests_name("greedy", greedy, NULL, NULL);
+    int all = !*which, rc = 0;
+    if (all || !strcmp(which, "sampling")) rc |= cmocka_run_group_tests_name("sampling", sampling, NULL, NULL);
+    if (all || !strcmp(which, "greedy")) rc |= cmocka_run_group_tests_name("greedy", greedy, NULL, NULL);
+    if (all || !strcmp(which, "greedy-small"))
+        rc |= cmocka_run_group_tests_name("greedy-small", greedy_small, NULL, NULL);
     return rc;
 }
