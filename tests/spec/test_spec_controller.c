@@ -466,6 +466,38 @@ static void test_cost_change_followed(void **state) {
     assert_true(r2 >= 0.85 * opt_cheap);
 }
 
+/* The bootstrap measures passes over 1, 2, 3, 4 and gamma_max + 1 tokens, twice each, in
+ * that order, before the cost model chooses (the largest size is what lets the model
+ * interpolate instead of extrapolating the sizes above 4); with gamma_max <= 3 the sizes
+ * 1 .. gamma_max + 1 only. */
+static void test_cost_bootstrap_sizes(void **state) {
+    (void)state;
+    const int gmax[] = {8, 16, 3, 1};
+    const int want[][10] = {{0, 1, 2, 3, 8, 0, 1, 2, 3, 8},
+                            {0, 1, 2, 3, 16, 0, 1, 2, 3, 16},
+                            {0, 1, 2, 3, 0, 1, 2, 3, -1},
+                            {0, 1, 0, 1, -1}};
+    for (int t = 0; t < 4; t++) {
+        fr_spec_ctl_params p;
+        assert_int_equal(fr_spec_parse("cost", &p), 0);
+        p.gamma_max = gmax[t];
+        fr_spec_ctl c;
+        fr_spec_ctl_init(&c, &p);
+        fr_spec_accept a;
+        fr_spec_accept_init(&a);
+        fr_spec_costs k;
+        fr_spec_costs_init(&k);
+        for (int i = 0; i < 10 && want[t][i] >= 0; i++) {
+            int g = fr_spec_ctl_choose(&c, 0, &a, &k);
+            assert_int_equal(g, want[t][i]);
+            fr_spec_obs o = {g, g / 2, 0.01 * g, 1.0 + 0.05 * g, g, 0.0};
+            fr_spec_costs_observe(&k, &o);
+            if (g > 0) fr_spec_accept_observe(&a, &o);
+            fr_spec_ctl_observe(&c, &o);
+        }
+    }
+}
+
 /* A staircase of pass costs, as measured on the bundled target with its x16 kernels (a pass
  * over 3 tokens costs as much as one over 4, relative to one token: 1, 1.34, 1.9, 1.9, 2.4,
  * 2.6, 2.9, 3.4, 3.7), acceptance 0.8 and a draft at 0.1: gamma 3 is best, gamma 2 is worse
@@ -673,6 +705,7 @@ int main(void) {
         cmocka_unit_test(test_expected_rate_model),
         cmocka_unit_test(test_best_rate_positional),
         cmocka_unit_test(test_verify_interpolation),
+        cmocka_unit_test(test_cost_bootstrap_sizes),
         cmocka_unit_test(test_cost_staircase),
         cmocka_unit_test(test_window_trimmed_mean),
         cmocka_unit_test(test_acceptance_window),
