@@ -32,13 +32,14 @@ echo "== target: frugal-small ($T_MIN min on $DEVICE)"
     "${common[@]}" --story-frac 0.15 --keep-best --minutes "$T_MIN"
 
 echo "== drafts distilled from it ($D_MIN min each, in parallel)"
-"$PY" tools/py/train_llama.py --preset small-draft --out "$dir/frugal-small-draft.gguf" \
-    --ckpt "$dir/small-draft.pt" "${common[@]}" --teacher "$dir/frugal-small.gguf" \
-    --gen-frac 0.5 --gen-rows 8192 --pool-batch 256 --seed 11 --minutes "$D_MIN" &
+distil() { # PRESET SEED: a draft of that preset, distilled from the target just trained
+    "$PY" tools/py/train_llama.py --preset "$1" --out "$dir/frugal-$1.gguf" --ckpt "$dir/$1.pt" \
+        "${common[@]}" --teacher "$dir/frugal-small.gguf" \
+        --gen-frac 0.5 --gen-rows 8192 --pool-batch 256 --seed "$2" --minutes "$D_MIN"
+}
+distil small-draft 11 &
 p1=$!
-"$PY" tools/py/train_llama.py --preset small-draft-mini --out "$dir/frugal-small-draft-mini.gguf" \
-    --ckpt "$dir/small-draft-mini.pt" "${common[@]}" --teacher "$dir/frugal-small.gguf" \
-    --gen-frac 0.5 --gen-rows 8192 --pool-batch 256 --seed 12 --minutes "$D_MIN" &
+distil small-draft-mini 12 &
 p2=$!
 wait $p1
 wait $p2

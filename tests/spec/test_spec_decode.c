@@ -450,6 +450,10 @@ int main(int argc, char **argv) {
     };
     const char *which = argc > 1 ? argv[1] : "";
     int all = !*which, rc = 0;
+    if (!all && strcmp(which, "sampling") && strcmp(which, "greedy") && strcmp(which, "greedy-small")) {
+        fprintf(stderr, "test_spec_decode: unknown group '%s' (greedy, greedy-small or sampling)\n", which);
+        return 1;
+    }
     if (all || !strcmp(which, "sampling")) rc |= cmocka_run_group_tests_name("sampling", sampling, NULL, NULL);
     if (all || !strcmp(which, "greedy")) rc |= cmocka_run_group_tests_name("greedy", greedy, NULL, NULL);
     if (all || !strcmp(which, "greedy-small"))

@@ -42,12 +42,13 @@ ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, HERE)
 import llama_ref  # noqa: E402
 
+# the bundled default: ~2.6M parameters, GQA (6 heads over 2 kv heads), untied output.
+# (dim 256 / 6 layers / hidden 768, ~5M, was the first plan; on two cores shared by eight
+# busy engineers it saw too little text in the time there was, so it is smaller)
+TINY = dict(dim=192, n_layers=6, n_heads=6, n_kv_heads=2, hidden=512, ctx=512, tied=False,
+            seq=256, batch=8, lr=2e-3, type="q8_0")
 PRESETS = {
-    # the bundled default: ~2.6M parameters, GQA (6 heads over 2 kv heads), untied output.
-    # (dim 256 / 6 layers / hidden 768, ~5M, was the first plan; on two cores shared by
-    # eight busy engineers it saw too little text in the time there was, so it is smaller)
-    "tiny": dict(dim=192, n_layers=6, n_heads=6, n_kv_heads=2, hidden=512, ctx=512, tied=False,
-                 seq=256, batch=8, lr=2e-3, type="q8_0"),
+    "tiny": TINY,
     # the draft: >10x smaller, same vocabulary
     "draft": dict(dim=64, n_layers=2, n_heads=4, n_kv_heads=4, hidden=192, ctx=512, tied=False,
                   seq=256, batch=16, lr=3e-3, type="f32"),
@@ -56,8 +57,7 @@ PRESETS = {
     # few tokens costs about what a pass over one does) and two drafts distilled from it
     "small": dict(dim=512, n_layers=10, n_heads=8, n_kv_heads=2, hidden=1408, ctx=512, tied=False,
                   seq=256, batch=64, lr=8e-4, type="q8_0"),
-    "small-draft": dict(dim=192, n_layers=6, n_heads=6, n_kv_heads=2, hidden=512, ctx=512,
-                        tied=False, seq=256, batch=64, lr=1.5e-3, type="q8_0"),
+    "small-draft": dict(TINY, batch=64, lr=1.5e-3),  # frugal-tiny's shape
     "small-draft-mini": dict(dim=128, n_layers=4, n_heads=4, n_kv_heads=4, hidden=384, ctx=512,
                              tied=False, seq=256, batch=64, lr=2e-3, type="q8_0"),
 }

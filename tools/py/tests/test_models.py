@@ -57,9 +57,8 @@ def test_model(name, qtype):
 
 def main():
     torch.set_num_threads(1)
-    test_model("frugal-tiny.gguf", frugal_gguf.Q8_0)
-    test_model("frugal-tiny-draft.gguf", frugal_gguf.Q8_0)
-    for name in ("frugal-small.gguf", "frugal-small-draft.gguf", "frugal-small-draft-mini.gguf"):
+    for name in ("frugal-tiny.gguf", "frugal-tiny-draft.gguf", "frugal-small.gguf",
+                 "frugal-small-draft.gguf", "frugal-small-draft-mini.gguf"):
         test_model(name, frugal_gguf.Q8_0)
     if FAILS:
         print("%d failure(s)" % len(FAILS))
